@@ -1,0 +1,3 @@
+from jobmedic.cli import main
+
+main()

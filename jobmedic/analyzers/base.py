@@ -1,0 +1,61 @@
+"""The analyzer contract: a `Window` of time, `Finding`s with their evidence, and the
+`Analyzer` protocol every analyzer module implements (one class per module)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol, Sequence
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time range [start, end) in UTC epoch seconds."""
+
+    start: int
+    end: int
+
+    @classmethod
+    def lookback(cls, now: int, days: float) -> "Window":
+        return cls(int(now - days * 86400), int(now))
+
+    @property
+    def days(self) -> float:
+        return (self.end - self.start) / 86400
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": iso(self.start), "end": iso(self.end), "start_epoch": self.start,
+                "end_epoch": self.end, "days": round(self.days, 3)}
+
+
+def iso(ts: int | float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(int(ts), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Finding:
+    """One thing an analyzer found, with the numbers behind it and one concrete action."""
+
+    analyzer: str
+    subject: str  # "node:gpu-03", "image:repo/app:v2", "cluster", "hour:14"
+    severity: str
+    summary: str  # one sentence
+    evidence: dict[str, Any] = field(default_factory=dict)
+    recommendation: str = ""
+    kind: str = ""  # e.g. "hotspot", "pattern", "spike", "change_point", "blame"
+    impact: float = 0.0  # filled by the severity analyzer; higher leads the report
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Analyzer(Protocol):
+    name: str
+    description: str
+
+    def run(self, store: Any, window: Window, scope: Sequence[str] | None,
+            filters: dict[str, Any] | None = None) -> list[Finding]:
+        ...

@@ -1,0 +1,135 @@
+"""Action commands: `jobmedic act JSON|-` and one command per tool (analyze, stats, ...),
+generated from each action's request model so the CLI flags are exactly the JSON fields."""
+from __future__ import annotations
+
+import inspect
+import sys
+import types
+import typing
+from typing import Any, Callable, List, Literal, Optional
+
+import typer
+
+from jobmedic.tools import TOOLS
+from jobmedic.tools.base import Tool, ToolResult, run_action
+
+#: Tool name -> CLI command name where they differ (record_outcome lives under `outcome record`).
+COMMAND_NAMES = {"record_failure": "record-failure", "record_outcome": "record-outcome"}
+USER_ERRORS = {"invalid_json", "invalid_request", "invalid_field", "unknown_action", "not_found",
+               "unknown_failure_type", "input_error", "model_error"}
+
+
+def exit_code(result: ToolResult) -> int:
+    if result.status != "error":
+        return 0
+    return 2 if result.error and result.error.type in USER_ERRORS else 1
+
+
+def emit(result: ToolResult, as_json: bool) -> None:
+    """Print an envelope: JSON, or its markdown report (rendered on a terminal)."""
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        text = result.text or result.status
+        if result.status == "error":
+            typer.echo(text, err=True)
+        elif sys.stdout.isatty():
+            from rich.console import Console
+            from rich.markdown import Markdown
+
+            Console().print(Markdown(text))
+        else:
+            typer.echo(text)
+    code = exit_code(result)
+    if code:
+        raise SystemExit(code)
+
+
+def run_payload(ctx: typer.Context, payload: dict[str, Any] | str) -> ToolResult:
+    from jobmedic.cli.context import state
+
+    return run_action(payload, state(ctx).tool_context())
+
+
+def act_command(
+    ctx: typer.Context,
+    request: str = typer.Argument(..., metavar="JSON|-", help="One JSON object with an 'action' field, or - for stdin."),
+) -> None:
+    """Run one action from a flat JSON object and print the envelope as JSON.
+
+    Example: jobmedic act '{"action": "stats", "lookback_days": 7}'
+    """
+    raw = sys.stdin.read() if request == "-" else request
+    emit(run_payload(ctx, raw), as_json=True)
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The inner type of an annotation like `str | None`."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else str
+    return annotation
+
+
+def _parameter(name: str, finfo: Any) -> inspect.Parameter:
+    """A Typer option for one request field; values are validated by the request model."""
+    inner = _unwrap(finfo.annotation)
+    flag = "--" + name.replace("_", "-")
+    help_text = finfo.description or name.replace("_", " ")
+    origin = typing.get_origin(inner)
+    if origin is Literal:
+        help_text += f" [one of: {', '.join(map(str, typing.get_args(inner)))}]"
+    if origin is list:
+        (item,) = typing.get_args(inner)
+        if typing.get_origin(item) is Literal:
+            help_text += f" [each one of: {', '.join(map(str, typing.get_args(item)))}]"
+        annotation: Any = Optional[List[str]]
+        opt = typer.Option(None, flag, help=help_text + " (repeatable)")
+    elif inner is bool:
+        annotation = Optional[bool]
+        opt = typer.Option(None, f"{flag}/--no-{name.replace('_', '-')}", help=help_text)
+    else:
+        annotation = Optional[{int: int, float: float}.get(inner, str)]
+        default = None if finfo.is_required() else finfo.default
+        if finfo.is_required():
+            help_text += " [required]"
+        opt = typer.Option(None, flag, help=help_text + (f" [default: {default}]" if default is not None else ""))
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=annotation)
+
+
+def command_for(tool: Tool) -> Callable[..., None]:
+    """A Typer command function whose options are the fields of the tool's request model."""
+    fields = {k: v for k, v in tool.request_model.model_fields.items() if k != "action"}
+    params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                annotation=typer.Context)]
+    params += [_parameter(k, v) for k, v in fields.items()]
+    params.append(inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY,
+                                    default=typer.Option(False, "--json", help="Print the full JSON envelope instead of the report."),
+                                    annotation=bool))
+
+    def command(ctx: typer.Context, **kwargs: Any) -> None:
+        as_json = kwargs.pop("as_json", False)
+        payload: dict[str, Any] = {"action": tool.name}
+        for k, v in kwargs.items():
+            if v is None or (isinstance(v, list) and not v):
+                continue
+            payload[k] = v
+        emit(run_payload(ctx, payload), as_json)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    doc = (tool.request_model.__doc__ or "").strip()
+    command.__doc__ = (f"{doc}\n\n{tool.description}\n\nSame fields as "
+                       f"`jobmedic act '{{\"action\": \"{tool.name}\", ...}}'`.")
+    command.__name__ = tool.name
+    return command
+
+
+def register(app: typer.Typer) -> None:
+    """Add `act`, one command per tool, and `outcome record` to the Typer app."""
+    app.command("act")(act_command)
+    for tool in TOOLS:
+        app.command(COMMAND_NAMES.get(tool.name, tool.name))(command_for(tool))
+    outcome = typer.Typer(help="Record whether a fix worked.", no_args_is_help=True)
+    outcome.command("record")(command_for(next(t for t in TOOLS if t.name == "record_outcome")))
+    app.add_typer(outcome, name="outcome")

@@ -1,0 +1,125 @@
+"""`jobmedic ingest SOURCE PATH|-` and `jobmedic sync slurm`: stream real cluster data into the store."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from typing import Optional
+
+import typer
+
+from jobmedic.cli.context import fail, state
+from jobmedic.ingest import READERS, IngestContext, run_ingest
+from jobmedic.knowledge.errors import JobmedicError
+from jobmedic.knowledge.templates import Templates
+
+SACCT_FIELDS = ("JobID,JobIDRaw,JobName,User,Account,Partition,QOS,State,ExitCode,Reason,Submit,"
+                "Start,End,Elapsed,ElapsedRaw,Timelimit,TimelimitRaw,ReqCPUS,NCPUS,ReqMem,MaxRSS,"
+                "NNodes,NodeList,ReqTRES,AllocTRES,WorkDir,SubmitLine,Cluster,Comment")
+
+
+def _progress_fn(enabled: bool):
+    if not enabled:
+        return None, None
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
+                               TimeRemainingColumn)
+
+    prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
+                    TextColumn("{task.fields[rows]:,} rows  {task.fields[rate]:,.0f} rows/s"),
+                    TimeRemainingColumn(), transient=True)
+    task = prog.add_task("ingest", total=None, rows=0, rate=0.0)
+    import time
+    t0 = time.perf_counter()
+
+    def update(rows: int, done: int, total: int | None) -> None:
+        rate = rows / max(time.perf_counter() - t0, 1e-6)
+        prog.update(task, completed=done, total=total, rows=rows, rate=rate)
+
+    return prog, update
+
+
+def ingest(
+    ctx: typer.Context,
+    source: str = typer.Argument(..., help=f"One of: {', '.join(READERS)}"),
+    path: str = typer.Argument(..., help="File to read (plain, .gz, .xz, .bz2), or - for stdin."),
+    fields: Optional[str] = typer.Option(None, "--fields", help="Column names of header-less "
+                                         "input, comma-separated (sacct --noheader)."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="Cluster name for these jobs."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress",
+                                            help="Progress bar (default: on a terminal)."),
+) -> None:
+    """Ingest job accounting or failure events from a file into the knowledge store."""
+    st = state(ctx)
+    reader = READERS.get(source)
+    if reader is None:
+        fail(f"unknown source {source!r}", 2, f"known sources: {', '.join(READERS)}")
+    store = st.store
+    ictx = IngestContext(st.taxonomy, Templates(store.load_templates()),
+                         cluster=cluster or st.settings.cluster,
+                         batch_size=st.settings.ingest.batch_size,
+                         fields=fields.split(",") if fields else None)
+    show = sys.stderr.isatty() if progress is None else progress
+    prog, update = _progress_fn(show and not as_json)
+    try:
+        if prog:
+            with prog:
+                summary = run_ingest(store, reader, path, ictx, update)
+        else:
+            summary = run_ingest(store, reader, path, ictx)
+    except JobmedicError as exc:
+        fail(exc, 2)
+    except KeyboardInterrupt:
+        fail("interrupted: batches already written are complete; re-run to finish "
+             "(re-ingesting adds nothing twice)", 130)
+    _after_ingest(st, summary)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        typer.echo(f"{summary.source} {summary.file}: read {summary.read:,}, inserted "
+                   f"{summary.inserted:,}, updated {summary.updated:,}, failure events "
+                   f"{summary.events:,}, rejected {summary.rejected:,} in {summary.seconds:.1f}s "
+                   f"({summary.rate:,.0f}/s)")
+        if summary.rejected:
+            typer.echo(f"  rejected lines are in the rejects table: `jobmedic db rejects`", err=True)
+        if summary.error:
+            typer.echo(f"  {summary.error}", err=True)
+    if summary.status != "ok":
+        raise typer.Exit(1)
+
+
+def _after_ingest(st, summary) -> None:
+    """Hooks run after an ingest (outcome inference joins here when it exists)."""
+    hook = getattr(sys.modules.get("jobmedic.cli.learn_cmd"), "after_ingest", None)
+    if hook is not None and summary.inserted + summary.updated:
+        hook(st)
+
+
+def sync_slurm(
+    ctx: typer.Context,
+    since: str = typer.Option("now-1days", "--since", help="sacct --starttime (e.g. 2024-05-01 or now-7days)."),
+    until: Optional[str] = typer.Option(None, "--until", help="sacct --endtime."),
+    all_users: bool = typer.Option(True, "--all-users/--me", help="sacct --allusers."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Run `sacct` (found on PATH) and ingest its output."""
+    exe = shutil.which("sacct")
+    if exe is None:
+        fail("sacct is not on PATH", 2, "run this on a Slurm login node, or ingest a saved file "
+             "with `jobmedic ingest slurm FILE`")
+    cmd = [exe, "--parsable2", "--duplicates", f"--format={SACCT_FIELDS}", f"--starttime={since}"]
+    if until:
+        cmd.append(f"--endtime={until}")
+    if all_users:
+        cmd.append("--allusers")
+    with tempfile.NamedTemporaryFile("w+b", suffix=".sacct", delete=False) as out:
+        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, check=False)
+    try:
+        if proc.returncode != 0:
+            fail(f"sacct exited with {proc.returncode}: {proc.stderr.decode(errors='replace').strip()[:300]}", 1)
+        ingest(ctx, "slurm", out.name, None, None, as_json, False)
+    finally:
+        os.unlink(out.name)

@@ -1,0 +1,173 @@
+"""Parsers for Slurm's field formats: node lists, durations, memory sizes, timestamps,
+exit codes and TRES strings. Pure functions, shared by the sacct and Eagle readers."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from functools import lru_cache
+
+_UNITS = {"": 1.0, "K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0**2, "P": 1024.0**3}
+_MEM_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMGTP]?)(i?B?)?\s*([cn]?)\s*$", re.IGNORECASE)
+NO_LIMIT = {"UNLIMITED", "PARTITION_LIMIT", "INVALID", "NONE", ""}
+
+
+class FieldError(ValueError):
+    """A field value that cannot be parsed; the message names the field and the value."""
+
+
+def parse_duration(value: str | None, field: str = "duration") -> int | None:
+    """Slurm durations (`[D-]HH:MM:SS`, `MM:SS`, `MM:SS.mmm`, `UNLIMITED`) in seconds."""
+    if value is None:
+        return None
+    v = value.strip()
+    if v.upper() in NO_LIMIT or v.upper() == "UNKNOWN":
+        return None
+    try:
+        days = 0
+        if "-" in v:
+            d, v = v.split("-", 1)
+            days = int(d)
+        parts = v.split(":")
+        if len(parts) == 3:
+            h, m, s = int(parts[0]), int(parts[1]), float(parts[2])
+        elif len(parts) == 2:
+            h, m, s = 0, int(parts[0]), float(parts[1])
+        elif len(parts) == 1:  # bare minutes, as in TimelimitRaw or --time=60
+            h, m, s = 0, int(parts[0]), 0.0
+        else:
+            raise ValueError
+        if days < 0 or h < 0 or m < 0 or s < 0:
+            raise ValueError
+        return int(days * 86400 + h * 3600 + m * 60 + s)
+    except ValueError:
+        raise FieldError(f"{field}: cannot parse {value!r} as [D-]HH:MM:SS") from None
+
+
+def parse_mem_mb(value: str | None, field: str = "ReqMem", cpus: int | None = None,
+                 nodes: int | None = None, default_unit: str = "M") -> float | None:
+    """Memory in MB. `3000Mc` is per CPU, `48000Mn` per node (multiplied out); unitless
+    values take `default_unit` (M for ReqMem; use '' with bytes for MaxRSS)."""
+    if value is None:
+        return None
+    v = value.strip()
+    if v == "" or v.upper() in ("UNKNOWN", "NONE", "0N", "0C"):
+        return None if v == "" or v.upper() in ("UNKNOWN", "NONE") else 0.0
+    m = _MEM_RE.match(v)
+    if not m:
+        raise FieldError(f"{field}: cannot parse {value!r} as a memory size (e.g. 4000M, 3000Mc, 4G)")
+    num, unit, _suffix, per = m.groups()
+    unit = unit.upper()
+    if unit == "":
+        if default_unit == "B":
+            mb = float(num) / (1024.0 * 1024.0)
+        else:
+            mb = float(num) * _UNITS[default_unit]
+    else:
+        mb = float(num) * _UNITS[unit]
+    per = per.lower()
+    if per == "c" and cpus:
+        mb *= cpus
+    elif per == "n" and nodes:
+        mb *= nodes
+    return mb
+
+
+@lru_cache(maxsize=65536)
+def parse_time(value: str | None, field: str = "time") -> int | None:
+    """ISO timestamps (`2019-07-31T22:29:13`, taken as UTC) to epoch seconds; `Unknown` -> None."""
+    if value is None:
+        return None
+    v = value.strip()
+    if not v or v.upper() in ("UNKNOWN", "NONE", "N/A", "(NULL)"):
+        return None
+    try:
+        dt = datetime.fromisoformat(v)
+    except ValueError:
+        raise FieldError(f"{field}: cannot parse {value!r} as a timestamp (YYYY-MM-DDTHH:MM:SS)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp())
+
+
+def parse_exit(value: str | None) -> tuple[int | None, int | None]:
+    """Slurm `N:S` exit code and signal."""
+    if not value:
+        return None, None
+    code, _, sig = value.strip().partition(":")
+    try:
+        return (int(code) if code else None), (int(sig) if sig else None)
+    except ValueError:
+        raise FieldError(f"ExitCode: cannot parse {value!r} as N:S") from None
+
+
+_GPU_TRES = re.compile(r"gres/gpu(?::[\w.\-]+)?=(\d+)")
+_GPU_GRES = re.compile(r"gpu(?::[\w.\-]+)?:(\d+)")
+
+
+def gpus_from_tres(*values: str | None) -> int | None:
+    """GPU count from ReqTRES / AllocTRES (`gres/gpu=4`) or ReqGRES (`gpu:v100:2`)."""
+    for v in values:
+        if not v:
+            continue
+        m = _GPU_TRES.search(v) or _GPU_GRES.search(v)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def expand_nodelist(value: str | None) -> list[str]:
+    """Expand a Slurm hostlist: `gpu[01-03,07],cn5` -> gpu01 gpu02 gpu03 gpu07 cn5.
+
+    Handles zero padding, several bracket groups (`r[1-2]n[3-4]`) and commas inside
+    brackets; `None assigned` and `(null)` give no nodes.
+    """
+    if not value:
+        return []
+    v = value.strip()
+    if not v or v.lower() in ("none assigned", "(null)", "none", "unknown"):
+        return []
+    out: list[str] = []
+    for item in _split_top(v):
+        out.extend(_expand_one(item))
+    return out
+
+
+def _split_top(v: str) -> list[str]:
+    parts, depth, cur = [], 0, []
+    for ch in v:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    if cur:
+        parts.append("".join(cur))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _expand_one(item: str) -> list[str]:
+    start = item.find("[")
+    if start == -1:
+        return [item]
+    end = item.find("]", start)
+    if end == -1:
+        raise FieldError(f"NodeList: unbalanced bracket in {item!r}")
+    prefix, body, rest = item[:start], item[start + 1 : end], item[end + 1 :]
+    tails = _expand_one(rest) if rest else [""]
+    out = []
+    for rng in body.split(","):
+        lo, _, hi = rng.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            raise FieldError(f"NodeList: cannot expand range {rng!r} in {item!r}")
+        width = len(lo)
+        a, b = int(lo), int(hi) if hi else int(lo)
+        if b < a or b - a > 100_000:
+            raise FieldError(f"NodeList: bad range {rng!r} in {item!r}")
+        for n in range(a, b + 1):
+            for t in tails:
+                out.append(f"{prefix}{n:0{width}d}{t}")
+    return out

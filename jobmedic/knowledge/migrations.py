@@ -1,0 +1,96 @@
+"""Versioned schema migrations for the knowledge store.
+
+The schema is part of the product (docs/schema.md): change it only by appending a migration.
+Each migration is a list of SQL statements applied in one transaction; `PRAGMA user_version`
+records the version reached.
+"""
+from __future__ import annotations
+
+JOB_COLUMNS = (
+    "cluster", "job_id", "array_id", "name", "user", "project", "queue", "qos", "image",
+    "state", "raw_state", "exit_code", "signal", "failure_type", "blame", "reason",
+    "submit_time", "start_time", "end_time", "elapsed_s", "timelimit_s", "req_cpus",
+    "req_gpus", "req_mem_mb", "max_rss_mb", "n_nodes", "node_list", "work_dir", "script",
+    "template_id", "source", "resubmit_of",
+)
+
+FAILURE_EVENT_COLUMNS = (
+    "cluster", "job_id", "job_name", "project", "user", "failure_type", "blame", "phase",
+    "timestamp", "pod_name", "node_name", "container_image", "error_message", "logs_snippet",
+    "events_snippet", "gpu_count", "memory_request", "cpu_request", "template_id", "evidence",
+    "source", "resolved", "resolution",
+)
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "initial schema", [
+        """CREATE TABLE jobs (
+            cluster TEXT NOT NULL, job_id TEXT NOT NULL, array_id TEXT, name TEXT,
+            user TEXT, project TEXT, queue TEXT, qos TEXT, image TEXT,
+            state TEXT NOT NULL, raw_state TEXT, exit_code INTEGER, signal INTEGER,
+            failure_type TEXT, blame TEXT, reason TEXT,
+            submit_time INTEGER, start_time INTEGER, end_time INTEGER,
+            elapsed_s INTEGER, timelimit_s INTEGER, req_cpus INTEGER, req_gpus INTEGER,
+            req_mem_mb REAL, max_rss_mb REAL, n_nodes INTEGER, node_list TEXT,
+            work_dir TEXT, script TEXT, template_id INTEGER,
+            source TEXT NOT NULL, resubmit_of TEXT,
+            PRIMARY KEY (cluster, job_id)
+        )""",
+        "CREATE INDEX jobs_submit ON jobs(submit_time)",
+        "CREATE INDEX jobs_end ON jobs(end_time)",
+        "CREATE INDEX jobs_project_submit ON jobs(project, submit_time)",
+        "CREATE INDEX jobs_user_submit ON jobs(user, submit_time)",
+        "CREATE INDEX jobs_image ON jobs(image)",
+        "CREATE INDEX jobs_failure_type ON jobs(failure_type, submit_time)",
+        "CREATE INDEX jobs_name ON jobs(name)",
+        """CREATE TABLE job_nodes (
+            cluster TEXT NOT NULL, job_id TEXT NOT NULL, node TEXT NOT NULL,
+            PRIMARY KEY (cluster, job_id, node)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX job_nodes_node ON job_nodes(node)",
+        """CREATE TABLE failure_events (
+            id INTEGER PRIMARY KEY,
+            cluster TEXT NOT NULL DEFAULT 'default', job_id TEXT, job_name TEXT,
+            project TEXT, user TEXT, failure_type TEXT NOT NULL, blame TEXT NOT NULL,
+            phase TEXT, timestamp INTEGER NOT NULL, pod_name TEXT, node_name TEXT,
+            container_image TEXT, error_message TEXT, logs_snippet TEXT, events_snippet TEXT,
+            gpu_count INTEGER, memory_request TEXT, cpu_request TEXT, template_id INTEGER,
+            evidence TEXT, source TEXT NOT NULL, resolved INTEGER NOT NULL DEFAULT 0,
+            resolution TEXT, dedup_key TEXT NOT NULL UNIQUE
+        )""",
+        "CREATE INDEX failure_events_time ON failure_events(timestamp)",
+        "CREATE INDEX failure_events_project ON failure_events(project, timestamp)",
+        "CREATE INDEX failure_events_node ON failure_events(node_name)",
+        "CREATE INDEX failure_events_image ON failure_events(container_image)",
+        "CREATE INDEX failure_events_type ON failure_events(failure_type, timestamp)",
+        "CREATE INDEX failure_events_job ON failure_events(cluster, job_id)",
+        "CREATE INDEX failure_events_template ON failure_events(template_id)",
+        """CREATE TABLE failure_solutions (
+            id INTEGER PRIMARY KEY, failure_type TEXT NOT NULL, solution TEXT NOT NULL,
+            solution_key TEXT, success_count INTEGER NOT NULL DEFAULT 0,
+            failure_count INTEGER NOT NULL DEFAULT 0, source TEXT NOT NULL DEFAULT 'rule',
+            last_used INTEGER, UNIQUE (failure_type, solution)
+        )""",
+        """CREATE TABLE solution_outcomes (
+            id INTEGER PRIMARY KEY, solution_id INTEGER NOT NULL REFERENCES failure_solutions(id),
+            cluster TEXT, failed_job TEXT, followup_job TEXT, project TEXT,
+            success INTEGER NOT NULL, recorded_by TEXT, recorded_at INTEGER NOT NULL,
+            note TEXT, inferred INTEGER NOT NULL DEFAULT 0, context TEXT,
+            dedup_key TEXT NOT NULL UNIQUE
+        )""",
+        "CREATE INDEX solution_outcomes_solution ON solution_outcomes(solution_id)",
+        "CREATE INDEX solution_outcomes_job ON solution_outcomes(cluster, failed_job)",
+        """CREATE TABLE rejects (
+            id INTEGER PRIMARY KEY, source TEXT NOT NULL, file TEXT, line INTEGER,
+            reason TEXT NOT NULL, raw TEXT, recorded_at INTEGER NOT NULL
+        )""",
+        """CREATE TABLE templates (
+            template_id INTEGER PRIMARY KEY, template TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 0,
+            failure_type TEXT, first_seen INTEGER, last_seen INTEGER
+        )""",
+        """CREATE TABLE ingest_runs (
+            id INTEGER PRIMARY KEY, source TEXT NOT NULL, file TEXT, started_at INTEGER NOT NULL,
+            finished_at INTEGER, read INTEGER, inserted INTEGER, updated INTEGER,
+            rejected INTEGER, status TEXT NOT NULL
+        )""",
+    ]),
+]

@@ -1,0 +1,12 @@
+"""Query families of the Store, gathered as one mixin.
+
+Each family lives in its own module (vocabulary here; statistics, remedies, features in
+theirs) so the Store stays one class while no module grows past a few hundred lines.
+"""
+from __future__ import annotations
+
+from jobmedic.knowledge.vocab import VocabMixin
+
+
+class QueriesMixin(VocabMixin):
+    """All read-side query families of the Store."""

@@ -1,0 +1,86 @@
+"""Vocabulary queries: the names the store knows (projects, nodes, images, users, queues,
+clusters, job names) and name resolution with closest matches, always inside a scope."""
+from __future__ import annotations
+
+from difflib import get_close_matches
+from typing import Any, Sequence
+
+from jobmedic.knowledge.errors import NotFound
+
+#: kind -> (table, column, project column used for scope). Whitelisted: never free SQL.
+VOCAB = {
+    "project": ("jobs", "project", "project"),
+    "user": ("jobs", "user", "project"),
+    "queue": ("jobs", "queue", "project"),
+    "image": ("jobs", "image", "project"),
+    "cluster": ("jobs", "cluster", "project"),
+    "name": ("jobs", "name", "project"),
+    "node": ("job_nodes", "node", None),
+}
+EVENT_VOCAB = {
+    "project": "project", "user": "user", "image": "container_image", "node": "node_name",
+    "cluster": "cluster", "name": "job_name",
+}
+
+
+class VocabMixin:
+    conn: Any
+
+    def known(self, kind: str, scope: Sequence[str] | None = None, limit: int = 100_000) -> list[str]:
+        """Distinct known names of one kind (project, user, queue, image, cluster, name, node)."""
+        from jobmedic.knowledge.store import scope_clause
+
+        if kind not in VOCAB:
+            raise ValueError(f"unknown vocabulary kind {kind!r}; accepted: {', '.join(VOCAB)}")
+        table, col, _ = VOCAB[kind]
+        if kind == "node":
+            if scope is None:
+                sql, params = "SELECT DISTINCT node FROM job_nodes", []
+            else:
+                where, params = scope_clause(scope, "j.project")
+                sql = ("SELECT DISTINCT n.node FROM job_nodes n JOIN jobs j ON j.cluster = n.cluster "
+                       f"AND j.job_id = n.job_id WHERE {where}")
+        else:
+            where, params = scope_clause(scope)
+            sql = f"SELECT DISTINCT {col} FROM {table} WHERE {col} IS NOT NULL AND {where}"
+        names = {r[0] for r in self.conn.execute(sql + f" LIMIT {int(limit)}", params)}
+        ev_col = EVENT_VOCAB.get(kind)
+        if ev_col:
+            where, params = scope_clause(scope)
+            names |= {r[0] for r in self.conn.execute(
+                f"SELECT DISTINCT {ev_col} FROM failure_events WHERE {ev_col} IS NOT NULL AND "
+                f"{where} LIMIT {int(limit)}", params)}
+        return sorted(str(n) for n in names if n not in (None, ""))
+
+    def resolve(self, kind: str, name: str, scope: Sequence[str] | None = None) -> str:
+        """The stored spelling of `name` (exact, then case-insensitive); NotFound with the
+        closest known names otherwise. Names outside the scope are treated as unknown."""
+        known = self.known(kind, scope)
+        if name in known:
+            return name
+        lower = {k.lower(): k for k in known}
+        if name.lower() in lower:
+            return lower[name.lower()]
+        closest = get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)
+        raise NotFound(kind, name, known, [lower[c] for c in closest])
+
+    def get_job(self, job_id: str, cluster: str | None = None,
+                scope: Sequence[str] | None = None) -> dict[str, Any] | None:
+        """One job by id (and cluster when several clusters share the id), in scope."""
+        from jobmedic.knowledge.store import scope_clause
+
+        where, params = scope_clause(scope)
+        sql = f"SELECT * FROM jobs WHERE job_id = ? AND {where}"
+        args: list[Any] = [str(job_id), *params]
+        if cluster:
+            sql += " AND cluster = ?"
+            args.append(cluster)
+        cur = self.conn.execute(sql + " ORDER BY submit_time DESC LIMIT 1", args)
+        row = cur.fetchone()
+        if row is None:
+            return None
+        job = dict(zip([d[0] for d in cur.description], row))
+        job["nodes"] = [r[0] for r in self.conn.execute(
+            "SELECT node FROM job_nodes WHERE cluster = ? AND job_id = ? ORDER BY node",
+            (job["cluster"], job["job_id"]))]
+        return job

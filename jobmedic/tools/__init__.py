@@ -1,0 +1,32 @@
+"""Tools: one module per action (a request model and a run function); TOOLS is the registry."""
+from __future__ import annotations
+
+from jobmedic.tools import (analyze, diagnose, predict, record_failure, record_outcome, remediate,
+                            stats)
+from jobmedic.tools.base import Tool, ToolContext, ToolResult, run_action
+
+TOOLS: list[Tool] = [
+    Tool("analyze", "Find cross-job failure patterns: hot nodes, images, projects, users and queues, "
+         "blame (job or cluster), time-of-day spikes and change points, ranked by impact. Use for "
+         "'what is failing / breaking', 'analyze failures', 'any bad nodes?'.",
+         analyze.AnalyzeRequest, analyze.run),
+    Tool("stats", "Counts and failure rates grouped by failure type, project, node, image, user, "
+         "queue, day or hour, with the daily trend. Use for 'how many', 'top', 'breakdown', 'rate'.",
+         stats.StatsRequest, stats.run),
+    Tool("remediate", "Fixes for a failure type or a failed job: rule-based and learned from history, "
+         "ranked by success rate with counts. Use for 'how do I fix', 'what worked for'.",
+         remediate.RemediateRequest, remediate.run),
+    Tool("diagnose", "Why a job failed, or what a pasted error / log / kubectl describe text means: "
+         "failure type, blame, evidence line, root cause, similar past failures, fixes.",
+         diagnose.DiagnoseRequest, diagnose.run),
+    Tool("predict", "Before submitting: failure risk, runtime and memory with intervals and a "
+         "recommended request, for a job spec or a known job id.",
+         predict.PredictRequest, predict.run),
+    Tool("record_failure", "Store one failure event (Run:AI-style fields) and classify it.",
+         record_failure.RecordFailureRequest, record_failure.run),
+    Tool("record_outcome", "Record that a fix was tried on a failed job or failure type, and whether "
+         "it worked, so future rankings learn from it.",
+         record_outcome.RecordOutcomeRequest, record_outcome.run),
+]
+
+__all__ = ["TOOLS", "Tool", "ToolContext", "ToolResult", "run_action"]

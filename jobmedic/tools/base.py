@@ -1,0 +1,223 @@
+"""The action envelope shared by every tool, the request base models, and `run_action`,
+the one entry point the CLI, the HTTP API and the agent use to run an action.
+
+Every answer is a `ToolResult`: status ok / no_data / error, the data, a markdown report,
+and the invocation (window, filters, scope) it was computed from. Errors name what was asked,
+what went wrong and what to try next; they never carry a traceback.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from difflib import get_close_matches
+from typing import Any, Callable, Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from jobmedic.analyzers.base import Window, iso
+from jobmedic.knowledge.errors import JobmedicError, NotFound
+from jobmedic.knowledge.store import Store
+from jobmedic.knowledge.taxonomy import Taxonomy
+
+log = logging.getLogger("jobmedic.tools")
+Status = Literal["ok", "no_data", "error"]
+MAX_LOOKBACK_DAYS = 3650
+
+
+class ErrorInfo(BaseModel):
+    type: str
+    message: str
+    hint: str = ""
+    field: str | None = None
+
+
+class Invocation(BaseModel):
+    window: dict[str, Any] | None = None
+    filters: dict[str, Any] = {}
+    scope: list[str] | None = None
+
+
+class ToolResult(BaseModel):
+    """The envelope every action returns."""
+
+    status: Status
+    action: str
+    data: dict[str, Any] = {}
+    text: str = ""
+    invocation: Invocation = Invocation()
+    error: ErrorInfo | None = None
+
+    def to_json(self, **kw: Any) -> str:
+        return self.model_dump_json(**kw)
+
+
+class ActionRequest(BaseModel):
+    """Fields every action accepts."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    action: str
+    allowed_projects: list[str] | None = Field(
+        None, description="Narrow the caller's scope to these projects (never widens it).")
+
+
+class WindowedRequest(ActionRequest):
+    """Fields of actions that look at a time window ending at now or `as_of`."""
+
+    lookback_days: float = Field(7, gt=0, le=MAX_LOOKBACK_DAYS,
+                                 description="Days to look back from now (or from as_of), 0 < d <= 3650.")
+    as_of: str | None = Field(None, description="Treat this time (ISO date/time or epoch seconds) "
+                                                "as now; useful for historical traces.")
+
+    @field_validator("as_of")
+    @classmethod
+    def _check_as_of(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_time_arg(v, "as_of")
+        return v
+
+
+@dataclass
+class ToolContext:
+    """Everything a tool may use, built by a composition root (which alone reads Settings)."""
+
+    store: Store
+    taxonomy: Taxonomy
+    scope: list[str] | None = None  # None means all projects
+    now: int | None = None  # epoch seconds; None means the real time
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per analyzer / tool
+    extras: dict[str, Any] = field(default_factory=dict)  # rules, models dir, risk levels, ...
+
+    def current_time(self) -> int:
+        return int(self.now if self.now is not None else datetime.now(timezone.utc).timestamp())
+
+    def effective_scope(self, req: ActionRequest) -> list[str] | None:
+        """The caller's scope, narrowed (never widened) by the request's allowed_projects."""
+        if req.allowed_projects is None:
+            return self.scope
+        if self.scope is None:
+            return list(req.allowed_projects)
+        return [p for p in req.allowed_projects if p in self.scope]
+
+    def window_for(self, req: WindowedRequest) -> Window:
+        now = parse_time_arg(req.as_of, "as_of") if req.as_of else self.current_time()
+        return Window.lookback(now, req.lookback_days)
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str  # when to use it (shown to chat models)
+    request_model: type[ActionRequest]
+    run: Callable[[ToolContext, Any], ToolResult]
+
+
+def parse_time_arg(value: str | int | float, field_name: str = "time") -> int:
+    """ISO date / datetime (UTC unless it says otherwise) or epoch seconds."""
+    if isinstance(value, (int, float)):
+        return int(value)
+    v = str(value).strip()
+    try:
+        return int(float(v))
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{field_name}: {value!r} is not an ISO date/time (2024-05-01, "
+                         f"2024-05-01T12:00) or epoch seconds") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp())
+
+
+# -- results ---------------------------------------------------------------------------------
+def ok(action: str, data: dict[str, Any], text: str, invocation: Invocation) -> ToolResult:
+    return ToolResult(status="ok", action=action, data=data, text=text, invocation=invocation)
+
+
+def error_result(action: str, type_: str, message: str, hint: str = "",
+                 field_name: str | None = None, invocation: Invocation | None = None) -> ToolResult:
+    text = f"**Error:** {message}" + (f"\n\n{hint}" if hint else "")
+    return ToolResult(status="error", action=action, text=text,
+                      invocation=invocation or Invocation(),
+                      error=ErrorInfo(type=type_, message=message, hint=hint, field=field_name))
+
+
+def no_data(action: str, store: Store, window: Window | None, invocation: Invocation,
+            what: str = "jobs or failures", scope: Sequence[str] | None = None) -> ToolResult:
+    """An empty answer that says what range the store does hold and how to reach it."""
+    lo, hi = store.data_range(scope)
+    if lo is None:
+        msg = f"The store holds no {what} yet."
+        hint = "Ingest data first: `jobmedic ingest slurm sacct.txt` or `jobmedic ingest kubernetes pods.json`."
+        held = None
+    else:
+        span = f" between {iso(window.start)} and {iso(window.end)}" if window else ""
+        msg = f"No {what}{span}."
+        held = {"first": iso(lo), "last": iso(hi)}
+        hint = (f"The store holds data from {iso(lo)} to {iso(hi)}; try `--as-of {iso(hi)[:10]}` "
+                f"or a longer lookback.")
+    return ToolResult(status="no_data", action=action, data={"store_range": held},
+                      text=f"{msg}\n\n{hint}", invocation=invocation)
+
+
+# -- the one entry point ---------------------------------------------------------------------
+def run_action(payload: dict[str, Any] | str | bytes, ctx: ToolContext,
+               tools: Sequence[Tool] | None = None) -> ToolResult:
+    """Validate a flat JSON request, run its action, and always return an envelope."""
+    if tools is None:
+        from jobmedic.tools import TOOLS as tools  # noqa: N811
+    by_name = {t.name: t for t in tools}
+    if isinstance(payload, (str, bytes)):
+        try:
+            payload = json.loads(payload)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return error_result("?", "invalid_json", f"the request is not valid JSON: {exc}",
+                                'send one JSON object, e.g. {"action": "stats", "lookback_days": 7}')
+    if not isinstance(payload, dict):
+        return error_result("?", "invalid_request", "the request must be a JSON object",
+                            'e.g. {"action": "analyze", "project": "ml-team"}')
+    action = payload.get("action")
+    if not isinstance(action, str) or action not in by_name:
+        close = get_close_matches(str(action), list(by_name), 2)
+        msg = f"unknown action {action!r}" if action is not None else "the request has no 'action'"
+        return error_result(str(action), "unknown_action",
+                            msg + (f"; did you mean {', '.join(close)}?" if close else ""),
+                            "known actions: " + ", ".join(by_name), "action")
+    tool = by_name[action]
+    try:
+        req = tool.request_model.model_validate(payload)
+    except ValidationError as exc:
+        return validation_error(action, exc)
+    try:
+        return tool.run(ctx, req)
+    except NotFound as exc:
+        return error_result(action, exc.kind, exc.message, exc.hint, exc.what,
+                            Invocation(scope=ctx.effective_scope(req)))
+    except JobmedicError as exc:
+        return error_result(action, exc.kind, exc.message, exc.hint)
+    except ValueError as exc:
+        return error_result(action, "invalid_request", str(exc))
+    except Exception as exc:  # noqa: BLE001 - the boundary: never a traceback to the user
+        log.exception("action %s failed", action)
+        return error_result(action, "internal_error", f"{action} failed: {type(exc).__name__}: {exc}",
+                            "this is a bug in jobmedic; the log has the details")
+
+
+def validation_error(action: str, exc: ValidationError) -> ToolResult:
+    errs = exc.errors()
+    first = errs[0]
+    field_name = ".".join(str(p) for p in first.get("loc", ())) or None
+    parts = []
+    for e in errs[:5]:
+        loc = ".".join(str(p) for p in e.get("loc", ())) or "(request)"
+        if e.get("type") == "extra_forbidden":
+            parts.append(f"{loc}: unknown field")
+        else:
+            parts.append(f"{loc}: {e.get('msg')} (got {e.get('input')!r})"[:300])
+    return error_result(action, "invalid_field", "; ".join(parts),
+                        f"see `jobmedic {action} --help` for the accepted fields and ranges",
+                        field_name)
