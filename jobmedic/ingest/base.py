@@ -209,6 +209,8 @@ def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
             _write_batch(store, batch, ctx, summary)
             if progress:
                 progress(summary.read, counter.pos, total)
+        if summary.inserted or summary.events:
+            store.link_events_to_jobs()
     except KeyboardInterrupt:
         summary.status = "interrupted"
         raise

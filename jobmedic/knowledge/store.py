@@ -161,6 +161,23 @@ class Store(QueriesMixin):
             conn.executemany(_INSERT_EVENT_SQL, rows)
             return conn.total_changes - before
 
+    def link_events_to_jobs(self) -> int:
+        """Give failure events that lack a project, user or job name those of their job.
+
+        Sources such as raw task events name the job but not its owner; once the job is in
+        `jobs` (ingested before or after), its project makes the event visible to scoped
+        queries. Returns the number of events updated.
+        """
+        with self.transaction() as conn:
+            before = conn.total_changes
+            conn.execute(
+                "UPDATE failure_events SET project = j.project, "
+                "user = COALESCE(failure_events.user, j.user), "
+                "job_name = COALESCE(failure_events.job_name, j.name) "
+                "FROM jobs j WHERE failure_events.project IS NULL AND j.project IS NOT NULL "
+                "AND j.cluster = failure_events.cluster AND j.job_id = failure_events.job_id")
+            return conn.total_changes - before
+
     def add_rejects(self, rows: Iterable[tuple[str, str | None, int | None, str, str | None]]) -> int:
         """Record input that could not be ingested: (source, file, line, reason, raw)."""
         now = int(time.time())

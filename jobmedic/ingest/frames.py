@@ -1,0 +1,197 @@
+"""Vectorised helpers shared by the tabular trace readers (google2011, swf, eagle, lanl).
+
+`line_chunks` cuts a text stream into chunks of lines with their line numbers and sets aside
+the lines with the wrong number of fields (they become rejects with their line number, the
+rest of the chunk still parses). `parse_chunk` hands the good lines to pandas' C parser in
+one call. The column helpers turn pandas columns into Python lists with ``None`` for
+missing values, and `rows` zips them into tuples in a table's column order, so a reader
+builds a whole batch of `jobs` tuples without a per-row Python function.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import repeat
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+
+from jobmedic.knowledge.migrations import JOB_COLUMNS
+
+
+class LineChunk:
+    """A run of input lines: the good ones (text, line numbers) and the rejected ones."""
+
+    __slots__ = ("lines", "numbers", "read", "rejects")
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.numbers: list[int] = []
+        self.rejects: list[tuple[int, str, str]] = []  # (line number, reason, raw)
+        self.read = 0
+
+
+def line_chunks(stream: TextIO, n_fields: int, chunk_lines: int, first_lineno: int = 1,
+                sep: str = ",", skip: Any = None, pending: Sequence[str] = (),
+                line_chars: int = 64) -> Iterator[LineChunk]:
+    """Yield chunks of about `chunk_lines` lines (`line_chars` is the expected line length);
+    lines whose field count is not `n_fields` (counted by separators, so only for unquoted
+    formats) are rejected with their number. `pending` are lines already read off the stream
+    (a sniffed first line) that come first. `skip(line) -> bool` drops lines silently
+    (comments); blank lines are always dropped."""
+    want = n_fields - 1
+    lineno = first_lineno - 1
+    first = list(pending)
+    while True:
+        block = stream.readlines(chunk_lines * line_chars)  # a size hint in characters
+        if first:
+            block, first = first + block, []
+        if not block:
+            return
+        chunk = LineChunk()
+        chunk.read = len(block)
+        counts = [line.count(sep) for line in block]
+        for i, (line, c) in enumerate(zip(block, counts)):
+            n = lineno + i + 1
+            if c == want:
+                chunk.lines.append(line)
+                chunk.numbers.append(n)
+                continue
+            text = line.rstrip("\r\n")
+            if not text.strip() or (skip is not None and skip(text)):
+                continue
+            chunk.rejects.append((n, f"expected {n_fields} '{sep}'-separated fields, found {c + 1}",
+                                  text))
+        lineno += len(block)
+        yield chunk
+
+
+def parse_chunk(chunk: LineChunk, names: Sequence[str], dtype: dict[str, Any] | None = None,
+                sep: str = ",") -> pd.DataFrame:
+    """Parse the good lines of a chunk with pandas' C parser; a `_line` column holds the numbers."""
+    if not chunk.lines:
+        df = pd.DataFrame({n: pd.Series(dtype=object) for n in names})
+    else:
+        df = pd.read_csv(io.StringIO("".join(chunk.lines)), sep=sep, header=None, names=list(names),
+                         dtype=dtype, engine="c", skip_blank_lines=False, keep_default_na=True,
+                         na_values=[""], quoting=3)
+    df["_line"] = np.asarray(chunk.numbers, dtype=np.int64)
+    return df
+
+
+def numeric(df: pd.DataFrame, columns: Iterable[str], required: Iterable[str] = ()
+            ) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
+    """Coerce `columns` to numbers; return the frame without the rows whose values are not
+    numbers (or missing in a `required` column), and those rows as rejects (line, reason, raw)."""
+    bad = np.zeros(len(df), dtype=bool)
+    reasons: dict[int, str] = {}
+    required = set(required)
+    for col in columns:
+        s = df[col]
+        if s.dtype.kind not in "iufb":
+            num = pd.to_numeric(s, errors="coerce")
+            wrong = (num.isna() & s.notna()).to_numpy()
+            for i in np.flatnonzero(wrong & ~bad):
+                reasons[int(i)] = f"{col}: {str(s.iloc[i])[:40]!r} is not a number"
+            bad |= wrong
+            df[col] = num
+        if col in required:
+            missing = df[col].isna().to_numpy() & ~bad
+            for i in np.flatnonzero(missing):
+                reasons[int(i)] = f"{col}: missing"
+            bad |= missing
+    if not bad.any():
+        return df, []
+    lines = df["_line"].to_numpy()
+    out = [(int(lines[i]), reasons[i], "") for i in sorted(reasons)]
+    return df[~bad], out
+
+
+def rejects_of(chunk: LineChunk, bad: list[tuple[int, str, str]], source: str, file: str
+               ) -> list[tuple]:
+    """The `rejects` rows of a chunk: its malformed lines plus `bad` (line, reason, raw) rows
+    found while parsing, each with its raw text."""
+    raw = dict(zip(chunk.numbers, chunk.lines)) if bad else {}
+    out = [(source, file, n, reason, text) for n, reason, text in chunk.rejects]
+    out += [(source, file, n, reason, text or raw.get(n, "").rstrip("\r\n")) for n, reason, text in bad]
+    return out
+
+
+# -- columns as Python lists ----------------------------------------------------------------
+def ints(values: Any) -> list:
+    """Integers (Python int) with None where missing; floats are truncated toward zero."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iub":
+        return arr.tolist()
+    arr = arr.astype(np.float64)
+    mask = np.isnan(arr)
+    if not mask.any():
+        return arr.astype(np.int64).tolist()
+    out = np.where(mask, 0, arr).astype(np.int64).astype(object)
+    out[mask] = None
+    return out.tolist()
+
+
+def floats(values: Any) -> list:
+    arr = np.asarray(values, dtype=np.float64)
+    mask = np.isnan(arr)
+    if not mask.any():
+        return arr.tolist()
+    out = arr.astype(object)
+    out[mask] = None
+    return out.tolist()
+
+
+def strings(values: Any) -> list:
+    """Strings with None for missing or empty values."""
+    s = pd.Series(values, copy=False)
+    obj = s.astype(object)
+    mask = s.isna().to_numpy() | (obj == "").to_numpy()
+    out = obj.to_numpy(copy=True)
+    out[mask] = None
+    return out.tolist()
+
+
+class Labels:
+    """Cached ``prefix + str(n)`` labels for dense non-negative integer codes (user 17 -> u17),
+    so a chunk's labels are one numpy take instead of a string format per row."""
+
+    DENSE_MAX = 2_000_000
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.table = np.empty(0, dtype=object)
+
+    def __call__(self, codes: Any) -> list:
+        arr = np.asarray(codes, dtype=np.float64)
+        mask = np.isnan(arr) | (arr < 0)
+        idx = np.where(mask, 0, arr).astype(np.int64)
+        top = int(idx.max()) + 1 if len(idx) else 0
+        if top > self.DENSE_MAX:  # sparse ids (machine ids): format each distinct value once
+            uniq, inv = np.unique(idx, return_inverse=True)
+            out = np.array([f"{self.prefix}{u}" for u in uniq.tolist()], dtype=object)[inv]
+            out[mask] = None
+            return out.tolist()
+        if top > len(self.table):
+            size = max(top, 2 * len(self.table))
+            self.table = np.array([f"{self.prefix}{i}" for i in range(size)], dtype=object)
+        out = self.table[idx]
+        if mask.any():
+            out = out.copy()
+            out[mask] = None
+        return out.tolist()
+
+
+def rows(columns: dict[str, Any], n: int, order: Sequence[str] = JOB_COLUMNS) -> list[tuple]:
+    """Tuples in `order` from per-column lists (or a scalar repeated for every row)."""
+    cols = []
+    for name in order:
+        v = columns.get(name)
+        if isinstance(v, list):
+            if len(v) != n:
+                raise ValueError(f"column {name} has {len(v)} values, expected {n}")
+            cols.append(v)
+        else:
+            cols.append(repeat(v, n))
+    return list(zip(*cols))
