@@ -57,5 +57,8 @@ class Analyzer(Protocol):
     description: str
 
     def run(self, store: Any, window: Window, scope: Sequence[str] | None,
-            filters: dict[str, Any] | None = None) -> list[Finding]:
+            filters: dict[str, Any] | None = None, prior: list[Finding] | None = None
+            ) -> list[Finding]:
+        """Findings for the window; `prior` holds the earlier analyzers' findings (blame and
+        temporal refine hotspots; an analyzer with `ranks = True` returns them re-ranked)."""
         ...

@@ -93,4 +93,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             rejected INTEGER, status TEXT NOT NULL
         )""",
     ]),
+    (2, "covering index for window aggregation (analyze, stats)", [
+        # Window scans (end_time range) read only this index, never the table: the columns the
+        # analyzers group and sum by ride along.
+        """CREATE INDEX jobs_window ON jobs(end_time, state, project, cluster, user, image,
+            queue, failure_type, blame, job_id, n_nodes, elapsed_s, req_cpus, req_gpus, name,
+            template_id)""",
+    ]),
 ]

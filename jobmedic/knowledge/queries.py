@@ -5,8 +5,9 @@ theirs) so the Store stays one class while no module grows past a few hundred li
 """
 from __future__ import annotations
 
+from jobmedic.knowledge.stats_queries import StatsMixin
 from jobmedic.knowledge.vocab import VocabMixin
 
 
-class QueriesMixin(VocabMixin):
+class QueriesMixin(VocabMixin, StatsMixin):
     """All read-side query families of the Store."""

@@ -1,11 +1,18 @@
 """The analyze action: cross-job patterns, hotspots, blame, time spikes and change points."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
-from jobmedic.tools.base import ToolContext, ToolResult, WindowedRequest, error_result
+from jobmedic.analyzers import build, run_all
+from jobmedic.analyzers.base import Window
+from jobmedic.reports.analyze import render
+from jobmedic.tools.base import (Invocation, ToolContext, ToolResult, WindowedRequest, no_data,
+                                 ok)
+
+#: Request field -> vocabulary kind resolved against the store (inside the scope).
+FILTER_KINDS = ("project", "cluster", "node", "image", "user", "queue")
 
 
 class AnalyzeRequest(WindowedRequest):
@@ -21,5 +28,53 @@ class AnalyzeRequest(WindowedRequest):
     max_findings: int = Field(20, ge=1, le=200, description="Most findings to report.")
 
 
+def resolve_filters(ctx: ToolContext, req: Any, scope: list[str] | None) -> dict[str, str]:
+    """The request's entity filters, each resolved to its stored spelling inside the scope
+    (NotFound, with the closest known names, for an unknown or out-of-scope name)."""
+    out = {}
+    for kind in FILTER_KINDS:
+        value = getattr(req, kind, None)
+        if value is not None:
+            out[kind] = ctx.store.resolve(kind, value, scope)
+    return out
+
+
+def summary(totals: dict[str, Any]) -> dict[str, Any]:
+    jobs, fails = int(totals["jobs"]), int(totals["failures"])
+    return {"failures": fails, "jobs": jobs, "failure_rate": round(fails / jobs, 4) if jobs else None,
+            "projects_affected": int(totals["projects"]), "users_affected": int(totals["users"]),
+            "failure_types": int(totals["types"]), "gpu_h_lost": round(float(totals["gpu_h"]), 1),
+            "core_h_lost": round(float(totals["core_h"]), 1), "cancelled": int(totals["cancelled"])}
+
+
+def has_data(ctx: ToolContext, window: Window, scope: list[str] | None,
+             filters: dict[str, str], totals: dict[str, Any]) -> bool:
+    if totals["jobs"] or totals["cancelled"]:
+        return True
+    return bool(ctx.store.orphan_event_counts("failure_type", window, scope, filters, 1))
+
+
 def run(ctx: ToolContext, req: AnalyzeRequest) -> ToolResult:
-    return error_result("analyze", "not_implemented", "analyze is not implemented yet")
+    scope = ctx.effective_scope(req)
+    window = ctx.window_for(req)
+    filters = resolve_filters(ctx, req, scope)
+    inv = Invocation(window=window.to_dict(), filters={**filters, "lookback_days": req.lookback_days,
+                                                        "as_of": req.as_of}, scope=scope)
+    totals = ctx.store.window_totals(window, scope, filters)
+    if not has_data(ctx, window, scope, filters, totals):
+        return no_data("analyze", ctx.store, window, inv, "finished jobs or failure events", scope)
+    analyzers = build(ctx.options)
+    findings, errors = run_all(analyzers, ctx.store, window, scope, filters)
+    shown = findings[: req.max_findings]
+    data = {"window": window.to_dict(), "scope": scope, "filters": filters,
+            "summary": summary(totals), "findings": [f.to_dict() for f in shown],
+            "counts": _counts(findings), "errors": errors,
+            "truncated": len(findings) - len(shown)}
+    return ok("analyze", data, render(data), inv)
+
+
+def _counts(findings: list[Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for f in findings:
+        out[f.kind] = out.get(f.kind, 0) + 1
+    return out

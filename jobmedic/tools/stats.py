@@ -1,14 +1,18 @@
 """The stats action: counts and failure rates grouped by a whitelisted dimension, and trend."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
-from jobmedic.tools.base import ToolContext, ToolResult, WindowedRequest, error_result
+from jobmedic.analyzers.base import iso
+from jobmedic.reports.stats import render
+from jobmedic.tools.analyze import resolve_filters, summary
+from jobmedic.tools.base import Invocation, ToolContext, ToolResult, WindowedRequest, no_data, ok
 
 GroupBy = Literal["failure_type", "project", "node", "image", "user", "queue", "cluster",
                   "blame", "state", "day", "hour"]
+TIME_DIMS = ("day", "hour")
 
 
 class StatsRequest(WindowedRequest):
@@ -25,7 +29,54 @@ class StatsRequest(WindowedRequest):
     queue: str | None = Field(None, description="Only jobs of this queue / partition.")
     failure_type: str | None = Field(None, description="Only failures of this taxonomy code.")
     top: int = Field(15, ge=1, le=500, description="Rows per table.")
+    trend: bool = Field(True, description="Include the daily trend table.")
+
+
+def _row(r: dict[str, Any], dim: str, total_fail: int, total_jobs: int) -> dict[str, Any]:
+    key = r["key"]
+    if dim == "day" and key is not None:
+        key = iso(key)[:10]
+    fails = int(r["failures"] or 0)
+    jobs = int(r["jobs"] or 0)
+    out = {"key": key, "failures": fails, "jobs": jobs, "users": int(r["users"] or 0),
+           "gpu_h": round(float(r["gpu_h"] or 0), 1), "core_h": round(float(r["core_h"] or 0), 1)}
+    if dim == "failure_type":  # failures only: rate over all finished jobs, share of failures
+        out["rate"] = round(fails / total_jobs, 5) if total_jobs else None
+        out["share"] = round(fails / total_fail, 4) if total_fail else None
+        out["jobs"] = total_jobs
+    else:
+        out["rate"] = round(fails / jobs, 4) if jobs else None
+    return out
 
 
 def run(ctx: ToolContext, req: StatsRequest) -> ToolResult:
-    return error_result("stats", "not_implemented", "stats is not implemented yet")
+    scope = ctx.effective_scope(req)
+    window = ctx.window_for(req)
+    filters: dict[str, Any] = resolve_filters(ctx, req, scope)
+    if req.failure_type is not None:
+        filters["failure_type"] = ctx.taxonomy.check_code(req.failure_type)
+    inv = Invocation(window=window.to_dict(), filters={
+        **filters, "group_by": list(req.group_by), "lookback_days": req.lookback_days,
+        "as_of": req.as_of}, scope=scope)
+    totals = ctx.store.window_totals(window, scope, filters)
+    if not totals["jobs"] and not totals["cancelled"]:
+        return no_data("stats", ctx.store, window, inv, "finished jobs", scope)
+    tj, tf = int(totals["jobs"]), int(totals["failures"])
+    groups = []
+    for dim in dict.fromkeys(req.group_by):
+        rows = ctx.store.rate_by(dim, window, scope, filters,
+                                 failures_only=dim == "failure_type", outcome=dim != "state")
+        if dim not in TIME_DIMS:
+            rows = [r for r in rows if r["key"] is not None or r["failures"]]
+        body = [_row(r, dim, tf, tj) for r in rows]
+        shown = body if dim in TIME_DIMS else body[: req.top]
+        groups.append({"by": dim, "rows": shown, "more": len(body) - len(shown)})
+    trend = []
+    if req.trend:
+        trend = [{k: v for k, v in _row(r, "day", tf, tj).items() if k in ("key", "failures", "jobs", "rate")}
+                 for r in ctx.store.rate_by("day", window, scope, filters)]
+        trend = [{"day": d.pop("key"), **d} for d in trend]
+    data = {"window": window.to_dict(), "scope": scope, "filters": filters,
+            "totals": {**summary(totals), "failure_rate": round(tf / tj, 4) if tj else None},
+            "groups": groups, "trend": trend}
+    return ok("stats", data, render(data), inv)

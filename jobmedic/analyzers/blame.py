@@ -1,0 +1,174 @@
+"""Blame: for each flagged hotspot, is the entity itself bad, or the jobs that ran on it?
+
+Two kinds of evidence. An attribution model: an L2-penalised logistic regression of job failure
+on indicators of the flagged entities and of the users / images that fail most on them, fitted
+on the window's jobs (grouped by the indicators they touch, so the fit is over a few hundred
+rows, never a million), so that a bad image that mostly ran on one node lands on the image.
+And the failure mix: how many users and images the failures span, and the share of failure
+types whose usual blame is the cluster (node_failure, gpu_error, filesystem_error, ...).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from jobmedic.analyzers.base import Finding, Window
+
+ENTITY_DIMS = ("node", "image", "user", "project")
+
+
+class Blame:
+    name = "blame"
+    description = "Separates a bad node / image from bad jobs that ran there."
+
+    def __init__(self, l2: float = 1.0, min_failures: int = 3, co_candidates: int = 3,
+                 min_log_odds: float = math.log(1.5), cluster_share: float = 0.5,
+                 diverse_users: int = 3) -> None:
+        self.l2, self.min_failures, self.co_candidates = l2, min_failures, co_candidates
+        self.min_log_odds, self.cluster_share = min_log_odds, cluster_share
+        self.diverse_users = diverse_users
+
+    def run(self, store: Any, window: Window, scope: Sequence[str] | None,
+            filters: dict[str, Any] | None = None, prior: list[Finding] | None = None
+            ) -> list[Finding]:
+        filters = filters or {}
+        flagged = [f for f in (prior or []) if f.kind in ("hotspot", "explained")
+                   and f.evidence.get("dimension") in ENTITY_DIMS
+                   and f.evidence.get("failures", 0) >= self.min_failures]
+        if not flagged:
+            return []
+        cands: dict[str, list[str]] = {d: [] for d in ENTITY_DIMS}
+        for f in flagged:
+            cands[f.evidence["dimension"]].append(f.evidence["entity"])
+        mixes = {}
+        for dim in ENTITY_DIMS:
+            ents = [f.evidence["entity"] for f in flagged if f.evidence["dimension"] == dim]
+            mixes[dim] = pd.DataFrame(store.failure_mix(dim, ents, window, scope, filters))
+            for by in ("user", "image"):  # co-located candidates: who fails most on it
+                if by == dim or filters.get(by) is not None or not ents:
+                    continue
+                parts = pd.DataFrame(store.breakdown(dim, ents, by, window, scope, filters))
+                if parts.empty:
+                    continue
+                parts = parts[parts["key"].notna() & (parts["failures"] >= self.min_failures)]
+                top = parts.sort_values("failures", ascending=False).groupby("entity").head(
+                    self.co_candidates)
+                cands[by] += [str(k) for k in top["key"]]
+        cands = {d: sorted(set(v)) for d, v in cands.items() if d not in filters or not filters[d]}
+        groups = pd.DataFrame(store.blame_groups(cands, window, scope, filters))
+        coefs = self.fit(groups, cands)
+        out = []
+        for f in flagged:
+            dim, ent = f.evidence["dimension"], f.evidence["entity"]
+            out.append(self.verdict(f, dim, ent, coefs, mixes[dim], colocated(groups, dim, ent)))
+        return out
+
+    def fit(self, df: pd.DataFrame, cands: dict[str, list[str]]) -> dict[str, float]:
+        """Log-odds coefficient per candidate ("node:gpu-03") from the grouped job counts."""
+        cols = [f"{d}:{v}" for d, vals in cands.items() for v in vals]
+        if df.empty or not cols or df["failures"].sum() == 0:
+            return {}
+        X = np.zeros((len(df), len(cols)))
+        index = {c: i for i, c in enumerate(cols)}
+        for d in cands:
+            if d in df:
+                for row, v in enumerate(df[d]):
+                    if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                        X[row, index[f"{d}:{v}"]] = 1.0
+        fail = df["failures"].to_numpy(float)
+        ok = df["jobs"].to_numpy(float) - fail
+        Xs = np.vstack([X, X])
+        y = np.r_[np.ones(len(df)), np.zeros(len(df))]
+        w = np.r_[fail, ok]
+        keep = w > 0
+        if len(set(y[keep])) < 2:
+            return {}
+        # C is the inverse penalty per unit weight: scale by the job count so the prior's pull
+        # does not depend on the window's size.
+        model = LogisticRegression(C=float(w.sum()) / max(self.l2, 1e-9) / 100.0, max_iter=500)
+        model.fit(Xs[keep], y[keep], sample_weight=w[keep])
+        return {c: float(b) for c, b in zip(cols, model.coef_[0])}
+
+    def verdict(self, f: Finding, dim: str, ent: str, coefs: dict[str, float],
+                mix: pd.DataFrame, colo: set[str]) -> Finding:
+        """The blame finding for one flagged entity; also annotates the hotspot finding."""
+        own = coefs.get(f"{dim}:{ent}", 0.0)
+        others = {k: v for k, v in coefs.items() if k != f"{dim}:{ent}"}
+        rows = mix[mix["entity"] == ent] if not mix.empty else mix
+        total = float(rows["failures"].sum()) if not rows.empty else 0.0
+        cl = float(rows.loc[rows["blame"] == "cluster", "failures"].sum()) if total else 0.0
+        share = cl / total if total else 0.0
+        users = int(rows["users"].max()) if total else 0
+        types = (rows.groupby("failure_type")["failures"].sum().sort_values(ascending=False)
+                 if total else pd.Series(dtype=float))
+        top_types = {str(k): int(v) for k, v in types.head(3).items()}
+        # the strongest co-candidate of another dimension that fails on this entity
+        rival, rival_coef = None, 0.0
+        for k, v in others.items():
+            if k.split(":", 1)[0] != dim and v > rival_coef and k in colo:
+                rival, rival_coef = k, v
+        if dim == "node" or dim == "queue":
+            cluster_like = share >= self.cluster_share or users >= self.diverse_users
+            if own >= self.min_log_odds and (rival is None or own >= rival_coef) and cluster_like:
+                target, blame = f"{dim}:{ent}", "cluster"
+            elif rival is not None and rival_coef >= self.min_log_odds and rival_coef > own:
+                target, blame = rival, "job"
+            else:
+                target, blame = f"{dim}:{ent}", "cluster" if cluster_like else "unclear"
+        else:
+            if rival is not None and rival_coef > own and rival_coef >= self.min_log_odds:
+                target, blame = rival, "cluster" if rival.startswith("node:") else "job"
+            else:
+                target, blame = f"{dim}:{ent}", "job" if share < self.cluster_share else "cluster"
+        ev = {"dimension": dim, "entity": ent, "attributed_to": target, "blame": blame,
+              "log_odds": round(own, 3), "odds_ratio": round(math.exp(own), 2),
+              "rival": rival, "rival_odds_ratio": round(math.exp(rival_coef), 2) if rival else None,
+              "cluster_blame_share": round(share, 3), "users": users,
+              "images": int(rows["images"].max()) if total else 0,
+              "failure_types": top_types, "failures": f.evidence.get("failures"),
+              "jobs": f.evidence.get("jobs"), "rate": f.evidence.get("rate"),
+              "baseline": f.evidence.get("baseline"), "q": f.evidence.get("q")}
+        f.evidence["blame"], f.evidence["attributed_to"] = blame, target
+        types_txt = ", ".join(f"{k} {v}" for k, v in top_types.items()) or "no typed failures"
+        if target != f"{dim}:{ent}":
+            tdim, tname = target.split(":", 1)
+            summary = (f"{dim} {ent}'s failures are attributed to {tdim} {tname} "
+                       f"(odds ratio {math.exp(rival_coef):.1f} vs {math.exp(own):.1f} for the {dim}).")
+            rec = (f"Fix {tdim} {tname} rather than {dim} {ent}: {f.evidence['failures']:g} of "
+                   f"{f.evidence['jobs']} jobs failed there ({types_txt}), {users} users; "
+                   f"the {dim} itself adds little once {tname} is accounted for.")
+            if f.kind == "hotspot":
+                f.recommendation = rec
+                f.severity = "low" if f.severity != "critical" else "medium"
+        elif blame == "cluster":
+            summary = (f"{dim} {ent} itself looks bad: failures span {users} users, "
+                       f"{share:.0%} are cluster-blame types ({types_txt}).")
+            rec = f.recommendation
+        else:
+            summary = (f"{dim} {ent}'s failures are the jobs' own ({types_txt}; "
+                       f"{share:.0%} cluster-blame types, {users} users).")
+            rec = (f"Help the owners of {dim} {ent}'s jobs fix them ({types_txt}): "
+                   f"{f.evidence['failures']:g} of {f.evidence['jobs']} failed, "
+                   f"rest of the selection {f.evidence['baseline']:.1%}.")
+        return Finding(self.name, f.subject, "info", summary, ev, rec, kind="blame")
+
+
+def colocated(groups: pd.DataFrame, dim: str, ent: str, min_share: float = 0.3) -> set[str]:
+    """Candidates of other dimensions that carry at least `min_share` of the entity's failures."""
+    if groups.empty or dim not in groups:
+        return set()
+    mine = groups[groups[dim] == ent]
+    total = float(mine["failures"].sum())
+    out = set()
+    if total <= 0:
+        return out
+    for d in ENTITY_DIMS:
+        if d == dim or d not in mine:
+            continue
+        by = mine[mine[d].notna()].groupby(d)["failures"].sum()
+        out |= {f"{d}:{k}" for k, v in by.items() if v / total >= min_share}
+    return out

@@ -1,0 +1,160 @@
+"""Hotspots: nodes, images, projects, users and queues whose failure rate is above the rest of
+the selected jobs in the same window.
+
+Rate = failures / jobs exposed (jobs with an outcome, from `jobs` and `job_nodes`), so a busy
+node is not guilty for being busy. Each entity with at least `min_exposure` jobs is tested
+against everything else by a one-sided exact binomial test; q values are Benjamini-Hochberg
+within each dimension. A failure of an n-node job weighs 1/n on each node, so one crashed
+18-node job flags no node. A flagged entity whose excess disappears once one user's (or one
+job name's) jobs are set aside is reported as explained by them, not as a hotspot.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from jobmedic.analyzers.base import Finding, Window
+from jobmedic.analyzers.stats_utils import bh, vs_rest, wilson
+
+DIMS = ("node", "image", "project", "user", "queue")
+#: Who could explain an entity's excess on their own.
+EXPLAINERS = {"node": ("user", "name"), "image": ("user",), "project": ("user", "name"),
+              "user": ("name",), "queue": ("user", "name")}
+ACTIONS = {
+    "node": "drain {e} and run the node diagnostics",
+    "image": "stop scheduling image {e} and rebuild or pin a known-good tag",
+    "project": "review project {e}'s recent job changes",
+    "user": "contact user {e} about their failing jobs",
+    "queue": "check queue {e}'s nodes and limits",
+}
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%" if x < 0.1 else f"{100 * x:.0f}%"
+
+
+def evidence_text(ev: dict[str, Any]) -> str:
+    """`14 of 19 jobs failed (74%, 95% CI 51-88%), 9 users; rest of the cluster 4.0%`."""
+    return (f"{ev['failures']:g} of {ev['jobs']} jobs failed ({pct(ev['rate'])}, 95% CI "
+            f"{pct(ev['ci_low'])}-{pct(ev['ci_high'])}), {ev['users']} users; rest of the "
+            f"selection {pct(ev['baseline'])}, q={ev['q']:.2g}")
+
+
+class Hotspots:
+    name = "hotspots"
+    description = "Entities whose failure rate is significantly above the rest of the window."
+
+    def __init__(self, min_exposure: int = 10, fdr: float = 0.05, min_rate_ratio: float = 1.5,
+                 dominance: float = 0.6, min_failures: int = 3, max_per_dim: int = 10,
+                 dims: Sequence[str] = DIMS) -> None:
+        bad = [d for d in dims if d not in DIMS]
+        if bad:
+            raise ValueError(f"hotspots.dims: unknown {bad}; accepted: {', '.join(DIMS)}")
+        self.min_exposure, self.fdr, self.min_rate_ratio = min_exposure, fdr, min_rate_ratio
+        self.dominance, self.min_failures, self.max_per_dim = dominance, min_failures, max_per_dim
+        self.dims = tuple(dims)
+
+    def run(self, store: Any, window: Window, scope: Sequence[str] | None,
+            filters: dict[str, Any] | None = None, prior: list[Finding] | None = None
+            ) -> list[Finding]:
+        filters = filters or {}
+        out: list[Finding] = []
+        for dim in self.dims:
+            if filters.get(dim) is not None:
+                continue  # a single entity selected: nothing to compare it with inside
+            out += self.dimension(store, dim, window, scope, filters)
+        return out
+
+    def test(self, rows: list[dict[str, Any]], dim: str) -> pd.DataFrame:
+        """The tested table of one dimension: rate, Wilson interval, baseline, p, q, flagged."""
+        df = pd.DataFrame(rows)
+        if df.empty:
+            return df
+        df["k"] = df["wfailures"] if dim == "node" else df["failures"]
+        df = df.fillna({"k": 0, "gpu_h": 0.0, "core_h": 0.0})
+        K, N = float(df["k"].sum()), float(df["jobs"].sum())
+        df = df[df["key"].notna() & (df["jobs"] >= self.min_exposure)].copy()
+        if df.empty:
+            return df
+        k, n = df["k"].to_numpy(float), df["jobs"].to_numpy(float)
+        df["p"], df["baseline"] = vs_rest(k, n, K, N)
+        df["q"] = bh(df["p"].to_numpy())
+        df["rate"] = k / n
+        df["ci_low"], df["ci_high"] = wilson(k, n)
+        df["flag"] = ((df["q"] <= self.fdr) & (df["rate"] >= self.min_rate_ratio * df["baseline"])
+                      & (np.rint(k) >= self.min_failures))
+        df.attrs["K"], df.attrs["N"] = K, N
+        return df
+
+    def dimension(self, store: Any, dim: str, window: Window, scope: Sequence[str] | None,
+                  filters: dict[str, Any]) -> list[Finding]:
+        df = self.test(store.rate_by(dim, window, scope, filters), dim)
+        if df.empty or not df["flag"].any():
+            return []
+        hits = df[df["flag"]].sort_values(["q", "k"], ascending=[True, False]).head(self.max_per_dim)
+        expl = self.explanations(store, dim, hits, window, scope, filters, df.attrs["K"], df.attrs["N"])
+        out = []
+        for r in hits.itertuples():
+            ev = {"dimension": dim, "entity": str(r.key), "failures": round(float(r.k), 2),
+                  "jobs": int(r.jobs), "rate": round(float(r.rate), 4),
+                  "ci_low": round(float(r.ci_low), 4), "ci_high": round(float(r.ci_high), 4),
+                  "baseline": round(float(r.baseline), 4),
+                  "rate_ratio": round(float(r.rate / max(r.baseline, 1e-9)), 2),
+                  "p": float(f"{r.p:.3g}"), "q": float(f"{r.q:.3g}"), "users": int(r.users),
+                  "failed_jobs": int(r.failures), "gpu_h": round(float(r.gpu_h), 1),
+                  "core_h": round(float(r.core_h), 1)}
+            ex = expl.get(str(r.key))
+            subject = f"{dim}:{r.key}"
+            if ex:
+                ev.update(ex)
+                who = f"{ex['explained_by']} {ex['explainer']!r}"
+                out.append(Finding(
+                    self.name, subject, "low",
+                    f"{dim} {r.key}'s excess failures are explained by {who}: "
+                    f"{ex['explainer_failures']:g} of {ev['failures']:g} failures.", ev,
+                    f"Do not act on {dim} {r.key}; look at {who} instead ({evidence_text(ev)}; "
+                    f"without them p={ex['p_without']:.2g}).", kind="explained"))
+                continue
+            act = ACTIONS[dim].format(e=r.key)
+            out.append(Finding(
+                self.name, subject, "high" if r.q < 0.001 else "medium",
+                f"{dim} {r.key} fails {ev['rate_ratio']:g}x as often as the rest: "
+                f"{ev['failures']:g} of {ev['jobs']} jobs.", ev,
+                f"{act[0].upper()}{act[1:]}: {evidence_text(ev)}.", kind="hotspot"))
+        return out
+
+    def explanations(self, store: Any, dim: str, hits: pd.DataFrame, window: Window,
+                     scope: Sequence[str] | None, filters: dict[str, Any], K: float, N: float
+                     ) -> dict[str, dict[str, Any]]:
+        """Entities whose excess one user / one job name accounts for (dominant share of the
+        failures, and no longer significant once that user's or name's jobs are removed)."""
+        keys = [str(k) for k in hits["key"]]
+        by_key = {str(r.key): r for r in hits.itertuples()}
+        out: dict[str, dict[str, Any]] = {}
+        for by in EXPLAINERS[dim]:
+            if filters.get(by) is not None:
+                continue
+            parts = pd.DataFrame(store.breakdown(dim, keys, by, window, scope, filters))
+            if parts.empty:
+                continue
+            wcol = "wfailures" if dim == "node" else "failures"
+            for ent, grp in parts.groupby("entity"):
+                ent = str(ent)
+                if ent in out or ent not in by_key:
+                    continue
+                r = by_key[ent]
+                top = grp.sort_values(wcol, ascending=False).iloc[0]
+                if top["key"] is None or float(r.k) <= 0 or top[wcol] / float(r.k) < self.dominance:
+                    continue
+                k2, n2 = float(r.k - top[wcol]), float(r.jobs - top["jobs"])
+                # without the explainer everywhere: it leaves both this entity and the total
+                p2, _ = vs_rest(np.array([k2]), np.array([max(n2, 1.0)]), K - float(top[wcol]),
+                                N - float(top["jobs"]))
+                # an explainer that covers (nearly) all the entity's jobs is the entity itself
+                if n2 >= self.min_exposure and p2[0] > self.fdr:
+                    out[ent] = {"explained_by": by, "explainer": str(top["key"]),
+                                "explainer_failures": round(float(top[wcol]), 2),
+                                "explainer_jobs": int(top["jobs"]), "p_without": float(p2[0])}
+        return out

@@ -1,0 +1,59 @@
+"""Severity: rank every finding by its impact (failed jobs, GPU-hours and core-hours lost,
+users affected) so the report leads with what matters, and set its severity level from the
+share of the window's failures it accounts for. Runs last: it ranks the others' findings."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from jobmedic.analyzers.base import SEVERITIES, Finding, Window
+
+#: Kinds that say what to do about a problem (the others explain or describe).
+ACTIONABLE = {"hotspot", "spike", "change_point", "pattern", "repeat", "new_type", "event_pattern"}
+#: Kinds backed by a significance test; only these can be critical or high.
+TESTED = {"hotspot", "spike", "change_point"}
+
+
+class Severity:
+    name = "severity"
+    description = "Ranks findings by failed jobs, GPU-hours and core-hours lost, users affected."
+    ranks = True  # consumes the earlier analyzers' findings instead of adding its own
+
+    def __init__(self, gpu_hour_weight: float = 1.0, core_hour_weight: float = 1 / 32,
+                 user_weight: float = 2.0, critical_share: float = 0.25, high_share: float = 0.10,
+                 medium_share: float = 0.02) -> None:
+        self.gpu_hour_weight, self.core_hour_weight = gpu_hour_weight, core_hour_weight
+        self.user_weight = user_weight
+        self.critical_share, self.high_share, self.medium_share = critical_share, high_share, medium_share
+
+    def impact(self, ev: dict[str, Any]) -> float:
+        failed = float(ev.get("failed_jobs", ev.get("failures", 0)) or 0)
+        return round(failed + self.gpu_hour_weight * float(ev.get("gpu_h", 0) or 0)
+                     + self.core_hour_weight * float(ev.get("core_h", 0) or 0)
+                     + self.user_weight * float(ev.get("users", 0) or 0), 2)
+
+    def level(self, f: Finding, total_failures: float) -> str:
+        if f.kind not in ACTIONABLE or f.evidence.get("direction") == "fall":
+            return f.severity if f.severity in ("low", "info") else "info"
+        if f.kind == "hotspot" and f.evidence.get("attributed_to", f.subject) != f.subject:
+            return "low"
+        share = float(f.evidence.get("failures", 0) or 0) / max(total_failures, 1.0)
+        if f.kind not in TESTED:  # descriptive findings never outrank tested ones
+            return "medium" if share >= self.medium_share else "low"
+        if share >= self.critical_share:
+            return "critical"
+        if share >= self.high_share:
+            return "high"
+        return "medium" if share >= self.medium_share else "low"
+
+    def run(self, store: Any, window: Window, scope: Sequence[str] | None,
+            filters: dict[str, Any] | None = None, prior: list[Finding] | None = None
+            ) -> list[Finding]:
+        findings = list(prior or [])
+        total = float(store.window_totals(window, scope, filters).get("failures", 0))
+        for f in findings:
+            f.impact = self.impact(f.evidence)
+            f.evidence["share_of_failures"] = round(
+                float(f.evidence.get("failures", 0) or 0) / max(total, 1.0), 4)
+            f.severity = self.level(f, total)
+        order = {s: i for i, s in enumerate(SEVERITIES)}
+        return sorted(findings, key=lambda f: (order.get(f.severity, 9), -f.impact, f.subject))

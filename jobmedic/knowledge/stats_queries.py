@@ -1,0 +1,255 @@
+"""Statistics queries for the analyzers and the stats action: jobs exposed and failures in a
+time window, grouped by a whitelisted dimension, always inside the caller's scope.
+
+Window membership: a job belongs to a window when its `end_time` falls in [start, end) and its
+outcome is known (completed or one of the failure states). Cancelled jobs are censored (their
+outcome says nothing about whether they would have failed), so they are counted apart and kept
+out of both numerator and denominator; running and pending jobs have no outcome yet. Every
+aggregate is computed in SQL (the covering index of migration 2 serves the window scans).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+FAILED_SQL = "('failed', 'timeout', 'oom', 'node_fail', 'preempted')"
+OUTCOME_SQL = "('completed', 'failed', 'timeout', 'oom', 'node_fail', 'preempted')"
+#: Grouping dimension -> SQL expression over the jobs alias `j` (whitelisted: never free SQL).
+DIMENSIONS = {
+    "project": "j.project", "user": "j.user", "image": "j.image", "queue": "j.queue",
+    "cluster": "j.cluster", "failure_type": "j.failure_type", "blame": "j.blame",
+    "state": "j.state", "name": "j.name",
+    "day": "(j.end_time / 86400) * 86400", "hour": "(j.end_time / 3600) % 24",
+    "dow": "((j.end_time / 86400) + 3) % 7",  # 0 = Monday (1970-01-01 was a Thursday)
+}
+FILTERS = {"project": "j.project", "user": "j.user", "image": "j.image", "queue": "j.queue",
+           "cluster": "j.cluster"}
+EVENT_DIMS = {"project": "project", "user": "user", "image": "container_image",
+              "node": "node_name", "cluster": "cluster", "failure_type": "failure_type",
+              "template": "template_id"}
+_F = f"(j.state IN {FAILED_SQL})"
+#: One row of aggregates shared by every grouped query: jobs, failures, impact.
+AGG = (f"COUNT(*) AS jobs, SUM({_F}) AS failures, "
+       f"SUM(CASE WHEN {_F} THEN COALESCE(j.elapsed_s, 0) * COALESCE(j.req_gpus, 0) END) / 3600.0 AS gpu_h, "
+       f"SUM(CASE WHEN {_F} THEN COALESCE(j.elapsed_s, 0) * COALESCE(j.req_cpus, 1) END) / 3600.0 AS core_h, "
+       f"COUNT(DISTINCT CASE WHEN {_F} THEN j.user END) AS users")
+AGG_COLS = ("jobs", "failures", "gpu_h", "core_h", "users")
+#: Share of a multi-node job's failure carried by each of its nodes.
+NODE_WEIGHT = ("1.0 / COALESCE(NULLIF(j.n_nodes, 0), (SELECT COUNT(*) FROM job_nodes m "
+               "WHERE m.cluster = j.cluster AND m.job_id = j.job_id), 1)")
+
+
+def _rows(cur: Any) -> list[dict[str, Any]]:
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+class StatsMixin:
+    """Window aggregates: totals, rates by dimension and by node, breakdowns, orphan events."""
+
+    conn: Any
+
+    # -- the job selection -----------------------------------------------------------------
+    def window_where(self, window: Any, scope: Sequence[str] | None,
+                     filters: dict[str, Any] | None = None, outcome: bool = True
+                     ) -> tuple[str, list[Any]]:
+        """WHERE clause (alias j) for the jobs of a window, scope and filters."""
+        from jobmedic.knowledge.store import scope_clause
+
+        where, params = scope_clause(scope, "j.project")
+        sql = [f"j.end_time >= ? AND j.end_time < ?", where]
+        args: list[Any] = [int(window.start), int(window.end), *params]
+        if outcome:
+            sql.append(f"j.state IN {OUTCOME_SQL}")
+        for key, value in (filters or {}).items():
+            if value is None:
+                continue
+            if key in FILTERS:
+                sql.append(f"{FILTERS[key]} = ?")
+                args.append(value)
+            elif key == "node":
+                sql.append("EXISTS (SELECT 1 FROM job_nodes fn WHERE fn.cluster = j.cluster "
+                           "AND fn.job_id = j.job_id AND fn.node = ?)")
+                args.append(value)
+            elif key == "failure_type":
+                sql.append("(j.failure_type = ? OR j.state NOT IN " + FAILED_SQL + ")")
+                args.append(value)
+            elif key in DIMENSIONS:  # an entity of a breakdown (hour, day, ...)
+                sql.append(f"{DIMENSIONS[key]} = ?")
+                args.append(value)
+            else:
+                raise ValueError(f"unknown filter {key!r}")
+        return " AND ".join(sql), args
+
+    # -- totals ----------------------------------------------------------------------------
+    def window_totals(self, window: Any, scope: Sequence[str] | None,
+                      filters: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Jobs with an outcome, failures, impact, and the censored / unfinished counts."""
+        where, args = self.window_where(window, scope, filters)
+        cur = self.conn.execute(
+            f"SELECT {AGG}, COUNT(DISTINCT CASE WHEN {_F} THEN j.project END) AS projects, "
+            f"COUNT(DISTINCT j.failure_type) AS types, COUNT(DISTINCT j.user) AS all_users, "
+            f"COUNT(DISTINCT j.project) AS all_projects FROM jobs j WHERE {where}", args)
+        out = _rows(cur)[0]
+        where, args = self.window_where(window, scope, filters, outcome=False)
+        out["cancelled"] = self.conn.execute(
+            f"SELECT COUNT(*) FROM jobs j WHERE {where} AND j.state = 'cancelled'", args).fetchone()[0]
+        return {k: (v or 0) for k, v in out.items()}
+
+    def rate_by(self, dim: str, window: Any, scope: Sequence[str] | None,
+                filters: dict[str, Any] | None = None, limit: int | None = None,
+                failures_only: bool = False, outcome: bool = True) -> list[dict[str, Any]]:
+        """Jobs, failures and impact per value of a whitelisted dimension (node included);
+        `outcome=False` also counts cancelled jobs (for a breakdown by state)."""
+        if dim == "node":
+            return self.node_rates(window, scope, filters, limit)
+        if dim not in DIMENSIONS:
+            raise ValueError(f"unknown dimension {dim!r}; accepted: {', '.join(DIMENSIONS)}, node")
+        where, args = self.window_where(window, scope, filters, outcome=outcome)
+        if failures_only:
+            where += f" AND {_F}"
+        order = "failures DESC, jobs DESC" if dim not in ("day", "hour", "dow") else "key"
+        sql = (f"SELECT {DIMENSIONS[dim]} AS key, {AGG} FROM jobs j WHERE {where} "
+               f"GROUP BY key ORDER BY {order}")
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return _rows(self.conn.execute(sql, args))
+
+    def node_rates(self, window: Any, scope: Sequence[str] | None,
+                   filters: dict[str, Any] | None = None, limit: int | None = None
+                   ) -> list[dict[str, Any]]:
+        """Per node: jobs exposed, failures, and failures weighted 1/n for n-node jobs."""
+        where, args = self.window_where(window, scope, filters)
+        sql = (f"SELECT n.node AS key, {AGG}, SUM(CASE WHEN {_F} THEN {NODE_WEIGHT} ELSE 0 END) "
+               f"AS wfailures FROM jobs j JOIN job_nodes n ON n.cluster = j.cluster AND "
+               f"n.job_id = j.job_id WHERE {where} GROUP BY n.node ORDER BY failures DESC")
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return _rows(self.conn.execute(sql, args))
+
+    def breakdown(self, dim: str, values: Sequence[str], by: str, window: Any,
+                  scope: Sequence[str] | None, filters: dict[str, Any] | None = None
+                  ) -> list[dict[str, Any]]:
+        """For each of `values` of `dim`: jobs and failures split by `by` (user, name, ...)."""
+        if by not in DIMENSIONS or (dim not in DIMENSIONS and dim != "node") or not values:
+            return []
+        where, args = self.window_where(window, scope, filters)
+        marks = ", ".join("?" * len(values))
+        if dim == "node":
+            frm = ("jobs j JOIN job_nodes n ON n.cluster = j.cluster AND n.job_id = j.job_id")
+            ent, w = "n.node", NODE_WEIGHT
+        else:
+            frm, ent, w = "jobs j", DIMENSIONS[dim], "1.0"
+        sql = (f"SELECT {ent} AS entity, {DIMENSIONS[by]} AS key, COUNT(*) AS jobs, "
+               f"SUM({_F}) AS failures, SUM(CASE WHEN {_F} THEN {w} ELSE 0 END) AS wfailures "
+               f"FROM {frm} WHERE {where} AND {ent} IN ({marks}) GROUP BY entity, key")
+        return _rows(self.conn.execute(sql, [*args, *values]))
+
+    def failure_mix(self, dim: str, values: Sequence[str], window: Any,
+                    scope: Sequence[str] | None, filters: dict[str, Any] | None = None
+                    ) -> list[dict[str, Any]]:
+        """For each entity: failures by type and blame, with distinct users, images, projects."""
+        if not values or (dim not in DIMENSIONS and dim != "node"):
+            return []
+        where, args = self.window_where(window, scope, filters)
+        marks = ", ".join("?" * len(values))
+        if dim == "node":
+            frm, ent = ("jobs j JOIN job_nodes n ON n.cluster = j.cluster AND "
+                        "n.job_id = j.job_id"), "n.node"
+        else:
+            frm, ent = "jobs j", DIMENSIONS[dim]
+        sql = (f"SELECT {ent} AS entity, j.failure_type AS failure_type, j.blame AS blame, "
+               f"COUNT(*) AS failures, COUNT(DISTINCT j.user) AS users, "
+               f"COUNT(DISTINCT j.image) AS images FROM {frm} WHERE {where} AND {_F} AND "
+               f"{ent} IN ({marks}) GROUP BY entity, failure_type, blame")
+        return _rows(self.conn.execute(sql, [*args, *values]))
+
+    def blame_groups(self, candidates: dict[str, Sequence[str]], window: Any,
+                     scope: Sequence[str] | None, filters: dict[str, Any] | None = None
+                     ) -> list[dict[str, Any]]:
+        """Jobs and failures grouped by which candidate node / image / user / project they
+        touched (NULL for none): the sufficient statistics of the attribution model."""
+        where, args = self.window_where(window, scope, filters)
+        cols, cargs = [], []
+        for dim in ("node", "image", "user", "project"):
+            vals = list(candidates.get(dim) or [])
+            if not vals:
+                cols.append(f"NULL AS {dim}")
+                continue
+            marks = ", ".join("?" * len(vals))
+            if dim == "node":
+                cols.append(f"(SELECT MIN(c.node) FROM job_nodes c WHERE c.cluster = j.cluster AND "
+                            f"c.job_id = j.job_id AND c.node IN ({marks})) AS node")
+            else:
+                cols.append(f"CASE WHEN j.{dim} IN ({marks}) THEN j.{dim} END AS {dim}")
+            cargs += vals
+        sql = (f"SELECT {', '.join(cols)}, COUNT(*) AS jobs, SUM({_F}) AS failures FROM jobs j "
+               f"WHERE {where} GROUP BY 1, 2, 3, 4")
+        return _rows(self.conn.execute(sql, [*cargs, *args]))
+
+    # -- patterns --------------------------------------------------------------------------
+    def failure_groups(self, dims: Sequence[str], window: Any, scope: Sequence[str] | None,
+                       filters: dict[str, Any] | None = None, min_count: int = 1
+                       ) -> list[dict[str, Any]]:
+        """Failures in the window grouped by several dimensions (with template text, distinct
+        jobs names and first / last time): dominant types, templates, repeats."""
+        bad = [d for d in dims if d not in DIMENSIONS and d != "template"]
+        if bad:
+            raise ValueError(f"unknown dimension(s) {bad}")
+        exprs = [("j.template_id" if d == "template" else DIMENSIONS[d]) + f" AS {d}" for d in dims]
+        where, args = self.window_where(window, scope, filters)
+        sql = (f"SELECT {', '.join(exprs)}, COUNT(*) AS failures, COUNT(DISTINCT j.name) AS names, "
+               f"COUNT(DISTINCT j.user) AS users, MIN(j.end_time) AS first, MAX(j.end_time) AS last "
+               f"FROM jobs j WHERE {where} AND {_F} GROUP BY {', '.join(dims)} "
+               f"HAVING COUNT(*) >= ? ORDER BY failures DESC LIMIT 200")
+        return _rows(self.conn.execute(sql, [*args, int(min_count)]))
+
+    def template_texts(self, ids: Sequence[int]) -> dict[int, str]:
+        ids = [int(i) for i in ids if i is not None]
+        if not ids:
+            return {}
+        cur = self.conn.execute(f"SELECT template_id, template FROM templates WHERE template_id "
+                                f"IN ({', '.join('?' * len(ids))})", ids)
+        return {int(a): b for a, b in cur}
+
+    def types_seen_before(self, types: Sequence[str], before: int, scope: Sequence[str] | None
+                          ) -> set[str]:
+        """Which of these failure types occurred (jobs or events) before `before`, in scope."""
+        from jobmedic.knowledge.store import scope_clause
+
+        seen = set()
+        where, params = scope_clause(scope, "project")
+        for t in types:
+            hit = self.conn.execute(
+                f"SELECT 1 FROM jobs WHERE failure_type = ? AND submit_time < ? AND state IN "
+                f"{FAILED_SQL} AND {where} LIMIT 1", [t, int(before), *params]).fetchone()
+            hit = hit or self.conn.execute(
+                f"SELECT 1 FROM failure_events WHERE failure_type = ? AND timestamp < ? AND "
+                f"{where} LIMIT 1", [t, int(before), *params]).fetchone()
+            if hit:
+                seen.add(t)
+        return seen
+
+    def orphan_event_counts(self, dim: str, window: Any, scope: Sequence[str] | None,
+                            filters: dict[str, Any] | None = None, limit: int = 50
+                            ) -> list[dict[str, Any]]:
+        """Failure events with no jobs row (Kubernetes / Run:AI events) by type and `dim`."""
+        from jobmedic.knowledge.store import scope_clause
+
+        if dim not in EVENT_DIMS:
+            raise ValueError(f"unknown event dimension {dim!r}")
+        where, params = scope_clause(scope, "e.project")
+        sql = [f"e.timestamp >= ? AND e.timestamp < ? AND {where}",
+               "(e.job_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs x WHERE x.cluster = e.cluster "
+               "AND x.job_id = e.job_id))"]
+        args: list[Any] = [int(window.start), int(window.end), *params]
+        for key, value in (filters or {}).items():
+            if value is not None and key in EVENT_DIMS:
+                sql.append(f"e.{EVENT_DIMS[key]} = ?")
+                args.append(value)
+        col = EVENT_DIMS[dim]
+        cur = self.conn.execute(
+            f"SELECT e.{col} AS key, e.failure_type AS failure_type, COUNT(*) AS failures, "
+            f"COUNT(DISTINCT e.user) AS users, MIN(e.template_id) AS template FROM failure_events e "
+            f"WHERE {' AND '.join(sql)} GROUP BY key, failure_type ORDER BY failures DESC "
+            f"LIMIT {int(limit)}", args)
+        return _rows(cur)

@@ -1,0 +1,35 @@
+"""Markdown report of the stats action: totals, one table per group_by, the daily trend."""
+from __future__ import annotations
+
+from typing import Any
+
+from jobmedic.reports.markdown import hours, num, pct, scope_line, table, window_line
+
+
+def render(data: dict[str, Any]) -> str:
+    t = data["totals"]
+    lines = [f"## Failure statistics: {window_line(data.get('window'))}", "",
+             f"**{num(t['failures'])} failures in {num(t['jobs'])} finished jobs "
+             f"({pct(t['failure_rate'])})**; {num(t['cancelled'])} cancelled (not counted); "
+             f"{hours(t['gpu_h_lost'])} GPU and {hours(t['core_h_lost'])} core time lost. "
+             f"Scope: {scope_line(data.get('scope'))}."]
+    for g in data["groups"]:
+        lines += ["", f"### By {g['by']}", ""]
+        if g["by"] == "failure_type":
+            rows = [(r["key"], r["failures"], pct(r["share"]), pct(r["rate"], 2), r["users"],
+                     hours(r["gpu_h"]), hours(r["core_h"])) for r in g["rows"]]
+            lines.append(table(["failure type", "failures", "share", "rate", "users",
+                                "GPU lost", "core lost"], rows))
+        else:
+            rows = [(r["key"], r["failures"], r["jobs"], pct(r["rate"]), r["users"],
+                     hours(r["gpu_h"]), hours(r["core_h"])) for r in g["rows"]]
+            lines.append(table([g["by"], "failures", "jobs", "rate", "users failing",
+                                "GPU lost", "core lost"], rows))
+        if g.get("more"):
+            lines.append(f"\n_{num(g['more'])} more rows (raise --top)._")
+    trend = data.get("trend") or []
+    if trend:
+        lines += ["", "### Daily trend", "",
+                  table(["day", "failures", "jobs", "rate"],
+                        [(d["day"], d["failures"], d["jobs"], pct(d["rate"])) for d in trend])]
+    return "\n".join(lines)
