@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from jobmedic.cli import actions_cmd, db_cmd, ingest_cmd
+from jobmedic.cli import actions_cmd, db_cmd, ingest_cmd, models_cmd
 from jobmedic.cli.context import AppState
 
 app = typer.Typer(name="jobmedic", no_args_is_help=True, add_completion=False,
@@ -37,6 +37,7 @@ app.add_typer(db_cmd.app, name="db")
 
 
 actions_cmd.register(app)
+models_cmd.register(app)
 from jobmedic.cli import surfaces_cmd  # noqa: E402
 
 surfaces_cmd.register(app)

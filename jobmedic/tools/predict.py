@@ -3,9 +3,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from jobmedic.tools.base import ActionRequest, ToolContext, ToolResult, error_result
+from jobmedic.analyzers.base import iso
+from jobmedic.knowledge.errors import NotFound
+from jobmedic.models.predictor import predict_one
+from jobmedic.reports.predict import render
+from jobmedic.tools.base import (ActionRequest, Invocation, ToolContext, ToolResult, ok,
+                                 parse_time_arg)
+
+DEFAULT_LEVELS = {"moderate": 0.3, "high": 0.6, "critical": 0.8}
+SPEC_FIELDS = ("cluster", "user", "project", "queue", "qos", "image", "name", "req_cpus",
+               "req_gpus", "req_mem_mb", "req_walltime_s", "n_nodes")
 
 
 class PredictRequest(ActionRequest):
@@ -28,6 +37,13 @@ class PredictRequest(ActionRequest):
     n_nodes: int | None = Field(None, ge=1, le=100_000, description="Requested nodes.")
     submit_time: str | None = Field(None, description="When it will be submitted (default now).")
 
+    @field_validator("submit_time")
+    @classmethod
+    def _check_submit(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_time_arg(v, "submit_time")
+        return v
+
     @model_validator(mode="after")
     def _something(self):
         if not self.job_id and not any((self.user, self.project, self.queue, self.image, self.name,
@@ -37,5 +53,33 @@ class PredictRequest(ActionRequest):
         return self
 
 
+def _spec(ctx: ToolContext, req: PredictRequest, scope) -> tuple[dict, int, dict | None]:
+    """(spec in job-frame names, submit time, the stored job or None)."""
+    if req.job_id:
+        job = ctx.store.get_job(req.job_id, req.cluster, scope)
+        if job is None:
+            raise NotFound("job", req.job_id)
+        spec = {k: job.get(k) for k in ("user", "project", "queue", "qos", "image", "name",
+                                        "req_cpus", "req_gpus", "req_mem_mb", "timelimit_s", "n_nodes")}
+        return spec, int(job.get("submit_time") or ctx.current_time()), job
+    spec = {k: getattr(req, k) for k in SPEC_FIELDS if k != "req_walltime_s"}
+    spec["timelimit_s"] = req.req_walltime_s
+    now = parse_time_arg(req.submit_time, "submit_time") if req.submit_time else ctx.current_time()
+    return spec, now, None
+
+
 def run(ctx: ToolContext, req: PredictRequest) -> ToolResult:
-    return error_result("predict", "not_implemented", "predict is not implemented yet")
+    scope = ctx.effective_scope(req)
+    spec, now, job = _spec(ctx, req, scope)
+    levels = DEFAULT_LEVELS | dict(ctx.extras.get("risk_levels") or {})
+    data = predict_one(ctx.store, spec, now, ctx.extras["models_dir"], levels, scope)
+    data["spec"] = {k: v for k, v in spec.items() if v is not None}
+    data["submit_time"] = iso(now)
+    if job is not None:
+        data["job"] = {"job_id": job["job_id"], "cluster": job["cluster"], "state": job["state"],
+                       "elapsed_s": job.get("elapsed_s"), "max_rss_mb": job.get("max_rss_mb")}
+    inv = Invocation(window={"history_before": iso(now)},
+                     filters={k: v for k, v in req.model_dump().items()
+                              if v is not None and k not in ("action", "allowed_projects")},
+                     scope=scope)
+    return ok("predict", data, render(data, levels), inv)

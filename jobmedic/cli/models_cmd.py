@@ -1,0 +1,141 @@
+"""Model commands: `jobmedic train KIND`, `jobmedic evaluate KIND --from T`, `jobmedic models`,
+and `jobmedic predict-batch FILE` (score a CSV / JSON Lines file of job specs)."""
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from jobmedic.cli.context import fail, state
+from jobmedic.knowledge.errors import JobmedicError
+from jobmedic.tools.base import parse_time_arg
+
+
+class Kind(str, Enum):
+    failure = "failure"
+    runtime = "runtime"
+    memory = "memory"
+    gnn = "gnn"
+
+
+class Fmt(str, Enum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+def _time(v: Optional[str], name: str) -> Optional[int]:
+    if v is None:
+        return None
+    try:
+        return parse_time_arg(v, name)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    return None
+
+
+def _summary(card: dict) -> str:
+    return json.dumps(card, indent=2, default=str)
+
+
+def train(
+    ctx: typer.Context,
+    kind: Kind = typer.Argument(..., help="Which model: failure, runtime, memory or gnn."),
+    until: Optional[str] = typer.Option(None, "--until", help="Train on jobs submitted and ended before this time (default: all but the held-out recent slice)."),
+    tune: bool = typer.Option(False, "--tune", help="Search parameters with Optuna on a time-ordered validation slice before the window's end."),
+    trials: int = typer.Option(20, "--trials", min=1, max=1000, help="Optuna trials for --tune."),
+    time_budget: float = typer.Option(300, "--time-budget", min=1, help="Seconds allowed for --tune."),
+) -> None:
+    """Train a model on the store and save a versioned artifact with its card."""
+    from jobmedic.models import training
+
+    st = state(ctx)
+    s = st.settings
+    try:
+        card = training.train(st.store, kind.value, str(s.models_dir), _time(until, "until"),
+                              s.allowed_projects, tune=tune, trials=trials, time_budget=time_budget,
+                              holdout_fraction=s.models.holdout_fraction)
+    except JobmedicError as exc:
+        fail(exc, 2)
+    typer.echo(f"trained {kind.value} model {card['version']} -> {card['path']}")
+    typer.echo(_summary({k: v for k, v in card.items() if k not in ("path",)}))
+
+
+def evaluate(
+    ctx: typer.Context,
+    kind: Kind = typer.Argument(..., help="Which model: failure, runtime, memory or gnn."),
+    start: str = typer.Option(..., "--from", help="Evaluate on jobs submitted from this time (ISO or epoch)."),
+    end: Optional[str] = typer.Option(None, "--to", help="... and before this time (default: the end of the data)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the card as JSON."),
+) -> None:
+    """Evaluate the current artifact on a time window and print its model card."""
+    from jobmedic.models import training
+    from jobmedic.models.cards import card_markdown
+
+    st = state(ctx)
+    try:
+        res = training.evaluate(st.store, kind.value, str(st.settings.models_dir),
+                                _time(start, "from"), _time(end, "to"), st.settings.allowed_projects)
+    except JobmedicError as exc:
+        fail(exc, 2)
+    typer.echo(json.dumps(res, indent=2, default=str) if as_json else card_markdown(res))
+
+
+def models(ctx: typer.Context,
+           as_json: bool = typer.Option(False, "--json", help="Print the list as JSON.")) -> None:
+    """List the trained model artifacts with their cards."""
+    from jobmedic.models import artifacts
+
+    items = artifacts.list_all(state(ctx).settings.models_dir)
+    if as_json:
+        typer.echo(json.dumps(items, indent=2, default=str))
+        return
+    if not items:
+        typer.echo("no models yet; train one with `jobmedic train failure`")
+        return
+    for m in items:
+        card = m.get("card") or {}
+        typer.echo(f"{'*' if m.get('current') else ' '} {m.get('kind'):8} {m.get('version')}  "
+                   f"window {card.get('window', {}).get('train_from')} .. "
+                   f"{card.get('window', {}).get('until')}  fit {card.get('counts', {}).get('fit')}  "
+                   f"{m.get('error', '')}")
+
+
+def predict_batch(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="CSV or JSON Lines file of job specs (columns as in `jobmedic predict`)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write predictions here (default: stdout)."),
+    fmt: Fmt = typer.Option(Fmt.csv, "--format", help="Output format: csv or jsonl."),
+) -> None:
+    """Score a file of job specs in bulk and write one prediction per row."""
+    import pandas as pd
+
+    from jobmedic.models.batch import score
+
+    st = state(ctx)
+    try:
+        specs = (pd.read_json(file, lines=True) if file.suffix in (".jsonl", ".json")
+                 else pd.read_csv(file))
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read {file}: {exc}", 2, "give a CSV with a header row or a JSON Lines file")
+    tc = st.tool_context()
+    try:
+        res = score(st.store, specs, tc.extras["models_dir"], tc.current_time(),
+                    tc.extras["risk_levels"], tc.scope)
+    except JobmedicError as exc:
+        fail(exc, 2)
+    text = res.to_csv(index=False) if fmt == Fmt.csv else res.to_json(orient="records", lines=True)
+    if out:
+        out.write_text(text)
+        typer.echo(f"wrote {len(res)} predictions to {out}", err=True)
+    else:
+        typer.echo(text, nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)
+    app.command("models")(models)
+    app.command("predict-batch")(predict_batch)

@@ -1,0 +1,133 @@
+"""Feature queries for the predictive models: bulk job frames for training and batch scoring,
+and fast indexed per-entity history lookups for single predictions.
+
+History is always "as of" a moment: only jobs that had ENDED (a terminal state and an end
+time) strictly before it count, exactly what a deployed jobmedic would have seen. The
+`entity_stats` summary (migration 4) holds per (kind, value, project) totals up to its `as_of`
+so a prediction adds only the few jobs that ended since, instead of scanning a big history.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from jobmedic.knowledge.taxonomy import ENDED_STATES, FAILED_STATES
+
+#: Entity kinds whose online history is a feature; each is a whitelisted jobs column.
+ENTITY_KINDS = ("user", "name", "project", "image", "queue", "qos")
+FRAME_COLUMNS = ("cluster", "job_id", "name", "user", "project", "queue", "qos", "image",
+                 "state", "submit_time", "start_time", "end_time", "elapsed_s", "timelimit_s",
+                 "req_cpus", "req_gpus", "req_mem_mb", "max_rss_mb", "n_nodes")
+RECENT_K = 10
+_ENDED_SQL = "(end_time IS NOT NULL AND state IN ({}))".format(
+    ", ".join(f"'{s}'" for s in sorted(ENDED_STATES)))
+_FAIL_SQL = "(state IN ({}))".format(", ".join(f"'{s}'" for s in sorted(FAILED_STATES)))
+_TEXT_COLS = ("cluster", "job_id", "name", "user", "project", "queue", "qos", "image", "state")
+
+
+def _kind_column(kind: str) -> str:
+    if kind not in ENTITY_KINDS:
+        raise ValueError(f"unknown entity kind {kind!r}; accepted: {', '.join(ENTITY_KINDS)}")
+    return kind
+
+
+class FeatureQueriesMixin:
+    conn: Any
+
+    # -- bulk --------------------------------------------------------------------------------
+    def jobs_frame(self, scope: Sequence[str] | None = None, since: int | None = None,
+                   until: int | None = None) -> pd.DataFrame:
+        """Jobs (in scope, optionally submitted in [since, until)) as a DataFrame in rowid order."""
+        from jobmedic.knowledge.store import scope_clause
+
+        where, params = scope_clause(scope)
+        if since is not None:
+            where += " AND submit_time >= ?"
+            params.append(int(since))
+        if until is not None:
+            where += " AND submit_time < ?"
+            params.append(int(until))
+        cur = self.conn.execute(f"SELECT {', '.join(FRAME_COLUMNS)} FROM jobs WHERE {where} "
+                                "ORDER BY rowid", params)
+        rows = cur.fetchall()
+        df = pd.DataFrame.from_records(rows, columns=list(FRAME_COLUMNS))
+        for c in FRAME_COLUMNS:
+            if c in _TEXT_COLS:
+                df[c] = df[c].astype(object)
+            else:
+                df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+        return df
+
+    def job_frame(self, cluster: str, job_id: str) -> pd.DataFrame:
+        """One job as a one-row frame (same columns as `jobs_frame`)."""
+        cur = self.conn.execute(f"SELECT {', '.join(FRAME_COLUMNS)} FROM jobs WHERE cluster = ? "
+                                "AND job_id = ?", (cluster, str(job_id)))
+        df = pd.DataFrame.from_records(cur.fetchall(), columns=list(FRAME_COLUMNS))
+        for c in FRAME_COLUMNS:
+            if c not in _TEXT_COLS:
+                df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+        return df
+
+    # -- entity summary ----------------------------------------------------------------------
+    def refresh_entity_stats(self, as_of: int) -> int:
+        """Rebuild the per-entity summary of jobs that ended before `as_of`; returns rows."""
+        with self.transaction() as conn:  # type: ignore[attr-defined]
+            conn.execute("DELETE FROM entity_stats")
+            for kind in ENTITY_KINDS:
+                col = _kind_column(kind)
+                conn.execute(
+                    f"INSERT INTO entity_stats (kind, value, project, n, fails, n_rt, sum_logrt, "
+                    f"max_rss, as_of) SELECT ?, {col}, COALESCE(project, ''), COUNT(*), "
+                    f"SUM({_FAIL_SQL}), COUNT(elapsed_s), SUM(ln(1.0 + MAX(elapsed_s, 0))), "
+                    f"MAX(max_rss_mb), ? FROM jobs WHERE {col} IS NOT NULL AND {_ENDED_SQL} AND "
+                    f"end_time < ? GROUP BY {col}, COALESCE(project, '')",
+                    (kind, int(as_of), int(as_of)))
+            conn.execute("DELETE FROM entity_stats_meta")
+            conn.execute("INSERT INTO entity_stats_meta (as_of) VALUES (?)", (int(as_of),))
+        return int(self.conn.execute("SELECT COUNT(*) FROM entity_stats").fetchone()[0])
+
+    def entity_stats_as_of(self) -> int | None:
+        row = self.conn.execute("SELECT MAX(as_of) FROM entity_stats_meta").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    # -- single lookups ----------------------------------------------------------------------
+    def entity_history(self, kind: str, value: str, before: int,
+                       scope: Sequence[str] | None = None,
+                       summary_as_of: int | None = None) -> dict[str, Any]:
+        """History of one entity from the jobs that ended before `before` (in scope).
+
+        Returns totals (n, fails, n_rt, sum_logrt, max_rss) and the last `RECENT_K` ended jobs
+        (newest first) as (failed, elapsed_s, max_rss_mb, end_time). Uses the summary when it
+        is not newer than `before`, plus the jobs that ended since; else scans the index.
+        """
+        from jobmedic.knowledge.store import scope_clause
+
+        col = _kind_column(kind)
+        where, params = scope_clause(scope)
+        agg = (f"SELECT COUNT(*), SUM({_FAIL_SQL}), COUNT(elapsed_s), "
+               f"SUM(ln(1.0 + MAX(elapsed_s, 0))), MAX(max_rss_mb) FROM jobs WHERE {col} = ? AND "
+               f"{_ENDED_SQL} AND {where} AND end_time < ?")
+        tot = np.zeros(4)
+        mx = None
+        if summary_as_of is not None and summary_as_of <= before:
+            w2, p2 = scope_clause(scope)
+            r = self.conn.execute(
+                f"SELECT SUM(n), SUM(fails), SUM(n_rt), SUM(sum_logrt), MAX(max_rss) FROM "
+                f"entity_stats WHERE kind = ? AND value = ? AND {w2}", [kind, value, *p2]).fetchone()
+            tot += [x or 0 for x in r[:4]]
+            mx = r[4]
+            r = self.conn.execute(agg + " AND end_time >= ?",
+                                  [value, *params, int(before), int(summary_as_of)]).fetchone()
+        else:
+            r = self.conn.execute(agg, [value, *params, int(before)]).fetchone()
+        tot += [x or 0 for x in r[:4]]
+        if r[4] is not None:
+            mx = r[4] if mx is None else max(mx, r[4])
+        recent = self.conn.execute(
+            f"SELECT {_FAIL_SQL}, elapsed_s, max_rss_mb, end_time FROM jobs WHERE {col} = ? AND "
+            f"{_ENDED_SQL} AND {where} AND end_time < ? ORDER BY end_time DESC, rowid DESC "
+            f"LIMIT {RECENT_K}", [value, *params, int(before)]).fetchall()
+        return {"n": int(tot[0]), "fails": int(tot[1]), "n_rt": int(tot[2]),
+                "sum_logrt": float(tot[3]), "max_rss": mx, "recent": recent}

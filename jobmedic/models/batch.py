@@ -1,0 +1,75 @@
+"""Batch scoring: a table of job specs in, one row of predictions per spec out, all vectorised
+(history as-of each spec's submit time from one bulk read of the store)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from jobmedic.knowledge.errors import InputError, ModelError
+from jobmedic.models import memory, registry, runtime
+from jobmedic.models.features import FEATURES, build_features
+
+SPEC_COLUMNS = ["user", "project", "queue", "qos", "image", "name", "req_cpus", "req_gpus",
+                "req_mem_mb", "req_walltime_s", "n_nodes", "submit_time"]
+
+
+def level_of(p: np.ndarray, levels: dict[str, float]) -> np.ndarray:
+    lv = np.full(len(p), "low", dtype=object)
+    for name in ("moderate", "high", "critical"):
+        lv[p >= float(levels[name])] = name
+    return lv
+
+
+def specs_frame(specs: pd.DataFrame, now: int) -> pd.DataFrame:
+    """Normalise a table of specs to the job-frame columns; unknown columns are an error."""
+    extra = [c for c in specs.columns if c not in SPEC_COLUMNS and c not in ("job_id", "cluster")]
+    if extra:
+        raise InputError(f"unknown column(s) {', '.join(extra)} in the batch file",
+                         "accepted columns: " + ", ".join(SPEC_COLUMNS))
+    q = pd.DataFrame(index=specs.index)
+    for c in ("user", "project", "queue", "qos", "image", "name"):
+        q[c] = specs[c].astype(object).where(specs[c].notna(), None) if c in specs else None
+    for c, src in (("req_cpus", "req_cpus"), ("req_gpus", "req_gpus"), ("req_mem_mb", "req_mem_mb"),
+                   ("timelimit_s", "req_walltime_s"), ("n_nodes", "n_nodes")):
+        q[c] = pd.to_numeric(specs[src], errors="coerce") if src in specs else np.nan
+    for c, lo, hi in (("req_cpus", 1, 1e6), ("req_gpus", 0, 1e5), ("req_mem_mb", 1e-9, 1e9),
+                      ("timelimit_s", 1, 366 * 86400), ("n_nodes", 1, 1e5)):
+        bad = q[c].notna() & ~q[c].between(lo, hi)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"row {i + 1}: {c if c != 'timelimit_s' else 'req_walltime_s'} = "
+                             f"{q[c].iloc[i]:g} is outside the accepted range {lo:g}..{hi:g}",
+                             "fix the value or leave it empty")
+    sub = pd.to_numeric(specs["submit_time"], errors="coerce") if "submit_time" in specs else np.nan
+    q["submit_time"] = pd.Series(sub, index=specs.index).fillna(now).astype("float64")
+    return q
+
+
+def score(store: Any, specs: pd.DataFrame, models_dir: str, now: int, levels: dict[str, float],
+          scope: Sequence[str] | None = None, history: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Predictions for every spec: risk and level, runtime and memory quantiles, the request."""
+    q = specs_frame(specs, now)
+    hist = store.jobs_frame(scope) if history is None else history
+    X = build_features(hist, q)[FEATURES].to_numpy()
+    fm, _ = registry.load(models_dir, "failure")
+    p = fm.predict_proba(X)[:, 1]
+    out = pd.DataFrame({"failure_risk": np.round(p, 4), "risk_level": level_of(p, levels)},
+                       index=specs.index)
+    for kind, mod in (("runtime", runtime), ("memory", memory)):
+        try:
+            m, _ = registry.load(models_dir, kind)
+        except ModelError:  # optional models: their columns are left out
+            continue
+        qs = m.predict(X)
+        for i, a in enumerate(mod.ALPHAS):
+            out[f"{kind}_q{a:g}"] = np.round(qs[:, i], 1)
+        if kind == "runtime":
+            out["recommended_time_s"] = runtime.recommend(qs, q["timelimit_s"].to_numpy())
+        else:
+            out["recommended_mem_mb"] = memory.recommend(qs)
+    for c in ("job_id", "user", "name"):
+        if c in specs:
+            out.insert(0, c, specs[c])
+    return out

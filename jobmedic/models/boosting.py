@@ -1,0 +1,71 @@
+"""XGBoost helpers shared by the models: training with plain parameters, safe UBJ load and
+save, and probability calibration stored as JSON numbers (isotonic steps or Platt a, b)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+from jobmedic.knowledge.errors import ModelError
+
+TREE_PARAMS = {"max_depth": 6, "eta": 0.05, "min_child_weight": 5.0, "subsample": 0.9,
+               "colsample_bytree": 0.8, "lambda": 2.0, "num_boost_round": 300}
+
+
+def train(X: np.ndarray, y: np.ndarray, objective: dict[str, Any], params: dict[str, Any],
+          nthread: int = 2) -> xgb.Booster:
+    p = dict(TREE_PARAMS) | dict(params)
+    rounds = int(p.pop("num_boost_round"))
+    p |= objective | {"tree_method": "hist", "nthread": nthread, "verbosity": 0, "seed": 0}
+    return xgb.train(p, xgb.DMatrix(X, label=y, missing=np.nan), num_boost_round=rounds)
+
+
+def save_booster(booster: xgb.Booster) -> Any:
+    return lambda path: booster.save_model(str(path))
+
+
+def load_booster(path: Path, n_features: int, kind: str) -> xgb.Booster:
+    b = xgb.Booster()
+    try:
+        b.load_model(str(path))
+    except xgb.core.XGBoostError as exc:
+        raise ModelError(f"cannot read the {kind} model {path}: {str(exc).splitlines()[0]}",
+                         f"retrain with `jobmedic train {kind}`") from None
+    if b.num_features() != n_features:
+        raise ModelError(f"the {kind} model {path} expects {b.num_features()} features, the "
+                         f"metadata lists {n_features}", f"retrain with `jobmedic train {kind}`")
+    return b
+
+
+def fit_calibration(raw: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Isotonic when the slice has enough positives, else Platt scaling on the logit."""
+    y = np.asarray(y, int)
+    if y.sum() >= 50 and (len(y) - y.sum()) >= 50:
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
+        return {"method": "isotonic", "x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
+    if len(np.unique(y)) < 2:
+        return {"method": "identity"}
+    z = _logit(raw).reshape(-1, 1)
+    lr = LogisticRegression(C=1e4).fit(z, y)
+    return {"method": "platt", "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, float), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def apply_calibration(cal: dict[str, Any], raw: np.ndarray) -> np.ndarray:
+    m = cal.get("method")
+    if m == "isotonic":  # never state certainty a finite slice cannot support
+        return np.interp(raw, np.asarray(cal["x"]), np.asarray(cal["y"])).clip(1e-3, 1 - 1e-3)
+    if m == "platt":
+        return 1.0 / (1.0 + np.exp(-(cal["a"] * _logit(raw) + cal["b"])))
+    if m == "identity":
+        return np.asarray(raw, float)
+    raise ModelError(f"unknown calibration method {m!r} in the model metadata",
+                     "retrain with `jobmedic train failure`")

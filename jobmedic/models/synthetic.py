@@ -1,0 +1,66 @@
+"""A synthetic Slurm-like workload with known mechanisms, for tests, benchmarks and demos.
+
+Each (user, job name) has a latent failure propensity, a lognormal runtime and a peak memory;
+users over-request time and memory by their own habit; a job whose peak memory exceeds its
+request is an OOM. The models must recover these from the history, which is what the tests and
+benchmarks check. Rows come in `JOB_COLUMNS` order for `Store.upsert_jobs`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from jobmedic.knowledge.migrations import JOB_COLUMNS
+
+
+def synthetic_jobs(n: int, *, seed: int = 0, n_users: int = 60, names_per_user: int = 8,
+                   start: int = 1_700_000_000, days: float = 60.0, cluster: str = "synth") -> list[tuple]:
+    """`n` jobs submitted uniformly over `days`, as tuples in JOB_COLUMNS order."""
+    rng = np.random.default_rng(seed)
+    n_names = n_users * names_per_user
+    name_user = np.repeat(np.arange(n_users), names_per_user)
+    p_fail = rng.beta(0.6, 6.0, n_names)
+    mu_rt = rng.normal(np.log(3600), 1.2, n_names)
+    mu_mem = rng.normal(np.log(4000), 1.0, n_names)
+    over_t = np.exp(rng.normal(1.2, 0.5, n_users))
+    over_m = np.exp(rng.normal(0.5, 0.4, n_users))
+    gpus = rng.choice([0, 0, 0, 1, 4], n_names)
+    nm = rng.integers(0, n_names, n)
+    u = name_user[nm]
+    submit = np.sort(start + rng.uniform(0, days * 86400, n)).astype(np.int64)
+    wait = rng.exponential(300, n).astype(np.int64)
+    runtime = np.exp(mu_rt[nm] + rng.normal(0, 0.35, n))
+    rss = np.exp(mu_mem[nm] + rng.normal(0, 0.25, n))
+    req_mem = np.round(np.exp(mu_mem[nm]) * over_m[u] * 1.1 / 1024) * 1024 + 1024
+    req_t = np.ceil(np.exp(mu_rt[nm]) * over_t[u] / 3600) * 3600
+    cpus = 2 ** rng.integers(0, 6, n_names)[nm]
+    fail = rng.random(n) < p_fail[nm]
+    oom = rss > req_mem
+    timeout = runtime > req_t
+    state = np.where(oom, "oom", np.where(timeout, "timeout", np.where(fail, "failed", "completed")))
+    elapsed = np.where(timeout, req_t, np.where(fail | oom, runtime * rng.uniform(0.05, 0.9, n), runtime))
+    elapsed = elapsed.astype(np.int64)
+    queues = np.where(gpus[nm] > 0, "gpu", np.where(cpus >= 16, "large", "normal"))
+    rows = []
+    for i in range(n):
+        st = state[i]
+        rows.append(tuple({
+            "cluster": cluster, "job_id": str(100000 + i), "name": f"job{nm[i]}",
+            "user": f"user{u[i]}", "project": f"proj{u[i] % 7}", "queue": str(queues[i]),
+            "qos": "normal", "image": f"img{nm[i] % 23}" if gpus[nm[i]] else None, "state": st,
+            "raw_state": st.upper(), "exit_code": 0 if st == "completed" else 1,
+            "submit_time": int(submit[i]), "start_time": int(submit[i] + wait[i]),
+            "end_time": int(submit[i] + wait[i] + elapsed[i]), "elapsed_s": int(elapsed[i]),
+            "timelimit_s": int(req_t[i]), "req_cpus": int(cpus[i]),
+            "req_gpus": int(gpus[nm[i]]), "req_mem_mb": float(req_mem[i]),
+            "max_rss_mb": float(min(rss[i], req_mem[i])) if st != "oom" else float(req_mem[i]),
+            "n_nodes": 1, "source": "synthetic",
+            "failure_type": {"oom": "oom", "timeout": "timeout", "failed": "app_error"}.get(st),
+        }.get(c) for c in JOB_COLUMNS))
+    return rows
+
+
+def fill_store(store, n: int, **kw) -> int:
+    """Insert `n` synthetic jobs into `store`; returns the number inserted."""
+    rows = synthetic_jobs(n, **kw)
+    inserted, _ = store.upsert_jobs(rows)
+    return inserted

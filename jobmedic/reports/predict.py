@@ -1,0 +1,46 @@
+"""Markdown report of a prediction: risk and level, the factors in words, runtime and memory,
+and the request to submit with its stated chance of being too low."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+
+def _h(s: float) -> str:
+    return f"{s / 3600:.2f} h" if s >= 3600 else f"{s / 60:.0f} min"
+
+
+def _gb(mb: float) -> str:
+    return f"{mb / 1024:.1f} GB"
+
+
+def render(d: Mapping[str, Any], levels: Mapping[str, float]) -> str:
+    lines = [f"## Prediction (history before {d.get('submit_time')})", ""]
+    lines.append(f"**Failure risk: {d['failure_risk']:.0%} ({d['risk_level']})** "
+                 f"— levels: moderate ≥ {levels['moderate']:g}, high ≥ {levels['high']:g}, "
+                 f"critical ≥ {levels['critical']:g}.")
+    if d.get("cold_start"):
+        lines.append(f"History is empty for this {', '.join(d['cold_start'])} (cold start): the "
+                     "risk leans on the other fields and the cluster's base rate.")
+    if d.get("factors"):
+        lines += ["", "Why:"]
+        lines += [f"- {f['text']} ({f['direction']} the risk)" for f in d["factors"]]
+    rt = d.get("runtime_s")
+    if rt:
+        lo, hi = rt["interval_80"]
+        lines += ["", f"**Runtime:** median {_h(rt['median'])}, 80% interval {_h(lo)} – {_h(hi)}."]
+    mem = d.get("memory_mb")
+    if mem:
+        lines += [f"**Peak memory:** median {_gb(mem['median'])}; recommended {_gb(mem['recommended'])} "
+                  f"(95% safe: {_gb(mem['safe_q0.95'])})."]
+    if d.get("request"):
+        ch = d.get("chance_too_low", {})
+        parts = [f"{k} {v:.0%}" for k, v in ch.items()]
+        lines += ["", f"**Request:** `{d['request']}` — chance of being too low: {', '.join(parts)}."]
+    for m in d.get("missing_models", []):
+        lines += ["", f"_{m['kind']}: {m['message']}; {m['hint']}_"]
+    job = d.get("job")
+    if job:
+        lines += ["", f"Job {job['job_id']} actually ended {job['state']}"
+                  + (f" after {_h(job['elapsed_s'])}" if job.get("elapsed_s") else "") + "."]
+    lines += ["", "Models: " + ", ".join(f"{k} {v}" for k, v in d.get("models", {}).items())]
+    return "\n".join(lines)
