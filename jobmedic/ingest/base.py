@@ -37,11 +37,15 @@ class IngestContext:
     file: str = "-"
     batch_size: int = 20_000
     fields: list[str] | None = None  # column names of header-less input (slurm --fields)
+    # Into empty tables, drop their secondary indexes for the load and rebuild them at the end
+    # (one sort per index instead of per-row upkeep).
+    bulk: bool = True
 
 
 @dataclass
 class Batch:
     jobs: list[tuple] = field(default_factory=list)
+    job_columns: tuple[str, ...] = JOB_COLUMNS  # the order of the values in each jobs tuple
     nodes: list[tuple[str, str, str]] = field(default_factory=list)
     events: list[tuple] = field(default_factory=list)
     rejects: list[tuple] = field(default_factory=list)
@@ -201,11 +205,14 @@ def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
     summary = IngestSummary(reader.name, path)
     t0 = time.perf_counter()
     run_id: int | None = None
+    dropped: list[str] = []
     try:
         for batch in _guarded(reader.batches(stream, ctx), path):
-            if run_id is None:
+            if run_id is None:  # the reader accepted the format: start writing
                 store.clear_rejects(reader.name, path)
                 run_id = store.start_ingest_run(reader.name, path)
+                if ctx.bulk:
+                    dropped = store.drop_indexes_of_empty_tables()
             _write_batch(store, batch, ctx, summary)
             if progress:
                 progress(summary.read, counter.pos, total)
@@ -220,6 +227,8 @@ def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
         store.add_rejects([(reader.name, path, summary.read + 1, str(exc), None)])
         summary.rejected += 1
     finally:
+        if dropped:  # also after Ctrl-C; a SIGKILL is repaired by the next Store open
+            store.rebuild_indexes()
         summary.seconds = time.perf_counter() - t0
         if run_id is not None:
             store.finish_ingest_run(run_id, summary.status, summary.read, summary.inserted,
@@ -231,7 +240,7 @@ def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
 def _write_batch(store: Store, batch: Batch, ctx: IngestContext, summary: IngestSummary) -> None:
     with store.transaction():
         if batch.jobs:
-            ins, upd = store.upsert_jobs(batch.jobs)
+            ins, upd = store.upsert_jobs(batch.jobs, batch.job_columns)
             summary.inserted += ins
             summary.updated += upd
         if batch.nodes:

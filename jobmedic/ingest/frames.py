@@ -33,16 +33,20 @@ class LineChunk:
 
 
 def line_chunks(stream: TextIO, n_fields: int, chunk_lines: int, first_lineno: int = 1,
-                sep: str = ",", skip: Any = None, pending: Sequence[str] = (),
+                sep: str | None = ",", comment: str | None = None, pending: Sequence[str] = (),
                 line_chars: int = 64) -> Iterator[LineChunk]:
-    """Yield chunks of about `chunk_lines` lines (`line_chars` is the expected line length);
-    lines whose field count is not `n_fields` (counted by separators, so only for unquoted
-    formats) are rejected with their number. `pending` are lines already read off the stream
-    (a sniffed first line) that come first. `skip(line) -> bool` drops lines silently
-    (comments); blank lines are always dropped."""
+    """Yield chunks of about `chunk_lines` lines (`line_chars` is the expected line length).
+
+    Lines whose field count is not `n_fields` are rejected with their number; fields are
+    counted by separators, so this is for unquoted formats (``sep=None``: runs of whitespace).
+    Blank lines and lines starting with `comment` are dropped. `pending` are lines already
+    read off the stream (a sniffed first line) that come first; `first_lineno` is the number
+    of the first line yielded.
+    """
     want = n_fields - 1
     lineno = first_lineno - 1
     first = list(pending)
+    how = "whitespace" if sep is None else f"'{sep}'"
     while True:
         block = stream.readlines(chunk_lines * line_chars)  # a size hint in characters
         if first:
@@ -51,7 +55,13 @@ def line_chunks(stream: TextIO, n_fields: int, chunk_lines: int, first_lineno: i
             return
         chunk = LineChunk()
         chunk.read = len(block)
-        counts = [line.count(sep) for line in block]
+        if sep is None:
+            counts = [len(line.split()) - 1 for line in block]
+        else:
+            counts = [line.count(sep) for line in block]
+        if comment is not None and comment in "".join(block):
+            counts = [-2 if line.lstrip().startswith(comment) else c
+                      for line, c in zip(block, counts)]
         for i, (line, c) in enumerate(zip(block, counts)):
             n = lineno + i + 1
             if c == want:
@@ -59,21 +69,22 @@ def line_chunks(stream: TextIO, n_fields: int, chunk_lines: int, first_lineno: i
                 chunk.numbers.append(n)
                 continue
             text = line.rstrip("\r\n")
-            if not text.strip() or (skip is not None and skip(text)):
+            if c == -2 or not text.strip():
                 continue
-            chunk.rejects.append((n, f"expected {n_fields} '{sep}'-separated fields, found {c + 1}",
+            chunk.rejects.append((n, f"expected {n_fields} {how}-separated fields, found {c + 1}",
                                   text))
         lineno += len(block)
         yield chunk
 
 
-def parse_chunk(chunk: LineChunk, names: Sequence[str], dtype: dict[str, Any] | None = None,
-                sep: str = ",") -> pd.DataFrame:
+def parse_chunk(chunk: LineChunk, names: Sequence[str], dtype: Any = None,
+                sep: str | None = ",") -> pd.DataFrame:
     """Parse the good lines of a chunk with pandas' C parser; a `_line` column holds the numbers."""
     if not chunk.lines:
         df = pd.DataFrame({n: pd.Series(dtype=object) for n in names})
     else:
-        df = pd.read_csv(io.StringIO("".join(chunk.lines)), sep=sep, header=None, names=list(names),
+        df = pd.read_csv(io.StringIO("".join(chunk.lines)), sep=sep or r"\s+", header=None,
+                         names=list(names),
                          dtype=dtype, engine="c", skip_blank_lines=False, keep_default_na=True,
                          na_values=[""], quoting=3)
     df["_line"] = np.asarray(chunk.numbers, dtype=np.int64)
@@ -183,7 +194,7 @@ class Labels:
         return out.tolist()
 
 
-def rows(columns: dict[str, Any], n: int, order: Sequence[str] = JOB_COLUMNS) -> list[tuple]:
+def rows(columns: dict[str, Any], n: int, order: Sequence[str]) -> list[tuple]:
     """Tuples in `order` from per-column lists (or a scalar repeated for every row)."""
     cols = []
     for name in order:
@@ -195,3 +206,10 @@ def rows(columns: dict[str, Any], n: int, order: Sequence[str] = JOB_COLUMNS) ->
         else:
             cols.append(repeat(v, n))
     return list(zip(*cols))
+
+
+def job_rows(columns: dict[str, Any], n: int) -> tuple[tuple[str, ...], list[tuple]]:
+    """(the job columns given, in `JOB_COLUMNS` order; the row tuples) for `Batch.jobs`:
+    only the columns a source fills are bound, the others keep what the store knows."""
+    order = tuple(c for c in JOB_COLUMNS if c in columns)
+    return order, rows(columns, n, order)

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from jobmedic.ingest.base import Batch, IngestContext, event_tuple
-from jobmedic.ingest.frames import Labels, ints, line_chunks, numeric, parse_chunk, rejects_of, rows
+from jobmedic.ingest.frames import (Labels, ints, job_rows, line_chunks, numeric, parse_chunk,
+                                    rejects_of)
 from jobmedic.knowledge.errors import InputError
 
 EPOCH_OFFSET = 1_304_290_200  # epoch seconds at trace time 0 (see module docstring)
@@ -149,7 +150,7 @@ class _JobsTable:
             "start_time": ints(np.floor(start)), "end_time": ints(np.floor(end)),
             "elapsed_s": ints(elapsed), "source": "google2011",
         }
-        batch.jobs = rows(cols, n)
+        batch.job_columns, batch.jobs = job_rows(cols, n)
         failed = np.flatnonzero(np.isin(final, ("FAIL", "EVICT", "LOST")))
         for i in failed.tolist():
             ev = {"cluster": self.cluster, "job_id": ids[i], "job_name": cols["name"][i],

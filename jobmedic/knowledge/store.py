@@ -8,9 +8,11 @@ applied inside the SQL.
 """
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -23,17 +25,46 @@ from jobmedic.knowledge.queries import QueriesMixin
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 Scope = Sequence[str] | None
 
-_UPDATABLE = [c for c in JOB_COLUMNS if c not in ("cluster", "job_id")]
-_UPSERT_JOBS_SQL = (
-    f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join('?' * len(JOB_COLUMNS))}) "
-    "ON CONFLICT(cluster, job_id) DO UPDATE SET "
-    + ", ".join(f"{c} = COALESCE(excluded.{c}, jobs.{c})" for c in _UPDATABLE)
-    + " WHERE ("
-    + ", ".join(f"jobs.{c}" for c in _UPDATABLE)
-    + ") IS NOT ("
-    + ", ".join(f"COALESCE(excluded.{c}, jobs.{c})" for c in _UPDATABLE)
-    + ")"
-)
+_NOT_NULL_JOB_COLUMNS = ("cluster", "job_id", "state", "source")
+_INDEX_RE = re.compile(r"^\s*CREATE\s+INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\s+ON\s+(\w+)",
+                       re.IGNORECASE)
+_DROP_INDEX_RE = re.compile(r"^\s*DROP\s+INDEX\s+(?:IF\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
+
+
+@lru_cache(maxsize=64)
+def _upsert_jobs_sql(columns: tuple[str, ...]) -> str:
+    """INSERT .. ON CONFLICT(cluster, job_id) DO UPDATE for these columns: a NULL keeps the
+    known value, and a row that would not change is not written (so re-ingest is a no-op)."""
+    unknown = [c for c in columns if c not in JOB_COLUMNS]
+    missing = [c for c in _NOT_NULL_JOB_COLUMNS if c not in columns]
+    if unknown or missing or len(set(columns)) != len(columns):
+        raise StoreError(f"upsert_jobs: bad column list (unknown {unknown}, missing {missing})")
+    upd = [c for c in columns if c not in ("cluster", "job_id")]
+    return (
+        f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        "ON CONFLICT(cluster, job_id) DO UPDATE SET "
+        + ", ".join(f"{c} = COALESCE(excluded.{c}, jobs.{c})" for c in upd)
+        + " WHERE (" + ", ".join(f"jobs.{c}" for c in upd) + ") IS NOT ("
+        + ", ".join(f"COALESCE(excluded.{c}, jobs.{c})" for c in upd) + ")"
+    )
+
+
+def expected_indexes(version: int) -> dict[str, tuple[str, str]]:
+    """The secondary indexes the migrations up to `version` create: name -> (table, SQL)."""
+    out: dict[str, tuple[str, str]] = {}
+    for v, _title, statements in MIGRATIONS:
+        if v > version:
+            break
+        for sql in statements:
+            m = _INDEX_RE.match(sql)
+            if m:
+                out[m.group(1)] = (m.group(2), sql)
+            d = _DROP_INDEX_RE.match(sql)
+            if d:
+                out.pop(d.group(1), None)
+    return out
+
+
 _FE_COLS = FAILURE_EVENT_COLUMNS + ("dedup_key",)
 _INSERT_EVENT_SQL = (
     f"INSERT INTO failure_events ({', '.join(_FE_COLS)}) VALUES ({', '.join('?' * len(_FE_COLS))}) "
@@ -105,7 +136,27 @@ class Store(QueriesMixin):
                 for sql in statements:
                     self.conn.execute(sql)
                 self.conn.execute(f"PRAGMA user_version = {version}")
+        self.ensure_indexes()
         return self.schema_version
+
+    def ensure_indexes(self) -> list[str]:
+        """Recreate any secondary index the migrations define but the file lacks.
+
+        A bulk load drops the indexes of empty tables and rebuilds them at the end; if that
+        process was killed in between, the next open puts them back. Returns the names built.
+        """
+        want = expected_indexes(self.schema_version)
+        have = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        if not set(want) - have:
+            return []
+        built = []
+        with self.transaction() as conn:
+            have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+            for name, (_table, sql) in want.items():
+                if name not in have:
+                    conn.execute(sql)
+                    built.append(name)
+        return built
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -126,21 +177,53 @@ class Store(QueriesMixin):
             self._in_tx = False
 
     # -- bulk writes -------------------------------------------------------------------------
-    def upsert_jobs(self, rows: Iterable[Sequence[Any]]) -> tuple[int, int]:
-        """Insert or update jobs given as tuples in `JOB_COLUMNS` order.
+    def upsert_jobs(self, rows: Iterable[Sequence[Any]],
+                    columns: Sequence[str] = JOB_COLUMNS) -> tuple[int, int]:
+        """Insert or update jobs given as tuples in `columns` order (default `JOB_COLUMNS`).
 
         Keyed on (cluster, job_id): identical re-ingests change nothing, a running job that has
-        ended is replaced with its final state, and missing (None) values keep what was known.
-        Returns (inserted, updated). Call inside `transaction()` for one atomic batch.
+        ended is replaced with its final state, and missing (None) values, like columns left
+        out of `columns`, keep what was known. Naming only the columns a source fills is the
+        fast path (fewer values to bind per row). Returns (inserted, updated). Call inside
+        `transaction()` for one atomic batch.
         """
+        sql = _upsert_jobs_sql(tuple(columns))
         with self.transaction() as conn:
             before_rowid = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM jobs").fetchone()[0]
             before_changes = conn.total_changes
-            conn.executemany(_UPSERT_JOBS_SQL, rows)
+            conn.executemany(sql, rows)
             changed = conn.total_changes - before_changes
             after_rowid = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM jobs").fetchone()[0]
         inserted = after_rowid - before_rowid
         return inserted, changed - inserted
+
+    # -- bulk loads --------------------------------------------------------------------------
+    BULK_TABLES = ("jobs", "job_nodes", "failure_events")
+
+    def drop_indexes_of_empty_tables(self, tables: Sequence[str] = BULK_TABLES) -> list[str]:
+        """Before a bulk load: drop the secondary (non-unique) indexes of those `tables` that are
+        empty, so rows go in without index upkeep; `ensure_indexes` builds them back in one sort
+        each (and runs on every open, so a killed load cannot leave them missing).
+        Returns the names dropped."""
+        want = expected_indexes(self.schema_version)
+        dropped = []
+        with self.transaction() as conn:
+            for table in tables:
+                if conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None:
+                    continue
+                for name, (tab, _sql) in want.items():
+                    if tab == table:
+                        conn.execute(f"DROP INDEX IF EXISTS {name}")
+                        dropped.append(name)
+        return dropped
+
+    def rebuild_indexes(self) -> list[str]:
+        """After a bulk load: build the dropped indexes back (sorting with worker threads)."""
+        self.conn.execute("PRAGMA threads = 2")
+        try:
+            return self.ensure_indexes()
+        finally:
+            self.conn.execute("PRAGMA threads = 0")
 
     def add_job_nodes(self, rows: Iterable[tuple[str, str, str]]) -> int:
         """Record (cluster, job_id, node) rows; duplicates are ignored."""
