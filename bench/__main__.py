@@ -12,7 +12,7 @@ OUT = Path(__file__).resolve().parent / "out"
 
 def names() -> list[str]:
     here = Path(__file__).resolve().parent
-    return sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here))
+    return sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here)])
                   if m.name.startswith("bench_"))
 
 

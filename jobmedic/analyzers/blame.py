@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 
 from jobmedic.analyzers.base import Finding, Window
 
-ENTITY_DIMS = ("node", "image", "user", "project")
+ENTITY_DIMS = ("node", "image", "user", "project", "queue")
 
 
 class Blame:
@@ -89,7 +89,8 @@ class Blame:
             return {}
         # C is the inverse penalty per unit weight: scale by the job count so the prior's pull
         # does not depend on the window's size.
-        model = LogisticRegression(C=float(w.sum()) / max(self.l2, 1e-9) / 100.0, max_iter=500)
+        model = LogisticRegression(C=float(w.sum()) / max(self.l2, 1e-9) / 100.0, max_iter=200,
+                                   solver="newton-cholesky")
         model.fit(Xs[keep], y[keep], sample_weight=w[keep])
         return {c: float(b) for c, b in zip(cols, model.coef_[0])}
 
@@ -107,7 +108,7 @@ class Blame:
                  if total else pd.Series(dtype=float))
         top_types = {str(k): int(v) for k, v in types.head(3).items()}
         # the strongest co-candidate of another dimension that fails on this entity
-        rival, rival_coef = None, 0.0
+        rival, rival_coef, reason = None, 0.0, "attribution model"
         for k, v in others.items():
             if k.split(":", 1)[0] != dim and v > rival_coef and k in colo:
                 rival, rival_coef = k, v
@@ -120,13 +121,19 @@ class Blame:
             else:
                 target, blame = f"{dim}:{ent}", "cluster" if cluster_like else "unclear"
         else:
+            nodes = sorted((coefs.get(k, 0.0), k) for k in colo if k.startswith("node:"))
+            if share >= self.cluster_share and nodes:
+                # cluster-blame failures (gpu_error, node_failure, ...) on a flagged node: the
+                # node, whatever the model says about the few users who happened to run there
+                rival, rival_coef = nodes[-1][1], max(nodes[-1][0], own + 1e-6)
+                reason = "cluster-blame failure types on a flagged node"
             if rival is not None and rival_coef > own and rival_coef >= self.min_log_odds:
                 target, blame = rival, "cluster" if rival.startswith("node:") else "job"
             else:
                 target, blame = f"{dim}:{ent}", "job" if share < self.cluster_share else "cluster"
         ev = {"dimension": dim, "entity": ent, "attributed_to": target, "blame": blame,
               "log_odds": round(own, 3), "odds_ratio": round(math.exp(own), 2),
-              "rival": rival, "rival_odds_ratio": round(math.exp(rival_coef), 2) if rival else None,
+              "reason": reason, "rival": rival, "rival_odds_ratio": round(math.exp(rival_coef), 2) if rival else None,
               "cluster_blame_share": round(share, 3), "users": users,
               "images": int(rows["images"].max()) if total else 0,
               "failure_types": top_types, "failures": f.evidence.get("failures"),
@@ -136,8 +143,9 @@ class Blame:
         types_txt = ", ".join(f"{k} {v}" for k, v in top_types.items()) or "no typed failures"
         if target != f"{dim}:{ent}":
             tdim, tname = target.split(":", 1)
-            summary = (f"{dim} {ent}'s failures are attributed to {tdim} {tname} "
-                       f"(odds ratio {math.exp(rival_coef):.1f} vs {math.exp(own):.1f} for the {dim}).")
+            summary = (f"{dim} {ent}'s failures are attributed to {tdim} {tname} ({reason}: "
+                       f"odds ratio {math.exp(rival_coef):.1f} vs {math.exp(own):.1f} for the "
+                       f"{dim}; {share:.0%} cluster-blame types).")
             rec = (f"Fix {tdim} {tname} rather than {dim} {ent}: {f.evidence['failures']:g} of "
                    f"{f.evidence['jobs']} jobs failed there ({types_txt}), {users} users; "
                    f"the {dim} itself adds little once {tname} is accounted for.")

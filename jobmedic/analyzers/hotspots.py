@@ -61,10 +61,16 @@ class Hotspots:
             ) -> list[Finding]:
         filters = filters or {}
         out: list[Finding] = []
-        for dim in self.dims:
-            if filters.get(dim) is not None:
-                continue  # a single entity selected: nothing to compare it with inside
-            out += self.dimension(store, dim, window, scope, filters)
+        dims = [d for d in self.dims if filters.get(d) is None]  # one entity: nothing to compare
+        combos = None
+        for dim in dims:
+            if dim == "node":
+                rows = store.node_rates(window, scope, filters)
+            else:
+                if combos is None:
+                    combos = pd.DataFrame(store.entity_combos(window, scope, filters))
+                rows = per_entity(combos, dim)
+            out += self.dimension(store, dim, rows, window, scope, filters)
         return out
 
     def test(self, rows: list[dict[str, Any]], dim: str) -> pd.DataFrame:
@@ -88,9 +94,9 @@ class Hotspots:
         df.attrs["K"], df.attrs["N"] = K, N
         return df
 
-    def dimension(self, store: Any, dim: str, window: Window, scope: Sequence[str] | None,
-                  filters: dict[str, Any]) -> list[Finding]:
-        df = self.test(store.rate_by(dim, window, scope, filters), dim)
+    def dimension(self, store: Any, dim: str, rows: list[dict[str, Any]], window: Window,
+                  scope: Sequence[str] | None, filters: dict[str, Any]) -> list[Finding]:
+        df = self.test(rows, dim)
         if df.empty or not df["flag"].any():
             return []
         hits = df[df["flag"]].sort_values(["q", "k"], ascending=[True, False]).head(self.max_per_dim)
@@ -158,3 +164,18 @@ class Hotspots:
                                 "explainer_failures": round(float(top[wcol]), 2),
                                 "explainer_jobs": int(top["jobs"]), "p_without": float(p2[0])}
         return out
+
+
+def per_entity(combos: pd.DataFrame, dim: str) -> list[dict[str, Any]]:
+    """Sum the (project, user, image, queue) combination rows to one row per `dim` value."""
+    if combos.empty:
+        return []
+    sums = ["jobs", "failures", "gpu_h", "core_h"]
+    g = combos.groupby(dim, dropna=False)[sums].sum()
+    failing = combos[combos["failures"] > 0]
+    users = failing.groupby(dim, dropna=False)["user"].nunique() if dim != "user" else \
+        (failing.groupby(dim, dropna=False)["failures"].sum() > 0).astype(int)
+    g["users"] = users.reindex(g.index).fillna(0).astype(int)
+    g = g.reset_index().rename(columns={dim: "key"})
+    g["key"] = g["key"].astype(object).where(g["key"].notna(), None)
+    return g.to_dict("records")

@@ -1,10 +1,14 @@
-"""Patterns: the dominant failure types and log templates per project / user / image, repeated
-identical failures (same template or job name, same user: retries that cannot succeed), failure
-types new in the window, and counts of failure events that have no jobs row (Kubernetes /
-Run:AI events: they feed counts here, never rates)."""
+"""Patterns: the dominant failure types per project / user / image (when their mix differs from
+the selection's own), repeated identical failures (same log template or same job name, same
+user: retries that cannot succeed), failure types new in the window, and counts of failure
+events that have no jobs row (Kubernetes / Run:AI events: they feed counts here, never rates).
+
+All of it comes from one grouped query over the window's failures."""
 from __future__ import annotations
 
 from typing import Any, Sequence
+
+import pandas as pd
 
 from jobmedic.analyzers.base import Finding, Window, iso
 
@@ -17,112 +21,114 @@ class Patterns:
 
     def __init__(self, min_count: int = 3, repeat_min: int = 3, dominant_share: float = 0.6,
                  min_share_gap: float = 0.15, max_per_kind: int = 5) -> None:
-        self.min_share_gap = min_share_gap
-        self.min_count, self.repeat_min = min_count, repeat_min
+        self.min_count, self.repeat_min, self.min_share_gap = min_count, repeat_min, min_share_gap
         self.dominant_share, self.max_per_kind = dominant_share, max_per_kind
 
     def run(self, store: Any, window: Window, scope: Sequence[str] | None,
             filters: dict[str, Any] | None = None, prior: list[Finding] | None = None
             ) -> list[Finding]:
         filters = filters or {}
+        df = pd.DataFrame(store.failure_detail(window, scope, filters))
         out: list[Finding] = []
-        for dim in DIMS:
-            if filters.get(dim) is None:
-                out += self.dominant(store, dim, window, scope, filters)
-        out += self.repeats(store, window, scope, filters)
-        out += self.new_types(store, window, scope, filters)
+        if not df.empty:
+            df["failure_type"] = df["failure_type"].fillna("unknown")
+            for dim in DIMS:
+                if filters.get(dim) is None:
+                    out += self.dominant(df, dim)
+            out += self.repeats(store, df, window, scope, filters)
+            out += self.new_types(store, df, window, scope)
         out += self.events(store, window, scope, filters)
         return out
 
-    def dominant(self, store: Any, dim: str, window: Window, scope: Sequence[str] | None,
-                 filters: dict[str, Any]) -> list[Finding]:
-        rows = store.failure_groups([dim, "failure_type"], window, scope, filters, 1)
-        overall: dict[Any, int] = {}
-        for r in rows:
-            overall[r["failure_type"]] = overall.get(r["failure_type"], 0) + r["failures"]
-        all_fail = max(sum(overall.values()), 1)
-        totals: dict[Any, int] = {}
-        for r in rows:
-            totals[r[dim]] = totals.get(r[dim], 0) + r["failures"]
+    def dominant(self, df: pd.DataFrame, dim: str) -> list[Finding]:
+        overall = df.groupby("failure_type")["failures"].sum()
+        all_fail = max(float(overall.sum()), 1.0)
+        d = df[df[dim].notna()]
+        g = d.groupby([dim, "failure_type"]).agg(failures=("failures", "sum"),
+                                                 users=("user", "nunique"), names=("name", "nunique"))
+        tot = d.groupby(dim)["failures"].sum()
         out = []
-        for r in rows:  # ordered by failures, so the first row of an entity is its top type
-            key, n = r[dim], totals.get(r[dim], 0)
-            if key is None or n < self.min_count or r["failures"] / n < self.dominant_share:
-                continue
-            totals[key] = -1  # one finding per entity
+        for (key, ftype), r in g.sort_values("failures", ascending=False).iterrows():
+            n = float(tot[key])
             share = r["failures"] / n
-            base = overall[r["failure_type"]] / all_fail
-            # only a mix unlike the selection's own, or an entity that owns most of the type
-            if share - base < self.min_share_gap and r["failures"] < 0.5 * overall[r["failure_type"]]:
+            base = overall[ftype] / all_fail
+            if n < self.min_count or share < self.dominant_share:
                 continue
-            ev = {"dimension": dim, "entity": key, "failure_type": r["failure_type"],
-                  "failures": r["failures"], "entity_failures": n, "share": round(share, 3),
-                  "users": r["users"], "job_names": r["names"], "baseline_share": round(base, 3)}
+            # only a mix unlike the selection's own, or an entity that owns most of the type
+            if share - base < self.min_share_gap and r["failures"] < 0.5 * overall[ftype]:
+                continue
+            ev = {"dimension": dim, "entity": key, "failure_type": ftype,
+                  "failures": int(r["failures"]), "entity_failures": int(n),
+                  "share": round(share, 3), "baseline_share": round(base, 3),
+                  "users": int(r["users"]), "job_names": int(r["names"])}
             out.append(Finding(
                 self.name, f"{dim}:{key}", "medium",
-                f"{r['failures']} of {n} failures of {dim} {key} are {r['failure_type']} ({share:.0%}; "
-                f"{base:.0%} of all failures).",
-                ev, f"Address {r['failure_type']} for {dim} {key} first: it is {r['failures']} of "
-                    f"its {n} failures (`jobmedic remediate --failure-type {r['failure_type']}`).",
-                kind="pattern"))
+                f"{int(r['failures'])} of {int(n)} failures of {dim} {key} are {ftype} "
+                f"({share:.0%}; {base:.0%} of all failures).", ev,
+                f"Address {ftype} for {dim} {key} first: it is {int(r['failures'])} of its "
+                f"{int(n)} failures (`jobmedic remediate --failure-type {ftype}`).", kind="pattern"))
             if len(out) >= self.max_per_kind:
                 break
         return out
 
-    def repeats(self, store: Any, window: Window, scope: Sequence[str] | None,
+    def repeats(self, store: Any, df: pd.DataFrame, window: Window, scope: Sequence[str] | None,
                 filters: dict[str, Any]) -> list[Finding]:
-        out, seen = [], set()
-        tpl_rows = store.failure_groups(["user", "template", "failure_type"], window, scope,
-                                        filters, self.repeat_min)
-        texts = store.template_texts([r["template"] for r in tpl_rows])
-        name_rows = store.failure_groups(["user", "name", "failure_type"], window, scope,
-                                         filters, self.repeat_min)
-        if name_rows:  # a job name counts as repeated only when most of its runs fail
-            users = sorted({r["user"] for r in name_rows if r["user"] is not None})
+        agg = {"failures": ("failures", "sum"), "first": ("first", "min"), "last": ("last", "max")}
+        tpl = (df[df["template"].notna() & df["user"].notna()]
+               .groupby(["user", "template", "failure_type"]).agg(**agg).reset_index())
+        tpl = tpl[tpl["failures"] >= self.repeat_min].sort_values("failures", ascending=False)
+        names = (df[df["name"].notna() & df["user"].notna()]
+                 .groupby(["user", "name", "failure_type"]).agg(**agg).reset_index())
+        names = names[names["failures"] >= self.repeat_min].sort_values("failures", ascending=False)
+        if not names.empty:  # a job name counts as repeated only when most of its runs fail
+            users = sorted(set(names["user"].head(50)))
             runs = {(b["entity"], b["key"]): b["jobs"]
                     for b in store.breakdown("user", users, "name", window, scope, filters)}
-            name_rows = [r for r in name_rows
-                         if r["failures"] >= self.dominant_share * runs.get((r["user"], r["name"]), 1e9)]
-        for r in tpl_rows + name_rows:
-            what = r.get("template") if "template" in r else r.get("name")
-            if what is None or r["user"] is None or (r["user"], r["failure_type"]) in seen:
+            keep = [r.failures >= self.dominant_share * runs.get((r.user, r.name), 1e18)
+                    for r in names.itertuples()]
+            names = names[keep]
+        texts = store.template_texts([int(t) for t in tpl["template"].head(50)])
+        out, seen = [], set()
+        rows = [("template", r) for r in tpl.head(50).itertuples()] + \
+               [("name", r) for r in names.head(50).itertuples()]
+        for same, r in rows:
+            if (r.user, r.failure_type) in seen:
                 continue
-            seen.add((r["user"], r["failure_type"]))
-            label = (f"template {what}: {texts.get(int(what), '')[:80]!r}" if "template" in r
-                     else f"job name {what!r}")
-            ev = {"user": r["user"], "failure_type": r["failure_type"], "failures": r["failures"],
-                  "same": "template" if "template" in r else "name", "value": what,
-                  "text": texts.get(int(what)) if "template" in r else None,
-                  "first": iso(r["first"]), "last": iso(r["last"])}
+            seen.add((r.user, r.failure_type))
+            what = int(r.template) if same == "template" else r.name
+            text = texts.get(what) if same == "template" else None
+            label = f"template {what}: {(text or '')[:80]!r}" if same == "template" else f"job name {what!r}"
+            n = int(r.failures)
+            ev = {"user": r.user, "failure_type": r.failure_type, "failures": n, "same": same,
+                  "value": what, "text": text, "first": iso(r.first), "last": iso(r.last)}
             out.append(Finding(
-                self.name, f"user:{r['user']}", "medium",
-                f"user {r['user']} hit the same {r['failure_type']} failure {r['failures']} times "
-                f"({label}).", ev,
-                f"Stop resubmitting unchanged: user {r['user']}'s {r['failures']} identical "
-                f"{r['failure_type']} failures between {iso(r['first'])} and {iso(r['last'])} "
-                f"need a fix first (`jobmedic remediate --failure-type {r['failure_type']}`).",
-                kind="repeat"))
+                self.name, f"user:{r.user}", "medium",
+                f"user {r.user} hit the same {r.failure_type} failure {n} times ({label}).", ev,
+                f"Stop resubmitting unchanged: user {r.user}'s {n} identical {r.failure_type} "
+                f"failures between {iso(r.first)} and {iso(r.last)} need a fix first "
+                f"(`jobmedic remediate --failure-type {r.failure_type}`).", kind="repeat"))
             if len(out) >= self.max_per_kind:
                 break
         return out
 
-    def new_types(self, store: Any, window: Window, scope: Sequence[str] | None,
-                  filters: dict[str, Any]) -> list[Finding]:
-        rows = store.rate_by("failure_type", window, scope, filters, failures_only=True)
-        types = {r["key"]: r for r in rows if r["key"] is not None}
-        seen = store.types_seen_before(list(types), window.start, scope)
+    def new_types(self, store: Any, df: pd.DataFrame, window: Window,
+                  scope: Sequence[str] | None) -> list[Finding]:
+        g = df.groupby("failure_type").agg(failures=("failures", "sum"), users=("user", "nunique"),
+                                           gpu_h=("gpu_h", "sum"), core_h=("core_h", "sum"))
+        g = g[g["failures"] >= self.min_count].sort_values("failures", ascending=False)
+        seen = store.types_seen_before(list(g.index), window.start, scope)
         out = []
-        for t, r in types.items():
-            if t in seen or r["failures"] < self.min_count:
+        for t, r in g.iterrows():
+            if t in seen:
                 continue
+            n, u = int(r["failures"]), int(r["users"])
             out.append(Finding(
                 self.name, f"failure_type:{t}", "medium",
-                f"{t} is new: {r['failures']} failures in the window, none before it.",
-                {"failure_type": t, "failures": r["failures"], "users": r["users"],
-                 "gpu_h": round(r["gpu_h"] or 0, 1), "core_h": round(r["core_h"] or 0, 1)},
-                f"Find what changed before {iso(window.start)}: {t} appeared with "
-                f"{r['failures']} failures across {r['users']} users and was never seen before.",
-                kind="new_type"))
+                f"{t} is new: {n} failures in the window, none before it.",
+                {"failure_type": t, "failures": n, "users": u,
+                 "gpu_h": round(float(r["gpu_h"] or 0), 1), "core_h": round(float(r["core_h"] or 0), 1)},
+                f"Find what changed before {iso(window.start)}: {t} appeared with {n} failures "
+                f"across {u} users and was never seen before.", kind="new_type"))
         return out[: self.max_per_kind]
 
     def events(self, store: Any, window: Window, scope: Sequence[str] | None,

@@ -49,7 +49,7 @@ class Severity:
             filters: dict[str, Any] | None = None, prior: list[Finding] | None = None
             ) -> list[Finding]:
         findings = list(prior or [])
-        total = float(store.window_totals(window, scope, filters).get("failures", 0))
+        total = float(store.window_failures(window, scope, filters))
         for f in findings:
             f.impact = self.impact(f.evidence)
             f.evidence["share_of_failures"] = round(

@@ -30,23 +30,23 @@ class Temporal:
             filters: dict[str, Any] | None = None, prior: list[Finding] | None = None
             ) -> list[Finding]:
         filters = filters or {}
-        out = self.spikes(store, "hour", window, scope, filters)
+        hourly = store.hourly(window, scope, filters)  # one scan: every series sums from it
+        out = self.spikes(bins(hourly, "hour"), "hour")
         if window.days >= 14:
-            out += self.spikes(store, "dow", window, scope, filters)
-        out += self.shifts(store, window, scope, filters, None)
+            out += self.spikes(bins(hourly, "dow"), "dow")
+        out += self.shifts(bins(hourly, "day"), window, None)
         hot = [f for f in (prior or []) if f.kind == "hotspot"][: self.max_entities]
         for f in hot:
             dim, ent = f.evidence["dimension"], f.evidence["entity"]
-            found = self.shifts(store, window, scope, {**filters, dim: ent}, f"{dim}:{ent}")
+            found = self.shifts(store.rate_by("day", window, scope, {**filters, dim: ent}),
+                                window, f"{dim}:{ent}")
             for cp in found:
                 f.evidence.setdefault("change_points", []).append(
                     {k: cp.evidence[k] for k in ("day", "rate_before", "rate_after")})
             out += found
         return out
 
-    def spikes(self, store: Any, dim: str, window: Window, scope: Sequence[str] | None,
-               filters: dict[str, Any]) -> list[Finding]:
-        rows = [r for r in store.rate_by(dim, window, scope, filters) if r["key"] is not None]
+    def spikes(self, rows: list[dict[str, Any]], dim: str) -> list[Finding]:
         if len(rows) < 2:
             return []
         k = np.array([r["failures"] or 0 for r in rows], float)
@@ -66,7 +66,7 @@ class Temporal:
             ev = {"dimension": dim, "bin": int(r["key"]), "label": label, "failures": int(k[i]),
                   "jobs": int(n[i]), "rate": round(rate, 4), "ci_low": round(float(lo[i]), 4),
                   "ci_high": round(float(hi[i]), 4), "baseline": round(float(base[i]), 4),
-                  "p": float(f"{p[i]:.3g}"), "q": float(f"{q[i]:.3g}"), "users": r["users"],
+                  "p": float(f"{p[i]:.3g}"), "q": float(f"{q[i]:.3g}"),
                   "gpu_h": round(r["gpu_h"] or 0, 1), "core_h": round(r["core_h"] or 0, 1)}
             out.append(Finding(
                 self.name, f"{dim}:{int(r['key'])}", "medium",
@@ -77,9 +77,8 @@ class Temporal:
                 f"{base[i]:.1%} otherwise, q={q[i]:.2g}.", kind="spike"))
         return out
 
-    def shifts(self, store: Any, window: Window, scope: Sequence[str] | None,
-               filters: dict[str, Any], entity: str | None) -> list[Finding]:
-        rows = store.rate_by("day", window, scope, filters)
+    def shifts(self, rows: list[dict[str, Any]], window: Window, entity: str | None
+               ) -> list[Finding]:
         if not rows:
             return []
         first = (window.start // DAY) * DAY
@@ -119,3 +118,15 @@ class Temporal:
                 f"The failure rate of {who} {verb} on {day}: {cp.rate_before:.1%} -> "
                 f"{cp.rate_after:.1%}.", ev, rec, kind="change_point"))
         return out
+
+
+def bins(hourly: list[dict[str, Any]], dim: str) -> list[dict[str, Any]]:
+    """Sum clock-hour rows into hour-of-day (0-23), day-of-week (0 = Monday) or day rows."""
+    out: dict[int, dict[str, Any]] = {}
+    for r in hourly:
+        t = int(r["key"])
+        key = {"hour": (t // 3600) % 24, "dow": (t // DAY + 3) % 7, "day": (t // DAY) * DAY}[dim]
+        acc = out.setdefault(key, {"key": key, "jobs": 0, "failures": 0, "gpu_h": 0.0, "core_h": 0.0})
+        for c in ("jobs", "failures", "gpu_h", "core_h"):
+            acc[c] += r[c] or 0
+    return [out[k] for k in sorted(out)]

@@ -38,6 +38,19 @@ NODE_WEIGHT = ("1.0 / COALESCE(NULLIF(j.n_nodes, 0), (SELECT COUNT(*) FROM job_n
                "WHERE m.cluster = j.cluster AND m.job_id = j.job_id), 1)")
 
 
+def job_from(filters: dict[str, Any] | None) -> str:
+    """The FROM clause of a window query: the jobs (alias j), reached through the node's
+    job_nodes rows (alias fn) when a node filter is set, so the node's index drives the scan;
+    with no entity filter, through the covering window index (the planner otherwise prefers
+    a skip-scan of a per-project index that has to read every row from the table)."""
+    filters = filters or {}
+    if filters.get("node") is not None:
+        return ("job_nodes fn JOIN jobs j ON j.cluster = fn.cluster AND j.job_id = fn.job_id")
+    if any(filters.get(k) is not None for k in FILTERS):
+        return "jobs j"
+    return "jobs j INDEXED BY jobs_window"
+
+
 def _rows(cur: Any) -> list[dict[str, Any]]:
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]
@@ -66,9 +79,8 @@ class StatsMixin:
             if key in FILTERS:
                 sql.append(f"{FILTERS[key]} = ?")
                 args.append(value)
-            elif key == "node":
-                sql.append("EXISTS (SELECT 1 FROM job_nodes fn WHERE fn.cluster = j.cluster "
-                           "AND fn.job_id = j.job_id AND fn.node = ?)")
+            elif key == "node":  # joined by job_from(): drive the query from the node's jobs
+                sql.append("fn.node = ?")
                 args.append(value)
             elif key == "failure_type":
                 sql.append("(j.failure_type = ? OR j.state NOT IN " + FAILED_SQL + ")")
@@ -88,12 +100,52 @@ class StatsMixin:
         cur = self.conn.execute(
             f"SELECT {AGG}, COUNT(DISTINCT CASE WHEN {_F} THEN j.project END) AS projects, "
             f"COUNT(DISTINCT j.failure_type) AS types, COUNT(DISTINCT j.user) AS all_users, "
-            f"COUNT(DISTINCT j.project) AS all_projects FROM jobs j WHERE {where}", args)
+            f"COUNT(DISTINCT j.project) AS all_projects FROM {job_from(filters)} WHERE {where}", args)
         out = _rows(cur)[0]
         where, args = self.window_where(window, scope, filters, outcome=False)
         out["cancelled"] = self.conn.execute(
-            f"SELECT COUNT(*) FROM jobs j WHERE {where} AND j.state = 'cancelled'", args).fetchone()[0]
+            f"SELECT COUNT(*) FROM {job_from(filters)} WHERE {where} AND j.state = 'cancelled'", args).fetchone()[0]
         return {k: (v or 0) for k, v in out.items()}
+
+    def window_failures(self, window: Any, scope: Sequence[str] | None,
+                        filters: dict[str, Any] | None = None) -> int:
+        """The number of failed jobs in the window (failure rows only: cheap)."""
+        where, args = self.window_where(window, scope, filters)
+        return int(self.conn.execute(
+            f"SELECT COUNT(*) FROM {job_from(filters)} WHERE {where} AND {_F}", args).fetchone()[0])
+
+    def entity_combos(self, window: Any, scope: Sequence[str] | None,
+                      filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Jobs, failures and impact per (project, user, image, queue) combination: one scan
+        from which every per-entity rate of those four dimensions is summed in memory."""
+        where, args = self.window_where(window, scope, filters)
+        sql = (f"SELECT j.project AS project, j.user AS user, j.image AS image, j.queue AS queue, "
+               f"{AGG} FROM {job_from(filters)} WHERE {where} GROUP BY 1, 2, 3, 4")
+        return _rows(self.conn.execute(sql, args))
+
+    def hourly(self, window: Any, scope: Sequence[str] | None,
+               filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Jobs, failures and impact per clock hour of the window (hour start, epoch seconds):
+        hour-of-day, day-of-week and daily series are all sums of these."""
+        where, args = self.window_where(window, scope, filters)
+        sql = (f"SELECT (j.end_time / 3600) * 3600 AS key, {AGG} FROM {job_from(filters)} WHERE {where} "
+               f"GROUP BY key ORDER BY key")
+        return _rows(self.conn.execute(sql, args))
+
+    def failure_detail(self, window: Any, scope: Sequence[str] | None,
+                       filters: dict[str, Any] | None = None, limit: int = 200_000
+                       ) -> list[dict[str, Any]]:
+        """Failures grouped by project, user, image, type, template and job name (failure rows
+        only, through the state-led index): the patterns analyzer's one query."""
+        where, args = self.window_where(window, scope, filters)
+        sql = (f"SELECT j.project AS project, j.user AS user, j.image AS image, "
+               f"j.failure_type AS failure_type, j.template_id AS template, j.name AS name, "
+               f"COUNT(*) AS failures, MIN(j.end_time) AS first, MAX(j.end_time) AS last, "
+               f"SUM(COALESCE(j.elapsed_s, 0) * COALESCE(j.req_gpus, 0)) / 3600.0 AS gpu_h, "
+               f"SUM(COALESCE(j.elapsed_s, 0) * COALESCE(j.req_cpus, 1)) / 3600.0 AS core_h "
+               f"FROM {job_from(filters)} WHERE {where} AND {_F} GROUP BY 1, 2, 3, 4, 5, 6 "
+               f"LIMIT {int(limit)}")
+        return _rows(self.conn.execute(sql, args))
 
     def rate_by(self, dim: str, window: Any, scope: Sequence[str] | None,
                 filters: dict[str, Any] | None = None, limit: int | None = None,
@@ -108,7 +160,7 @@ class StatsMixin:
         if failures_only:
             where += f" AND {_F}"
         order = "failures DESC, jobs DESC" if dim not in ("day", "hour", "dow") else "key"
-        sql = (f"SELECT {DIMENSIONS[dim]} AS key, {AGG} FROM jobs j WHERE {where} "
+        sql = (f"SELECT {DIMENSIONS[dim]} AS key, {AGG} FROM {job_from(filters)} WHERE {where} "
                f"GROUP BY key ORDER BY {order}")
         if limit:
             sql += f" LIMIT {int(limit)}"
@@ -120,7 +172,7 @@ class StatsMixin:
         """Per node: jobs exposed, failures, and failures weighted 1/n for n-node jobs."""
         where, args = self.window_where(window, scope, filters)
         sql = (f"SELECT n.node AS key, {AGG}, SUM(CASE WHEN {_F} THEN {NODE_WEIGHT} ELSE 0 END) "
-               f"AS wfailures FROM jobs j JOIN job_nodes n ON n.cluster = j.cluster AND "
+               f"AS wfailures FROM {job_from(filters)} JOIN job_nodes n ON n.cluster = j.cluster AND "
                f"n.job_id = j.job_id WHERE {where} GROUP BY n.node ORDER BY failures DESC")
         if limit:
             sql += f" LIMIT {int(limit)}"
@@ -135,10 +187,10 @@ class StatsMixin:
         where, args = self.window_where(window, scope, filters)
         marks = ", ".join("?" * len(values))
         if dim == "node":
-            frm = ("jobs j JOIN job_nodes n ON n.cluster = j.cluster AND n.job_id = j.job_id")
+            frm = (f"{job_from(filters)} JOIN job_nodes n ON n.cluster = j.cluster AND n.job_id = j.job_id")
             ent, w = "n.node", NODE_WEIGHT
         else:
-            frm, ent, w = "jobs j", DIMENSIONS[dim], "1.0"
+            frm, ent, w = job_from(filters), DIMENSIONS[dim], "1.0"
         sql = (f"SELECT {ent} AS entity, {DIMENSIONS[by]} AS key, COUNT(*) AS jobs, "
                f"SUM({_F}) AS failures, SUM(CASE WHEN {_F} THEN {w} ELSE 0 END) AS wfailures "
                f"FROM {frm} WHERE {where} AND {ent} IN ({marks}) GROUP BY entity, key")
@@ -153,10 +205,10 @@ class StatsMixin:
         where, args = self.window_where(window, scope, filters)
         marks = ", ".join("?" * len(values))
         if dim == "node":
-            frm, ent = ("jobs j JOIN job_nodes n ON n.cluster = j.cluster AND "
+            frm, ent = (f"{job_from(filters)} JOIN job_nodes n ON n.cluster = j.cluster AND "
                         "n.job_id = j.job_id"), "n.node"
         else:
-            frm, ent = "jobs j", DIMENSIONS[dim]
+            frm, ent = job_from(filters), DIMENSIONS[dim]
         sql = (f"SELECT {ent} AS entity, j.failure_type AS failure_type, j.blame AS blame, "
                f"COUNT(*) AS failures, COUNT(DISTINCT j.user) AS users, "
                f"COUNT(DISTINCT j.image) AS images FROM {frm} WHERE {where} AND {_F} AND "
@@ -166,11 +218,11 @@ class StatsMixin:
     def blame_groups(self, candidates: dict[str, Sequence[str]], window: Any,
                      scope: Sequence[str] | None, filters: dict[str, Any] | None = None
                      ) -> list[dict[str, Any]]:
-        """Jobs and failures grouped by which candidate node / image / user / project they
-        touched (NULL for none): the sufficient statistics of the attribution model."""
+        """Jobs and failures grouped by which candidate node / image / user / project / queue
+        they touched (NULL for none): the sufficient statistics of the attribution model."""
         where, args = self.window_where(window, scope, filters)
         cols, cargs = [], []
-        for dim in ("node", "image", "user", "project"):
+        for dim in ("node", "image", "user", "project", "queue"):
             vals = list(candidates.get(dim) or [])
             if not vals:
                 cols.append(f"NULL AS {dim}")
@@ -182,8 +234,8 @@ class StatsMixin:
             else:
                 cols.append(f"CASE WHEN j.{dim} IN ({marks}) THEN j.{dim} END AS {dim}")
             cargs += vals
-        sql = (f"SELECT {', '.join(cols)}, COUNT(*) AS jobs, SUM({_F}) AS failures FROM jobs j "
-               f"WHERE {where} GROUP BY 1, 2, 3, 4")
+        sql = (f"SELECT {', '.join(cols)}, COUNT(*) AS jobs, SUM({_F}) AS failures FROM {job_from(filters)} "
+               f"WHERE {where} GROUP BY 1, 2, 3, 4, 5")
         return _rows(self.conn.execute(sql, [*cargs, *args]))
 
     # -- patterns --------------------------------------------------------------------------
@@ -199,7 +251,7 @@ class StatsMixin:
         where, args = self.window_where(window, scope, filters)
         sql = (f"SELECT {', '.join(exprs)}, COUNT(*) AS failures, COUNT(DISTINCT j.name) AS names, "
                f"COUNT(DISTINCT j.user) AS users, MIN(j.end_time) AS first, MAX(j.end_time) AS last "
-               f"FROM jobs j WHERE {where} AND {_F} GROUP BY {', '.join(dims)} "
+               f"FROM {job_from(filters)} WHERE {where} AND {_F} GROUP BY {', '.join(dims)} "
                f"HAVING COUNT(*) >= ? ORDER BY failures DESC LIMIT 200")
         return _rows(self.conn.execute(sql, [*args, int(min_count)]))
 
