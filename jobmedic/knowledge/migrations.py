@@ -101,4 +101,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             queue, failure_type, blame, job_id, n_nodes, elapsed_s, req_cpus, req_gpus, name,
             template_id)""",
     ]),
+    (4, "model features: per-entity history summary and (entity, end_time) indexes", [
+        """CREATE TABLE entity_stats (
+            kind TEXT NOT NULL, value TEXT NOT NULL, project TEXT NOT NULL, n INTEGER NOT NULL,
+            fails INTEGER NOT NULL, n_rt INTEGER NOT NULL, sum_logrt REAL, max_rss REAL,
+            as_of INTEGER NOT NULL, PRIMARY KEY (kind, value, project)
+        ) WITHOUT ROWID""",
+        "CREATE TABLE entity_stats_meta (as_of INTEGER NOT NULL)",
+        "CREATE INDEX jobs_user_end ON jobs(user, end_time)",
+        "CREATE INDEX jobs_name_end ON jobs(name, end_time)",
+        "CREATE INDEX jobs_project_end ON jobs(project, end_time)",
+        "CREATE INDEX jobs_image_end ON jobs(image, end_time)",
+        "CREATE INDEX jobs_queue_end ON jobs(queue, end_time)",
+        "CREATE INDEX jobs_qos_end ON jobs(qos, end_time)",
+    ]),
 ]
