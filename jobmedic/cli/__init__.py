@@ -37,6 +37,9 @@ app.add_typer(db_cmd.app, name="db")
 
 
 actions_cmd.register(app)
+from jobmedic.cli import learn_cmd  # noqa: E402
+
+learn_cmd.register(app)
 models_cmd.register(app)
 from jobmedic.cli import surfaces_cmd  # noqa: E402
 

@@ -60,6 +60,7 @@ def build_tool_context(s: Settings, store: Store, taxonomy: Taxonomy, now: int |
         "risk_levels": s.risk_levels.model_dump(),
         "models_dir": str(s.models_dir),
         "remediations_path": str(config_path("remediations.yaml")),
+        "remediations": load_remediations(),
         "resubmit_window_h": s.ingest.resubmit_window_h,
         "default_cluster": s.cluster,
     }
@@ -67,6 +68,20 @@ def build_tool_context(s: Settings, store: Store, taxonomy: Taxonomy, now: int |
                        scope=s.allowed_projects if scope == "settings" else scope,  # type: ignore[arg-type]
                        now=now, options={k: dict(v or {}) for k, v in s.analyzers.items()},
                        extras=extras)
+
+
+def load_remediations() -> dict[str, Any]:
+    """configs/remediations.yaml, parsed once per process (the rule base of remediate & co)."""
+    global _REMEDIATIONS
+    if _REMEDIATIONS is None:
+        import yaml
+
+        with open(config_path("remediations.yaml"), encoding="utf-8") as fh:
+            _REMEDIATIONS = yaml.safe_load(fh)
+    return _REMEDIATIONS
+
+
+_REMEDIATIONS: dict[str, Any] | None = None
 
 
 def state(ctx: typer.Context) -> AppState:

@@ -101,6 +101,21 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             queue, failure_type, blame, job_id, n_nodes, elapsed_s, req_cpus, req_gpus, name,
             template_id)""",
     ]),
+    (3, "remedies: resubmission matching index, outcome context columns", [
+        # Outcome inference pairs a failed job with the same user's next job of the same name.
+        "CREATE INDEX jobs_user_name_submit ON jobs(user, name, submit_time)",
+        # The context of an attempt (queue, GPU or CPU) and the change that was made, so
+        # success rates can be split by where they were learned.
+        "ALTER TABLE solution_outcomes ADD COLUMN queue TEXT",
+        "ALTER TABLE solution_outcomes ADD COLUMN gpu INTEGER",
+        "ALTER TABLE solution_outcomes ADD COLUMN change TEXT",
+        "CREATE INDEX solution_outcomes_followup ON solution_outcomes(cluster, followup_job)",
+        # diagnose / record_outcome find Run:AI-style events by workload name.
+        "CREATE INDEX failure_events_job_name ON failure_events(job_name)",
+        # diagnose / remediate by job id alone (the primary key leads with the cluster).
+        "CREATE INDEX jobs_job_id ON jobs(job_id)",
+        "CREATE INDEX failure_events_job_id ON failure_events(job_id)",
+    ]),
     (4, "model features: per-entity history summary and (entity, end_time) indexes", [
         """CREATE TABLE entity_stats (
             kind TEXT NOT NULL, value TEXT NOT NULL, project TEXT NOT NULL, n INTEGER NOT NULL,

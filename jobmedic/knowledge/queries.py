@@ -6,9 +6,10 @@ theirs) so the Store stays one class while no module grows past a few hundred li
 from __future__ import annotations
 
 from jobmedic.knowledge.feature_queries import FeatureQueriesMixin
+from jobmedic.knowledge.remedies import RemediesMixin
 from jobmedic.knowledge.stats_queries import StatsMixin
 from jobmedic.knowledge.vocab import VocabMixin
 
 
-class QueriesMixin(VocabMixin, StatsMixin, FeatureQueriesMixin):
+class QueriesMixin(VocabMixin, StatsMixin, FeatureQueriesMixin, RemediesMixin):
     """All read-side query families of the Store."""

@@ -1,11 +1,22 @@
-"""The record_failure action: store one Run:AI-style failure event and classify it."""
+"""The record_failure action: store one Run:AI-style failure event and classify it.
+
+Without a failure_type the event is classified from its phase and texts (the taxonomy, then
+past symptoms such as CrashLoopBackOff to a cause the text names) and templated with the
+store's Drain3 miner. The dedup key (cluster, job id or name, pod, timestamp, type) makes a
+repeated report of the same event a no-op.
+"""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
-from jobmedic.tools.base import ActionRequest, ToolContext, ToolResult, error_result
+from jobmedic.ingest.base import event_tuple
+from jobmedic.knowledge.rootcause import classify_deep, root_cause
+from jobmedic.knowledge.templates import Templates, template_line
+from jobmedic.reports.records import render_failure
+from jobmedic.tools.base import (ActionRequest, Invocation, ToolContext, ToolResult, error_result,
+                                 ok, parse_time_arg)
 
 
 class RecordFailureRequest(ActionRequest):
@@ -32,4 +43,47 @@ class RecordFailureRequest(ActionRequest):
 
 
 def run(ctx: ToolContext, req: RecordFailureRequest) -> ToolResult:
-    return error_result("record_failure", "not_implemented", "record_failure is not implemented yet")
+    scope = ctx.effective_scope(req)
+    inv = Invocation(filters={"job_name": req.job_name, "project": req.project}, scope=scope)
+    project = req.project
+    if scope is not None:
+        if project is None and len(scope) == 1:
+            project = scope[0]
+        if project not in scope:
+            return error_result("record_failure", "not_found",
+                                f"project {project!r} is not one of your projects" if project
+                                else "give the project this failure belongs to",
+                                "your projects: " + ", ".join(scope), "project", inv)
+    ts = parse_time_arg(req.timestamp, "timestamp") if req.timestamp else ctx.current_time()
+    cluster = req.cluster or ctx.extras.get("default_cluster") or "default"
+    text = "\n".join(t for t in (req.error_message, req.logs_snippet, req.events_snippet) if t)
+    evidence: list[str] = []
+    if req.failure_type:
+        code = ctx.taxonomy.check_code(req.failure_type)
+        blame, rule = ctx.taxonomy.blame_of(code), "given"
+    else:
+        c, _symptom, evidence = classify_deep(ctx.taxonomy, text[:200_000], req.phase)
+        code, blame, rule = c.failure_type, c.blame, c.rule
+        if code == "unknown" and req.phase and req.phase.lower() == "failed":
+            code, blame, rule = "app_error", ctx.taxonomy.blame_of("app_error"), "phase:Failed"
+    rc = root_cause(code, text[:200_000])
+    templates = Templates(ctx.store.load_templates())
+    line = template_line(text, evidence[0] if evidence else None) if text else ""
+    template_id = templates.add(line, code, ts) if line else None
+    ev = {**req.model_dump(exclude={"action", "allowed_projects", "timestamp", "failure_type"}),
+          "cluster": cluster, "project": project, "failure_type": code, "blame": blame,
+          "timestamp": ts, "template_id": template_id, "evidence": evidence[0] if evidence else None,
+          "source": "record_failure", "resolved": 0}
+    dedup = f"event:{cluster}:{req.job_id or req.job_name}:{req.pod_name or ''}:{ts}:{code}"
+    with ctx.store.transaction():
+        added = ctx.store.add_failure_events([event_tuple(ev, dedup)])
+        pending = templates.drain_pending()
+        if pending and added:
+            ctx.store.save_templates(pending)
+    data: dict[str, Any] = {
+        "recorded": bool(added), "duplicate": not added, "cluster": cluster,
+        "job_name": req.job_name, "project": project, "failure_type": code, "blame": blame,
+        "rule": rule, "evidence": evidence, "root_cause": rc.to_dict() if rc else None,
+        "template_id": template_id, "timestamp": ts,
+    }
+    return ok("record_failure", data, render_failure(data), inv)

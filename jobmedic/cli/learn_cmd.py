@@ -1,0 +1,78 @@
+"""`jobmedic learn` (outcome inference over the whole history), the after-ingest hook that runs
+it after every ingest, and `jobmedic diagnose-file PATH|-` for pasting long error texts."""
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from jobmedic.cli.context import fail, load_remediations, state
+from jobmedic.knowledge.errors import JobmedicError
+from jobmedic.knowledge.outcomes import infer_outcomes
+from jobmedic.knowledge.rules import RuleBase, RuleError
+
+
+def _rules(st) -> RuleBase:
+    try:
+        return RuleBase.from_dict(load_remediations(), st.taxonomy.codes)
+    except (OSError, RuleError) as exc:
+        raise JobmedicError(f"cannot load configs/remediations.yaml: {exc}",
+                            hint="fix the rule base file") from exc
+
+
+def after_ingest(st) -> None:
+    """Infer fix attempts from resubmissions after an ingest (called by `jobmedic ingest`)."""
+    s = infer_outcomes(st.store, _rules(st), st.settings.ingest.resubmit_window_h)
+    if s.outcomes_written:
+        typer.echo(f"learned {s.outcomes_written:,} fix attempts from {s.pairs:,} resubmissions "
+                   f"({s.seconds:.1f}s)", err=True)
+
+
+def learn(
+    ctx: typer.Context,
+    window_h: float = typer.Option(None, "--window-h", min=0.01,
+                                   help="Resubmission window in hours (default: ingest.resubmit_window_h)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Learn which fixes work from resubmissions in the whole store (idempotent)."""
+    st = state(ctx)
+    try:
+        s = infer_outcomes(st.store, _rules(st), window_h or st.settings.ingest.resubmit_window_h)
+    except JobmedicError as exc:
+        fail(exc, 2)
+    if as_json:
+        typer.echo(json.dumps(s.to_dict(), indent=2))
+        return
+    typer.echo(f"scanned {s.jobs_scanned:,} jobs: {s.pairs:,} resubmissions after a failure, "
+               f"{s.attempts:,} fix attempts ({s.outcomes_written:,} new or changed), "
+               f"{s.followups_marked:,} follow-ups marked, in {s.seconds:.1f}s")
+    for sid, (ok, n) in sorted(s.by_solution.items(), key=lambda kv: -kv[1][1])[:15]:
+        typer.echo(f"  {sid:40s} worked {ok:>6,} of {n:>6,}")
+
+
+def diagnose_file(
+    ctx: typer.Context,
+    path: str = typer.Argument(..., metavar="PATH|-", help="A file with the error text, log or "
+                               "kubectl describe output, or - for stdin."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full JSON envelope."),
+) -> None:
+    """Diagnose a long pasted text (a log, `kubectl describe` output) read from a file or stdin."""
+    from jobmedic.cli.actions_cmd import emit, run_payload
+
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                text = fh.read(10 * 1024 * 1024 + 1)
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}", 2, "check the path")
+    if len(text) > 10 * 1024 * 1024:
+        text = text[-10 * 1024 * 1024:]
+    emit(run_payload(ctx, {"action": "diagnose", "text": text}), as_json)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("learn")(learn)
+    app.command("diagnose-file")(diagnose_file)

@@ -1,0 +1,206 @@
+"""Outcome inference: learn which fixes work from what users did after a failure.
+
+A failed job followed by a resubmission of the same work by the same user (same cluster and
+user, and same job name, or the same submit line, or for unnamed jobs the same image
+repository) within the resubmit window is a fix attempt. The two requests are compared and
+every change made (memory raised, time limit raised, node excluded, image changed, GPU count or
+node count lowered, more cores, another queue; or nothing: a plain retry) is recorded as one
+attempt of the solution the rule base maps that change to (or of a learned `history`
+solution named ``<type>.<change>`` when no curated solution covers it). The attempt succeeded
+when the follow-up did not fail again with the same failure type.
+
+Pairing, per failed job: the first job of the same work submitted after the failure ended,
+if it has ended itself (running follow-ups are picked up by a later run). A follow-up counts
+for one failed job only (the latest failure before it), so a chain A -> B -> C counts the
+change A -> B and the change B -> C once each. All of it is vectorised (numpy searchsorted
+over sorted group keys); the store scan is one SELECT. Re-running is idempotent (dedup keys).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jobmedic.knowledge.rules import CHANGES, RuleBase
+from jobmedic.knowledge.taxonomy import FAILED_STATES
+
+ENDED = FAILED_STATES | {"completed"}
+RAISE = 1.05  # a request counts as raised above +5 %
+_EXCLUDE_RX = r"(?:--exclude[= ]|(?<!\S)-x ?)(\S+)"
+CHANGE_TITLES = {
+    "memory_raised": "Raise the memory request", "time_raised": "Raise the time limit",
+    "node_excluded": "Exclude the node it failed on", "image_changed": "Switch the container image",
+    "gpus_lowered": "Request fewer GPUs", "nodes_lowered": "Run on fewer nodes",
+    "cpus_raised": "Request more cores", "queue_changed": "Move to another partition / queue",
+    "retried": "Resubmit unchanged",
+}
+
+
+@dataclass
+class InferenceSummary:
+    jobs_scanned: int = 0
+    pairs: int = 0
+    attempts: int = 0
+    outcomes_written: int = 0
+    followups_marked: int = 0
+    seconds: float = 0.0
+    by_solution: dict[str, list[int]] = field(default_factory=dict)  # id -> [successes, attempts]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+def pair_resubmissions(df: pd.DataFrame, window_s: float) -> pd.DataFrame:
+    """(failed row, follow-up row) index pairs of `df` (a resubmission_frame)."""
+    if df.empty:
+        return pd.DataFrame({"a": [], "f": []}, dtype="int64")
+    submit = df["submit_time"].astype("float64").to_numpy()
+    end = df["end_time"].astype("float64").to_numpy()
+    ref = np.fmax(np.where(np.isnan(end), submit, end), submit + 1)
+    failed = (df["state"].isin(FAILED_STATES) & (df["failure_type"] != "cancelled")).to_numpy()
+    failed = failed & ~np.isnan(ref)
+    image_repo = df["image"].astype("string").str.replace(r"[:@][^:/@]*$", "", regex=True)
+    keys = {"name": df["name"], "script": df["script"],
+            "image": image_repo.where(df["name"].isna())}
+    best_f = np.full(len(df), -1, dtype=np.int64)
+    best_t = np.full(len(df), np.inf)
+    for key in keys.values():
+        ok = key.notna().to_numpy() & ~np.isnan(submit)
+        if not ok.any():
+            continue
+        idx = np.flatnonzero(ok)
+        g = pd.DataFrame({"c": df["cluster"].to_numpy()[idx], "u": df["user"].to_numpy()[idx],
+                          "k": key.to_numpy()[idx]}).groupby(["c", "u", "k"], sort=False).ngroup()
+        g = g.to_numpy().astype(np.int64)
+        comb = g * 10**10 + submit[idx].astype(np.int64)
+        order = np.argsort(comb, kind="stable")
+        comb_s, idx_s, g_s = comb[order], idx[order], g[order]
+        fsel = failed[idx]
+        fi, fg = idx[fsel], g[fsel]
+        pos = np.searchsorted(comb_s, fg * 10**10 + np.ceil(ref[fi]).astype(np.int64), side="left")
+        inb = pos < len(comb_s)
+        pos_c = np.minimum(pos, len(comb_s) - 1)
+        cand = idx_s[pos_c]
+        good = inb & (g_s[pos_c] == fg) & (submit[cand] - ref[fi] <= window_s)
+        better = good & (submit[cand] < best_t[fi])
+        best_f[fi[better]] = cand[better]
+        best_t[fi[better]] = submit[cand[better]]
+    a = np.flatnonzero(best_f >= 0)
+    pairs = pd.DataFrame({"a": a, "f": best_f[a], "ref": ref[a]})
+    pairs = pairs[df["state"].to_numpy()[pairs["f"]] != "cancelled"]
+    pairs = pairs[np.isin(df["state"].to_numpy()[pairs["f"]], list(ENDED))]
+    # One failed job per follow-up: the latest failure before it.
+    pairs = pairs.sort_values("ref").drop_duplicates("f", keep="last")
+    return pairs[["a", "f"]].reset_index(drop=True)
+
+
+def detect_changes(a: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
+    """Long frame (pair, change, detail) of what differs between failed and follow-up rows."""
+    a, f = a.reset_index(drop=True), f.reset_index(drop=True)
+
+    def num(df: pd.DataFrame, c: str) -> pd.Series:
+        return pd.to_numeric(df[c], errors="coerce").astype("float64")
+
+    parts = []
+
+    def add(mask: pd.Series, change: str, detail: pd.Series | str) -> None:
+        mask = mask.fillna(False).astype(bool)
+        if mask.any():
+            d = detail[mask] if isinstance(detail, pd.Series) else detail
+            parts.append(pd.DataFrame({"pair": np.flatnonzero(mask.to_numpy()), "change": change,
+                                       "detail": d if isinstance(d, str) else d.to_numpy()}))
+
+    am, fm = num(a, "req_mem_mb"), num(f, "req_mem_mb")
+    add(fm > am * RAISE, "memory_raised", "memory " + _mb(am) + " -> " + _mb(fm) + " (x"
+        + (fm / am).round(2).astype(str) + ")")
+    at, ft = num(a, "timelimit_s"), num(f, "timelimit_s")
+    add(ft > at * RAISE, "time_raised", "time limit " + (at / 3600).round(1).astype(str) + "h -> "
+        + (ft / 3600).round(1).astype(str) + "h")
+    ax = a["script"].astype("string").str.extract(_EXCLUDE_RX, expand=False)
+    fx = f["script"].astype("string").str.extract(_EXCLUDE_RX, expand=False)
+    add(fx.notna() & (fx != ax).fillna(True), "node_excluded", "excluded " + fx.fillna(""))
+    ai, fi = a["image"].astype("string"), f["image"].astype("string")
+    add(ai.notna() & fi.notna() & (ai != fi), "image_changed", "image " + ai.fillna("") + " -> "
+        + fi.fillna(""))
+    ag, fg = num(a, "req_gpus"), num(f, "req_gpus")
+    add(fg < ag, "gpus_lowered", "GPUs " + ag.astype(str) + " -> " + fg.astype(str))
+    an, fn = num(a, "n_nodes"), num(f, "n_nodes")
+    add(fn < an, "nodes_lowered", "nodes " + an.astype(str) + " -> " + fn.astype(str))
+    ac, fc = num(a, "req_cpus"), num(f, "req_cpus")
+    add(fc > ac * RAISE, "cpus_raised", "cores " + ac.astype(str) + " -> " + fc.astype(str))
+    aq, fq = a["queue"].astype("string"), f["queue"].astype("string")
+    add(aq.notna() & fq.notna() & (aq != fq), "queue_changed", "queue " + aq.fillna("") + " -> "
+        + fq.fillna(""))
+    changed = np.zeros(len(a), dtype=bool)
+    for p in parts:
+        changed[p["pair"].to_numpy()] = True
+    add(pd.Series(~changed), "retried", "resubmitted unchanged")
+    if not parts:
+        return pd.DataFrame({"pair": [], "change": [], "detail": []})
+    return pd.concat(parts, ignore_index=True)
+
+
+def _mb(s: pd.Series) -> pd.Series:
+    return (s / 1024).round(1).astype(str) + "G"
+
+
+def infer_outcomes(store: Any, rules: RuleBase, window_h: float, now: int | None = None
+                   ) -> InferenceSummary:
+    """Pair resubmissions over the whole store and record them as inferred outcomes."""
+    t0 = time.perf_counter()
+    out = InferenceSummary()
+    df = store.resubmission_frame()
+    out.jobs_scanned = len(df)
+    pairs = pair_resubmissions(df, window_h * 3600)
+    out.pairs = len(pairs)
+    if pairs.empty:
+        out.seconds = time.perf_counter() - t0
+        return out
+    a = df.iloc[pairs["a"].to_numpy()].reset_index(drop=True)
+    f = df.iloc[pairs["f"].to_numpy()].reset_index(drop=True)
+    ch = detect_changes(a, f)
+    ftype = a["failure_type"].fillna("unknown").to_numpy()[ch["pair"].to_numpy()]
+    ch["failure_type"] = ftype
+    sol_ids, sources = [], {}
+    for t, c in zip(ch["failure_type"], ch["change"]):
+        rule = rules.learned_from(t, c)
+        sid = rule.id if rule else f"{t}.{c}"
+        sources[(t, sid)] = (c, "rule" if rule else "history")
+        sol_ids.append(sid)
+    ch["solution"] = sol_ids
+    ch = ch.drop_duplicates(["pair", "solution"])
+    store.seed_solutions([(t, s, c) for (t, s), (c, src) in sources.items() if src == "rule"], "rule")
+    store.seed_solutions([(t, s, c) for (t, s), (c, src) in sources.items() if src == "history"],
+                         "history")
+    rowids = store.solution_rowids()
+    p = ch["pair"].to_numpy()
+    fa, ff = a.iloc[p].reset_index(drop=True), f.iloc[p].reset_index(drop=True)
+    same_fail = ff["state"].isin(FAILED_STATES) & (ff["failure_type"].fillna(fa["failure_type"])
+                                                   == fa["failure_type"])
+    success = (~same_fail).astype(int).to_numpy()
+    recorded = pd.to_numeric(ff["end_time"], errors="coerce").fillna(now or time.time())
+    gpu = pd.to_numeric(fa["req_gpus"], errors="coerce")
+    rows = pd.DataFrame({
+        "solution_id": [rowids[(t, s)] for t, s in zip(ch["failure_type"], ch["solution"])],
+        "cluster": fa["cluster"], "failed_job": fa["job_id"], "followup_job": ff["job_id"],
+        "project": fa["project"], "success": success, "recorded_by": "inference",
+        "recorded_at": recorded.astype("int64"), "note": None, "inferred": 1, "context": None,
+        "dedup_key": "job:" + fa["cluster"].astype(str) + ":" + fa["job_id"].astype(str) + ":"
+        + ch["solution"].to_numpy(),
+        "queue": fa["queue"], "gpu": np.where(gpu.isna(), None, (gpu > 0).astype("Int64")),
+        "change": ch["detail"].to_numpy(),
+    })
+    rows = rows.astype(object).where(rows.notna(), None)
+    out.attempts = len(rows)
+    out.outcomes_written = store.add_outcomes(rows.itertuples(index=False, name=None))
+    out.followups_marked = store.set_resubmit_of(zip(a["job_id"], f["cluster"], f["job_id"]))
+    agg = pd.DataFrame({"s": ch["solution"].to_numpy(), "ok": success}).groupby("s")["ok"]
+    out.by_solution = {k: [int(v.sum()), int(v.size)] for k, v in agg}
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+assert set(CHANGE_TITLES) == set(CHANGES)

@@ -1,0 +1,280 @@
+"""Remedy queries: solutions per failure type, their recorded and inferred attempts, success
+counts per solution and per context (cluster, queue, GPU or CPU), and the honest ranking.
+
+Ranking uses the lower bound of the 95 % Wilson score interval, never the raw fraction, so a
+fix that worked 5 times of 6 ranks above one that worked once of once. Counts are always
+recomputed from `solution_outcomes` (one row per failed job and solution, see `add_outcomes`),
+so recording the same outcome twice counts once.
+
+Scope: rates may be computed over every project (they are numbers without names); job ids,
+notes, projects and per-context splits are only returned for projects in the caller's scope.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+
+Scope = Sequence[str] | None
+OUTCOME_COLUMNS = ("solution_id", "cluster", "failed_job", "followup_job", "project", "success",
+                   "recorded_by", "recorded_at", "note", "inferred", "context", "dedup_key",
+                   "queue", "gpu", "change")
+#: A person's record replaces an inferred one (or their own earlier record) for the same key;
+#: an inference never overrides a person.
+_ADD_OUTCOME_SQL = (
+    f"INSERT INTO solution_outcomes ({', '.join(OUTCOME_COLUMNS)}) VALUES "
+    f"({', '.join('?' * len(OUTCOME_COLUMNS))}) ON CONFLICT(dedup_key) DO UPDATE SET "
+    "success = excluded.success, note = COALESCE(excluded.note, note), inferred = 0, "
+    "recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at, "
+    "followup_job = COALESCE(excluded.followup_job, followup_job) "
+    "WHERE excluded.inferred = 0 AND (success, inferred, COALESCE(note, '')) IS NOT "
+    "(excluded.success, 0, COALESCE(excluded.note, note, ''))")
+CONTEXTS = {"cluster": "o.cluster", "queue": "o.queue",
+            "gpu": "CASE WHEN o.gpu > 0 THEN 'gpu' WHEN o.gpu = 0 THEN 'cpu' END"}
+JOB_FRAME_COLUMNS = ("rowid", "cluster", "job_id", "user", "name", "script", "image", "project",
+                     "queue", "state", "failure_type", "submit_time", "end_time", "req_mem_mb",
+                     "timelimit_s", "req_gpus", "req_cpus", "n_nodes", "resubmit_of")
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion ((0, 1) when n = 0)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+class RemediesMixin:
+    conn: Any
+
+    # -- solutions ---------------------------------------------------------------------------
+    def seed_solutions(self, rows: Iterable[tuple[str, str, str | None]], source: str = "rule") -> int:
+        """Insert (failure_type, solution id, key) rows that are not there yet."""
+        with self.transaction() as conn:  # type: ignore[attr-defined]
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT INTO failure_solutions (failure_type, solution, solution_key, source) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(failure_type, solution) DO NOTHING",
+                [(t, s, k, source) for t, s, k in rows])
+            return conn.total_changes - before
+
+    def solution_rowids(self, failure_type: str | None = None) -> dict[tuple[str, str], int]:
+        """(failure_type, solution id) -> failure_solutions.id."""
+        sql, args = "SELECT failure_type, solution, id FROM failure_solutions", []
+        if failure_type:
+            sql, args = sql + " WHERE failure_type = ?", [failure_type]
+        return {(t, s): i for t, s, i in self.conn.execute(sql, args)}
+
+    def list_solutions(self, failure_type: str) -> list[dict[str, Any]]:
+        cur = self.conn.execute(
+            "SELECT id, solution, solution_key, source, success_count, failure_count, last_used "
+            "FROM failure_solutions WHERE failure_type = ? ORDER BY id", (failure_type,))
+        return [dict(zip([d[0] for d in cur.description], r)) for r in cur]
+
+    # -- outcomes ----------------------------------------------------------------------------
+    def add_outcomes(self, rows: Iterable[Sequence[Any]]) -> int:
+        """Insert outcome rows (OUTCOME_COLUMNS order); returns rows inserted or changed.
+
+        The dedup key names one attempt (e.g. ``job:<cluster>:<failed job>:<solution>``), so a
+        repeated record changes nothing and a person's record corrects an inferred one.
+        Solution counts are refreshed afterwards.
+        """
+        with self.transaction() as conn:  # type: ignore[attr-defined]
+            before = conn.total_changes
+            conn.executemany(_ADD_OUTCOME_SQL, rows)
+            changed = conn.total_changes - before
+            if changed:
+                self.refresh_solution_counts()
+        return changed
+
+    def refresh_solution_counts(self) -> None:
+        """Recompute success / failure counts and last use of every solution from its outcomes."""
+        with self.transaction() as conn:  # type: ignore[attr-defined]
+            conn.execute(
+                "UPDATE failure_solutions SET success_count = COALESCE(a.s, 0), "
+                "failure_count = COALESCE(a.n - a.s, 0), last_used = a.last FROM "
+                "(SELECT s.id AS sid, SUM(o.success) AS s, COUNT(o.id) AS n, "
+                "MAX(o.recorded_at) AS last FROM failure_solutions s LEFT JOIN solution_outcomes o "
+                "ON o.solution_id = s.id GROUP BY s.id) AS a WHERE a.sid = failure_solutions.id "
+                "AND (success_count, failure_count, last_used) IS NOT "
+                "(COALESCE(a.s, 0), COALESCE(a.n - a.s, 0), a.last)")
+
+    def outcome_exists(self, dedup_key: str) -> dict[str, Any] | None:
+        cur = self.conn.execute(
+            "SELECT success, inferred, note FROM solution_outcomes WHERE dedup_key = ?", (dedup_key,))
+        r = cur.fetchone()
+        return None if r is None else {"success": bool(r[0]), "inferred": bool(r[1]), "note": r[2]}
+
+    def solution_stats(self, failure_type: str, scope: Scope = None) -> list[dict[str, Any]]:
+        """Per solution of a type: attempts and successes over all projects and in scope."""
+        from jobmedic.knowledge.store import scope_clause
+
+        where, params = scope_clause(scope, "o.project")
+        cur = self.conn.execute(
+            f"SELECT s.id, s.solution, s.solution_key, s.source, COUNT(o.id), "
+            f"COALESCE(SUM(o.success), 0), COALESCE(SUM(o.inferred), 0), "
+            f"COALESCE(SUM(CASE WHEN o.id IS NOT NULL AND {where} THEN 1 END), 0), "
+            f"COALESCE(SUM(CASE WHEN o.id IS NOT NULL AND {where} THEN o.success END), 0), "
+            f"MAX(o.recorded_at) FROM failure_solutions s LEFT JOIN solution_outcomes o ON "
+            f"o.solution_id = s.id WHERE s.failure_type = ? GROUP BY s.id ORDER BY s.id",
+            [*params, *params, failure_type])
+        cols = ("rowid", "solution", "key", "source", "attempts", "successes", "inferred",
+                "attempts_in_scope", "successes_in_scope", "last_used")
+        return [dict(zip(cols, r)) for r in cur]
+
+    def solution_context_stats(self, failure_type: str, by: str, scope: Scope = None
+                               ) -> list[dict[str, Any]]:
+        """Attempts and successes per solution and context value (cluster, queue, gpu), in scope."""
+        from jobmedic.knowledge.store import scope_clause
+
+        if by not in CONTEXTS:
+            raise ValueError(f"unknown context {by!r}; accepted: {', '.join(CONTEXTS)}")
+        where, params = scope_clause(scope, "o.project")
+        cur = self.conn.execute(
+            f"SELECT s.solution, {CONTEXTS[by]} AS ctx, COUNT(*), SUM(o.success) FROM "
+            f"solution_outcomes o JOIN failure_solutions s ON s.id = o.solution_id WHERE "
+            f"s.failure_type = ? AND {where} GROUP BY s.solution, ctx HAVING ctx IS NOT NULL",
+            [failure_type, *params])
+        return [{"solution": s, "context": by, "value": v, "attempts": n, "successes": k}
+                for s, v, n, k in cur]
+
+    def recent_outcomes(self, failure_type: str, scope: Scope = None, limit: int = 5
+                        ) -> list[dict[str, Any]]:
+        """The latest attempts of fixes for a type, in scope (job ids and notes included)."""
+        from jobmedic.knowledge.store import scope_clause
+
+        where, params = scope_clause(scope, "o.project")
+        cur = self.conn.execute(
+            f"SELECT s.solution, o.cluster, o.failed_job, o.followup_job, o.project, o.success, "
+            f"o.inferred, o.change, o.note, o.recorded_at FROM solution_outcomes o JOIN "
+            f"failure_solutions s ON s.id = o.solution_id WHERE s.failure_type = ? AND {where} "
+            f"ORDER BY o.recorded_at DESC, o.id DESC LIMIT ?", [failure_type, *params, int(limit)])
+        cols = ("solution", "cluster", "failed_job", "followup_job", "project", "success",
+                "inferred", "change", "note", "recorded_at")
+        return [dict(zip(cols, r)) for r in cur]
+
+    def outcomes_for_jobs(self, keys: Sequence[tuple[str, str]], scope: Scope = None
+                          ) -> list[dict[str, Any]]:
+        """Recorded or inferred fix attempts of the given (cluster, failed job) pairs, in scope."""
+        from jobmedic.knowledge.store import scope_clause
+
+        if not keys:
+            return []
+        where, params = scope_clause(scope, "o.project")
+        out = []
+        for cluster, job in keys:
+            cur = self.conn.execute(
+                f"SELECT s.solution, o.failed_job, o.followup_job, o.success, o.inferred, o.change "
+                f"FROM solution_outcomes o JOIN failure_solutions s ON s.id = o.solution_id "
+                f"WHERE o.cluster = ? AND o.failed_job = ? AND {where}", [cluster, job, *params])
+            out += [dict(zip(("solution", "failed_job", "followup_job", "success", "inferred",
+                              "change"), r)) for r in cur]
+        return out
+
+    # -- lookups for diagnose / record_outcome -----------------------------------------------
+    def failure_event_of(self, cluster: str, job_id: str) -> dict[str, Any] | None:
+        cur = self.conn.execute(
+            "SELECT * FROM failure_events WHERE cluster = ? AND job_id = ? ORDER BY id DESC LIMIT 1",
+            (cluster, job_id))
+        r = cur.fetchone()
+        return None if r is None else dict(zip([d[0] for d in cur.description], r))
+
+    def find_event(self, name: str, cluster: str | None = None, scope: Scope = None
+                   ) -> dict[str, Any] | None:
+        """A failure event by job id, workload name or pod name (latest first), in scope."""
+        from jobmedic.knowledge.store import scope_clause
+
+        where, params = scope_clause(scope)
+        extra, cargs = ("AND cluster = ?", [cluster]) if cluster else ("", [])
+        for col in ("job_id", "job_name", "pod_name"):
+            cur = self.conn.execute(
+                f"SELECT * FROM failure_events WHERE {col} = ? {extra} AND {where} "
+                f"ORDER BY id DESC LIMIT 1", [name, *cargs, *params])
+            r = cur.fetchone()
+            if r is not None:
+                return dict(zip([d[0] for d in cur.description], r))
+        return None
+
+    def similar_failures(self, failure_type: str, template_id: int | None, node: str | None,
+                         image: str | None, exclude: tuple[str, str] | None = None,
+                         scope: Scope = None, per_key: int = 40) -> list[dict[str, Any]]:
+        """Candidate past failures sharing the template, or the type on the same node or image,
+        or just the type (latest first); each index walk is bounded by `per_key`."""
+        from jobmedic.knowledge.store import scope_clause
+
+        where, params = scope_clause(scope)
+        cols = ("id, cluster, job_id, job_name, project, failure_type, template_id, node_name, "
+                "container_image, timestamp, evidence, resolved, resolution")
+        probes: list[tuple[str, list[Any]]] = []
+        if template_id is not None:
+            probes.append(("template_id = ? ORDER BY id DESC", [template_id]))
+        if node:
+            probes.append(("node_name = ? AND failure_type = ? ORDER BY id DESC", [node, failure_type]))
+        if image:
+            probes.append(("container_image = ? AND failure_type = ? ORDER BY id DESC",
+                           [image, failure_type]))
+        probes.append(("failure_type = ? ORDER BY timestamp DESC", [failure_type]))
+        seen: dict[int, dict[str, Any]] = {}
+        names = [c.strip() for c in cols.split(",")]
+        for cond, args in probes:
+            head, _, order = cond.partition(" ORDER BY ")
+            cur = self.conn.execute(
+                f"SELECT {cols} FROM failure_events WHERE {head} AND {where} ORDER BY {order} "
+                f"LIMIT {int(per_key)}", [*args, *params])
+            for r in cur:
+                row = dict(zip(names, r))
+                if exclude and (row["cluster"], row["job_id"]) == exclude:
+                    continue
+                seen.setdefault(row["id"], row)
+        return list(seen.values())
+
+    # -- inference support -------------------------------------------------------------------
+    def resubmission_frame(self) -> pd.DataFrame:
+        """Every job with a user, with the columns outcome inference compares (one scan)."""
+        cols = ", ".join(JOB_FRAME_COLUMNS)
+        cur = self.conn.execute(f"SELECT {cols} FROM jobs WHERE user IS NOT NULL")
+        return pd.DataFrame.from_records(cur.fetchall(), columns=list(JOB_FRAME_COLUMNS))
+
+    def set_resubmit_of(self, rows: Iterable[tuple[str, str, str]]) -> int:
+        """Mark follow-ups: (resubmit_of, cluster, job_id) rows; unchanged rows are skipped."""
+        with self.transaction() as conn:  # type: ignore[attr-defined]
+            before = conn.total_changes
+            conn.executemany("UPDATE jobs SET resubmit_of = ? WHERE cluster = ? AND job_id = ? "
+                             "AND resubmit_of IS NOT ?", [(a, c, j, a) for a, c, j in rows])
+            return conn.total_changes - before
+
+    def remedy_versions(self) -> tuple[int, int, int]:
+        """(max failure_events id, max solution_outcomes id, total changes of outcomes) for caches."""
+        fe = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM failure_events").fetchone()[0]
+        so = self.conn.execute("SELECT COALESCE(MAX(id), 0), COUNT(*), COALESCE(SUM(success), 0) "
+                               "FROM solution_outcomes").fetchone()
+        return int(fe), int(so[0]), int(so[1]) * 1_000_003 + int(so[2])
+
+    def template_version(self) -> tuple[int, int]:
+        """(count, max id) of stored templates, to know when a cached miner is stale."""
+        r = self.conn.execute("SELECT COUNT(*), COALESCE(MAX(template_id), 0) FROM templates").fetchone()
+        return int(r[0]), int(r[1])
+
+    # -- knowledge graph support -------------------------------------------------------------
+    def graph_edge_rows(self, a: str, b: str, lo_id: int, hi_id: int) -> list[tuple]:
+        """(a, b, project, count) aggregated over failure events with lo_id < id <= hi_id."""
+        if a not in GRAPH_COLUMNS or b not in GRAPH_COLUMNS:
+            raise ValueError(f"graph columns must be among {GRAPH_COLUMNS}")
+        return self.conn.execute(
+            f"SELECT {a}, {b}, project, COUNT(*) FROM failure_events WHERE id > ? AND id <= ? "
+            f"AND {a} IS NOT NULL AND {b} IS NOT NULL GROUP BY 1, 2, 3", (lo_id, hi_id)).fetchall()
+
+    def graph_solution_rows(self) -> list[tuple]:
+        """(failure_type, solution, project, attempts, successes) over all outcomes."""
+        return self.conn.execute(
+            "SELECT s.failure_type, s.solution, o.project, COUNT(*), SUM(o.success) FROM "
+            "solution_outcomes o JOIN failure_solutions s ON s.id = o.solution_id "
+            "GROUP BY 1, 2, 3").fetchall()
+
+
+GRAPH_COLUMNS = ("failure_type", "node_name", "container_image", "template_id", "project", "user")
+

@@ -1,0 +1,79 @@
+"""Shared by remediate, diagnose, record_outcome and record_failure: the rule base from the
+tool context (parsed once per loaded dict), cached template miners, and job lookup that falls
+back to failure events (Run:AI workloads have no jobs row)."""
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any
+
+from jobmedic.knowledge.errors import JobmedicError, NotFound
+from jobmedic.knowledge.rules import RuleBase
+from jobmedic.knowledge.templates import Templates
+from jobmedic.tools.base import ToolContext
+
+_RULES: dict[int, tuple[Any, RuleBase]] = {}
+_TEMPLATES: "weakref.WeakKeyDictionary[Any, tuple[tuple[int, int], Templates]]" = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def rules_of(ctx: ToolContext) -> RuleBase:
+    """The parsed rule base of ctx.extras["remediations"] (validated against the taxonomy)."""
+    raw = ctx.extras.get("remediations")
+    if raw is None:
+        raise JobmedicError("the remediation rule base is not loaded",
+                            hint="the composition root must set extras['remediations'] from "
+                                 "configs/remediations.yaml")
+    with _LOCK:
+        hit = _RULES.get(id(raw))
+        if hit is None or hit[0] is not raw:
+            hit = _RULES[id(raw)] = (raw, RuleBase.from_dict(raw, ctx.taxonomy.codes))
+        return hit[1]
+
+
+def templates_for(store: Any) -> Templates:
+    """A template miner seeded from the store, rebuilt only when templates were added."""
+    version = store.template_version()
+    with _LOCK:
+        hit = _TEMPLATES.get(store)
+        if hit is None or hit[0] != version:
+            hit = (version, Templates(store.load_templates()))
+            _TEMPLATES[store] = hit
+        return hit[1]
+
+
+def find_job(ctx: ToolContext, job_id: str, cluster: str | None, scope: Any) -> dict[str, Any]:
+    """A job row in scope, or a failure event shaped like one; NotFound naming the job."""
+    job = ctx.store.get_job(job_id, cluster, scope)
+    if job is not None:
+        job["_kind"] = "job"
+        return job
+    ev = ctx.store.find_event(job_id, cluster, scope)
+    if ev is None:
+        where = f" on cluster {cluster!r}" if cluster else ""
+        exc = NotFound("job", job_id)
+        exc.message = f"no job {job_id!r}{where} in the store" + (
+            " (or not in your projects)" if scope is not None else "")
+        exc.hint = "check the job id (or pod / workload name), or ingest its accounting data first"
+        raise exc
+    return {
+        "_kind": "event", "_event": ev, "cluster": ev["cluster"], "job_id": ev["job_id"] or ev["job_name"],
+        "name": ev["job_name"], "project": ev["project"], "user": ev["user"],
+        "image": ev["container_image"], "failure_type": ev["failure_type"], "blame": ev["blame"],
+        "state": "failed", "raw_state": ev["phase"], "source": ev["source"],
+        "req_gpus": ev["gpu_count"], "nodes": [ev["node_name"]] if ev["node_name"] else [],
+        "req_mem_mb": _k8s_mem_mb(ev["memory_request"]),
+    }
+
+
+def _k8s_mem_mb(v: str | None) -> float | None:
+    """'64Gi', '4000M', '512Mi', '8G' -> MB (None when unreadable)."""
+    import re
+
+    if not v:
+        return None
+    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]i?)?[Bb]?\s*", str(v))
+    if not m:
+        return None
+    unit = (m.group(2) or "M").rstrip("i")
+    return float(m.group(1)) * {"K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0 ** 2}[unit]
