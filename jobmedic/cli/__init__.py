@@ -37,6 +37,9 @@ app.add_typer(db_cmd.app, name="db")
 
 
 actions_cmd.register(app)
+from jobmedic.cli import ask_cmd  # noqa: E402
+
+ask_cmd.register(app)
 from jobmedic.cli import learn_cmd  # noqa: E402
 
 learn_cmd.register(app)

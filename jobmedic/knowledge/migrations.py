@@ -130,4 +130,12 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "CREATE INDEX jobs_queue_end ON jobs(queue, end_time)",
         "CREATE INDEX jobs_qos_end ON jobs(qos, end_time)",
     ]),
+    (5, "assistant sessions and vocabulary cache", [
+        """CREATE TABLE sessions (
+            name TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at INTEGER NOT NULL
+        )""",
+        """CREATE TABLE agent_cache (
+            key TEXT PRIMARY KEY, stamp TEXT NOT NULL, value TEXT NOT NULL
+        )""",
+    ]),
 ]

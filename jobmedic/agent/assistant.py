@@ -1,0 +1,125 @@
+"""The assistant: one question in, the actions it needs run in the caller's scope, one
+composed answer out (see the package docstring for the interface)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from jobmedic.agent import compose as comp
+from jobmedic.agent import session as sess
+from jobmedic.agent.loop import WRITE_ACTIONS, Outcome, run_plan
+from jobmedic.agent.models import describe_failure, is_router
+from jobmedic.agent.router import Plan, Router, Vocabulary
+from jobmedic.tools.base import ToolContext, parse_time_arg
+
+
+@dataclass
+class AskResult:
+    """One answer: markdown ending with its provenance, the calls that ran and their envelopes."""
+
+    answer: str
+    calls: list[dict[str, Any]] = field(default_factory=list)  # {"action", "args", "status"}
+    results: list[dict[str, Any]] = field(default_factory=list)  # the full envelopes
+    fell_back: bool = False  # the configured model failed and the router answered
+    note: str | None = None  # why it fell back (also said in the answer)
+    kind: str = "answer"  # answer | clarify | help | bad_input
+    timings: dict[str, float] = field(default_factory=dict)  # ms: route, actions, total
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `jobmedic ask --json` and `POST /v1/ask` shape."""
+        return {"answer": self.answer, "calls": [dict(c) for c in self.calls]}
+
+
+def system_prompt() -> str:
+    return resources.files("jobmedic.agent").joinpath("prompts/system.md").read_text(encoding="utf-8")
+
+
+class Assistant:
+    """Answers questions for one caller (`ctx`: store, taxonomy, scope, now)."""
+
+    def __init__(self, ctx: ToolContext, model: str = "router", base_url: str | None = None,
+                 timeout_s: float = 30, *, chat_model: Any = None,
+                 prompt: str | None = None) -> None:
+        self.ctx, self.model, self.base_url, self.timeout_s = ctx, model or "router", base_url, timeout_s
+        self._chat_model, self._prompt = chat_model, prompt
+
+    # -- the one entry point ---------------------------------------------------------------
+    def ask(self, question: str, session: str = "default") -> AskResult:
+        t0 = time.perf_counter()
+        if isinstance(question, bytes):
+            question = question.decode("utf-8", errors="replace")
+        question = "" if question is None else str(question)
+        turns = sess.load_turns(self.ctx.store, session, self.ctx.scope)
+        router = self.router()
+        plan = router.route(question, turns)
+        t_route = time.perf_counter()
+        if plan.kind == "bad_input":
+            return self._reply(comp.help_answer(plan.reply), "bad_input", t0, t_route)
+        fell_back, note, out = False, None, None
+        if self._chat_model is not None or not is_router(self.model):
+            try:
+                out = self._run_model(question, turns, plan)
+            except Exception as exc:  # noqa: BLE001 - any model failure: the router answers
+                fell_back, note = True, describe_failure(self._model_name(), exc)
+        if out is None:
+            if plan.kind in ("help", "clarify"):
+                text = plan.reply if plan.kind == "clarify" else comp.help_answer()
+                return self._reply(text, plan.kind, t0, t_route, note)
+            out = run_plan(plan.calls, self.ctx)
+            out.notes = plan.notes + out.notes
+        notes = ([note] if note else []) + out.notes
+        summary = None
+        if out.summary:
+            summary, why = comp.safe_summary(out.summary, out.results)
+            if why:
+                notes.append(why)
+        answer = comp.compose(out.calls, out.results, notes, summary)
+        if out.calls:
+            codes = self.ctx.taxonomy.codes.keys()
+            turns.append(sess.turn_record(question, out.calls, out.results, codes))
+            sess.save_turns(self.ctx.store, session, self.ctx.scope, turns)
+        t1 = time.perf_counter()
+        timings = {"route_ms": (t_route - t0) * 1e3, "actions_ms": out.actions_s * 1e3,
+                   "total_ms": (t1 - t0) * 1e3}
+        timings["overhead_ms"] = timings["total_ms"] - timings["actions_ms"]
+        return AskResult(answer, out.calls, out.results, fell_back, note, "answer", timings)
+
+    # -- parts ------------------------------------------------------------------------------
+    def router(self) -> Router:
+        store, scope = self.ctx.store, self.ctx.scope
+        vocab = Vocabulary.from_store(store, scope)
+        return Router(vocab, self.ctx.current_time(),
+                      find_jobs=lambda toks: store.find_job_refs(toks, scope),
+                      top_failure=self._top_failure)
+
+    def _top_failure(self, args: dict[str, Any]) -> str | None:
+        """The most frequent failure type in the window and filters of an earlier call."""
+        try:
+            now = parse_time_arg(args["as_of"], "as_of") if args.get("as_of") else self.ctx.current_time()
+            start = int(now - float(args.get("lookback_days") or 7) * 86400)
+            return self.ctx.store.top_failure_type(start, now, self.ctx.scope, args)
+        except Exception:  # noqa: BLE001 - no fact: the router asks back instead
+            return None
+
+    def _model_name(self) -> str:
+        return self.model if not is_router(self.model) else type(self._chat_model).__name__
+
+    def _run_model(self, question: str, turns: list[dict[str, Any]], plan: Plan) -> Outcome:
+        from jobmedic.agent.loop import run_chat_model
+        from jobmedic.agent.models import make_chat_model
+
+        model = self._chat_model or make_chat_model(self.model, self.base_url, self.timeout_s)
+        writes = [c["action"] for c in plan.calls if c["action"] in WRITE_ACTIONS]
+        return run_chat_model(model, question, turns, self.ctx, self._prompt or system_prompt(),
+                              writes_asked=writes)
+
+    def _reply(self, text: str, kind: str, t0: float, t_route: float,
+               note: str | None = None) -> AskResult:
+        body = "\n\n".join(p for p in ((f"_{note}_" if note else ""), text) if p)
+        answer = comp.compose([], [], (), None, body)
+        total = (time.perf_counter() - t0) * 1e3
+        return AskResult(answer, [], [], note is not None, note, kind,
+                         {"route_ms": (t_route - t0) * 1e3, "actions_ms": 0.0, "total_ms": total,
+                          "overhead_ms": total})

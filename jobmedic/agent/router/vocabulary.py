@@ -1,0 +1,117 @@
+"""The names a question may mention, taken from the store inside the caller's scope, and
+their resolution: exact, case-insensitive, normalised (gpu1 = gpu-01 = GPU01), partial (a
+distinctive part of an image name, a unique prefix) and typo-tolerant (difflib).
+
+Names outside the scope are never loaded, so a project the caller may not see resolves
+exactly like a project that does not exist. The lists are cached in the store with a stamp
+of the data, so a question on a large store does not rescan the jobs table.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher, get_close_matches
+from typing import Any
+
+KINDS = ("project", "user", "queue", "node", "image", "cluster")
+_PARTS = re.compile(r"[/:@._-]+")
+
+
+def norm(name: str) -> str:
+    """Case, separators and leading zeros of numbers do not distinguish names."""
+    s = re.sub(r"(?<!\d)0+(?=\d)", "", name.lower())
+    return re.sub(r"[-_\s]", "", s)
+
+
+@dataclass
+class Match:
+    kind: str
+    name: str
+    how: str  # exact | case | norm | part | prefix | typo
+    score: float = 1.0
+
+
+@dataclass
+class Vocabulary:
+    names: dict[str, list[str]]
+    _lower: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    _norm: dict[str, dict[str, list[str]]] = field(default_factory=dict, repr=False)
+    _parts: dict[str, dict[str, list[str]]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for kind, names in self.names.items():
+            self._lower[kind] = {n.lower(): n for n in names}
+            nm: dict[str, list[str]] = {}
+            parts: dict[str, list[str]] = {}
+            for n in names:
+                nm.setdefault(norm(n), []).append(n)
+                if kind == "image":
+                    for p in {p.lower() for p in _PARTS.split(n) if len(p) >= 3 and not p.isdigit()}:
+                        parts.setdefault(p, []).append(n)
+            self._norm[kind], self._parts[kind] = nm, parts
+
+    @classmethod
+    def from_store(cls, store: Any, scope: Sequence[str] | None) -> Vocabulary:
+        """Load (or reuse the cached) vocabulary of every kind for this scope."""
+        key = "vocab:" + ("*" if scope is None else ",".join(sorted(scope)))
+        stamp = None
+        try:
+            stamp = store.data_stamp()
+            cached = store.cache_get(key, stamp)
+        except Exception:  # noqa: BLE001 - a store without the cache table still works
+            cached = None
+        if isinstance(cached, dict) and all(k in cached for k in KINDS):
+            return cls({k: list(cached[k]) for k in KINDS})
+        names = {k: store.known(k, scope) for k in KINDS}
+        if stamp is not None:
+            try:
+                store.cache_put(key, stamp, names)
+            except Exception:  # noqa: BLE001 - a read-only store: just do not cache
+                pass
+        return cls(names)
+
+    # -- lookups -----------------------------------------------------------------------------
+    def exact(self, token: str, kinds: Sequence[str] = KINDS) -> list[Match]:
+        """Matches that need no guessing: exact, case-insensitive or normalised."""
+        out: list[Match] = []
+        low, nt = token.lower(), norm(token)
+        for k in kinds:
+            if low in self._lower.get(k, {}):
+                name = self._lower[k][low]
+                out.append(Match(k, name, "exact" if name == token else "case"))
+            elif nt and len(self._norm.get(k, {}).get(nt, [])) == 1:
+                out.append(Match(k, self._norm[k][nt][0], "norm"))
+        return out
+
+    def fuzzy(self, token: str, kinds: Sequence[str] = KINDS, cutoff: float = 0.8,
+              min_prefix: int = 3) -> list[Match]:
+        """Partial and typo matches, best first (several means the name is ambiguous)."""
+        low = token.lower()
+        out: list[Match] = []
+        for k in kinds:
+            lower = self._lower.get(k, {})
+            if k == "image" and low in self._parts.get(k, {}):
+                out += [Match(k, n, "part", 0.95) for n in self._parts[k][low]]
+                continue
+            if len(low) >= min_prefix:
+                pre = [n for lo, n in lower.items() if lo.startswith(low) and
+                       (len(low) >= len(lo) / 3 or min_prefix < 3)]
+                if pre:
+                    out += [Match(k, n, "prefix", 0.9) for n in pre]
+                    continue
+            for lo in get_close_matches(low, list(lower), n=3, cutoff=cutoff):
+                out.append(Match(k, lower[lo], "typo", SequenceMatcher(None, low, lo).ratio()))
+        out.sort(key=lambda m: -m.score)
+        return out
+
+    def closest(self, token: str, kinds: Sequence[str] = KINDS, n: int = 3) -> list[str]:
+        """The nearest known names (for asking back), even when none is near enough to use."""
+        pool = {lo: name for k in kinds for lo, name in self._lower.get(k, {}).items()}
+        near = [pool[c] for c in get_close_matches(token.lower(), list(pool), n=n, cutoff=0.4)]
+        if near:
+            return near
+        return sorted(pool.values())[:n]
+
+    def is_known(self, kind: str, name: str) -> bool:
+        return name.lower() in self._lower.get(kind, {})

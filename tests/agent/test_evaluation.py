@@ -1,0 +1,27 @@
+"""The evaluation set: >= 150 questions, action and argument accuracy both >= 95 %."""
+from __future__ import annotations
+
+import json
+
+from jobmedic.agent import Assistant
+from tests.agent.evaluation import evaluate, load_items
+
+
+def test_evaluation_set_is_large_and_varied():
+    items = load_items()
+    assert len(items) >= 150
+    actions = {e["action"] for it in items if isinstance(it["expect"], list) for e in it["expect"]}
+    assert actions == {"analyze", "stats", "remediate", "diagnose", "predict", "record_failure",
+                       "record_outcome"}
+    assert sum(1 for it in items if it.get("before")) >= 15  # follow-ups
+    assert sum(1 for it in items if it["expect"] == "clarify") >= 8
+    assert sum(1 for it in items if "\n" in it["q"]) >= 3  # pasted logs
+
+
+def test_action_and_argument_accuracy(agent_ctx):
+    report = evaluate(lambda: Assistant(agent_ctx))
+    print(json.dumps({k: v for k, v in report.items() if k != "failures"}))
+    for f in report["failures"]:
+        print("MISS", json.dumps(f, ensure_ascii=False))
+    assert report["action_accuracy"] >= 0.95, report["failures"]
+    assert report["argument_accuracy"] >= 0.95, report["failures"]
