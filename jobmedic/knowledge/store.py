@@ -245,7 +245,7 @@ class Store(QueriesMixin):
             return conn.total_changes - before
 
     def link_events_to_jobs(self) -> int:
-        """Give failure events that lack a project, user or job name those of their job.
+        """Give failure events that lack a project or job name (and user) those of their job.
 
         Sources such as raw task events name the job but not its owner; once the job is in
         `jobs` (ingested before or after), its project makes the event visible to scoped
@@ -254,11 +254,13 @@ class Store(QueriesMixin):
         with self.transaction() as conn:
             before = conn.total_changes
             conn.execute(
-                "UPDATE failure_events SET project = j.project, "
+                "UPDATE failure_events SET project = COALESCE(failure_events.project, j.project), "
                 "user = COALESCE(failure_events.user, j.user), "
                 "job_name = COALESCE(failure_events.job_name, j.name) "
-                "FROM jobs j WHERE failure_events.project IS NULL AND j.project IS NOT NULL "
-                "AND j.cluster = failure_events.cluster AND j.job_id = failure_events.job_id")
+                "FROM jobs j WHERE (failure_events.project IS NULL OR failure_events.job_name IS NULL) "
+                "AND j.cluster = failure_events.cluster AND j.job_id = failure_events.job_id "
+                "AND ((failure_events.project IS NULL AND j.project IS NOT NULL) "
+                "OR (failure_events.job_name IS NULL AND j.name IS NOT NULL))")
             return conn.total_changes - before
 
     def add_rejects(self, rows: Iterable[tuple[str, str | None, int | None, str, str | None]]) -> int:
