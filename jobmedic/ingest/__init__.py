@@ -4,6 +4,7 @@ from __future__ import annotations
 from jobmedic.ingest.base import IngestContext, IngestSummary, Reader, run_ingest
 from jobmedic.ingest.google2011 import Google2011Reader
 from jobmedic.ingest.kubernetes import KubernetesReader
+from jobmedic.ingest.runai import RunaiReader
 from jobmedic.ingest.slurm import SlurmReader
 from jobmedic.ingest.swf import SwfReader
 
@@ -12,6 +13,7 @@ READERS: dict[str, Reader] = {r.name: r for r in [
     Google2011Reader(),
     SwfReader(),
     KubernetesReader(),
+    RunaiReader(),
 ]}
 
 __all__ = ["READERS", "IngestContext", "IngestSummary", "Reader", "run_ingest"]

@@ -1,0 +1,171 @@
+"""Run:AI-style failure records: a JSON array, JSON Lines, or an object holding an
+``items`` / ``records`` / ``failures`` / ``data`` array.
+
+Each record is one failure with the fields of DESIGN.md: ``job_name, project, failure_type``
+or ``phase, timestamp, pod_name, node_name, container_image, error_message, logs_snippet,
+events_snippet, gpu_count, memory_request, cpu_request`` (and optionally ``cluster,
+job_id, user, exit_code, blame``). It becomes a `failure_events` row: a ``failure_type`` that
+is a taxonomy code is kept; otherwise (absent, or a reason such as ``OOMKilled``) the record
+is classified from that reason or its phase, the exit code and the error / log / event text.
+The text is templated (Drain3). Key: ``runai:<cluster>:<job_id>:<timestamp>:<pod>``.
+
+When the record names its job (``job_name``) a `jobs` row is written too: ``job_id`` = the
+record's ``job_id`` else ``<project>/<job_name>``, state from the failure type (oom, timeout,
+node_fail, preempted, cancelled, pending for scheduling, else failed), end time = the
+failure time, requests from gpu_count / memory_request / cpu_request (Kubernetes
+quantities), node into job_nodes. Timestamps: RFC 3339 / ISO 8601 text, or epoch seconds
+(milliseconds when > 10^11).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+from jobmedic.ingest.base import Batch, IngestContext, event_tuple, job_tuple
+from jobmedic.ingest.jsonstream import BadRecord, records
+from jobmedic.ingest.k8s_fields import QuantityError, ceil_int, cpus, mem_mb
+from jobmedic.knowledge.errors import InputError
+from jobmedic.knowledge.taxonomy import BLAMES
+from jobmedic.knowledge.templates import template_line
+
+ARRAY_KEYS = ("items", "records", "failures", "data")
+STATE_OF = {"oom": "oom", "timeout": "timeout", "node_failure": "node_fail",
+            "preempted": "preempted", "cancelled": "cancelled", "scheduling": "pending"}
+TEXT_FIELDS = ("error_message", "logs_snippet", "events_snippet")
+
+
+class FieldProblem(ValueError):
+    """A record field that is missing or malformed; the message names the field."""
+
+
+def parse_timestamp(value: Any) -> int:
+    if value is None or value == "":
+        raise FieldProblem("timestamp: missing")
+    if isinstance(value, bool):
+        raise FieldProblem(f"timestamp: {value!r} is not a time")
+    if isinstance(value, (int, float)):
+        return int(value / 1000 if value > 1e11 else value)
+    text = str(value).strip()
+    if text.replace(".", "", 1).isdigit():
+        return parse_timestamp(float(text))
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise FieldProblem(f"timestamp: {text[:40]!r} is not an ISO 8601 time or epoch "
+                           "seconds") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp())
+
+
+class RunaiReader:
+    name = "runai"
+    description = "Run:AI-style failure records (JSON array or JSON Lines)"
+
+    def batches(self, stream: TextIO, ctx: IngestContext) -> Iterator[Batch]:
+        head = stream.read(1)
+        while head and head.isspace():
+            head = stream.read(1)
+        if head not in ("{", "["):
+            raise InputError(f"{ctx.file}: not JSON or JSON Lines failure records (it starts "
+                             f"with {head!r})", hint="pass a JSON array or one JSON object per line "
+                             "with job_name, failure_type or phase, timestamp, error_message, ...")
+        batch, good = Batch(), 0
+        for rec in records(stream, head, ARRAY_KEYS):
+            batch.read += 1
+            if isinstance(rec, BadRecord):
+                batch.rejects.append(("runai", ctx.file, rec.line, rec.reason, rec.raw))
+                continue
+            line, obj = rec
+            try:
+                if not isinstance(obj, dict):
+                    raise FieldProblem(f"record: expected a JSON object, found {type(obj).__name__}")
+                if good == 0 and not _looks_like_failure(obj):
+                    raise InputError(
+                        f"{ctx.file}: the first record has none of the Run:AI-style fields "
+                        f"(job_name, pod_name, failure_type, phase, error_message); keys: "
+                        f"{', '.join(list(obj)[:8])}",
+                        hint="for kubectl output use `jobmedic ingest kubernetes`")
+                _record(obj, ctx, batch)
+                good += 1
+            except (FieldProblem, QuantityError) as exc:
+                batch.rejects.append(("runai", ctx.file, line, str(exc), str(obj)[:2000]))
+            if len(batch) >= ctx.batch_size:
+                yield batch
+                batch = Batch()
+        yield batch
+
+
+def _looks_like_failure(obj: dict[str, Any]) -> bool:
+    return any(k in obj for k in ("job_name", "pod_name", "failure_type", "phase",
+                                  "error_message"))
+
+
+def _str(obj: dict[str, Any], key: str) -> str | None:
+    v = obj.get(key)
+    if v is None or v == "":
+        return None
+    if isinstance(v, (dict, list)):
+        raise FieldProblem(f"{key}: expected text, found {type(v).__name__}")
+    return str(v)
+
+
+def _int(obj: dict[str, Any], key: str) -> int | None:
+    v = obj.get(key)
+    if v is None or v == "":
+        return None
+    try:
+        return int(float(v))
+    except (TypeError, ValueError):
+        raise FieldProblem(f"{key}: {v!r} is not a number") from None
+
+
+def _record(obj: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
+    ts = parse_timestamp(obj.get("timestamp", obj.get("time")))
+    job_name, pod = _str(obj, "job_name"), _str(obj, "pod_name")
+    if not job_name and not pod:
+        raise FieldProblem("job_name: missing (and no pod_name)")
+    cluster = _str(obj, "cluster") or ctx.cluster
+    project = _str(obj, "project")
+    job_id = _str(obj, "job_id") or (f"{project or 'default'}/{job_name}" if job_name else None)
+    given, phase = _str(obj, "failure_type"), _str(obj, "phase")
+    exit_code = _int(obj, "exit_code")
+    text = "\n".join(t for t in (_str(obj, f) for f in TEXT_FIELDS) if t) or None
+    tax = ctx.taxonomy
+    if given in tax.codes:
+        code, evidence = given, f"failure_type {given}"
+        blame = tax.blame_of(code)
+    else:
+        c = tax.classify(given or phase, exit_code, None, text)
+        if c.failure_type == "unknown" and given and phase:
+            c = tax.classify(phase, exit_code, None, text)
+        code, blame, evidence = c.failure_type, c.blame, c.evidence
+    if _str(obj, "blame") in BLAMES:
+        blame = obj["blame"]
+    message = _str(obj, "error_message") or text or given or phase
+    tid = ctx.templates.add(template_line(message, evidence if text else None), code, ts) \
+        if message else None
+    gpus, mem_txt, cpu_txt = _int(obj, "gpu_count"), _str(obj, "memory_request"), \
+        _str(obj, "cpu_request")
+    node, image, user = _str(obj, "node_name"), _str(obj, "container_image"), _str(obj, "user")
+    ev = {"cluster": cluster, "job_id": job_id, "job_name": job_name, "project": project,
+          "user": user, "failure_type": code, "blame": blame, "phase": phase or given,
+          "timestamp": ts, "pod_name": pod, "node_name": node, "container_image": image,
+          "error_message": message, "logs_snippet": _str(obj, "logs_snippet"),
+          "events_snippet": _str(obj, "events_snippet"), "gpu_count": gpus,
+          "memory_request": mem_txt, "cpu_request": cpu_txt, "template_id": tid,
+          "evidence": evidence, "source": "runai", "resolved": 0}
+    batch.events.append(event_tuple(ev, f"runai:{cluster}:{job_id or pod}:{ts}:{pod or ''}"))
+    if job_name is None:
+        return
+    job = {"cluster": cluster, "job_id": job_id, "name": job_name, "user": user,
+           "project": project, "image": image, "state": STATE_OF.get(code, "failed"),
+           "raw_state": phase or given, "exit_code": exit_code, "failure_type": code,
+           "blame": blame, "reason": given if given not in tax.codes else None,
+           "end_time": ts, "req_cpus": ceil_int(cpus(cpu_txt)), "req_gpus": gpus,
+           "req_mem_mb": mem_mb(mem_txt), "n_nodes": 1 if node else None, "node_list": node,
+           "template_id": tid, "source": "runai"}
+    batch.jobs.append(job_tuple(job))
+    if node:
+        batch.nodes.append((cluster, job_id, node))
