@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from jobmedic.ingest.base import IngestContext, IngestSummary, Reader, run_ingest
+from jobmedic.ingest.eagle import EagleReader
 from jobmedic.ingest.google2011 import Google2011Reader
 from jobmedic.ingest.kubernetes import KubernetesReader
+from jobmedic.ingest.lanl import LanlReader
 from jobmedic.ingest.runai import RunaiReader
 from jobmedic.ingest.slurm import SlurmReader
 from jobmedic.ingest.swf import SwfReader
@@ -14,6 +16,8 @@ READERS: dict[str, Reader] = {r.name: r for r in [
     SwfReader(),
     KubernetesReader(),
     RunaiReader(),
+    EagleReader(),
+    LanlReader(),
 ]}
 
 __all__ = ["READERS", "IngestContext", "IngestSummary", "Reader", "run_ingest"]
