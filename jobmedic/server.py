@@ -91,12 +91,11 @@ def create_app(settings: Settings, *, taxonomy: Taxonomy | None = None,
             log.warning("%s; POST /v1/ask will answer 503", exc)
             assistant_factory = None
     st = ServerState(settings, pool, taxonomy, auth, Metrics(), None, now, body_timeout_s)  # type: ignore[arg-type]
-    st.asks = AskSessions(str(settings.db_path), st.context, assistant_factory)  # type: ignore[arg-type]
+    st.asks = AskSessions(lambda scope: st.context(pool.get(), scope), assistant_factory)  # type: ignore[arg-type]
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        st.asks.close()
         pool.close()
 
     app = FastAPI(title="jobmedic", version="0.1.0", lifespan=lifespan,
@@ -165,7 +164,8 @@ def _routes(app: FastAPI, st: ServerState, request_schema: dict[str, Any]) -> No
         except ValidationError as exc:
             return _invalid(st, exc, t0)
         try:
-            answer = await run_in_threadpool(st.asks.ask, caller.name, caller.scope, body)
+            session = st.asks.session_name(caller.name, body.session, st.auth.enabled)
+            answer = await run_in_threadpool(st.asks.ask, session, caller.scope, body.question)
         except AssistantUnavailable as exc:
             return _fail(st, "/v1/ask", "ask", BodyError(503, "unavailable", str(exc)), t0)
         except Exception as exc:

@@ -1,18 +1,13 @@
-"""Conversations of `POST /v1/ask`: one assistant per (caller, session), each with its own
-store connection and a lock, so one session's turns run in order while sessions run side by
-side. Least recently used sessions are dropped beyond a cap so memory stays bounded.
-"""
+"""`POST /v1/ask`: the request body and the conversations' bookkeeping."""
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobmedic.knowledge.store import Store
 from jobmedic.tools.base import ToolContext
 
 MAX_QUESTION_CHARS = 100_000
@@ -46,54 +41,36 @@ def default_assistant_factory(model: str, base_url: str | None, timeout_s: float
     return make
 
 
-@dataclass
-class _Session:
-    lock: threading.Lock
-    store: Store
-    assistant: Any
-
-
 class AskSessions:
-    """Keeps the assistants of live conversations (at most `max_sessions`)."""
+    """Runs questions: the assistant keeps each conversation in the store (per session name
+    and scope), so a request needs only this thread's store; a lock per conversation keeps
+    one session's turns in order while different sessions run side by side."""
 
-    def __init__(self, db_path: str, make_ctx: Callable[[Store, list[str] | None], ToolContext],
-                 factory: Callable[[ToolContext], Any] | None, max_sessions: int = 64,
-                 busy_timeout_ms: int = 30_000) -> None:
-        self.db_path, self.make_ctx, self.factory = db_path, make_ctx, factory
-        self.max_sessions, self.busy_timeout_ms = max_sessions, busy_timeout_ms
+    def __init__(self, make_ctx: Callable[[list[str] | None], ToolContext],
+                 factory: Callable[[ToolContext], Any] | None, max_locks: int = 4096) -> None:
+        self.make_ctx, self.factory, self.max_locks = make_ctx, factory, max_locks
         self._lock = threading.Lock()
-        self._sessions: OrderedDict[tuple[str, str], _Session] = OrderedDict()
+        self._locks: OrderedDict[str, threading.Lock] = OrderedDict()
 
-    def ask(self, caller_name: str, scope: list[str] | None, body: AskBody) -> dict[str, Any]:
-        """Run one question in its session (blocking; call from a worker thread)."""
+    @staticmethod
+    def session_name(caller_name: str, session: str, tokens: bool) -> str:
+        """Token callers get their own namespace of sessions; local mode shares the CLI's."""
+        return f"{caller_name}:{session}" if tokens else session
+
+    def ask(self, session: str, scope: list[str] | None, question: str) -> dict[str, Any]:
+        """Run one question (blocking; call from a worker thread)."""
         if self.factory is None:
             raise AssistantUnavailable("the assistant is not available in this installation")
-        sess = self._session((caller_name, body.session), scope)
-        with sess.lock:
-            result = sess.assistant.ask(body.question, session=body.session)
+        with self._session_lock(session):
+            result = self.factory(self.make_ctx(scope)).ask(question, session=session)
         return result.to_dict() if hasattr(result, "to_dict") else dict(result)
 
-    def _session(self, key: tuple[str, str], scope: list[str] | None) -> _Session:
+    def _session_lock(self, session: str) -> threading.Lock:
         with self._lock:
-            sess = self._sessions.get(key)
-            if sess is not None:
-                self._sessions.move_to_end(key)
-                return sess
-            store = Store(self.db_path, busy_timeout_ms=self.busy_timeout_ms, migrate=False)
-            try:
-                assistant = self.factory(self.make_ctx(store, scope))  # type: ignore[misc]
-            except Exception:
-                store.close()
-                raise
-            sess = self._sessions[key] = _Session(threading.Lock(), store, assistant)
-            while len(self._sessions) > self.max_sessions:
-                _, old = self._sessions.popitem(last=False)
-                with old.lock:
-                    old.store.close()
-            return sess
-
-    def close(self) -> None:
-        with self._lock:
-            sessions, self._sessions = list(self._sessions.values()), OrderedDict()
-        for s in sessions:
-            s.store.close()
+            lock = self._locks.get(session)
+            if lock is None:
+                lock = self._locks[session] = threading.Lock()
+                while len(self._locks) > self.max_locks:
+                    self._locks.popitem(last=False)
+            self._locks.move_to_end(session)
+            return lock

@@ -1,0 +1,1 @@
+"""The terminal chat UI (`jobmedic chat`), built with Textual."""
