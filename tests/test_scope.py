@@ -37,7 +37,7 @@ def _payloads(tool) -> list[dict]:
     base = {"action": tool.name}
     for k, f in fields.items():
         if f.is_required():
-            base[k] = IN_SCOPE.get(k, RESEARCH_JOB if k.endswith("job_id") or k.endswith("job") else "x")
+            base[k] = IN_SCOPE.get(k, RESEARCH_JOB if k.endswith(("job_id", "job")) else "x")
     out = [dict(base)]
     for k, f in fields.items():
         if f.is_required():

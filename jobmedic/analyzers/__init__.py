@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from jobmedic.analyzers.base import Analyzer, Finding, Window
 from jobmedic.analyzers.blame import Blame
@@ -51,7 +52,7 @@ def run_all(analyzers: Sequence[Analyzer], store: Any, window: Window,
     for a in analyzers:
         try:
             out = a.run(store, window, scope, filters, prior=findings)
-        except Exception as exc:  # noqa: BLE001 - one analyzer never sinks the report
+        except Exception as exc:
             log.exception("analyzer %s failed", a.name)
             errors.append({"analyzer": a.name, "error": f"{type(exc).__name__}: {exc}"})
             continue

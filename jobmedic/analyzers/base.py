@@ -2,9 +2,10 @@
 `Analyzer` protocol every analyzer module implements (one class per module)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Protocol, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 
@@ -17,7 +18,7 @@ class Window:
     end: int
 
     @classmethod
-    def lookback(cls, now: int, days: float) -> "Window":
+    def lookback(cls, now: int, days: float) -> Window:
         return cls(int(now - days * 86400), int(now))
 
     @property
@@ -29,10 +30,10 @@ class Window:
                 "end_epoch": self.end, "days": round(self.days, 3)}
 
 
-def iso(ts: int | float | None) -> str | None:
+def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(int(ts), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass

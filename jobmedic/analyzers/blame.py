@@ -10,7 +10,8 @@ types whose usual blame is the cluster (node_failure, gpu_error, filesystem_erro
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,10 +62,16 @@ class Blame:
         cands = {d: sorted(set(v)) for d, v in cands.items() if d not in filters or not filters[d]}
         groups = pd.DataFrame(store.blame_groups(cands, window, scope, filters))
         coefs = self.fit(groups, cands)
+        by_ent = {d: dict(tuple(m.groupby("entity"))) if not m.empty else {}
+                  for d, m in mixes.items()}
+        by_group = {d: dict(tuple(groups.groupby(d))) if d in groups and not groups.empty else {}
+                    for d in ENTITY_DIMS}
+        empty = pd.DataFrame(columns=["entity", "failure_type", "blame", "failures", "users", "images"])
         out = []
         for f in flagged:
             dim, ent = f.evidence["dimension"], f.evidence["entity"]
-            out.append(self.verdict(f, dim, ent, coefs, mixes[dim], colocated(groups, dim, ent)))
+            colo = colocated(by_group[dim].get(ent, groups.iloc[0:0]), dim)
+            out.append(self.verdict(f, dim, ent, coefs, by_ent[dim].get(ent, empty), colo))
         return out
 
     def fit(self, df: pd.DataFrame, cands: dict[str, list[str]]) -> dict[str, float]:
@@ -99,7 +106,7 @@ class Blame:
         """The blame finding for one flagged entity; also annotates the hotspot finding."""
         own = coefs.get(f"{dim}:{ent}", 0.0)
         others = {k: v for k, v in coefs.items() if k != f"{dim}:{ent}"}
-        rows = mix[mix["entity"] == ent] if not mix.empty else mix
+        rows = mix
         total = float(rows["failures"].sum()) if not rows.empty else 0.0
         cl = float(rows.loc[rows["blame"] == "cluster", "failures"].sum()) if total else 0.0
         share = cl / total if total else 0.0
@@ -165,11 +172,11 @@ class Blame:
         return Finding(self.name, f.subject, "info", summary, ev, rec, kind="blame")
 
 
-def colocated(groups: pd.DataFrame, dim: str, ent: str, min_share: float = 0.3) -> set[str]:
-    """Candidates of other dimensions that carry at least `min_share` of the entity's failures."""
-    if groups.empty or dim not in groups:
+def colocated(mine: pd.DataFrame, dim: str, min_share: float = 0.3) -> set[str]:
+    """Candidates of other dimensions that carry at least `min_share` of the failures of the
+    entity whose attribution-model rows are `mine`."""
+    if mine.empty:
         return set()
-    mine = groups[groups[dim] == ent]
     total = float(mine["failures"].sum())
     out = set()
     if total <= 0:

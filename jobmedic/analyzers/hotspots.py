@@ -10,7 +10,8 @@ job name's) jobs are set aside is reported as explained by them, not as a hotspo
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -65,7 +66,7 @@ class Hotspots:
         combos = None
         for dim in dims:
             if dim == "node":
-                rows = store.node_rates(window, scope, filters)
+                rows = store.node_rates(window, scope, filters, lean=True)
             else:
                 if combos is None:
                     combos = pd.DataFrame(store.entity_combos(window, scope, filters))
@@ -101,6 +102,10 @@ class Hotspots:
             return []
         hits = df[df["flag"]].sort_values(["q", "k"], ascending=[True, False]).head(self.max_per_dim)
         expl = self.explanations(store, dim, hits, window, scope, filters, df.attrs["K"], df.attrs["N"])
+        if dim == "node":  # the lean node scan left users and hours lost to the flagged few
+            imp = store.impact_of(dim, [str(k) for k in hits["key"]], window, scope, filters)
+            for col in ("users", "gpu_h", "core_h"):
+                hits[col] = [(imp.get(str(k)) or {}).get(col) or 0 for k in hits["key"]]
         out = []
         for r in hits.itertuples():
             ev = {"dimension": dim, "entity": str(r.key), "failures": round(float(r.k), 2),

@@ -6,7 +6,8 @@ events that have no jobs row (Kubernetes / Run:AI events: they feed counts here,
 All of it comes from one grouped query over the window's failures."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 

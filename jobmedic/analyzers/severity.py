@@ -3,7 +3,8 @@ users affected) so the report leads with what matters, and set its severity leve
 share of the window's failures it accounts for. Runs last: it ranks the others' findings."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from jobmedic.analyzers.base import SEVERITIES, Finding, Window
 

@@ -127,7 +127,7 @@ def change_points(k: np.ndarray, n: np.ndarray, alpha: float = 0.01, min_seg: in
             continue
         at = lo + int(idx[best])
         found.append(ChangePoint(at, float(kb[best] / nb[best]), float(ka[best] / na[best]),
-                                 int(round(kb[best])), int(nb[best]), int(round(ka[best])),
+                                 round(kb[best]), int(nb[best]), round(ka[best]),
                                  int(na[best]), float(llr[best]), p))
         segments += [(lo, at), (at, hi)]
     return sorted(found, key=lambda c: c.index)

@@ -4,7 +4,8 @@ points in the daily failure rate (binary segmentation with a binomial likelihood
 whole selection and for each flagged hotspot. Hours and days are UTC, by job end time."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

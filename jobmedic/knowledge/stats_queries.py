@@ -9,7 +9,8 @@ aggregate is computed in SQL (the covering index of migration 2 serves the windo
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 FAILED_SQL = "('failed', 'timeout', 'oom', 'node_fail', 'preempted')"
 OUTCOME_SQL = "('completed', 'failed', 'timeout', 'oom', 'node_fail', 'preempted')"
@@ -33,6 +34,10 @@ AGG = (f"COUNT(*) AS jobs, SUM({_F}) AS failures, "
        f"SUM(CASE WHEN {_F} THEN COALESCE(j.elapsed_s, 0) * COALESCE(j.req_cpus, 1) END) / 3600.0 AS core_h, "
        f"COUNT(DISTINCT CASE WHEN {_F} THEN j.user END) AS users")
 AGG_COLS = ("jobs", "failures", "gpu_h", "core_h", "users")
+#: The same without the per-group distinct count (for wide groupings: users come later).
+AGG_LEAN = (f"COUNT(*) AS jobs, SUM({_F}) AS failures, "
+            f"SUM(CASE WHEN {_F} THEN COALESCE(j.elapsed_s, 0) * COALESCE(j.req_gpus, 0) END) / 3600.0 AS gpu_h, "
+            f"SUM(CASE WHEN {_F} THEN COALESCE(j.elapsed_s, 0) * COALESCE(j.req_cpus, 1) END) / 3600.0 AS core_h")
 #: Share of a multi-node job's failure carried by each of its nodes.
 NODE_WEIGHT = ("1.0 / COALESCE(NULLIF(j.n_nodes, 0), (SELECT COUNT(*) FROM job_nodes m "
                "WHERE m.cluster = j.cluster AND m.job_id = j.job_id), 1)")
@@ -49,6 +54,27 @@ def job_from(filters: dict[str, Any] | None) -> str:
     if any(filters.get(k) is not None for k in FILTERS):
         return "jobs j"
     return "jobs j INDEXED BY jobs_window"
+
+
+def keyed_from(filters: dict[str, Any] | None) -> str:
+    """FROM clause for queries restricted to named entities: the planner picks the entity's
+    own index (never forced onto the window scan)."""
+    return job_from(filters).replace(" INDEXED BY jobs_window", "")
+
+
+def node_from(filters: dict[str, Any] | None, keys: Sequence[str] | None = None
+              ) -> tuple[str, str]:
+    """FROM clause joining the window's jobs (j) to their nodes (n), and the expression for
+    the node column: a few named nodes drive the query through the node index; all nodes (or
+    many) are reached from the window scan by primary key (CROSS JOIN fixes that order, and
+    `+n.node` keeps the planner off the node index, which would rescan per job)."""
+    on = "n.cluster = j.cluster AND n.job_id = j.job_id"
+    if keys is not None and len(keys) <= 20:
+        frm = f"job_nodes n JOIN jobs j ON {on}"
+        if filters and filters.get("node") is not None:
+            frm += " JOIN job_nodes fn ON fn.cluster = j.cluster AND fn.job_id = j.job_id"
+        return frm, "n.node"
+    return f"{job_from(filters)} CROSS JOIN job_nodes n ON {on}", "+n.node"
 
 
 def _rows(cur: Any) -> list[dict[str, Any]]:
@@ -69,7 +95,7 @@ class StatsMixin:
         from jobmedic.knowledge.store import scope_clause
 
         where, params = scope_clause(scope, "j.project")
-        sql = [f"j.end_time >= ? AND j.end_time < ?", where]
+        sql = ["j.end_time >= ? AND j.end_time < ?", where]
         args: list[Any] = [int(window.start), int(window.end), *params]
         if outcome:
             sql.append(f"j.state IN {OUTCOME_SQL}")
@@ -120,7 +146,7 @@ class StatsMixin:
         from which every per-entity rate of those four dimensions is summed in memory."""
         where, args = self.window_where(window, scope, filters)
         sql = (f"SELECT j.project AS project, j.user AS user, j.image AS image, j.queue AS queue, "
-               f"{AGG} FROM {job_from(filters)} WHERE {where} GROUP BY 1, 2, 3, 4")
+               f"{AGG_LEAN} FROM {job_from(filters)} WHERE {where} GROUP BY 1, 2, 3, 4")
         return _rows(self.conn.execute(sql, args))
 
     def hourly(self, window: Any, scope: Sequence[str] | None,
@@ -167,16 +193,32 @@ class StatsMixin:
         return _rows(self.conn.execute(sql, args))
 
     def node_rates(self, window: Any, scope: Sequence[str] | None,
-                   filters: dict[str, Any] | None = None, limit: int | None = None
-                   ) -> list[dict[str, Any]]:
-        """Per node: jobs exposed, failures, and failures weighted 1/n for n-node jobs."""
+                   filters: dict[str, Any] | None = None, limit: int | None = None,
+                   lean: bool = False) -> list[dict[str, Any]]:
+        """Per node: jobs exposed, failures, and failures weighted 1/n for n-node jobs
+        (`lean`: without users and hours lost, which `impact_of` adds for the few that matter)."""
         where, args = self.window_where(window, scope, filters)
-        sql = (f"SELECT n.node AS key, {AGG}, SUM(CASE WHEN {_F} THEN {NODE_WEIGHT} ELSE 0 END) "
-               f"AS wfailures FROM {job_from(filters)} JOIN job_nodes n ON n.cluster = j.cluster AND "
-               f"n.job_id = j.job_id WHERE {where} GROUP BY n.node ORDER BY failures DESC")
+        frm, _ = node_from(filters)
+        agg = (f"COUNT(*) AS jobs, SUM({_F}) AS failures, 0.0 AS gpu_h, 0.0 AS core_h, 0 AS users"
+               if lean else AGG)
+        sql = (f"SELECT n.node AS key, {agg}, SUM(CASE WHEN {_F} THEN {NODE_WEIGHT} ELSE 0 END) "
+               f"AS wfailures FROM {frm} WHERE {where} GROUP BY n.node ORDER BY failures DESC")
         if limit:
             sql += f" LIMIT {int(limit)}"
         return _rows(self.conn.execute(sql, args))
+
+    def impact_of(self, dim: str, values: Sequence[str], window: Any,
+                  scope: Sequence[str] | None, filters: dict[str, Any] | None = None
+                  ) -> dict[str, dict[str, Any]]:
+        """Failed jobs, users affected and GPU / core hours lost for named entities."""
+        if not values or (dim not in DIMENSIONS and dim != "node"):
+            return {}
+        where, args = self.window_where(window, scope, filters)
+        marks = ", ".join("?" * len(values))
+        frm, ent = node_from(filters, values) if dim == "node" else (keyed_from(filters), DIMENSIONS[dim])
+        sql = (f"SELECT {ent.lstrip('+')} AS entity, {AGG} FROM {frm} WHERE {where} AND {_F} AND "
+               f"{ent} IN ({marks}) GROUP BY entity")
+        return {str(r["entity"]): r for r in _rows(self.conn.execute(sql, [*args, *values]))}
 
     def breakdown(self, dim: str, values: Sequence[str], by: str, window: Any,
                   scope: Sequence[str] | None, filters: dict[str, Any] | None = None
@@ -187,11 +229,10 @@ class StatsMixin:
         where, args = self.window_where(window, scope, filters)
         marks = ", ".join("?" * len(values))
         if dim == "node":
-            frm = (f"{job_from(filters)} JOIN job_nodes n ON n.cluster = j.cluster AND n.job_id = j.job_id")
-            ent, w = "n.node", NODE_WEIGHT
+            (frm, ent), w = node_from(filters, values), NODE_WEIGHT
         else:
-            frm, ent, w = job_from(filters), DIMENSIONS[dim], "1.0"
-        sql = (f"SELECT {ent} AS entity, {DIMENSIONS[by]} AS key, COUNT(*) AS jobs, "
+            frm, ent, w = keyed_from(filters), DIMENSIONS[dim], "1.0"
+        sql = (f"SELECT {ent.lstrip('+')} AS entity, {DIMENSIONS[by]} AS key, COUNT(*) AS jobs, "
                f"SUM({_F}) AS failures, SUM(CASE WHEN {_F} THEN {w} ELSE 0 END) AS wfailures "
                f"FROM {frm} WHERE {where} AND {ent} IN ({marks}) GROUP BY entity, key")
         return _rows(self.conn.execute(sql, [*args, *values]))
@@ -205,11 +246,10 @@ class StatsMixin:
         where, args = self.window_where(window, scope, filters)
         marks = ", ".join("?" * len(values))
         if dim == "node":
-            frm, ent = (f"{job_from(filters)} JOIN job_nodes n ON n.cluster = j.cluster AND "
-                        "n.job_id = j.job_id"), "n.node"
+            frm, ent = node_from(filters, values)
         else:
-            frm, ent = job_from(filters), DIMENSIONS[dim]
-        sql = (f"SELECT {ent} AS entity, j.failure_type AS failure_type, j.blame AS blame, "
+            frm, ent = keyed_from(filters), DIMENSIONS[dim]
+        sql = (f"SELECT {ent.lstrip('+')} AS entity, j.failure_type AS failure_type, j.blame AS blame, "
                f"COUNT(*) AS failures, COUNT(DISTINCT j.user) AS users, "
                f"COUNT(DISTINCT j.image) AS images FROM {frm} WHERE {where} AND {_F} AND "
                f"{ent} IN ({marks}) GROUP BY entity, failure_type, blame")
@@ -219,9 +259,12 @@ class StatsMixin:
                      scope: Sequence[str] | None, filters: dict[str, Any] | None = None
                      ) -> list[dict[str, Any]]:
         """Jobs and failures grouped by which candidate node / image / user / project / queue
-        they touched (NULL for none): the sufficient statistics of the attribution model."""
+        they touched (NULL for none): the sufficient statistics of the attribution model.
+
+        Only the jobs that touched a candidate are read (through the node and entity
+        indexes); the all-NULL group is the window's total minus theirs."""
         where, args = self.window_where(window, scope, filters)
-        cols, cargs = [], []
+        cols, cargs, parts, pargs = [], [], [], []
         for dim in ("node", "image", "user", "project", "queue"):
             vals = list(candidates.get(dim) or [])
             if not vals:
@@ -230,13 +273,32 @@ class StatsMixin:
             marks = ", ".join("?" * len(vals))
             if dim == "node":
                 cols.append(f"(SELECT MIN(c.node) FROM job_nodes c WHERE c.cluster = j.cluster AND "
-                            f"c.job_id = j.job_id AND c.node IN ({marks})) AS node")
+                            f"c.job_id = j.job_id AND +c.node IN ({marks})) AS node")
+                parts.append(f"SELECT cluster, job_id FROM job_nodes WHERE node IN ({marks})")
+                pargs += vals
             else:
                 cols.append(f"CASE WHEN j.{dim} IN ({marks}) THEN j.{dim} END AS {dim}")
+                parts.append(f"SELECT cluster, job_id FROM jobs WHERE {dim} IN ({marks}) AND "
+                             f"end_time >= ? AND end_time < ?")
+                pargs += [*vals, int(window.start), int(window.end)]
             cargs += vals
-        sql = (f"SELECT {', '.join(cols)}, COUNT(*) AS jobs, SUM({_F}) AS failures FROM {job_from(filters)} "
-               f"WHERE {where} GROUP BY 1, 2, 3, 4, 5")
-        return _rows(self.conn.execute(sql, [*cargs, *args]))
+        total = self.conn.execute(f"SELECT COUNT(*), COALESCE(SUM({_F}), 0) FROM "
+                                  f"{job_from(filters)} WHERE {where}", args).fetchone()
+        if not parts:
+            return [{"node": None, "image": None, "user": None, "project": None, "queue": None,
+                         "jobs": total[0], "failures": total[1]}]
+        frm = keyed_from(filters)
+        sql = (f"WITH cand(cluster, job_id) AS ({' UNION '.join(parts)}) "
+               f"SELECT {', '.join(cols)}, COUNT(*) AS jobs, SUM({_F}) AS failures "
+               f"FROM cand, {frm} WHERE j.cluster = cand.cluster AND j.job_id = cand.job_id AND "
+               f"{where} GROUP BY 1, 2, 3, 4, 5")
+        rows = _rows(self.conn.execute(sql, [*pargs, *cargs, *args]))
+        rest_jobs = total[0] - sum(r["jobs"] for r in rows)
+        rest_fail = total[1] - sum(r["failures"] or 0 for r in rows)
+        if rest_jobs > 0:
+            rows.append({"node": None, "image": None, "user": None, "project": None, "queue": None,
+                             "jobs": rest_jobs, "failures": rest_fail})
+        return rows
 
     # -- patterns --------------------------------------------------------------------------
     def failure_groups(self, dims: Sequence[str], window: Any, scope: Sequence[str] | None,
@@ -291,8 +353,8 @@ class StatsMixin:
             raise ValueError(f"unknown event dimension {dim!r}")
         where, params = scope_clause(scope, "e.project")
         sql = [f"e.timestamp >= ? AND e.timestamp < ? AND {where}",
-               "(e.job_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs x WHERE x.cluster = e.cluster "
-               "AND x.job_id = e.job_id))"]
+               ("(e.job_id IS NULL OR NOT EXISTS (SELECT 1 FROM jobs x WHERE x.cluster = e.cluster "
+               "AND x.job_id = e.job_id))")]
         args: list[Any] = [int(window.start), int(window.end), *params]
         for key, value in (filters or {}).items():
             if value is not None and key in EVENT_DIMS:

@@ -16,15 +16,15 @@ KIND_TITLES = {"hotspot": "Problematic {dim}s", "explained": "Explained excesses
 def render(data: dict[str, Any]) -> str:
     s = data["summary"]
     lines = [f"## Failure analysis: {window_line(data.get('window'))}", "",
-             f"**{num(s['failures'])} failures in {num(s['jobs'])} finished jobs "
+             (f"**{num(s['failures'])} failures in {num(s['jobs'])} finished jobs "
              f"({pct(s['failure_rate'])})**, {num(s['projects_affected'])} projects and "
              f"{num(s['users_affected'])} users affected, {num(s['failure_types'])} failure types; "
              f"{hours(s['gpu_h_lost'])} GPU and {hours(s['core_h_lost'])} core time lost. "
-             f"{num(s['cancelled'])} cancelled jobs are not counted. Scope: {scope_line(data.get('scope'))}."]
+             f"{num(s['cancelled'])} cancelled jobs are not counted. Scope: {scope_line(data.get('scope'))}.")]
     findings = data["findings"]
     if not findings:
-        lines += ["", "No finding: no entity, hour or day fails significantly more than the rest "
-                      "of the selection."]
+        lines += ["", ("No finding: no entity, hour or day fails significantly more than the rest "
+                      "of the selection.")]
     by_sev: dict[str, list[dict[str, Any]]] = {}
     for f in findings:
         by_sev.setdefault(f["severity"], []).append(f)

@@ -4,8 +4,9 @@ Plain GitHub-flavoured markdown that reads in a terminal (rich renders it) and i
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 
 def pct(x: float | None, digits: int = 1) -> str:
@@ -34,11 +35,11 @@ def hours(x: float | None) -> str:
     return f"{x:,.0f} h" if x >= 10 else f"{x:.1f} h"
 
 
-def when(ts: int | float | None, with_time: bool = True) -> str:
+def when(ts: float | None, with_time: bool = True) -> str:
     if ts is None:
         return "-"
     fmt = "%Y-%m-%d %H:%M UTC" if with_time else "%Y-%m-%d"
-    return datetime.fromtimestamp(int(ts), tz=timezone.utc).strftime(fmt)
+    return datetime.fromtimestamp(int(ts), tz=UTC).strftime(fmt)
 
 
 def cell(v: Any) -> str:

@@ -9,10 +9,10 @@ from jobmedic.reports.markdown import hours, num, pct, scope_line, table, window
 def render(data: dict[str, Any]) -> str:
     t = data["totals"]
     lines = [f"## Failure statistics: {window_line(data.get('window'))}", "",
-             f"**{num(t['failures'])} failures in {num(t['jobs'])} finished jobs "
+             (f"**{num(t['failures'])} failures in {num(t['jobs'])} finished jobs "
              f"({pct(t['failure_rate'])})**; {num(t['cancelled'])} cancelled (not counted); "
              f"{hours(t['gpu_h_lost'])} GPU and {hours(t['core_h_lost'])} core time lost. "
-             f"Scope: {scope_line(data.get('scope'))}."]
+             f"Scope: {scope_line(data.get('scope'))}.")]
     for g in data["groups"]:
         lines += ["", f"### By {g['by']}", ""]
         if g["by"] == "failure_type":

@@ -8,8 +8,7 @@ from pydantic import Field
 from jobmedic.analyzers import build, run_all
 from jobmedic.analyzers.base import Window
 from jobmedic.reports.analyze import render
-from jobmedic.tools.base import (Invocation, ToolContext, ToolResult, WindowedRequest, no_data,
-                                 ok)
+from jobmedic.tools.base import Invocation, ToolContext, ToolResult, WindowedRequest, no_data, ok
 
 #: Request field -> vocabulary kind resolved against the store (inside the scope).
 FILTER_KINDS = ("project", "cluster", "node", "image", "user", "queue")

@@ -32,7 +32,7 @@ class Planted:
         day_to = self.days if day_to is None else day_to
         if exact:
             failed = np.zeros(n, bool)
-            failed[self.rng.choice(n, int(round(fail * n)), replace=False)] = True
+            failed[self.rng.choice(n, round(fail * n), replace=False)] = True
         else:
             failed = self.rng.random(n) < fail
         for i in range(n):
