@@ -57,17 +57,20 @@ class Assistant:
         t_route = time.perf_counter()
         if plan.kind == "bad_input":
             return self._reply(comp.help_answer(plan.reply), "bad_input", t0, t_route)
-        fell_back, note, out = False, None, None
+        fell_back, note, out, done = False, None, None, Outcome()
         if self._chat_model is not None or not is_router(self.model):
             try:
                 out = self._run_model(question, turns, plan)
             except Exception as exc:  # noqa: BLE001 - any model failure: the router answers
                 fell_back, note = True, describe_failure(self._model_name(), exc)
+                done = _writes_done(getattr(exc, "partial", None))
         if out is None:
-            if plan.kind in ("help", "clarify"):
+            if plan.kind in ("help", "clarify") and not done.calls:
                 text = plan.reply if plan.kind == "clarify" else comp.help_answer()
                 return self._reply(text, plan.kind, t0, t_route, note)
-            out = run_plan(plan.calls, self.ctx)
+            out = run_plan(plan.calls, self.ctx, skip=[c["action"] for c in done.calls])
+            out.calls, out.results = done.calls + out.calls, done.results + out.results
+            out.actions_s += done.actions_s
             out.notes = plan.notes + out.notes
         notes = ([note] if note else []) + out.notes
         summary = None
@@ -123,3 +126,15 @@ class Assistant:
         return AskResult(answer, [], [], note is not None, note, kind,
                          {"route_ms": (t_route - t0) * 1e3, "actions_ms": 0.0, "total_ms": total,
                           "overhead_ms": total})
+
+
+def _writes_done(partial: Outcome | None) -> Outcome:
+    """The writes a failed model attempt already made (kept, and not made again)."""
+    done = Outcome()
+    if partial is None:
+        return done
+    for call, env in zip(partial.calls, partial.results):
+        if call["action"] in WRITE_ACTIONS and call["status"] == "ok":
+            done.calls.append(call)
+            done.results.append(env)
+    return done

@@ -70,7 +70,7 @@ def history_messages(turns: Sequence[dict[str, Any]], limit: int = 3) -> list[An
 def run_chat_model(model: Any, question: str, turns: Sequence[dict[str, Any]], ctx: ToolContext,
                    system_prompt: str, writes_asked: Sequence[str] = (), max_steps: int = 4) -> Outcome:
     """Drive a LangChain chat model with the action tools until it answers."""
-    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+    from langchain_core.messages import HumanMessage, SystemMessage
 
     from jobmedic.agent.tools import build_tools
 
@@ -82,6 +82,17 @@ def run_chat_model(model: Any, question: str, turns: Sequence[dict[str, Any]], c
         raise ToolCallError("the model does not support tool calling") from exc
     msgs: list[Any] = [SystemMessage(system_prompt), *history_messages(turns), HumanMessage(question)]
     out = Outcome()
+    try:
+        return _drive(bound, msgs, by_name, writes_asked, max_steps, out)
+    except Exception as exc:
+        exc.partial = out  # type: ignore[attr-defined]  # what already ran (writes are not redone)
+        raise
+
+
+def _drive(bound: Any, msgs: list[Any], by_name: dict[str, Any], writes_asked: Sequence[str],
+           max_steps: int, out: Outcome) -> Outcome:
+    from langchain_core.messages import AIMessage, ToolMessage
+
     for step in range(max_steps):
         ai = bound.invoke(msgs)
         if not isinstance(ai, AIMessage):

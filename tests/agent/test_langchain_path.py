@@ -138,3 +138,17 @@ def test_instructions_stored_in_the_knowledge_base_do_not_steer_the_agent(agent_
     assert [c["action"] for c in first.calls] == ["diagnose"]
     assert follow.calls == [{"action": "remediate", "args": {"job_id": "inj-job-1"},
                              "status": follow.calls[0]["status"]}]
+
+
+def test_fallback_does_not_repeat_a_write_the_model_already_made(agent_ctx):
+    store = agent_ctx.store
+    before = store.table_counts()["solution_outcomes"]
+    model = scripted(
+        AIMessage(content="", tool_calls=[call("record_outcome", {
+            "job_id": "2001", "solution": "doubling the memory", "success": True})]),
+        AIMessage(content="", tool_calls=[call("no_such_tool", {}, 1)]))
+    res = Assistant(agent_ctx, chat_model=model).ask("doubling the memory fixed job 2001")
+    assert res.fell_back
+    assert [c["action"] for c in res.calls] == ["record_outcome"]
+    assert res.calls[0]["status"] == "ok", res.answer
+    assert store.table_counts()["solution_outcomes"] == before + 1

@@ -28,7 +28,8 @@ FAILURE_SYNONYMS: list[tuple[str, str]] = [
     ("config_error", r"\bconfig(?:uration)? errors?\b|\bmisconfig\w*|\bbad config\w*|\bmissing (?:secret|"
                      r"env(?:ironment)? var\w*|configmap|volume)s?\b|\bcreatecontainerconfigerror\b"),
     ("dependency_error", r"\bdependency (?:errors?|issues?|problems?)\b|\bimport ?errors?\b|"
-                         r"\bmodulenotfounderror\b|\bmissing (?:modules?|librar(?:y|ies)|packages?)\b|"
+                         r"\bmodulenotfounderror\b|\bmissing (?:[\w.+-]+ ){0,2}(?:modules?|librar(?:y|ies)|packages?|"
+                         r"dependenc(?:y|ies))\b|\bcommand not found\b|"
                          r"\blibcudnn\b|\bversion mismatch\b|\bno module named\b"),
     ("permission_denied", r"\bpermission(?:s| denied| errors?)\b|\baccess denied\b|\beacces\b"),
     ("disk_quota", r"\b(?:disk )?quota\b|\bdisk full\b|\bno space left\b|\bout of (?:disk|space)\b|"

@@ -16,12 +16,13 @@ from typing import Any
 
 KINDS = ("project", "user", "queue", "node", "image", "cluster")
 _PARTS = re.compile(r"[/:@._-]+")
+_ZEROS = re.compile(r"(?<!\d)0+(?=\d)")
+_SEPS = str.maketrans("", "", "-_ \t")
 
 
 def norm(name: str) -> str:
     """Case, separators and leading zeros of numbers do not distinguish names."""
-    s = re.sub(r"(?<!\d)0+(?=\d)", "", name.lower())
-    return re.sub(r"[-_\s]", "", s)
+    return _ZEROS.sub("", name.lower()).translate(_SEPS)
 
 
 @dataclass
@@ -40,16 +41,25 @@ class Vocabulary:
     _parts: dict[str, dict[str, list[str]]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        for kind, names in self.names.items():
-            self._lower[kind] = {n.lower(): n for n in names}
+        self._lower = {kind: {n.lower(): n for n in names} for kind, names in self.names.items()}
+
+    # indexes built on first use: most questions resolve every name exactly
+    def _norms(self, kind: str) -> dict[str, list[str]]:
+        if kind not in self._norm:
             nm: dict[str, list[str]] = {}
-            parts: dict[str, list[str]] = {}
-            for n in names:
+            for n in self.names.get(kind, []):
                 nm.setdefault(norm(n), []).append(n)
-                if kind == "image":
-                    for p in {p.lower() for p in _PARTS.split(n) if len(p) >= 3 and not p.isdigit()}:
-                        parts.setdefault(p, []).append(n)
-            self._norm[kind], self._parts[kind] = nm, parts
+            self._norm[kind] = nm
+        return self._norm[kind]
+
+    def _image_parts(self) -> dict[str, list[str]]:
+        if "image" not in self._parts:
+            parts: dict[str, list[str]] = {}
+            for n in self.names.get("image", []):
+                for p in {p.lower() for p in _PARTS.split(n) if len(p) >= 3 and not p.isdigit()}:
+                    parts.setdefault(p, []).append(n)
+            self._parts["image"] = parts
+        return self._parts["image"]
 
     @classmethod
     def from_store(cls, store: Any, scope: Sequence[str] | None) -> Vocabulary:
@@ -58,18 +68,30 @@ class Vocabulary:
         stamp = None
         try:
             stamp = store.data_stamp()
-            cached = store.cache_get(key, stamp)
         except Exception:  # noqa: BLE001 - a store without the cache table still works
+            pass
+        memo = store.__dict__.setdefault("_agent_vocab_memo", {})  # lives as long as the store
+        memo_key = (key, str(stamp))
+        if stamp is not None and memo_key in memo:
+            return memo[memo_key]  # a long-lived process (server, chat UI) asks again
+        try:
+            cached = store.cache_get(key, stamp) if stamp is not None else None
+        except Exception:  # noqa: BLE001
             cached = None
         if isinstance(cached, dict) and all(k in cached for k in KINDS):
-            return cls({k: list(cached[k]) for k in KINDS})
-        names = {k: store.known(k, scope) for k in KINDS}
+            vocab = cls({k: list(cached[k]) for k in KINDS})
+        else:
+            vocab = cls({k: store.known(k, scope) for k in KINDS})
+            if stamp is not None:
+                try:
+                    store.cache_put(key, stamp, vocab.names)
+                except Exception:  # noqa: BLE001 - a read-only store: just do not cache
+                    pass
         if stamp is not None:
-            try:
-                store.cache_put(key, stamp, names)
-            except Exception:  # noqa: BLE001 - a read-only store: just do not cache
-                pass
-        return cls(names)
+            if len(memo) > 32:
+                memo.clear()
+            memo[memo_key] = vocab
+        return vocab
 
     # -- lookups -----------------------------------------------------------------------------
     def exact(self, token: str, kinds: Sequence[str] = KINDS) -> list[Match]:
@@ -80,8 +102,8 @@ class Vocabulary:
             if low in self._lower.get(k, {}):
                 name = self._lower[k][low]
                 out.append(Match(k, name, "exact" if name == token else "case"))
-            elif nt and len(self._norm.get(k, {}).get(nt, [])) == 1:
-                out.append(Match(k, self._norm[k][nt][0], "norm"))
+            elif nt and len(self._norms(k).get(nt, [])) == 1:
+                out.append(Match(k, self._norms(k)[nt][0], "norm"))
         return out
 
     def fuzzy(self, token: str, kinds: Sequence[str] = KINDS, cutoff: float = 0.8,
@@ -91,8 +113,8 @@ class Vocabulary:
         out: list[Match] = []
         for k in kinds:
             lower = self._lower.get(k, {})
-            if k == "image" and low in self._parts.get(k, {}):
-                out += [Match(k, n, "part", 0.95) for n in self._parts[k][low]]
+            if k == "image" and low in self._image_parts():
+                out += [Match(k, n, "part", 0.95) for n in self._image_parts()[low]]
                 continue
             if len(low) >= min_prefix:
                 pre = [n for lo, n in lower.items() if lo.startswith(low) and
