@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Iterator, TextIO
 
-from jobmedic.ingest.base import (Batch, IngestContext, classify_job, failure_event_for_job,
-                                  job_tuple)
+from jobmedic.ingest.base import Batch, IngestContext, classify_job, failure_event_for_job
 from jobmedic.ingest.slurm_fields import (FieldError, expand_nodelist, gpus_from_tres,
                                           parse_duration, parse_exit, parse_mem_mb, parse_time)
 from jobmedic.knowledge.errors import InputError
+from jobmedic.knowledge.migrations import JOB_COLUMNS
 
 REQUIRED = ("JobID", "State")
+# The jobs columns this source fills (bound per row; the rest keep what the store knows).
+COLUMNS = tuple(c for c in JOB_COLUMNS if c not in ("image", "resubmit_of"))
 _OPEN_JOBS = 2_000  # jobs kept open for late steps; bounds memory whatever the file size
 
 
@@ -45,7 +47,7 @@ class SlurmReader:
                              hint="include at least JobID and State in sacct --format")
         idx = {name: i for i, name in enumerate(header)}
         folder = _Folder(ctx, idx, len(header))
-        batch = Batch()
+        batch = Batch(job_columns=COLUMNS)
 
         def lines() -> Iterator[tuple[int, str]]:
             nonlocal lineno
@@ -69,7 +71,7 @@ class SlurmReader:
                 _emit(job, ctx, batch)
             if len(batch.jobs) + len(batch.rejects) >= ctx.batch_size:
                 yield batch
-                batch = Batch()
+                batch = Batch(job_columns=COLUMNS)
         for job in folder.close_all():
             _emit(job, ctx, batch)
         yield batch
@@ -183,7 +185,7 @@ def _emit(job: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
         if c.failure_type not in ("app_error", "unknown"):
             job["failure_type"], job["blame"], job["_evidence"] = c.failure_type, c.blame, c.evidence
     nodes = job.pop("_nodes")
-    batch.jobs.append(job_tuple(job))
+    batch.jobs.append(tuple(map(job.get, COLUMNS)))
     batch.nodes.extend((job["cluster"], job["job_id"], n) for n in nodes)
     ev = failure_event_for_job(job, nodes[0] if nodes else None, text or None)
     if ev is not None:

@@ -43,6 +43,7 @@ def parse_duration(value: str | None, field: str = "duration") -> int | None:
         raise FieldError(f"{field}: cannot parse {value!r} as [D-]HH:MM:SS") from None
 
 
+@lru_cache(maxsize=8192)
 def parse_mem_mb(value: str | None, field: str = "ReqMem", cpus: int | None = None,
                  nodes: int | None = None, default_unit: str = "M") -> float | None:
     """Memory in MB. `3000Mc` is per CPU, `48000Mn` per node (multiplied out); unitless
@@ -73,10 +74,23 @@ def parse_mem_mb(value: str | None, field: str = "ReqMem", cpus: int | None = No
 
 
 @lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
+def _day_epoch(day: str) -> int:
+    return int(datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp())
+
+
 def parse_time(value: str | None, field: str = "time") -> int | None:
     """ISO timestamps (`2019-07-31T22:29:13`, taken as UTC) to epoch seconds; `Unknown` -> None."""
     if value is None:
         return None
+    if len(value) == 19 and value[10] == "T" and value[13] == ":" and value[16] == ":" \
+            and value[11:13].isdigit() and value[14:16].isdigit() and value[17:19].isdigit():
+        h, m, sec = int(value[11:13]), int(value[14:16]), int(value[17:19])
+        if h < 24 and m < 60 and sec < 60:
+            try:  # the common shape, without building a datetime per value
+                return _day_epoch(value[:10]) + h * 3600 + m * 60 + sec
+            except ValueError:
+                pass
     v = value.strip()
     if not v or v.upper() in ("UNKNOWN", "NONE", "N/A", "(NULL)"):
         return None
@@ -123,13 +137,20 @@ def expand_nodelist(value: str | None) -> list[str]:
     """
     if not value:
         return []
+    return list(_expand_cached(value))
+
+
+@lru_cache(maxsize=16384)
+def _expand_cached(value: str) -> tuple[str, ...]:
     v = value.strip()
     if not v or v.lower() in ("none assigned", "(null)", "none", "unknown"):
-        return []
+        return ()
+    if "[" not in v:
+        return tuple(p.strip() for p in v.split(",") if p.strip())
     out: list[str] = []
     for item in _split_top(v):
         out.extend(_expand_one(item))
-    return out
+    return tuple(out)
 
 
 def _split_top(v: str) -> list[str]:
