@@ -15,8 +15,8 @@ def questions(truth: dict[str, Any]) -> list[str]:
     if truth.get("oom_job"):
         qs.append(f"Why did job {truth['oom_job']} fail?")
     qs += [
-        "Why are pods in research failing? Back-off pulling image "
-        "\"registry.example.com/ml/trainer:v2.4.0-rc1\"",
+        "what is failing in research this week?",
+        'Back-off pulling image "registry.example.com/ml/trainer:v2.4.0-rc1"',
         "Will a 4-GPU job with 64G for 6 hours on the gpu partition fail for alice in ml-team?",
     ]
     if truth.get("oom_job"):
