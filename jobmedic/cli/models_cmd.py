@@ -36,6 +36,19 @@ def _time(v: Optional[str], name: str) -> Optional[int]:
     return None
 
 
+def _params(items: Optional[list[str]]) -> dict:
+    out: dict = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--param {item!r} is not KEY=VALUE", 2, "e.g. --param num_boost_round=500")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
 def _summary(card: dict) -> str:
     return json.dumps(card, indent=2, default=str)
 
@@ -47,6 +60,7 @@ def train(
     tune: bool = typer.Option(False, "--tune", help="Search parameters with Optuna on a time-ordered validation slice before the window's end."),
     trials: int = typer.Option(20, "--trials", min=1, max=1000, help="Optuna trials for --tune."),
     time_budget: float = typer.Option(300, "--time-budget", min=1, help="Seconds allowed for --tune."),
+    param: Optional[list[str]] = typer.Option(None, "--param", help="Model parameter KEY=VALUE (repeatable), e.g. num_boost_round=500, max_depth=8, epochs=60 (gnn)."),
 ) -> None:
     """Train a model on the store and save a versioned artifact with its card."""
     from jobmedic.models import training
@@ -56,7 +70,7 @@ def train(
     try:
         card = training.train(st.store, kind.value, str(s.models_dir), _time(until, "until"),
                               s.allowed_projects, tune=tune, trials=trials, time_budget=time_budget,
-                              holdout_fraction=s.models.holdout_fraction)
+                              holdout_fraction=s.models.holdout_fraction, params=_params(param))
     except JobmedicError as exc:
         fail(exc, 2)
     typer.echo(f"trained {kind.value} model {card['version']} -> {card['path']}")

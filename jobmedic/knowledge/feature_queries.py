@@ -15,8 +15,20 @@ import pandas as pd
 
 from jobmedic.knowledge.taxonomy import ENDED_STATES, FAILED_STATES
 
-#: Entity kinds whose online history is a feature; each is a whitelisted jobs column.
-ENTITY_KINDS = ("user", "name", "project", "image", "queue", "qos")
+#: Entity kinds whose online history is a feature: whitelisted jobs columns, plus "shape",
+#: the user's exact request (user, cpus, time limit): what a resubmitted job usually repeats.
+ENTITY_KINDS = ("user", "name", "project", "image", "queue", "qos", "shape")
+SHAPE_SQL = ("(user || '|' || CAST(req_cpus AS INTEGER) || '|' || CAST(timelimit_s AS INTEGER))")
+
+
+def shape_key(user, cpus, timelimit) -> str | None:
+    """The "shape" entity value of a request; None when any part is missing."""
+    try:
+        if user in (None, "") or cpus is None or timelimit is None:
+            return None
+        return f"{user}|{int(cpus)}|{int(timelimit)}"
+    except (TypeError, ValueError):  # NaN
+        return None
 FRAME_COLUMNS = ("cluster", "job_id", "name", "user", "project", "queue", "qos", "image",
                  "state", "submit_time", "start_time", "end_time", "elapsed_s", "timelimit_s",
                  "req_cpus", "req_gpus", "req_mem_mb", "max_rss_mb", "n_nodes")
@@ -28,9 +40,18 @@ _TEXT_COLS = ("cluster", "job_id", "name", "user", "project", "queue", "qos", "i
 
 
 def _kind_column(kind: str) -> str:
+    """The SQL expression of an entity kind's value (whitelisted: never free SQL)."""
     if kind not in ENTITY_KINDS:
         raise ValueError(f"unknown entity kind {kind!r}; accepted: {', '.join(ENTITY_KINDS)}")
-    return kind
+    return SHAPE_SQL if kind == "shape" else kind
+
+
+def _kind_match(kind: str, value: str) -> tuple[str, list[Any]]:
+    """WHERE fragment selecting one entity's jobs through an index."""
+    if kind == "shape":
+        user, cpus, tl = value.rsplit("|", 2)
+        return "user = ? AND req_cpus = ? AND timelimit_s = ?", [user, int(cpus), int(tl)]
+    return f"{_kind_column(kind)} = ?", [value]
 
 
 class FeatureQueriesMixin:
@@ -104,10 +125,11 @@ class FeatureQueriesMixin:
         """
         from jobmedic.knowledge.store import scope_clause
 
-        col = _kind_column(kind)
+        match, mparams = _kind_match(kind, value)
         where, params = scope_clause(scope)
+        params = mparams + params
         agg = (f"SELECT COUNT(*), SUM({_FAIL_SQL}), COUNT(elapsed_s), "
-               f"SUM(ln(1.0 + MAX(elapsed_s, 0))), MAX(max_rss_mb) FROM jobs WHERE {col} = ? AND "
+               f"SUM(ln(1.0 + MAX(elapsed_s, 0))), MAX(max_rss_mb) FROM jobs WHERE {match} AND "
                f"{_ENDED_SQL} AND {where} AND end_time < ?")
         tot = np.zeros(4)
         mx = None
@@ -119,15 +141,15 @@ class FeatureQueriesMixin:
             tot += [x or 0 for x in r[:4]]
             mx = r[4]
             r = self.conn.execute(agg + " AND end_time >= ?",
-                                  [value, *params, int(before), int(summary_as_of)]).fetchone()
+                                  [*params, int(before), int(summary_as_of)]).fetchone()
         else:
-            r = self.conn.execute(agg, [value, *params, int(before)]).fetchone()
+            r = self.conn.execute(agg, [*params, int(before)]).fetchone()
         tot += [x or 0 for x in r[:4]]
         if r[4] is not None:
             mx = r[4] if mx is None else max(mx, r[4])
         recent = self.conn.execute(
-            f"SELECT {_FAIL_SQL}, elapsed_s, max_rss_mb, end_time FROM jobs WHERE {col} = ? AND "
+            f"SELECT {_FAIL_SQL}, elapsed_s, max_rss_mb, end_time FROM jobs WHERE {match} AND "
             f"{_ENDED_SQL} AND {where} AND end_time < ? ORDER BY end_time DESC, rowid DESC "
-            f"LIMIT {RECENT_K}", [value, *params, int(before)]).fetchall()
+            f"LIMIT {RECENT_K}", [*params, int(before)]).fetchall()
         return {"n": int(tot[0]), "fails": int(tot[1]), "n_rt": int(tot[2]),
                 "sum_logrt": float(tot[3]), "max_rss": mx, "recent": recent}

@@ -129,6 +129,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "CREATE INDEX jobs_image_end ON jobs(image, end_time)",
         "CREATE INDEX jobs_queue_end ON jobs(queue, end_time)",
         "CREATE INDEX jobs_qos_end ON jobs(qos, end_time)",
+        "CREATE INDEX jobs_shape_end ON jobs(user, req_cpus, timelimit_s, end_time)",
     ]),
     (5, "assistant sessions and vocabulary cache", [
         """CREATE TABLE sessions (

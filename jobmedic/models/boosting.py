@@ -18,9 +18,9 @@ TREE_PARAMS = {"max_depth": 6, "eta": 0.05, "min_child_weight": 5.0, "subsample"
 
 def train(X: np.ndarray, y: np.ndarray, objective: dict[str, Any], params: dict[str, Any],
           nthread: int = 2) -> xgb.Booster:
-    p = dict(TREE_PARAMS) | dict(params)
+    p = dict(TREE_PARAMS) | {"nthread": nthread} | dict(params)
     rounds = int(p.pop("num_boost_round"))
-    p |= objective | {"tree_method": "hist", "nthread": nthread, "verbosity": 0, "seed": 0}
+    p |= objective | {"tree_method": "hist", "verbosity": 0, "seed": 0}
     return xgb.train(p, xgb.DMatrix(X, label=y, missing=np.nan), num_boost_round=rounds)
 
 

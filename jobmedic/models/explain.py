@@ -12,7 +12,7 @@ from jobmedic.models.features import FEATURES
 GIVEN = {"req_cpus": "CPU count", "req_gpus": "GPU count", "req_mem_mb": "memory",
          "timelimit_s": "time limit", "n_nodes": "node count"}
 NOUN = {"user": "user", "name": "job name", "project": "project", "image": "image",
-        "queue": "queue", "qos": "QOS"}
+        "queue": "queue", "qos": "QOS", "shape": "same request (user, CPUs, time limit)"}
 
 
 def _dur(s: float) -> str:

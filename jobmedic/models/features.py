@@ -15,10 +15,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from jobmedic.knowledge.feature_queries import ENTITY_KINDS, RECENT_K
+from jobmedic.knowledge.feature_queries import ENTITY_KINDS, RECENT_K, shape_key
 from jobmedic.knowledge.taxonomy import ENDED_STATES, FAILED_STATES
 
-FEATURE_SET_VERSION = 1
+FEATURE_SET_VERSION = 2
 REQUEST_FEATURES = ["req_cpus", "req_gpus", "req_mem_mb", "timelimit_s", "n_nodes",
                     "hour", "dow"]
 STATS = ["n", "fail_rate", "recent_n", "recent_fails", "last_fail", "since_last_s",
@@ -110,10 +110,21 @@ def _kind_block(kind: str, hist: pd.DataFrame, q: pd.DataFrame, tmin: float,
     return out
 
 
+def with_shape(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with the "shape" entity column (user|cpus|time limit; None when a part is missing)."""
+    ok = df["user"].notna() & df["req_cpus"].notna() & df["timelimit_s"].notna()
+    shape = pd.Series(None, index=df.index, dtype=object)
+    if ok.any():
+        shape[ok] = (df.loc[ok, "user"].astype(str) + "|" + df.loc[ok, "req_cpus"].astype("int64").astype(str)
+                     + "|" + df.loc[ok, "timelimit_s"].astype("int64").astype(str))
+    return df.assign(shape=shape)
+
+
 def build_features(history: pd.DataFrame, queries: pd.DataFrame | None = None) -> pd.DataFrame:
     """The feature matrix (columns `FEATURES`) of `queries` (default: the history itself),
     with online history taken from the ended jobs of `history` ended before each submit."""
-    q = history if queries is None else queries
+    history = with_shape(history)
+    q = history if queries is None else with_shape(queries)
     hist = history[is_ended(history)]
     times = np.concatenate([hist["end_time"].to_numpy(dtype="float64"),
                             q["submit_time"].to_numpy(dtype="float64")])
@@ -158,6 +169,7 @@ def spec_features(store: Any, spec: Mapping[str, Any], now: int,
     vals = {k: float(v[0]) for k, v in _request_block(q).items()}
     as_of = store.entity_stats_as_of()
     hists: dict[str, dict] = {}
+    spec = dict(spec) | {"shape": shape_key(spec.get("user"), spec.get("req_cpus"), spec.get("timelimit_s"))}
     for kind in ENTITY_KINDS:
         value = spec.get(kind)
         if value in (None, ""):

@@ -2,8 +2,8 @@
 
 Every job is a node. Its in-edges come only from jobs that had ENDED before it was submitted:
 the last `k_shared` such jobs of the same user, job name and image, and its `k_knn` nearest
-neighbours in standardised feature space among jobs ended before its time block began (sklearn
-NearestNeighbors). Messages from those neighbours carry their outcomes, which a deployed
+neighbours in standardised feature space among jobs ended before its (fixed, one-day) time
+block began (sklearn NearestNeighbors). Messages from those neighbours carry their outcomes, which a deployed
 jobmedic would know, so the model is inductive: a new job is scored by attaching it to its
 earlier neighbours, and nothing it sees is from after its submission. It is compared with the
 XGBoost model on the same split and averaged with it only if that helps on the validation slice.
@@ -27,7 +27,7 @@ from jobmedic.models.features import FEATURES, is_ended, is_failed
 KNN_FEATURES = [f for f in FEATURES if f.split("_", 1)[0] in ("user", "name") and f.split("_", 1)[1]
                 in ("n", "fail_rate", "recent_fails", "last_fail", "mean_logrt")] + \
     ["req_cpus", "req_gpus", "req_mem_mb", "timelimit_s", "hour"]
-DEFAULTS = {"hidden": 32, "epochs": 40, "lr": 0.01, "k_shared": 3, "k_knn": 5, "blocks": 30,
+DEFAULTS = {"hidden": 32, "epochs": 40, "lr": 0.01, "k_shared": 3, "k_knn": 5, "block_s": 86400,
             "knn_ref": 10000, "weight_decay": 1e-5}
 
 
@@ -50,7 +50,9 @@ class SageNet(nn.Module):
 def standardise(X: np.ndarray, mean: np.ndarray | None = None, std: np.ndarray | None = None):
     Z = np.sign(X) * np.log1p(np.abs(X))
     if mean is None:
-        mean, std = np.nanmean(Z, 0), np.nanstd(Z, 0)
+        with np.errstate(all="ignore"), __import__("warnings").catch_warnings():
+            __import__("warnings").simplefilter("ignore", RuntimeWarning)  # all-missing columns
+            mean, std = np.nanmean(Z, 0), np.nanstd(Z, 0)
         mean, std = np.nan_to_num(mean), np.where(np.nan_to_num(std) > 0, np.nan_to_num(std), 1.0)
     return np.nan_to_num((Z - mean) / std).astype("float32"), mean, std
 
@@ -85,10 +87,12 @@ def _knn_edges(df: pd.DataFrame, Z: np.ndarray, p: dict[str, Any]) -> tuple[np.n
     t = df["submit_time"].to_numpy(dtype="float64")
     end = np.where(is_ended(df), df["end_time"].to_numpy(dtype="float64"), np.inf)
     by_end = np.argsort(end, kind="stable")
-    edges = np.unique(np.nanquantile(t, np.linspace(0, 1, p["blocks"] + 1)))
+    # fixed-width blocks on the epoch grid: a job's neighbours never depend on later jobs
+    blk = np.floor(t / p["block_s"])
     src, dst = [], []
-    for a, b in zip(edges[:-1], edges[1:]):
-        q = np.flatnonzero((t >= a) & ((t < b) | (b == edges[-1])))
+    for bi in np.unique(blk[np.isfinite(blk)]):
+        a = bi * p["block_s"]
+        q = np.flatnonzero(blk == bi)
         n_ref = int(np.searchsorted(end[by_end], a, side="left"))
         ref = by_end[max(0, n_ref - p["knn_ref"]):n_ref]
         if len(q) == 0 or len(ref) < p["k_knn"]:

@@ -7,8 +7,8 @@ from jobmedic.knowledge.store import Store
 from jobmedic.models import training
 from jobmedic.models.synthetic import fill_store
 
-N_JOBS = 3000
-SMALL = {"num_boost_round": 40, "max_depth": 4}
+N_JOBS = 2000
+SMALL = {"num_boost_round": 25, "max_depth": 4, "nthread": 1}
 START = 1_700_000_000
 
 
