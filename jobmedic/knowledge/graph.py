@@ -10,6 +10,7 @@ small solutions tables, only when outcomes changed.
 """
 from __future__ import annotations
 
+import heapq
 import threading
 import weakref
 from typing import Any, Sequence
@@ -31,6 +32,13 @@ _CACHE: "weakref.WeakKeyDictionary[Any, KnowledgeGraph]" = weakref.WeakKeyDictio
 _LOCK = threading.Lock()
 
 
+def _plain(v: Any) -> Any:
+    """numpy / pandas scalars as plain Python (template ids stay ints, not '7.0')."""
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v.item() if hasattr(v, "item") else v
+
+
 def key(kind: str, name: Any) -> str:
     return f"{kind}:{name}"
 
@@ -43,20 +51,27 @@ class KnowledgeGraph:
         self.event_id = 0  # failure events up to this id are in the graph
         self.outcomes_version: tuple[int, int] | None = None
         self.builds = 0  # how many times events were aggregated (tests check incrementality)
+        self._where: dict[tuple, dict[str, Any]] = {}  # answers of where(), until the next change
 
     # -- building ----------------------------------------------------------------------------
     def refresh(self, store: Any) -> "KnowledgeGraph":
         """Add failure events and outcomes that are new since the last refresh."""
         hi, out_id, out_ver = store.remedy_versions()
         if hi > self.event_id:
+            ev = store.graph_event_frame(self.event_id, hi)
+            ev["project"] = ev["project"].fillna("")
             for rel, (ka, ca), (kb, cb) in RELATIONS:
-                for a, b, project, n in store.graph_edge_rows(ca, cb, self.event_id, hi):
-                    self._add(key(ka, a), key(kb, b), rel, project, n)
-            for ftype, _, project, n in store.graph_edge_rows("failure_type", "failure_type",
-                                                               self.event_id, hi):
-                self._count_node(key("type", ftype), project, n)
+                cols = list(dict.fromkeys([ca, cb, "project"]))
+                sub = ev[cols]
+                sub = sub[sub[ca].notna() & sub[cb].notna() & (sub[ca] != "") & (sub[cb] != "")]
+                ia, ib, ip = cols.index(ca), cols.index(cb), cols.index("project")
+                for k, n in sub.groupby(cols, sort=False).size().items():
+                    self._add(key(ka, _plain(k[ia])), key(kb, _plain(k[ib])), rel, k[ip], int(n))
+            for (ftype, project), n in ev.groupby(["failure_type", "project"], sort=False).size().items():
+                self._count_node(key("type", ftype), project, int(n))
             self.event_id = hi
             self.builds += 1
+            self._where.clear()
         if (out_id, out_ver) != self.outcomes_version:
             self.g.remove_edges_from([(u, v) for u, v, r in self.g.edges(data="rel")
                                       if r == "fixed_by"])
@@ -64,6 +79,7 @@ class KnowledgeGraph:
                 self._add(key("type", ftype), key("solution", sol), "fixed_by", project, n,
                           int(ok or 0))
             self.outcomes_version = (out_id, out_ver)
+            self._where.clear()
         return self
 
     def _count_node(self, k: str, project: str | None, n: int) -> None:
@@ -130,13 +146,30 @@ class KnowledgeGraph:
         return out[:limit]
 
     def where(self, failure_type: str, scope: Scope = None, limit: int = 5) -> dict[str, Any]:
-        """Where failures of a type happen, in scope: total and the top nodes, images, projects."""
-        rel = self.related("type", failure_type, scope, limit=10_000)
-        node = self.g.nodes.get(key("type", failure_type), {})
+        """Where failures of a type happen, in scope: total and the top nodes, images, projects
+        and templates (cached until the graph changes)."""
+        ck = (failure_type, None if scope is None else tuple(sorted(scope)), limit)
+        hit = self._where.get(ck)
+        if hit is not None:
+            return hit
+        k = key("type", failure_type)
+        node = self.g.nodes.get(k, {})
         out: dict[str, Any] = {"failures": self._visible(node, scope)[0] if node.get("count") else 0}
-        for kind in ("node", "image", "project", "template"):
-            out[kind + "s"] = [{"name": r["name"], "count": r["count"]} for r in rel
-                               if r["kind"] == kind][:limit]
+        found: dict[str, list[tuple[int, str]]] = {"node": [], "image": [], "project": [], "template": []}
+        if k in self.g:
+            edges = list(self.g.out_edges(k, data=True)) + list(self.g.in_edges(k, data=True))
+            for u, v, data in edges:
+                other = v if u == k else u
+                kind, _, name = other.partition(":")
+                if kind not in found or not self._in_scope(other, scope):
+                    continue
+                n = data["count"] if scope is None else self._visible(data, scope)[0]
+                if n:
+                    found[kind].append((n, name))
+        for kind, items in found.items():
+            top = heapq.nsmallest(limit, items, key=lambda x: (-x[0], x[1]))
+            out[kind + "s"] = [{"name": name, "count": n} for n, name in top]
+        self._where[ck] = out
         return out
 
     def count(self, kind_a: str, a: Any, kind_b: str, b: Any, scope: Scope = None) -> int:

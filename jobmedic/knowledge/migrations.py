@@ -110,6 +110,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "ALTER TABLE solution_outcomes ADD COLUMN gpu INTEGER",
         "ALTER TABLE solution_outcomes ADD COLUMN change TEXT",
         "CREATE INDEX solution_outcomes_followup ON solution_outcomes(cluster, followup_job)",
+        # Covering index: success counts per solution, in scope and per context, and the latest
+        # attempts, are read from the index alone (remediate stays fast at a million jobs).
+        """CREATE INDEX solution_outcomes_stats ON solution_outcomes(solution_id, project, success,
+            inferred, recorded_at, cluster, queue, gpu)""",
+        "CREATE INDEX solution_outcomes_recent ON solution_outcomes(solution_id, recorded_at)",
         # diagnose / record_outcome find Run:AI-style events by workload name.
         "CREATE INDEX failure_events_job_name ON failure_events(job_name)",
         # diagnose / remediate by job id alone (the primary key leads with the cluster).

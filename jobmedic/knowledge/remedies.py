@@ -89,6 +89,7 @@ class RemediesMixin:
             changed = conn.total_changes - before
             if changed:
                 self.refresh_solution_counts()
+                self._outcome_writes = getattr(self, "_outcome_writes", 0) + 1
         return changed
 
     def refresh_solution_counts(self) -> None:
@@ -144,18 +145,26 @@ class RemediesMixin:
 
     def recent_outcomes(self, failure_type: str, scope: Scope = None, limit: int = 5
                         ) -> list[dict[str, Any]]:
-        """The latest attempts of fixes for a type, in scope (job ids and notes included)."""
-        from jobmedic.knowledge.store import scope_clause
+        """The latest attempts of fixes for a type, in scope (job ids and notes included).
 
-        where, params = scope_clause(scope, "o.project")
-        cur = self.conn.execute(
-            f"SELECT s.solution, o.cluster, o.failed_job, o.followup_job, o.project, o.success, "
-            f"o.inferred, o.change, o.note, o.recorded_at FROM solution_outcomes o JOIN "
-            f"failure_solutions s ON s.id = o.solution_id WHERE s.failure_type = ? AND {where} "
-            f"ORDER BY o.recorded_at DESC, o.id DESC LIMIT ?", [failure_type, *params, int(limit)])
+        One bounded index walk per solution (and per project of a scope), merged here: a
+        single ORDER BY over every outcome of a common type would sort tens of thousands."""
         cols = ("solution", "cluster", "failed_job", "followup_job", "project", "success",
                 "inferred", "change", "note", "recorded_at")
-        return [dict(zip(cols, r)) for r in cur]
+        sel = ("SELECT ?, cluster, failed_job, followup_job, project, success, inferred, change, "
+               "note, recorded_at FROM solution_outcomes WHERE solution_id = ?")
+        out: list[tuple] = []
+        for sid, name in self.conn.execute(
+                "SELECT id, solution FROM failure_solutions WHERE failure_type = ?", (failure_type,)):
+            if scope is None:
+                out += self.conn.execute(sel + " ORDER BY recorded_at DESC LIMIT ?",
+                                         (name, sid, int(limit))).fetchall()
+            else:
+                for p in scope:
+                    out += self.conn.execute(sel + " AND project = ? ORDER BY recorded_at DESC "
+                                             "LIMIT ?", (name, sid, p, int(limit))).fetchall()
+        out.sort(key=lambda r: -(r[-1] or 0))
+        return [dict(zip(cols, r)) for r in out[:limit]]
 
     def outcomes_for_jobs(self, keys: Sequence[tuple[str, str]], scope: Scope = None
                           ) -> list[dict[str, Any]]:
@@ -248,11 +257,13 @@ class RemediesMixin:
             return conn.total_changes - before
 
     def remedy_versions(self) -> tuple[int, int, int]:
-        """(max failure_events id, max solution_outcomes id, total changes of outcomes) for caches."""
+        """(max failure_events id, max solution_outcomes id, a change counter of outcomes) for
+        caches; O(1): rowid maxima, PRAGMA data_version (commits by other connections) and this
+        connection's own outcome writes."""
         fe = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM failure_events").fetchone()[0]
-        so = self.conn.execute("SELECT COALESCE(MAX(id), 0), COUNT(*), COALESCE(SUM(success), 0) "
-                               "FROM solution_outcomes").fetchone()
-        return int(fe), int(so[0]), int(so[1]) * 1_000_003 + int(so[2])
+        so = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM solution_outcomes").fetchone()[0]
+        dv = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        return int(fe), int(so), int(dv) * 1_000_003 + getattr(self, "_outcome_writes", 0)
 
     def template_version(self) -> tuple[int, int]:
         """(count, max id) of stored templates, to know when a cached miner is stale."""
@@ -260,13 +271,12 @@ class RemediesMixin:
         return int(r[0]), int(r[1])
 
     # -- knowledge graph support -------------------------------------------------------------
-    def graph_edge_rows(self, a: str, b: str, lo_id: int, hi_id: int) -> list[tuple]:
-        """(a, b, project, count) aggregated over failure events with lo_id < id <= hi_id."""
-        if a not in GRAPH_COLUMNS or b not in GRAPH_COLUMNS:
-            raise ValueError(f"graph columns must be among {GRAPH_COLUMNS}")
-        return self.conn.execute(
-            f"SELECT {a}, {b}, project, COUNT(*) FROM failure_events WHERE id > ? AND id <= ? "
-            f"AND {a} IS NOT NULL AND {b} IS NOT NULL GROUP BY 1, 2, 3", (lo_id, hi_id)).fetchall()
+    def graph_event_frame(self, lo_id: int, hi_id: int) -> pd.DataFrame:
+        """The entity columns of failure events with lo_id < id <= hi_id (one narrow scan)."""
+        cur = self.conn.execute(
+            f"SELECT {', '.join(GRAPH_COLUMNS)} FROM failure_events WHERE id > ? AND id <= ?",
+            (lo_id, hi_id))
+        return pd.DataFrame.from_records(cur.fetchall(), columns=list(GRAPH_COLUMNS))
 
     def graph_solution_rows(self) -> list[tuple]:
         """(failure_type, solution, project, attempts, successes) over all outcomes."""

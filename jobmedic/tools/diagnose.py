@@ -82,8 +82,8 @@ def diagnose_text(ctx: ToolContext, text: str, job: dict[str, Any] | None, scope
         if ftype in ("unknown", "app_error") or job["failure_type"] not in ("unknown", "app_error"):
             ftype, blame = job["failure_type"], job.get("blame") or tax.blame_of(job["failure_type"])
             rule = f"stored:{job.get('raw_state') or job.get('state')}"
-            if c.failure_type != ftype:
-                evidence = [e for e in evidence if e] or []
+            if c.failure_type != ftype:  # the text's lines are about something else
+                evidence = []
             state_line = f"state {job.get('raw_state') or job.get('state')}"
             if job.get("exit_code") is not None:
                 state_line += f", exit code {job['exit_code']}" + (f":{job['signal']}" if job.get("signal") else "")

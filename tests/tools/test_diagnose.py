@@ -148,3 +148,25 @@ def test_job_from_store_with_fitted_fix_and_similar(tctx, store):
     # the other project's job is invisible to this caller
     r = run_action({"action": "diagnose", "job_id": "9", "allowed_projects": ["ml"]}, tctx)
     assert r.status == "error" and r.error.type == "not_found"
+
+
+def test_cli_diagnose_text_file_and_stdin(tmp_path):
+    from typer.testing import CliRunner
+
+    from jobmedic.cli import app
+
+    db = str(tmp_path / "jm.db")
+    run = CliRunner().invoke
+    res = run(app, ["--db", db, "diagnose", "--text", "NVRM: Xid (PCI:0000:3b:00): 79, GPU has "
+                    "fallen off the bus.", "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)["data"]
+    assert (d["failure_type"], d["blame"]) == ("gpu_error", "cluster")
+    res = run(app, ["--db", db, "diagnose-file", str(D / "k8s_imagepull.txt")])
+    assert res.exit_code == 0 and "image repo/app:latest" in res.stdout
+    res = run(app, ["--db", db, "diagnose-file", "-"], input=_text("k8s_crashloop_env.txt"))
+    assert res.exit_code == 0 and "DEPLOY_ENV" in res.stdout
+    res = run(app, ["--db", db, "diagnose-file", str(tmp_path / "missing.txt")])
+    assert res.exit_code == 2 and "cannot read" in res.output
+    res = run(app, ["--db", db, "act", '{"action": "diagnose", "text": ""}'])
+    assert res.exit_code == 2 and '"field": "text"' in res.stdout
