@@ -60,7 +60,9 @@ def main(argv: list[str]) -> dict:
                      if f.kind == "explained" and f.subject.startswith("node:")}
         r1 = store.node_rates(h1, None)
         naive = {r["key"] for r in r1 if r["failures"] >= 3}
-        top_k = {r["key"] for r in sorted(r1, key=lambda r: -r["failures"])[: max(len(kept), 1)]}
+        by_count = sorted(r1, key=lambda r: -r["failures"])
+        top_k = {r["key"] for r in by_count[: max(len(kept), 1)]}
+        top_k_tested = {r["key"] for r in by_count[: max(len(tested), 1)]}
         h2 = {r["key"]: r for r in store.node_rates(h2w, None)}
         tot = store.window_totals(h2w, None)
         base = tot["failures"] / tot["jobs"]
@@ -77,12 +79,14 @@ def main(argv: list[str]) -> dict:
             "jobmedic_explained_by_one_user": lift(explained, h2, base),
             "naive_3_failures": lift(naive, h2, base),
             "naive_top_k_by_failures": lift(top_k, h2, base),
+            "naive_top_k_by_failures_before_blame_size": lift(top_k_tested, h2, base),
             "naive_minus_jobmedic": lift(naive - kept, h2, base),
         }
     for k in ("jobmedic", "jobmedic_before_blame", "jobmedic_explained_by_one_user",
-              "naive_3_failures", "naive_top_k_by_failures", "naive_minus_jobmedic"):
+              "naive_3_failures", "naive_top_k_by_failures",
+              "naive_top_k_by_failures_before_blame_size", "naive_minus_jobmedic"):
         v = result[k]
-        print(f"{k:32s} machines {v['machines']:5d}  H2 {v['h2_failures']:6d}/{v['h2_attempts']:7d} "
+        print(f"{k:42s} machines {v['machines']:5d}  H2 {v['h2_failures']:6d}/{v['h2_attempts']:7d} "
               f"rate {v['h2_rate']:.3f} {v['h2_rate_ci']}  lift {v['lift']}  above {v['share_above_cluster']}")
     print(f"cluster H2 rate {base:.4f}; first half {result['first_half']}; analyze {analyze_s:.2f} s")
     return result

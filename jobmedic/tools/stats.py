@@ -38,7 +38,7 @@ def _row(r: dict[str, Any], dim: str, total_fail: int, total_jobs: int) -> dict[
         key = iso(key)[:10]
     fails = int(r["failures"] or 0)
     jobs = int(r["jobs"] or 0)
-    out = {"key": key, "failures": fails, "jobs": jobs, "users": int(r["users"] or 0),
+    out = {"key": key, "failures": fails, "jobs": jobs, "users": int(r.get("users") or 0),
            "gpu_h": round(float(r["gpu_h"] or 0), 1), "core_h": round(float(r["core_h"] or 0), 1)}
     if dim == "failure_type":  # failures only: rate over all finished jobs, share of failures
         out["rate"] = round(fails / total_jobs, 5) if total_jobs else None
@@ -74,7 +74,7 @@ def run(ctx: ToolContext, req: StatsRequest) -> ToolResult:
     trend = []
     if req.trend:
         trend = [{k: v for k, v in _row(r, "day", tf, tj).items() if k in ("key", "failures", "jobs", "rate")}
-                 for r in ctx.store.rate_by("day", window, scope, filters)]
+                 for r in ctx.store.binned(window, scope, filters, 86400)]
         trend = [{"day": d.pop("key"), **d} for d in trend]
     data = {"window": window.to_dict(), "scope": scope, "filters": filters,
             "totals": {**summary(totals), "failure_rate": round(tf / tj, 4) if tj else None},
