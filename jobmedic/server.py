@@ -9,6 +9,7 @@ the event loop, and concurrent writes all land.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -18,7 +19,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import ValidationError
 
 from jobmedic.cli.context import build_tool_context
@@ -30,6 +31,7 @@ from jobmedic.server_ask import (
     default_assistant_factory,
 )
 from jobmedic.server_auth import AuthError, Caller, TokenAuth, is_loopback
+from jobmedic.server_cache import CACHEABLE, ResultCache
 from jobmedic.server_http import (
     BodyError,
     action_union_schema,
@@ -60,10 +62,12 @@ class ServerState:
     asks: AskSessions
     now: int | None = None
     body_timeout_s: float = 30.0
+    cache: ResultCache | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def context(self, store: Any, scope: list[str] | None) -> ToolContext:
-        return build_tool_context(self.settings, store, self.taxonomy, self.now, scope=scope)
+    def context(self, store: Any, scope: list[str] | None, now: int | None = None) -> ToolContext:
+        return build_tool_context(self.settings, store, self.taxonomy,
+                                  self.now if now is None else now, scope=scope)
 
 
 def bind_warning(host: str, auth: TokenAuth) -> str | None:
@@ -77,7 +81,7 @@ def bind_warning(host: str, auth: TokenAuth) -> str | None:
 
 def create_app(settings: Settings, *, taxonomy: Taxonomy | None = None,
                assistant_factory: Callable[[ToolContext], Any] | None | str = "default",
-               body_timeout_s: float = 30.0) -> FastAPI:
+               body_timeout_s: float = 30.0, cache_size: int = 512) -> FastAPI:
     """The API application for `settings` (its store, tokens, limits and scope)."""
     taxonomy = taxonomy or Taxonomy.from_yaml(config_path("taxonomy.yaml"))
     now = parse_time_arg(settings.as_of, "as_of") if settings.as_of else None
@@ -91,6 +95,7 @@ def create_app(settings: Settings, *, taxonomy: Taxonomy | None = None,
             log.warning("%s; POST /v1/ask will answer 503", exc)
             assistant_factory = None
     st = ServerState(settings, pool, taxonomy, auth, Metrics(), None, now, body_timeout_s)  # type: ignore[arg-type]
+    st.cache = ResultCache(str(settings.db_path), cache_size) if cache_size > 0 else None
     st.asks = AskSessions(lambda scope: st.context(pool.get(), scope), assistant_factory)  # type: ignore[arg-type]
 
     @asynccontextmanager
@@ -140,6 +145,16 @@ def _routes(app: FastAPI, st: ServerState, request_schema: dict[str, Any]) -> No
             body = await read_body(request, limit, st.body_timeout_s)
         except BodyError as exc:
             return _fail(st, "/v1/actions", action, exc, t0)
+        cached = _cache_key(st, body, caller)
+        if cached is not None:
+            action, key = cached
+            hit = st.cache.peek(key)  # type: ignore[union-attr]
+            if hit is None:
+                hit = await run_in_threadpool(st.cache.get_or_compute, key,  # type: ignore[union-attr]
+                                              lambda: _computed(st, body, caller, key[-1]))
+            etype = json.loads(hit[1])["error"]["type"] if hit[0] != 200 else None
+            st.metrics.observe("/v1/actions", action, hit[0], time.perf_counter() - t0, etype)
+            return Response(hit[1], status_code=hit[0], media_type="application/json")
         result = await run_in_threadpool(_run_action, st, body, caller)
         code = http_status(result)
         action = result.action if result.action in {t.name for t in TOOLS} else "?"
@@ -193,6 +208,11 @@ def _routes(app: FastAPI, st: ServerState, request_schema: dict[str, Any]) -> No
         except BodyError as exc:
             return _fail(st, "/metrics", "metrics", exc, time.perf_counter())
         text = await run_in_threadpool(lambda: st.metrics.render(st.pool.get().table_counts))
+        if st.cache is not None:
+            text += ("# HELP jobmedic_cache_requests_total Cached actions served (hit) or computed "
+                     "(miss).\n# TYPE jobmedic_cache_requests_total counter\n"
+                     f'jobmedic_cache_requests_total{{result="hit"}} {st.cache.hits}\n'
+                     f'jobmedic_cache_requests_total{{result="miss"}} {st.cache.misses}\n')
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.exception_handler(Exception)
@@ -202,9 +222,31 @@ def _routes(app: FastAPI, st: ServerState, request_schema: dict[str, Any]) -> No
                           "this is a bug in jobmedic; the server log has the details")
 
 
-def _run_action(st: ServerState, body: bytes, caller: Caller):
+def _run_action(st: ServerState, body: bytes, caller: Caller, now: int | None = None):
     """Runs in a worker thread: this thread's store, the caller's scope."""
-    return run_action(body, st.context(st.pool.get(), caller.scope))
+    return run_action(body, st.context(st.pool.get(), caller.scope, now))
+
+
+def _cache_key(st: ServerState, body: bytes, caller: Caller) -> tuple[str, tuple] | None:
+    """(action, key) when the request is a read-only action whose answer may be cached: the
+    exact body, the caller's scope and "now" to the second (fixed by --as-of, else the clock)."""
+    if st.cache is None or len(body) > 8192:
+        return None
+    try:
+        action = json.loads(body).get("action")
+    except (ValueError, AttributeError):
+        return None
+    if action not in CACHEABLE:
+        return None
+    now = st.now if st.now is not None else int(time.time())
+    scope = None if caller.scope is None else tuple(caller.scope)
+    return action, (body, scope, now)
+
+
+def _computed(st: ServerState, body: bytes, caller: Caller, now: int) -> tuple[int, bytes, bool]:
+    result = _run_action(st, body, caller, now)
+    return (http_status(result), result.model_dump_json().encode(),
+            result.status in ("ok", "no_data"))
 
 
 def _fail(st: ServerState, path: str, action: str, exc: BodyError, t0: float) -> JSONResponse:
