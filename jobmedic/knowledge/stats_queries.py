@@ -166,10 +166,11 @@ class StatsMixin:
             sql = (f"SELECT (j.end_time / {int(step)}) * {int(step)} AS key, {AGG_LEAN} FROM {frm} "
                    f"WHERE {where} GROUP BY key ORDER BY key")
             return _rows(self.conn.execute(sql, args))
-        sql = f"SELECT {AGG_LEAN} FROM {frm} WHERE {where} AND j.end_time >= ? AND j.end_time < ?"
+        sql = f"SELECT {AGG_LEAN} FROM {frm} WHERE {where}"
         out = []
-        for t in edges:
-            r = _rows(self.conn.execute(sql, [*args, t, t + step]))[0]
+        for t in edges:  # the bin itself is the range (two ranges would leave one unindexed)
+            args[0], args[1] = max(t, int(window.start)), min(t + step, int(window.end))
+            r = _rows(self.conn.execute(sql, args))[0]
             if r["jobs"]:
                 out.append({"key": t, **r})
         return out
