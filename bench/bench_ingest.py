@@ -1,7 +1,9 @@
 """Ingest benchmarks (issue 2): `python -m bench ingest [--runs N] [--quick]`.
 
 * google2011: the 490,845-job table into an empty store, end to end (reading the .gz
-  included), as `jobmedic ingest` in a child process: jobs/s and the child's peak RSS.
+  included) in a child process: jobs/s and the child's peak RSS; `--runs` times through the
+  library ingest (`child`: what `jobmedic ingest` runs), once through the CLI itself, whose
+  figures also carry its imports and its after-ingest hooks (outcome inference).
 * slurm: generated `sacct --parsable2` files of 250,000 and 1,000,000 lines (allocation +
   .batch + .extern (+ .0) steps, arrays, compressed node lists, every state and ReqMem unit,
   shaped like tests/fixtures/sacct_states.txt and the slurm2sql fixtures) into an empty store:
@@ -111,12 +113,29 @@ def write_sacct(path: str | Path, n_lines: int, seed: int = 7) -> int:
     return written
 
 
-def _run(args: list[str]) -> dict:
-    """Run `python -m jobmedic ARGS --json` in a child reaped with wait4: its summary, wall
-    time and its own peak RSS."""
+def child(source: str, path: str, db: str) -> None:
+    """The library ingest alone (what `jobmedic ingest` runs, without the CLI's imports and
+    its after-ingest hooks): prints the summary as JSON."""
+    from jobmedic.ingest import READERS, IngestContext, run_ingest
+    from jobmedic.knowledge.store import Store
+    from jobmedic.knowledge.taxonomy import Taxonomy
+    from jobmedic.knowledge.templates import Templates
+    from jobmedic.settings import config_path
+
+    with Store(db) as store:
+        ctx = IngestContext(Taxonomy.from_yaml(config_path("taxonomy.yaml")),
+                            Templates(store.load_templates()))
+        print(json.dumps(run_ingest(store, READERS[source], path, ctx).to_dict()))
+
+
+def _run(args: list[str], cli: bool = False) -> dict:
+    """Run an ingest in a child reaped with wait4: its summary, wall time, CPU time and its
+    own peak RSS. `args` = [--db, DB, ingest, SOURCE, PATH]; `cli` runs `python -m jobmedic`
+    (end to end, hooks included), else the library ingest alone (`child`)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "jobmedic", *args, "--json", "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    argv = ([sys.executable, "-m", "jobmedic", *args, "--json", "--no-progress"] if cli else
+            [sys.executable, "-m", "bench.bench_ingest", "child", args[3], args[4], args[1]])
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     out = proc.stdout.read()
     err = proc.stderr.read()
     _pid, status, usage = os.wait4(proc.pid, 0)
@@ -134,13 +153,13 @@ def _median(runs: list[dict], key) -> float:
     return round(statistics.median(key(r) for r in runs), 2)
 
 
-def _ingest_runs(source: str, path: str, runs: int, tmp: str, tag: str, keep: bool = False
-                 ) -> tuple[list[dict], str]:
+def _ingest_runs(source: str, path: str, runs: int, tmp: str, tag: str, keep: bool = False,
+                 cli: bool = False) -> tuple[list[dict], str]:
     out = []
     db = ""
     for i in range(runs):
         db = os.path.join(tmp, f"{tag}-{i}.db")
-        out.append(_run(["--db", db, "ingest", source, path]))
+        out.append(_run(["--db", db, "ingest", source, path], cli=cli))
         if not keep:
             for suffix in ("", "-wal", "-shm"):
                 Path(db + suffix).unlink(missing_ok=True)
@@ -174,6 +193,10 @@ def main(argv: list[str]) -> dict:
             g, _ = _ingest_runs("google2011", str(GOOGLE), runs, tmp, "google")
             result["google2011"] = _figures(g, "jobs")
             print("google2011:", json.dumps({k: v for k, v in result["google2011"].items() if k != "runs"}))
+            g, _ = _ingest_runs("google2011", str(GOOGLE), 1, tmp, "google-cli", cli=True)
+            result["google2011_cli"] = _figures(g, "jobs")
+            print("google2011 via the CLI:", json.dumps(
+                {k: v for k, v in result["google2011_cli"].items() if k != "runs"}))
         sizes = (20_000, 80_000) if quick else (250_000, 1_000_000)
         for n in sizes:
             path = os.path.join(tmp, f"sacct-{n}.txt")
@@ -183,6 +206,10 @@ def main(argv: list[str]) -> dict:
             result[f"slurm_{n}"] = fig
             print(f"slurm {n:,} lines:", json.dumps({k: v for k, v in fig.items() if k != "runs"}))
             if n == sizes[-1]:
+                c, _ = _ingest_runs("slurm", path, 1, tmp, "slurm-cli", cli=True)
+                result["slurm_cli"] = _figures(c, "lines")
+                print("slurm via the CLI:", json.dumps(
+                    {k: v for k, v in result["slurm_cli"].items() if k != "runs"}))
                 again = [_run(["--db", db, "ingest", "slurm", path]) for _ in range(runs)]
                 result["slurm_reingest"] = _figures(again, "lines") | {
                     "new_rows": max(a["summary"]["inserted"] + a["summary"]["updated"] for a in again)}
@@ -192,3 +219,8 @@ def main(argv: list[str]) -> dict:
     result["slurm_memory_ratio_big_over_small"] = round(big / small, 2)
     print("slurm peak RSS", sizes[-1], "vs", sizes[0], "lines:", result["slurm_memory_ratio_big_over_small"])
     return result
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["child"]:
+        child(*sys.argv[2:5])
