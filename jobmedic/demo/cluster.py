@@ -190,5 +190,12 @@ def _resubmit(rng: np.random.Generator, job_id: int, failed: SimJob) -> SimJob:
         runtime //= 3
     return SimJob(job_id, failed.name, failed.user, failed.project, failed.queue, submit, begin,
                   begin + runtime, state, code, failed.timelimit_s, failed.cpus, failed.gpus,
-                  mem, min(rss, mem + 50), failed.nodes if rng.random() < 0.3 else
-                  [CPU_NODES[int(rng.integers(len(CPU_NODES)))]], "", failed.job_id, ["resubmit"])
+                  mem, min(rss, mem + 50), _same_shape(rng, failed), "", failed.job_id,
+                  ["resubmit"])
+
+
+def _same_shape(rng: np.random.Generator, failed: SimJob) -> list[str]:
+    """Nodes for a resubmission: as many as before, wherever the scheduler finds room."""
+    pool = GPU_NODES if failed.queue == "gpu" else CPU_NODES
+    first = int(rng.integers(0, len(pool) - len(failed.nodes) + 1))
+    return pool[first:first + len(failed.nodes)]

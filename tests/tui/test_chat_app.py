@@ -47,7 +47,7 @@ async def test_side_panel_shows_the_actions_numbers(app_factory, chat_db, taxono
     with Store(chat_db) as store:
         ctx = build_tool_context(Settings(db=str(chat_db)), store, taxonomy, ANCHOR)
         res = run_action({"action": "stats", "lookback_days": 1}, ctx)
-    assert f"Failures 24h: {res.data['totals']['failures']:,}" in text
+    assert f"Failed 24h: {res.data['totals']['failures']:,} of " in text
 
 
 async def test_answer_renders_markdown_with_a_table(app_factory):

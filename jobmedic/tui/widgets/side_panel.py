@@ -23,8 +23,8 @@ class SidePanel(Vertical):
     def show(self, pic: Picture, updated: str) -> None:
         lines = []
         if pic.failures_24h is not None:
-            jobs = f" of {pic.jobs_24h:,} jobs" if pic.jobs_24h else ""
-            lines.append(f"Failures 24h: {pic.failures_24h:,}{jobs}")
+            jobs = f" of {pic.jobs_24h:,}" if pic.jobs_24h else ""
+            lines.append(f"Failed 24h: {pic.failures_24h:,}{jobs}")
         for ftype, n in pic.top_types[:4]:
             lines.append(f"  {ftype}: {n:,}")
         lines += [f"! {n}" for n in pic.notes]

@@ -1,0 +1,148 @@
+"""HTTP API under load (issue 7).
+
+`python -m bench http [--jobs 1000000] [--clients 32] [--requests 10000] [--write-every 4]`:
+builds (or reuses) a synthetic store through Store.upsert_jobs / add_job_nodes
+(bench/synthetic.py), starts `jobmedic serve` on loopback in a child process, and drives it from
+this process with `--clients` concurrent asyncio clients (httpx):
+
+1. read load: POST /v1/actions {"action": "stats", "lookback_days": 7} until `--requests`
+   answers; latency percentiles, throughput, errors;
+2. mixed load: the same clients, every `--write-every`-th request a record_outcome with a
+   unique note; the outcome rows are counted before and after, so a lost write shows.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from bench.synthetic import T_END, build
+from jobmedic.knowledge.store import Store
+
+OUT = Path(__file__).resolve().parent / "out"
+STATS = {"action": "stats", "lookback_days": 7}
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(db: Path, port: int) -> subprocess.Popen:
+    env = dict(os.environ, JOBMEDIC_SERVER__TOKENS="[]")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jobmedic", "--db", str(db), "--as-of", str(T_END), "serve",
+         "--port", str(port), "--log-level", "warning"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("server did not start: " + proc.stderr.read().decode()[-2000:])
+
+
+async def load(base: str, clients: int, total: int, write_every: int = 0,
+               tag: str = "") -> dict:
+    lat: list[float] = []
+    codes: dict[int, int] = {}
+    writes_ok = 0
+    counter = iter(range(total))
+
+    async def client(i: int, http: httpx.AsyncClient) -> None:
+        nonlocal writes_ok
+        for n in counter:
+            is_write = write_every and n % write_every == 0
+            body = ({"action": "record_outcome", "failure_type": "oom",
+                     "solution": "oom.raise_memory", "success": bool(n % 3),
+                     "note": f"bench {tag} {n}", "recorded_by": f"bench-{tag}"}
+                    if is_write else STATS)
+            t0 = time.perf_counter()
+            try:
+                r = await http.post("/v1/actions", json=body)
+                code = r.status_code
+            except httpx.HTTPError:
+                code = -1
+            lat.append(time.perf_counter() - t0)
+            codes[code] = codes.get(code, 0) + 1
+            if is_write and code == 200:
+                writes_ok += 1
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as http:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client(i, http) for i in range(clients)))
+        wall = time.perf_counter() - t0
+    a = np.array(lat) * 1000
+    return {"requests": len(lat), "clients": clients, "wall_s": round(wall, 2),
+            "throughput_rps": round(len(lat) / wall, 1),
+            "p50_ms": round(float(np.percentile(a, 50)), 2),
+            "p95_ms": round(float(np.percentile(a, 95)), 2),
+            "p99_ms": round(float(np.percentile(a, 99)), 2), "max_ms": round(float(a.max()), 2),
+            "status_codes": {str(k): v for k, v in sorted(codes.items())},
+            "errors": sum(v for k, v in codes.items() if k != 200), "writes_ok": writes_ok}
+
+
+def _count(db: Path) -> int:
+    """Outcome rows in the store (during the mixed load only the bench writes them)."""
+    with Store(db, migrate=False) as store:
+        return store.table_counts()["solution_outcomes"]
+
+
+def main(argv: list[str]) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m bench http")
+    ap.add_argument("--jobs", type=int, default=1_000_000)
+    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--requests", type=int, default=10_000)
+    ap.add_argument("--mixed-requests", type=int, default=4_000)
+    ap.add_argument("--write-every", type=int, default=4)
+    ap.add_argument("--db", default=None)
+    args = ap.parse_args(argv)
+    OUT.mkdir(exist_ok=True)
+    db = Path(args.db) if args.db else OUT / f"http_{args.jobs}.db"
+    built = build(db, args.jobs)
+    port = _port()
+    server = start_server(db, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        t0 = time.perf_counter()
+        first = httpx.post(f"{base}/v1/actions", json=STATS, timeout=300)
+        cold_s = time.perf_counter() - t0
+        assert first.status_code == 200, first.text[:500]
+        read = asyncio.run(load(base, args.clients, args.requests))
+        tag = f"{int(time.time())}"
+        before = _count(db)
+        mixed = asyncio.run(load(base, args.clients, args.mixed_requests, args.write_every, tag))
+        after = _count(db)
+        metrics = httpx.get(f"{base}/metrics", timeout=30).text
+    finally:
+        server.terminate()
+        server.wait(30)
+    cache = [ln for ln in metrics.splitlines() if ln.startswith("jobmedic_cache_requests_total")]
+    result = {"store": built, "jobs": args.jobs, "request": STATS, "cold_first_request_s":
+              round(cold_s, 3), "read_load": read, "mixed_load": mixed,
+              "outcome_rows_added": after - before, "writes_acknowledged": mixed["writes_ok"],
+              "writes_lost": mixed["writes_ok"] - (after - before), "cache": cache,
+              "cpus": os.cpu_count()}
+    r = read
+    print(f"stats on {args.jobs:,} jobs, {r['clients']} clients, {r['requests']:,} requests: "
+          f"p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, p99 {r['p99_ms']} ms, "
+          f"{r['throughput_rps']} req/s, errors {r['errors']}; first (uncached) {cold_s:.2f} s")
+    m = mixed
+    print(f"mixed (1 in {args.write_every} record_outcome): {m['requests']:,} requests, p50 "
+          f"{m['p50_ms']} ms, p95 {m['p95_ms']} ms, errors {m['errors']}; writes acknowledged "
+          f"{m['writes_ok']}, rows added {after - before}, lost {result['writes_lost']}")
+    print("cache:", "; ".join(cache))
+    return result
