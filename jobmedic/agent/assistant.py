@@ -114,6 +114,8 @@ class Assistant:
         from jobmedic.agent.models import make_chat_model
 
         model = self._chat_model or make_chat_model(self.model, self.base_url, self.timeout_s)
+        if type(model).__name__ == "RouterChatModel":  # the router reads the session itself
+            model = model.model_copy(update={"history": list(turns)})
         writes = [c["action"] for c in plan.calls if c["action"] in WRITE_ACTIONS]
         return run_chat_model(model, question, turns, self.ctx, self._prompt or system_prompt(),
                               writes_asked=writes)

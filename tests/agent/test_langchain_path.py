@@ -152,3 +152,12 @@ def test_fallback_does_not_repeat_a_write_the_model_already_made(agent_ctx):
     assert [c["action"] for c in res.calls] == ["record_outcome"]
     assert res.calls[0]["status"] == "ok", res.answer
     assert store.table_counts()["solution_outcomes"] == before + 1
+
+
+def test_router_chat_model_follows_up_through_the_session(agent_ctx):
+    direct = Assistant(agent_ctx)
+    lc = Assistant(agent_ctx, chat_model=RouterChatModel(router=direct.router()))
+    lc.ask("analyze ml-team last week", session="lcf")
+    res = lc.ask("and for research?", session="lcf")
+    assert not res.fell_back
+    assert res.calls[0]["args"] == {"project": "research", "lookback_days": 7}

@@ -143,7 +143,10 @@ def extract(text: str, vocab: Vocabulary, now: int,
         if _is_size_or_number(tok):
             continue
         kinds = (strong,) if strong else KINDS
-        exact = vocab.exact(tok, kinds)
+        if lowtok in COMMON:  # a common word after a cue ("node in ...") names only itself
+            exact = vocab.exact(tok, kinds, normalise=False)
+        else:
+            exact = vocab.exact(tok, kinds)
         if after_cue and lowtok not in COMMON:
             used_cues.add(i + 1)  # "the dgx node healthy": "node" names dgx, not "healthy"
         if exact:

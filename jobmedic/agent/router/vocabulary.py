@@ -22,7 +22,8 @@ _SEPS = str.maketrans("", "", "-_ \t")
 
 def norm(name: str) -> str:
     """Case, separators and leading zeros of numbers do not distinguish names."""
-    return _ZEROS.sub("", name.lower()).translate(_SEPS)
+    s = name.lower()
+    return (_ZEROS.sub("", s) if "0" in s else s).translate(_SEPS)
 
 
 @dataclass
@@ -94,7 +95,7 @@ class Vocabulary:
         return vocab
 
     # -- lookups -----------------------------------------------------------------------------
-    def exact(self, token: str, kinds: Sequence[str] = KINDS) -> list[Match]:
+    def exact(self, token: str, kinds: Sequence[str] = KINDS, normalise: bool = True) -> list[Match]:
         """Matches that need no guessing: exact, case-insensitive or normalised."""
         out: list[Match] = []
         low, nt = token.lower(), norm(token)
@@ -102,7 +103,10 @@ class Vocabulary:
             if low in self._lower.get(k, {}):
                 name = self._lower[k][low]
                 out.append(Match(k, name, "exact" if name == token else "case"))
-            elif nt and len(self._norms(k).get(nt, [])) == 1:
+        if out or not nt or not normalise:
+            return out
+        for k in kinds:  # only now build the normalised indexes (a few ms on big stores)
+            if len(self._norms(k).get(nt, [])) == 1:
                 out.append(Match(k, self._norms(k)[nt][0], "norm"))
         return out
 
