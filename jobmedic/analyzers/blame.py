@@ -60,7 +60,7 @@ class Blame:
                     self.co_candidates)
                 cands[by] += [str(k) for k in top["key"]]
         cands = {d: sorted(set(v)) for d, v in cands.items() if d not in filters or not filters[d]}
-        groups = pd.DataFrame(store.blame_groups(cands, window, scope, filters))
+        groups = candidate_groups(store, cands, window, scope, filters)
         coefs = self.fit(groups, cands)
         by_ent = {d: dict(tuple(m.groupby("entity"))) if not m.empty else {}
                   for d, m in mixes.items()}
@@ -187,3 +187,37 @@ def colocated(mine: pd.DataFrame, dim: str, min_share: float = 0.3) -> set[str]:
         by = mine[mine[d].notna()].groupby(d)["failures"].sum()
         out |= {f"{d}:{k}" for k, v in by.items() if v / total >= min_share}
     return out
+
+
+NONE = "\x00none"  # stands for NULL in group keys (pandas aligns NaN keys poorly)
+
+
+def candidate_groups(store: Any, cands: dict[str, list[str]], window: Window,
+                     scope: Sequence[str] | None, filters: dict[str, Any]) -> pd.DataFrame:
+    """The attribution model's sufficient statistics: jobs and failures by the candidate node /
+    image / user / project / queue each job touched (None for none). Built from the window's
+    (project, user, image, queue) combinations, already aggregated for hotspots, and the
+    candidate nodes' own jobs (read through the node index), so no extra window scan."""
+    keys = ["project", "user", "image", "queue"]
+    combos = pd.DataFrame(store.entity_combos(window, scope, filters))
+    if combos.empty:
+        return pd.DataFrame(columns=[*ENTITY_DIMS, "jobs", "failures"])
+    combos = combos[[*keys, "jobs", "failures"]].fillna({"failures": 0})
+    combos[keys] = combos[keys].astype(object).where(combos[keys].notna(), NONE)
+    combos["node"] = NONE
+    on_nodes = pd.DataFrame(store.node_combos(cands.get("node") or [], window, scope, filters))
+    if not on_nodes.empty:
+        on_nodes = on_nodes.fillna({"failures": 0})
+        on_nodes[keys] = on_nodes[keys].astype(object).where(on_nodes[keys].notna(), NONE)
+        sub = on_nodes.groupby(keys)[["jobs", "failures"]].sum()
+        rest = combos.set_index(keys)
+        rest[["jobs", "failures"]] = rest[["jobs", "failures"]].sub(
+            sub.reindex(rest.index).fillna(0))
+        combos = pd.concat([rest.reset_index(), on_nodes], ignore_index=True)
+    for d in ENTITY_DIMS:
+        allowed = set(cands.get(d) or [])
+        combos[d] = [v if v in allowed else NONE for v in combos[d]]
+    g = combos.groupby(list(ENTITY_DIMS))[["jobs", "failures"]].sum().reset_index()
+    g = g[g["jobs"] > 0]
+    g[list(ENTITY_DIMS)] = g[list(ENTITY_DIMS)].replace(NONE, None)
+    return g.reset_index(drop=True)

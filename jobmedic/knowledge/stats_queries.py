@@ -146,7 +146,21 @@ class StatsMixin:
     def entity_combos(self, window: Any, scope: Sequence[str] | None,
                       filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Jobs, failures and impact per (project, user, image, queue) combination: one scan
-        from which every per-entity rate of those four dimensions is summed in memory."""
+        from which every per-entity rate of those four dimensions is summed in memory (and
+        the attribution model's groups too). Memoised while the store is unchanged (the key
+        holds this connection's change count and SQLite's data_version for other writers)."""
+        key = (int(window.start), int(window.end), tuple(scope) if scope is not None else None,
+               tuple(sorted((k, str(v)) for k, v in (filters or {}).items() if v is not None)),
+               self.conn.total_changes,
+               self.conn.execute("PRAGMA data_version").fetchone()[0])
+        cache = self.__dict__.setdefault("_combos_cache", {})
+        if key not in cache:
+            cache.clear()
+            cache[key] = self._entity_combos(window, scope, filters)
+        return [dict(r) for r in cache[key]]
+
+    def _entity_combos(self, window: Any, scope: Sequence[str] | None,
+                       filters: dict[str, Any] | None) -> list[dict[str, Any]]:
         where, args = self.window_where(window, scope, filters)
         sql = (f"SELECT j.project AS project, j.user AS user, j.image AS image, j.queue AS queue, "
                f"{AGG_LEAN} FROM {job_from(filters)} WHERE {where} GROUP BY 1, 2, 3, 4")
@@ -277,50 +291,22 @@ class StatsMixin:
                f"{ent} IN ({marks}) GROUP BY entity, failure_type, blame")
         return _rows(self.conn.execute(sql, [*args, *values]))
 
-    def blame_groups(self, candidates: dict[str, Sequence[str]], window: Any,
-                     scope: Sequence[str] | None, filters: dict[str, Any] | None = None
-                     ) -> list[dict[str, Any]]:
-        """Jobs and failures grouped by which candidate node / image / user / project / queue
-        they touched (NULL for none): the sufficient statistics of the attribution model.
-
-        Only the jobs that touched a candidate are read (through the node and entity
-        indexes); the all-NULL group is the window's total minus theirs."""
+    def node_combos(self, nodes: Sequence[str], window: Any, scope: Sequence[str] | None,
+                    filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Jobs and failures of the window's jobs that ran on any of `nodes`, by (first such
+        node, project, user, image, queue): read through the node index, never the window."""
+        if not nodes:
+            return []
         where, args = self.window_where(window, scope, filters)
-        cols, cargs, parts, pargs = [], [], [], []
-        for dim in ("node", "image", "user", "project", "queue"):
-            vals = list(candidates.get(dim) or [])
-            if not vals:
-                cols.append(f"NULL AS {dim}")
-                continue
-            marks = ", ".join("?" * len(vals))
-            if dim == "node":
-                cols.append(f"(SELECT MIN(c.node) FROM job_nodes c WHERE c.cluster = j.cluster AND "
-                            f"c.job_id = j.job_id AND +c.node IN ({marks})) AS node")
-                parts.append(f"SELECT cluster, job_id FROM job_nodes WHERE node IN ({marks})")
-                pargs += vals
-            else:
-                cols.append(f"CASE WHEN j.{dim} IN ({marks}) THEN j.{dim} END AS {dim}")
-                parts.append(f"SELECT cluster, job_id FROM jobs WHERE {dim} IN ({marks}) AND "
-                             f"end_time >= ? AND end_time < ?")
-                pargs += [*vals, int(window.start), int(window.end)]
-            cargs += vals
-        total = self.conn.execute(f"SELECT COUNT(*), COALESCE(SUM({_F}), 0) FROM "
-                                  f"{job_from(filters)} WHERE {where}", args).fetchone()
-        if not parts:
-            return [{"node": None, "image": None, "user": None, "project": None, "queue": None,
-                         "jobs": total[0], "failures": total[1]}]
+        marks = ", ".join("?" * len(nodes))
         frm = keyed_from(filters)
-        sql = (f"WITH cand(cluster, job_id) AS ({' UNION '.join(parts)}) "
-               f"SELECT {', '.join(cols)}, COUNT(*) AS jobs, SUM({_F}) AS failures "
-               f"FROM cand, {frm} WHERE j.cluster = cand.cluster AND j.job_id = cand.job_id AND "
-               f"{where} GROUP BY 1, 2, 3, 4, 5")
-        rows = _rows(self.conn.execute(sql, [*pargs, *cargs, *args]))
-        rest_jobs = total[0] - sum(r["jobs"] for r in rows)
-        rest_fail = total[1] - sum(r["failures"] or 0 for r in rows)
-        if rest_jobs > 0:
-            rows.append({"node": None, "image": None, "user": None, "project": None, "queue": None,
-                             "jobs": rest_jobs, "failures": rest_fail})
-        return rows
+        sql = (f"WITH nn AS (SELECT cluster, job_id, MIN(node) AS node FROM job_nodes "
+               f"WHERE node IN ({marks}) GROUP BY cluster, job_id) "
+               f"SELECT nn.node AS node, j.project AS project, j.user AS user, j.image AS image, "
+               f"j.queue AS queue, COUNT(*) AS jobs, SUM({_F}) AS failures FROM nn, {frm} "
+               f"WHERE j.cluster = nn.cluster AND j.job_id = nn.job_id AND {where} "
+               f"GROUP BY 1, 2, 3, 4, 5")
+        return _rows(self.conn.execute(sql, [*nodes, *args]))
 
     # -- patterns --------------------------------------------------------------------------
     def failure_groups(self, dims: Sequence[str], window: Any, scope: Sequence[str] | None,

@@ -84,7 +84,7 @@ def test_one_analyzer_failing_does_not_sink_the_report(ctx):
     ctx.options = {"blame": {"l2": 0.0}}  # allowed value; break another way below
     res = run_action({"action": "analyze"}, ctx)
     assert res.status == "ok"
-    ctx.store.blame_groups = None  # a broken query family: blame raises, others report
+    ctx.store.failure_mix = None  # a broken query family: blame raises, others report
     res = run_action({"action": "analyze"}, ctx)
     assert res.status == "ok" and res.data["errors"][0]["analyzer"] == "blame"
     assert any(f["kind"] == "hotspot" for f in res.data["findings"])
