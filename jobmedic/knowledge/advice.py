@@ -27,11 +27,20 @@ def platform_of(job: dict[str, Any] | None) -> str | None:
     return "kubernetes" if src in KUBERNETES_SOURCES else None
 
 
+def context_of(job: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The context a job's fixes are counted in: its cluster, queue and GPU/CPU class."""
+    if not job:
+        return None
+    g = job.get("req_gpus")
+    return {"cluster": job.get("cluster"), "queue": job.get("queue"),
+            "gpu": None if g is None else ("gpu" if g else "cpu")}
+
+
 def ranked_fixes(store: Any, rules: RuleBase, failure_type: str, scope: Sequence[str] | None,
                  platform: str | None = None, gpu: bool | None = None,
                  job: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Every applicable fix of a type with its counts, interval and (for a job) fitted change."""
-    stats = {s["solution"]: s for s in store.solution_stats(failure_type, scope)}
+    stats = {s["solution"]: s for s in store.solution_stats(failure_type, scope, context_of(job))}
     out = []
     order = 0
     seen = set()
@@ -71,6 +80,8 @@ def _entry(sid: str, title: str, source: str, st: dict[str, Any] | None, scope: 
         "lower_bound": round(lo, 4) if n else None,
         "inferred": int(st["inferred"]) if st else 0, "_order": order,
     }
+    if st and st.get("context"):
+        e["context"] = st["context"]
     if scope is not None and st:
         e["attempts_in_scope"] = int(st["attempts_in_scope"])
         e["successes_in_scope"] = int(st["successes_in_scope"])

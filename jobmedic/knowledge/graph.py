@@ -2,11 +2,14 @@
 
 Entities are nodes (``node:gpu-03``, ``image:repo/app:v1``, ``project:ml``, ``user:ann``,
 ``type:oom``, ``template:12``, ``solution:oom.raise_memory``); edges carry a relation
-(failed_on, ran_with, instance_of, had, fixed_by), a total count and the count per project, so a
-scoped question sums only the projects it may see. The graph is cached per store and kept up to
-date incrementally: only failure events with an id above the last one seen are aggregated and
-added (a million-job store is not re-read on every call); fixed_by edges are re-read, from the
-small solutions tables, only when outcomes changed.
+(failed_on, ran_with, instance_of, had, fixed_by) and a total count (fixed_by also successes).
+The counts per project live beside the graph in one table (u, v, project, n, ok), so a scoped
+question sums only the projects it may see and never names another project.
+
+The graph is cached per store and kept up to date incrementally: only failure events with an
+id above the last one seen are read (one narrow scan), aggregated with pandas and added;
+fixed_by edges are re-read from the small solutions tables only when outcomes changed. So a
+million-job store is read once per process, not on every call.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ import weakref
 from typing import Any, Sequence
 
 import networkx as nx
+import numpy as np
+import pandas as pd
 
 Scope = Sequence[str] | None
 #: relation, (kind, column) of the source, (kind, column) of the target, over failure events.
@@ -28,29 +33,33 @@ RELATIONS = (
     ("had", ("project", "project"), ("type", "failure_type")),
     ("had", ("user", "user"), ("type", "failure_type")),
 )
+_COLS = ["u", "v", "rel", "project", "n", "ok"]
 _CACHE: "weakref.WeakKeyDictionary[Any, KnowledgeGraph]" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
-
-
-def _plain(v: Any) -> Any:
-    """numpy / pandas scalars as plain Python (template ids stay ints, not '7.0')."""
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    return v.item() if hasattr(v, "item") else v
 
 
 def key(kind: str, name: Any) -> str:
     return f"{kind}:{name}"
 
 
+def _names(s: pd.Series) -> pd.Series:
+    """Entity names as text (template ids 7.0 -> '7')."""
+    if s.dtype.kind == "f":
+        return s.astype("int64").astype(str)
+    return s.astype(str)
+
+
 class KnowledgeGraph:
-    """A directed graph of failure entities with per-project edge counts."""
+    """A directed graph of failure entities with per-project edge counts beside it."""
 
     def __init__(self) -> None:
         self.g = nx.DiGraph()
         self.event_id = 0  # failure events up to this id are in the graph
         self.outcomes_version: tuple[int, int] | None = None
         self.builds = 0  # how many times events were aggregated (tests check incrementality)
+        self._proj = pd.DataFrame({c: [] for c in _COLS})
+        self._index: dict[str, np.ndarray] | None = None  # entity -> rows of _proj
+        self._per_entity: dict[str, dict[str, dict]] = {}  # entity -> project -> (u, v) -> counts
         self._where: dict[tuple, dict[str, Any]] = {}  # answers of where(), until the next change
 
     # -- building ----------------------------------------------------------------------------
@@ -60,88 +69,123 @@ class KnowledgeGraph:
         if hi > self.event_id:
             ev = store.graph_event_frame(self.event_id, hi)
             ev["project"] = ev["project"].fillna("")
+            parts = []
             for rel, (ka, ca), (kb, cb) in RELATIONS:
                 cols = list(dict.fromkeys([ca, cb, "project"]))
                 sub = ev[cols]
                 sub = sub[sub[ca].notna() & sub[cb].notna() & (sub[ca] != "") & (sub[cb] != "")]
-                ia, ib, ip = cols.index(ca), cols.index(cb), cols.index("project")
-                for k, n in sub.groupby(cols, sort=False).size().items():
-                    self._add(key(ka, _plain(k[ia])), key(kb, _plain(k[ib])), rel, k[ip], int(n))
-            for (ftype, project), n in ev.groupby(["failure_type", "project"], sort=False).size().items():
-                self._count_node(key("type", ftype), project, int(n))
+                agg = sub.groupby(cols, sort=False).size().reset_index(name="n")
+                parts.append(pd.DataFrame({"u": ka + ":" + _names(agg[ca]), "v": kb + ":" + _names(agg[cb]),
+                                           "rel": rel, "project": agg["project"], "n": agg["n"], "ok": 0}))
+            t = ev[ev["failure_type"].notna()].groupby(["failure_type", "project"], sort=False).size()
+            t = t.reset_index(name="n")
+            tk = "type:" + t["failure_type"].astype(str)
+            parts.append(pd.DataFrame({"u": tk, "v": tk, "rel": "self", "project": t["project"],
+                                       "n": t["n"], "ok": 0}))
+            self._merge(pd.concat(parts, ignore_index=True))
             self.event_id = hi
             self.builds += 1
-            self._where.clear()
         if (out_id, out_ver) != self.outcomes_version:
-            self.g.remove_edges_from([(u, v) for u, v, r in self.g.edges(data="rel")
-                                      if r == "fixed_by"])
-            for ftype, sol, project, n, ok in store.graph_solution_rows():
-                self._add(key("type", ftype), key("solution", sol), "fixed_by", project, n,
-                          int(ok or 0))
+            rows = store.graph_solution_rows()
+            fixed = pd.DataFrame(rows, columns=["t", "s", "project", "n", "ok"])
+            old = self._proj[self._proj["rel"] == "fixed_by"]
+            if len(old):
+                self.g.remove_edges_from(set(zip(old["u"], old["v"])))
+                self._proj = self._proj[self._proj["rel"] != "fixed_by"].reset_index(drop=True)
+                self._index = None
+                self._per_entity.clear()
+                self._where.clear()
+            self._merge(pd.DataFrame({"u": "type:" + fixed["t"].astype(str),
+                                      "v": "solution:" + fixed["s"].astype(str), "rel": "fixed_by",
+                                      "project": fixed["project"].fillna(""), "n": fixed["n"],
+                                      "ok": fixed["ok"].fillna(0)}))
             self.outcomes_version = (out_id, out_ver)
-            self._where.clear()
         return self
 
-    def _count_node(self, k: str, project: str | None, n: int) -> None:
-        if k not in self.g:
-            self.g.add_node(k, kind="type", name=k.partition(":")[2])
-        d = self.g.nodes[k]
-        d.setdefault("by_project", {})
-        d["count"] = d.get("count", 0) + n
-        d["successes"] = 0
-        prev = d["by_project"].get(project or "", (0, 0))
-        d["by_project"][project or ""] = (prev[0] + n, 0)
+    def _merge(self, delta: pd.DataFrame) -> None:
+        """Add per-project rows: totals onto graph edges (type counts onto type nodes)."""
+        if delta.empty:
+            return
+        self._proj = pd.concat([self._proj, delta], ignore_index=True)
+        self._index = None
+        self._per_entity.clear()
+        self._where.clear()
+        tot = delta.groupby(["u", "v", "rel"], sort=False)[["n", "ok"]].sum().reset_index()
+        ents = pd.unique(pd.concat([tot["u"], tot["v"]]))
+        new = [e for e in ents if e not in self.g]
+        self.g.add_nodes_from((e, {"kind": e.partition(":")[0], "name": e.partition(":")[2]})
+                              for e in new)
+        add = []
+        fresh = self.g.number_of_edges() == 0  # the first build: every edge is new
+        for u, v, rel, n, ok in tot.itertuples(index=False, name=None):
+            if rel == "self":
+                d = self.g.nodes[u]
+                d["count"] = d.get("count", 0) + int(n)
+                continue
+            data = None if fresh else self.g.get_edge_data(u, v)
+            if data is None:
+                add.append((u, v, {"rel": rel, "count": int(n), "successes": int(ok)}))
+            else:
+                data["count"] += int(n)
+                data["successes"] += int(ok)
+        self.g.add_edges_from(add)
 
-    def _add(self, u: str, v: str, rel: str, project: str | None, n: int, ok: int = 0) -> None:
-        for x in (u, v):
-            if x not in self.g:
-                kind, _, name = x.partition(":")
-                self.g.add_node(x, kind=kind, name=name)
-        data = self.g.get_edge_data(u, v)
-        if data is None:
-            data = {"rel": rel, "count": 0, "successes": 0, "by_project": {}}
-            self.g.add_edge(u, v, **data)
-            data = self.g.edges[u, v]
-        data["count"] += n
-        data["successes"] += ok
-        bp = data["by_project"]
-        p = project or ""
-        prev = bp.get(p, (0, 0))
-        bp[p] = (prev[0] + n, prev[1] + ok)
+    # -- scope -------------------------------------------------------------------------------
+    def _scoped(self, k: str, scope: Sequence[str]) -> dict[tuple[str, str], tuple[int, int]]:
+        """(u, v) -> (count, successes) of the rows touching entity k in the scope's projects.
 
-    # -- questions ---------------------------------------------------------------------------
+        The first scoped question about an entity groups its rows by project (cached until the
+        graph changes); later ones, whatever the scope, only add up small dicts."""
+        per = self._per_entity.get(k)
+        if per is None:
+            if self._index is None:
+                both = pd.concat([self._proj["u"], self._proj["v"]], ignore_index=True)
+                pos = np.concatenate([np.arange(len(self._proj))] * 2)
+                self._index = {e: np.unique(pos[ix]) for e, ix in both.groupby(both).indices.items()}
+            rows = self._proj.iloc[self._index.get(k, np.array([], dtype=int))]
+            agg = rows.groupby(["project", "u", "v"], sort=False)[["n", "ok"]].sum()
+            per = {}
+            for (p, u, v), (n, ok) in zip(agg.index, agg.to_numpy()):
+                per.setdefault(p, {})[(u, v)] = (int(n), int(ok))
+            self._per_entity[k] = per
+        out: dict[tuple[str, str], tuple[int, int]] = {}
+        for p in set(scope):
+            for uv, (n, ok) in per.get(p, {}).items():
+                a, b = out.get(uv, (0, 0))
+                out[uv] = (a + n, b + ok)
+        return out
+
     @staticmethod
-    def _visible(data: dict[str, Any], scope: Scope) -> tuple[int, int]:
-        if scope is None:
-            return data["count"], data["successes"]
-        allowed = set(scope)
-        n = ok = 0
-        for p, (c, s) in data["by_project"].items():
-            if p in allowed:
-                n, ok = n + c, ok + s
-        return n, ok
-
-    def _in_scope(self, node: str, scope: Scope) -> bool:
+    def _in_scope(node: str, scope: Scope) -> bool:
         kind, _, name = node.partition(":")
         return scope is None or kind != "project" or name in set(scope)
 
+    def _edges(self, k: str, scope: Scope) -> list[tuple[str, str, str, int, int]]:
+        """(u, v, rel, count, successes) of the edges at k, counted within the scope."""
+        if k not in self.g:
+            return []
+        raw = list(self.g.out_edges(k, data=True)) + list(self.g.in_edges(k, data=True))
+        if scope is None:
+            return [(u, v, d["rel"], d["count"], d["successes"]) for u, v, d in raw]
+        seen = self._scoped(k, scope)
+        return [(u, v, d["rel"], *seen[(u, v)]) for u, v, d in raw if (u, v) in seen]
+
+    # -- questions ---------------------------------------------------------------------------
     def related(self, kind: str, name: Any, scope: Scope = None, limit: int = 10
                 ) -> list[dict[str, Any]]:
         """Entities linked to one entity (both directions), by count visible in the scope."""
         k = key(kind, name)
-        if k not in self.g or not self._in_scope(k, scope):
+        if not self._in_scope(k, scope):
             return []
         out = []
-        for u, v, data in list(self.g.out_edges(k, data=True)) + list(self.g.in_edges(k, data=True)):
+        for u, v, rel, n, ok in self._edges(k, scope):
             other = v if u == k else u
-            if not self._in_scope(other, scope):
+            if not n or not self._in_scope(other, scope):
                 continue
-            n, ok = self._visible(data, scope)
-            if n:
-                kind_o, _, name_o = other.partition(":")
-                out.append({"kind": kind_o, "name": name_o, "relation": data["rel"],
-                            "direction": "out" if u == k else "in", "count": n,
-                            **({"successes": ok} if data["rel"] == "fixed_by" else {})})
+            kind_o, _, name_o = other.partition(":")
+            out.append({"kind": kind_o, "name": name_o, "relation": rel,
+                        "direction": "out" if u == k else "in", "count": n,
+                        **({"successes": ok} if rel == "fixed_by" else {})})
         out.sort(key=lambda r: (-r["count"], r["kind"], r["name"]))
         return out[:limit]
 
@@ -153,19 +197,17 @@ class KnowledgeGraph:
         if hit is not None:
             return hit
         k = key("type", failure_type)
-        node = self.g.nodes.get(k, {})
-        out: dict[str, Any] = {"failures": self._visible(node, scope)[0] if node.get("count") else 0}
+        if scope is None:
+            total = self.g.nodes[k].get("count", 0) if k in self.g else 0
+        else:
+            total = self._scoped(k, scope).get((k, k), (0, 0))[0] if k in self.g else 0
+        out: dict[str, Any] = {"failures": total}
         found: dict[str, list[tuple[int, str]]] = {"node": [], "image": [], "project": [], "template": []}
-        if k in self.g:
-            edges = list(self.g.out_edges(k, data=True)) + list(self.g.in_edges(k, data=True))
-            for u, v, data in edges:
-                other = v if u == k else u
-                kind, _, name = other.partition(":")
-                if kind not in found or not self._in_scope(other, scope):
-                    continue
-                n = data["count"] if scope is None else self._visible(data, scope)[0]
-                if n:
-                    found[kind].append((n, name))
+        for u, v, _rel, n, _ok in self._edges(k, scope):
+            other = v if u == k else u
+            kind, _, name = other.partition(":")
+            if n and kind in found and self._in_scope(other, scope):
+                found[kind].append((n, name))
         for kind, items in found.items():
             top = heapq.nsmallest(limit, items, key=lambda x: (-x[0], x[1]))
             out[kind + "s"] = [{"name": name, "count": n} for n, name in top]
@@ -173,8 +215,11 @@ class KnowledgeGraph:
         return out
 
     def count(self, kind_a: str, a: Any, kind_b: str, b: Any, scope: Scope = None) -> int:
-        data = self.g.get_edge_data(key(kind_a, a), key(kind_b, b))
-        return 0 if data is None else self._visible(data, scope)[0]
+        u, v = key(kind_a, a), key(kind_b, b)
+        data = self.g.get_edge_data(u, v)
+        if data is None:
+            return 0
+        return data["count"] if scope is None else self._scoped(u, scope).get((u, v), (0, 0))[0]
 
 
 def graph_for(store: Any) -> KnowledgeGraph:

@@ -110,22 +110,39 @@ class RemediesMixin:
         r = cur.fetchone()
         return None if r is None else {"success": bool(r[0]), "inferred": bool(r[1]), "note": r[2]}
 
-    def solution_stats(self, failure_type: str, scope: Scope = None) -> list[dict[str, Any]]:
-        """Per solution of a type: attempts and successes over all projects and in scope."""
+    def solution_stats(self, failure_type: str, scope: Scope = None,
+                       context: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Per solution of a type: attempts and successes over all projects and in scope, and
+        with `context` ({"cluster": .., "queue": .., "gpu": "gpu"|"cpu"}) the in-scope counts in
+        that context, as "cluster=hpc": [successes, attempts]. One scan of the covering index."""
         from jobmedic.knowledge.store import scope_clause
 
         where, params = scope_clause(scope, "o.project")
+        ctx = [(k, v) for k, v in (context or {}).items() if k in CONTEXTS and v is not None]
+        extra, eargs = "", []
+        for k, v in ctx:
+            cond = f"o.id IS NOT NULL AND {where} AND {CONTEXTS[k]} = ?"
+            extra += (f", COALESCE(SUM(CASE WHEN {cond} THEN o.success END), 0), "
+                      f"COALESCE(SUM(CASE WHEN {cond} THEN 1 END), 0)")
+            eargs += [*params, v, *params, v]
         cur = self.conn.execute(
             f"SELECT s.id, s.solution, s.solution_key, s.source, COUNT(o.id), "
             f"COALESCE(SUM(o.success), 0), COALESCE(SUM(o.inferred), 0), "
             f"COALESCE(SUM(CASE WHEN o.id IS NOT NULL AND {where} THEN 1 END), 0), "
             f"COALESCE(SUM(CASE WHEN o.id IS NOT NULL AND {where} THEN o.success END), 0), "
-            f"MAX(o.recorded_at) FROM failure_solutions s LEFT JOIN solution_outcomes o ON "
+            f"MAX(o.recorded_at){extra} FROM failure_solutions s LEFT JOIN solution_outcomes o ON "
             f"o.solution_id = s.id WHERE s.failure_type = ? GROUP BY s.id ORDER BY s.id",
-            [*params, *params, failure_type])
+            [*params, *params, *eargs, failure_type])
         cols = ("rowid", "solution", "key", "source", "attempts", "successes", "inferred",
                 "attempts_in_scope", "successes_in_scope", "last_used")
-        return [dict(zip(cols, r)) for r in cur]
+        out = []
+        for r in cur:
+            d = dict(zip(cols, r))
+            if ctx:
+                d["context"] = {f"{k}={v}": [r[len(cols) + 2 * i], r[len(cols) + 2 * i + 1]]
+                                for i, (k, v) in enumerate(ctx) if r[len(cols) + 2 * i + 1]}
+            out.append(d)
+        return out
 
     def solution_context_stats(self, failure_type: str, by: str, scope: Scope = None
                                ) -> list[dict[str, Any]]:

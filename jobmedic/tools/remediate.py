@@ -54,7 +54,7 @@ def run(ctx: ToolContext, req: RemediateRequest) -> ToolResult:
         "failure_type": ftype, "description": ctx.taxonomy.describe(ftype),
         "blame": ctx.taxonomy.blame_of(ftype), "platform": platform,
         "fixes": fixes, "where": graph_for(store).where(ftype, view),
-        "context_stats": _context_stats(store, ftype, view, job),
+        "context_stats": _context_stats(fixes),
         "recent_outcomes": store.recent_outcomes(ftype, view),
         "rates_from": "all projects" if view is not None else "the whole store",
     }
@@ -69,17 +69,6 @@ def run(ctx: ToolContext, req: RemediateRequest) -> ToolResult:
     return ok("remediate", data, render(data), inv)
 
 
-def _context_stats(store: Any, ftype: str, scope: Any, job: dict[str, Any] | None) -> dict[str, Any]:
-    """Per solution, attempts and successes in this job's cluster, queue and GPU/CPU class."""
-    if not job:
-        return {}
-    want = {"cluster": job.get("cluster"), "queue": job.get("queue"),
-            "gpu": None if job.get("req_gpus") is None else ("gpu" if job["req_gpus"] else "cpu")}
-    out: dict[str, Any] = {}
-    for by, value in want.items():
-        if value is None:
-            continue
-        for r in store.solution_context_stats(ftype, by, scope):
-            if r["value"] == value:
-                out.setdefault(r["solution"], {})[f"{by}={value}"] = [r["successes"], r["attempts"]]
-    return out
+def _context_stats(fixes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per solution, successes and attempts in this job's cluster, queue and GPU/CPU class."""
+    return {f["id"]: f["context"] for f in fixes if f.get("context")}

@@ -57,3 +57,22 @@ def test_fixed_by_edges_follow_outcomes(store):
     fix = next(r for r in rel if r["relation"] == "fixed_by")
     assert fix["name"] == "gpu_error.exclude_node" and fix["count"] == 1 and fix["successes"] == 1
     assert graph_for(store).related("solution", "gpu_error.exclude_node", scope=["other"]) == []
+
+
+def test_scoped_counts_survive_refreshes(store):
+    store.add_failure_events([event(1), event(2, project="other")])
+    kg = graph_for(store)
+    assert kg.count("type", "gpu_error", "node", "gpu-03", scope=["ml"]) == 1
+    assert kg.where("gpu_error", scope=["other"])["failures"] == 1
+    store.seed_solutions([("gpu_error", "gpu_error.resubmit", "retried")])
+    sid = store.solution_rowids()[("gpu_error", "gpu_error.resubmit")]
+    store.add_outcomes([(sid, "c", "1", None, "ml", 0, "me", 5, None, 0, None, "k1", None, 1, None)])
+    store.add_failure_events([event(3)])
+    kg = graph_for(store)
+    assert kg.count("type", "gpu_error", "node", "gpu-03", scope=["ml"]) == 2
+    assert kg.count("type", "gpu_error", "node", "gpu-03", scope=["other"]) == 1
+    assert kg.where("gpu_error", scope=["ml", "other"])["failures"] == 3
+    fix = [r for r in kg.related("type", "gpu_error", scope=["ml"]) if r["relation"] == "fixed_by"]
+    assert fix == [{"kind": "solution", "name": "gpu_error.resubmit", "relation": "fixed_by",
+                    "direction": "out", "count": 1, "successes": 0}]
+    assert [r for r in kg.related("type", "gpu_error", scope=["other"]) if r["relation"] == "fixed_by"] == []
