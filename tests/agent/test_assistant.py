@@ -122,3 +122,21 @@ def test_cli_ask_json_and_session(tmp_path, taxonomy):
     assert r.exit_code == 0 and "`diagnose`" in r.stdout
     r = runner.invoke(app, base + ["ask", ""])
     assert r.exit_code == 0 and "You can ask, for example" in r.stdout
+
+
+@pytest.mark.parametrize("hidden,missing", [
+    ("why did job 2003 fail?", "why did job 9876 fail?"),
+    ("what killed llm-finetune-7", "what killed llm-finetune-99"),
+    ("how much memory does md-sim need", "how much memory does zz-sim need"),
+])
+def test_scope_jobs_of_other_projects_answer_like_missing_ones(agent_store, taxonomy, hidden, missing):
+    scoped = Assistant(make_ctx(agent_store, taxonomy, scope=["ml-team"]))
+    a, b = scoped.ask(hidden, session="h"), scoped.ask(missing, session="m")
+    assert [c["action"] for c in a.calls] == [c["action"] for c in b.calls]
+    assert [c["status"] for c in a.calls] == [c["status"] for c in b.calls]
+    norm = lambda text, tok: text.replace(tok, "X")  # noqa: E731
+    hid_tok = next(t for t in hidden.rstrip("?").split() if any(ch.isdigit() for ch in t) or "-" in t)
+    mis_tok = next(t for t in missing.rstrip("?").split() if any(ch.isdigit() for ch in t) or "-" in t)
+    assert norm(a.answer, hid_tok) == norm(b.answer, mis_tok)
+    for secret in ("research", "chem", "ivan", "judy", "dgx-h100-3"):
+        assert secret not in a.answer
