@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 
 from jobmedic.analyzers.base import Finding, Window
 
@@ -94,6 +93,8 @@ class Blame:
         keep = w > 0
         if len(set(y[keep])) < 2:
             return {}
+        from sklearn.linear_model import LogisticRegression  # lazy: 2 s of import for every CLI call
+
         # C is the inverse penalty per unit weight: scale by the job count so the prior's pull
         # does not depend on the window's size.
         model = LogisticRegression(C=float(w.sum()) / max(self.l2, 1e-9) / 100.0, max_iter=200,
