@@ -2,6 +2,7 @@
 composed answer out (see the package docstring for the interface)."""
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -14,6 +15,8 @@ from jobmedic.agent.models import describe_failure, is_router
 from jobmedic.agent.router import Plan, Router, Vocabulary
 from jobmedic.tools.base import ToolContext, parse_time_arg
 
+log = logging.getLogger("jobmedic.agent")
+
 
 @dataclass
 class AskResult:
@@ -24,7 +27,7 @@ class AskResult:
     results: list[dict[str, Any]] = field(default_factory=list)  # the full envelopes
     fell_back: bool = False  # the configured model failed and the router answered
     note: str | None = None  # why it fell back (also said in the answer)
-    kind: str = "answer"  # answer | clarify | help | bad_input
+    kind: str = "answer"  # answer | clarify | help | bad_input | error
     timings: dict[str, float] = field(default_factory=dict)  # ms: route, actions, total
 
     def to_dict(self) -> dict[str, Any]:
@@ -47,7 +50,17 @@ class Assistant:
 
     # -- the one entry point ---------------------------------------------------------------
     def ask(self, question: str, session: str = "default") -> AskResult:
+        """Answer one question in a conversation; never raises for any input."""
         t0 = time.perf_counter()
+        try:
+            return self._ask(question, session, t0)
+        except Exception as exc:  # noqa: BLE001 - the boundary: a polite answer, not a traceback
+            log.exception("assistant failed on %r", str(question)[:200])
+            text = (f"Something went wrong on my side while answering ({type(exc).__name__}); "
+                    "the log has the details.\n\n" + comp.examples_text())
+            return self._reply(text, "error", t0, time.perf_counter())
+
+    def _ask(self, question: str, session: str, t0: float) -> AskResult:
         if isinstance(question, bytes):
             question = question.decode("utf-8", errors="replace")
         question = "" if question is None else str(question)

@@ -100,7 +100,7 @@ def compose(calls: list[dict[str, Any]], results: list[dict[str, Any]], notes: I
         parts.append(summary)
     for c, env in zip(calls, results):
         text = (env.get("text") or "").strip() or f"`{c['action']}`: {env.get('status')}"
-        if len(calls) > 1:
+        if len(calls) > 1 and not text.startswith("#"):
             text = f"### {c['action']}\n\n{text}"
         parts.append(text)
     parts.append(provenance(calls, results))

@@ -22,7 +22,7 @@ def test_answer_has_reports_and_provenance(assistant):
     assert all(c["status"] == "ok" for c in res.calls)
     assert [r["action"] for r in res.results] == ["stats", "remediate"]
     body, prov = res.answer.rsplit("---\n**Actions run**", 1)
-    assert "### stats" in body and "### remediate" in body
+    assert body.index("## Failure statistics") < body.index("## Fixes for `oom`")
     assert "1. `stats` (lookback_days=7, failure_type=oom) → ok; window 2024-04-26T12:00:00Z" in prov
     assert "2. `remediate` (failure_type=oom) → ok" in prov
     assert "failures" in prov.split("\n")[1]  # the counts behind it
@@ -140,3 +140,13 @@ def test_scope_jobs_of_other_projects_answer_like_missing_ones(agent_store, taxo
     assert norm(a.answer, hid_tok) == norm(b.answer, mis_tok)
     for secret in ("research", "chem", "ivan", "judy", "dgx-h100-3"):
         assert secret not in a.answer
+
+
+def test_an_internal_error_is_a_polite_answer(assistant, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("simulated bug")
+    monkeypatch.setattr(type(assistant), "router", boom)
+    res = assistant.ask("analyze ml-team")
+    assert res.kind == "error" and res.calls == []
+    assert "went wrong on my side while answering (RuntimeError)" in res.answer and "simulated bug" not in res.answer
+    assert "You can ask, for example" in res.answer
