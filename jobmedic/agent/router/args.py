@@ -126,7 +126,12 @@ def failure_fields(text: str, ent: Entities) -> dict[str, Any]:
             a[field] = tok
     m = QUOTED.search(text) or re.search(r"(?:\bwith|error|message|msg|reason)\s*[:=]?\s*(.{3,})$", text, re.IGNORECASE)
     if m:
-        a["error_message"] = m[1].strip(" .\"'")
+        msg = m[1].strip(" .\"'")
+        for field in ("node_name", "project", "container_image", "user"):  # "... on gpu01"
+            if a.get(field):
+                msg = re.sub(rf"[\s,]+(?:on|in|at|with|for|by)\s+(?:node\s+|project\s+|user\s+|image\s+)?"
+                             rf"{re.escape(str(a[field]))}\s*$", "", msg, flags=re.I)
+        a["error_message"] = msg
     if ent.sizes.get("req_gpus"):
         a["gpu_count"] = ent.sizes["req_gpus"]
     return a
