@@ -102,3 +102,35 @@ def test_changes_map_to_solutions(store, taxonomy):
     assert stats(store, "timeout")["timeout.raise_time"]["successes"] == 1
     outs = store.recent_outcomes("timeout")
     assert outs[0]["change"] == "time limit 1.0h -> 2.0h"
+
+
+def test_real_eagle_resubmission_chain(store, taxonomy, shared_data):
+    """NREL Eagle sample (real Slurm jobs): user0018 resubmits a timed-out job unchanged, then
+    with 2700 s instead of 900 s (times out again), then with more cores (completes)."""
+    import pandas as pd
+
+    d = pd.read_csv(shared_data / "eagle_sample/sample_eagle_data.csv")
+
+    def ts(col):
+        return (pd.to_datetime(d[col]).astype("int64") // 10**9).astype(int)
+
+    state = d["state"].str.lower()
+    jobs = pd.DataFrame({
+        "job_id": d["job_id"].astype(str), "user": d["user"], "project": d["account"],
+        "name": d["name"], "queue": d["partition"], "state": state, "raw_state": d["state"],
+        "failure_type": state.where(state == "timeout"), "submit_time": ts("submit_time"),
+        "start_time": ts("start_time"), "end_time": ts("end_time"),
+        "timelimit_s": d["wallclock_req"].astype(int), "req_cpus": d["processors_req"],
+        "req_gpus": d["gpus_req"], "n_nodes": d["nodes_req"], "script": d["submit_line"],
+    })
+    store.upsert_jobs([job(**{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()})
+                       for r in jobs.to_dict("records")])
+    s = infer_outcomes(store, rules(taxonomy), 72)
+    assert s.pairs >= 4
+    chain = {j: store.get_job(j)["resubmit_of"] for j in ("532502", "532507", "532591")}
+    assert chain == {"532502": "532501", "532507": "532502", "532591": "532507"}
+    outs = {(o["failed_job"], o["solution"]): o for o in store.recent_outcomes("timeout", limit=50)}
+    raised = outs[("532502", "timeout.raise_time")]
+    assert raised["success"] == 0 and raised["change"] == "time limit 0.2h -> 0.8h"
+    assert outs[("532507", "timeout.more_cpus")]["success"] == 1  # it also asked for more cores
+    assert outs[("532501", "timeout.retried")]["success"] == 0
