@@ -50,7 +50,8 @@ RX_GROUP = re.compile(rf"\b(?:by|per|for each|each|group(?:ed)? by|split by|brok
                       r"\b(?:top|worst|which|what|most)\s+(?:\d+\s+)?(?:common\s+|frequent\s+|failing\s+|"
                       r"affected\s+|problematic\s+|broken\s+)?(?:failure\s+|error\s+)?(nodes|users|images|"
                       r"projects|teams|partitions|queues|hosts|containers|clusters|namespaces|accounts|"
-                      r"node|user|image|project|partition|queue|types|reasons|causes)\b",
+                      r"node|user|image|project|partition|queue|types|reasons|causes)\b|"
+                      r"\bmost (?:common|frequent)\s+(errors?|failures?|problems?|issues?)\b",
                       re.IGNORECASE)
 RX_TOP = re.compile(r"\btop[- ](\d{1,3})\b", re.IGNORECASE)
 RX_FLAGS = re.compile(r"(?:^|\s)(-p|--partition|-A|--account|-w|--nodelist|-u|--user)[= ]\s*([\w.\-]+)")
@@ -138,7 +139,8 @@ def extract(text: str, vocab: Vocabulary, now: int,
             ("user" if possessive else None)
         weak = prev in WEAK_BEFORE
         lowtok = tok.lower()
-        if lowtok in COMMON and not strong and not (weak and lowtok in DOMAIN):
+        if lowtok in COMMON and not strong and not (weak and lowtok in DOMAIN and nxt not in (
+                "node", "nodes", "job", "jobs", "memory", "error", "errors", "hours", "time")):
             continue
         if _is_size_or_number(tok):
             continue

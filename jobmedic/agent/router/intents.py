@@ -28,7 +28,8 @@ PREDICT = re.compile(r"\b(?:will|would|is it going to|gonna|going to|is .{1,40} 
                      r"\b(?:should|do|must) i (?:request|ask for|reserve|allocate|use)\b|\bwhat (?:should i|to)"
                      r" (?:request|ask for|set)\b|\bhow many (?:gpus|cores|cpus|nodes|hours)(?: should| do i)\b|"
                      r"\bright[- ]?siz\w*|\bbefore (?:i )?submit\w*|\bsafe to (?:submit|run)\b|"
-                     r"\benough\b", _Q)
+                     r"\benough\b|\b(?:memory|mem|ram|time|walltime|runtime|gpus?|cores?) (?:needed|required)\b",
+                     _Q)
 DIAGNOSE = re.compile(r"\b(?:why|y|why|wy) (?:did|does|has|had|is|was|would|do|didn'?t|did'?nt)\b|\bwhy\b.{0,40}\b(?:fail|die|"
                       r"crash|break|oom|get killed|killed)\w*|\bwhat (?:happened|went wrong|killed|broke|caused|"
                       r"failed)\b|\bwhat(?:'s| is|s) (?:wrong with|up with|going on with)\b|\bdiagnos\w*|"
@@ -57,7 +58,8 @@ ANALYZE = re.compile(r"\banaly[sz]\w*|\bwhat(?:'s| is| are|s)? (?:been |have bee
                      r"off)\b|\bwhy (?:are|do|have|were|did|is) (?:\w+ )?(?:jobs|things|runs|pods|workloads|"
                      r"stuff)\b|\bfailures?\b|\bfailing\b|\bbroken\b|\bbreaking\b|\bcheck\b|\bany (?:bad|"
                      r"broken|sick)\b|\bon fire\b|\bmeltdown\b|\bblame\b|\bwhose fault\b|\bcrash\w*|\bdying\b|"
-                     r"\bsick\b|\bacting up\b|\bweird\b|\bwtf\b|\bwhat'?s up\b|\bgoing on\b", _Q)
+                     r"\bsick\b|\bacting up\b|\bweird\b|\bwtf\b|\bwhat'?s up\b|\bgoing on\b|"
+                     r"\bhow(?:'s| is| are)\b.{0,30}\b(?:doing|going|looking)\b", _Q)
 QUESTION_START = re.compile(r"^\s*(?:how|what|which|why|did|does|do|is|are|can|could|should|will|would|has|"
                             r"have|was|were|any)\b", _Q)
 SPLIT = re.compile(r"\s*(?:;|\?\s+|\.\s+|,?\s+(?:and then|and also|and|then|also|plus|but)\s+|,\s+)"
@@ -121,7 +123,7 @@ def intent_of(q: str, has_job: bool, has_outcome: bool, has_failure: bool) -> st
                                                     r"signal|mean)\b", q, _Q)):
         if has_job or not re.search(r"\b(?:jobs|failures|things|pods|workloads)\b", q, _Q):
             return "diagnose"
-    if REMEDIATE.search(q):
+    if REMEDIATE.search(q) or (has_failure and re.search(r"\b(?:help|halp|ideas?)\W*$", q, _Q)):
         return "remediate"
     if STATS.search(q):
         return "stats"
