@@ -84,13 +84,17 @@ class _Folder:
         self.ctx, self.idx, self.width = ctx, idx, width
         self.open: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.last_base: str | None = None
+        # Step lines (most of sacct's output) need three fields: read them by position.
+        self.i_jobid = idx["JobID"]
+        self.i_rss, self.i_exit, self.i_state = (idx.get(n, -1) for n in ("MaxRSS", "ExitCode",
+                                                                        "State"))
 
     def feed(self, line: str) -> list[dict[str, Any]]:
         parts = line.split("|")
         if len(parts) != self.width:
             raise FieldError(f"expected {self.width} '|'-separated fields, found {len(parts)}")
-        get = self._getter(parts)
-        jobid = get("JobID")
+        parts.append(None)  # what a missing column (index -1) reads
+        jobid = parts[self.i_jobid]
         if not jobid:
             raise FieldError("JobID is empty")
         base, _, step = jobid.partition(".")
@@ -101,9 +105,9 @@ class _Folder:
             while len(self.open) > _OPEN_JOBS:
                 out.append(self.open.popitem(last=False)[1])
         if step:
-            self._add_step(job, get, base)
+            self._add_step(job, parts, base)
         else:
-            self._set_alloc(job, get, base)
+            self._set_alloc(job, self._getter(parts), base)
         if self.last_base is not None and self.last_base != base and self.last_base in self.open:
             # sacct prints steps right after their job: the previous job is complete.
             out.append(self.open.pop(self.last_base))
@@ -119,19 +123,20 @@ class _Folder:
         idx = self.idx
 
         def get(name: str) -> str | None:
-            i = idx.get(name)
-            return parts[i] if i is not None else None
+            return parts[idx.get(name, -1)]
         return get
 
-    def _add_step(self, job: dict[str, Any], get, base: str) -> None:
-        rss = parse_mem_mb(get("MaxRSS"), "MaxRSS", default_unit="B")
+    def _add_step(self, job: dict[str, Any], parts: list, base: str) -> None:
+        rss = parse_mem_mb(parts[self.i_rss], "MaxRSS", default_unit="B")
         if rss is not None and (job["_rss"] is None or rss > job["_rss"]):
             job["_rss"] = rss
-        step_exit, step_sig = parse_exit(get("ExitCode"))
-        if step_sig or step_exit:
-            job["_step_exit"] = (step_exit, step_sig, get("State"))
+        exit_field = parts[self.i_exit]
+        if exit_field and exit_field != "0:0":
+            step_exit, step_sig = parse_exit(exit_field)
+            if step_sig or step_exit:
+                job["_step_exit"] = (step_exit, step_sig, parts[self.i_state])
         if not job["_has_alloc"]:  # a step seen before (or without) its job line
-            self._set_alloc(job, get, base, from_step=True)
+            self._set_alloc(job, self._getter(parts), base, from_step=True)
 
     def _set_alloc(self, job: dict[str, Any], get, base: str, from_step: bool = False) -> None:
         ctx = self.ctx
