@@ -106,12 +106,11 @@ def diagnose_text(ctx: ToolContext, text: str, job: dict[str, Any] | None, scope
     platform = platform_of(job) or _guess_platform(text)
     gpu = bool(job.get("req_gpus")) if job and job.get("req_gpus") is not None else None
     fixes = ranked_fixes(store, rules_of(ctx), ftype, scope, platform, gpu, job) if ftype else []
-    kg = graph_for(store)
     data: dict[str, Any] = {
         "failure_type": ftype, "blame": blame, "description": tax.describe(ftype), "rule": rule,
         "symptom": symptom, "evidence": evidence[:6], "root_cause": cause,
         "template_id": template_id, "platform": platform, "similar": similar, "fixes": fixes[:3],
-        "related": kg.related("node", node, scope, 5) if node else [],
+        "related": graph_for(store).related("node", node, scope, 5) if node else [],
     }
     if job:
         data["job"] = _job_summary(job)
