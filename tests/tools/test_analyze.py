@@ -12,10 +12,19 @@ from jobmedic.tools import run_action
 from tests.tools.analyze_data import AS_OF, context, file_db, fill
 
 
+@pytest.fixture(scope="module")
+def filled():
+    from jobmedic.knowledge.store import Store
+
+    s = Store(":memory:")
+    fill(s)
+    yield s
+    s.close()
+
+
 @pytest.fixture
-def ctx(store):
-    fill(store)
-    return context(store)
+def ctx(filled):
+    return context(filled)  # a fresh context per test over one read-only store
 
 
 def test_analyze_leads_with_the_bad_node(ctx):
@@ -80,11 +89,11 @@ def test_bad_fields_are_named(ctx, payload, field):
     assert res.status == "error" and res.error.type == "invalid_field" and res.error.field == field
 
 
-def test_one_analyzer_failing_does_not_sink_the_report(ctx):
+def test_one_analyzer_failing_does_not_sink_the_report(ctx, monkeypatch):
     ctx.options = {"blame": {"l2": 0.0}}  # allowed value; break another way below
     res = run_action({"action": "analyze"}, ctx)
     assert res.status == "ok"
-    ctx.store.failure_mix = None  # a broken query family: blame raises, others report
+    monkeypatch.setattr(ctx.store, "failure_mix", None)  # broken: blame raises, others report
     res = run_action({"action": "analyze"}, ctx)
     assert res.status == "ok" and res.data["errors"][0]["analyzer"] == "blame"
     assert any(f["kind"] == "hotspot" for f in res.data["findings"])
