@@ -140,7 +140,7 @@ def extract(text: str, vocab: Vocabulary, now: int,
         weak = prev in WEAK_BEFORE
         lowtok = tok.lower()
         if lowtok in COMMON and not strong and not (weak and lowtok in DOMAIN and nxt not in (
-                "node", "nodes", "job", "jobs", "memory", "error", "errors", "hours", "time")):
+                "node", "nodes", "job", "jobs", "memory", "error", "errors")):
             continue
         if _is_size_or_number(tok):
             continue
