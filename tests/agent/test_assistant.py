@@ -150,3 +150,10 @@ def test_an_internal_error_is_a_polite_answer(assistant, monkeypatch):
     assert res.kind == "error" and res.calls == []
     assert "went wrong on my side while answering (RuntimeError)" in res.answer and "simulated bug" not in res.answer
     assert "You can ask, for example" in res.answer
+
+
+def test_follow_up_pronoun_uses_the_job_but_a_new_error_text_does_not(assistant):
+    assistant.ask("why did job 2001 fail", session="f")
+    assert assistant.ask("why did it fail?", session="f").calls[0]["args"] == {"job_id": "2001"}
+    res = assistant.ask("what does exit code 137 mean", session="f")
+    assert res.calls[0]["args"] == {"text": "what does exit code 137 mean"}

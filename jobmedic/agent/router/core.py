@@ -69,8 +69,6 @@ class Router:
         else:  # a clause with no request of its own only adds arguments ("CUDA OOM, any tips?")
             intents = [x for x in intents if x[0] is not None]
         for it, part, ent in intents:
-            if it == "help":
-                return Plan(kind="help")
             ent = _merge(ent, whole)
             call = self._call(it, part, ent, prev, q)
             if isinstance(call, Plan):
@@ -124,7 +122,7 @@ class Router:
                 and not (intent in ("remediate", "record_outcome") and ent.failure_type):
             if intent == "predict" and (ent.sizes or ent.names):
                 pass
-            elif facts.get("job_id") and (followup or intent == "diagnose"):
+            elif facts.get("job_id") and followup:
                 ent.jobs = [facts["job_id"]]
             elif intent in ("remediate", "record_outcome") and facts.get("failure_type") and (followup or prev):
                 ent.failure_type = facts["failure_type"]
