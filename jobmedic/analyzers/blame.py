@@ -93,7 +93,9 @@ class Blame:
         keep = w > 0
         if len(set(y[keep])) < 2:
             return {}
-        from sklearn.linear_model import LogisticRegression  # lazy: 2 s of import for every CLI call
+        from sklearn.linear_model import (
+            LogisticRegression,  # lazy: 2 s of import for every CLI call
+        )
 
         # C is the inverse penalty per unit weight: scale by the job count so the prior's pull
         # does not depend on the window's size.

@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from jobmedic.analyzers.base import Finding, Window, iso
+from jobmedic.analyzers.stats_utils import binom_excess_p
 
 DIMS = ("project", "user", "image")
 
@@ -21,7 +23,8 @@ class Patterns:
     description = "Dominant failure types and templates, repeated failures, new failure types."
 
     def __init__(self, min_count: int = 3, repeat_min: int = 3, dominant_share: float = 0.6,
-                 min_share_gap: float = 0.15, max_per_kind: int = 5) -> None:
+                 min_share_gap: float = 0.15, alpha: float = 0.01, max_per_kind: int = 5) -> None:
+        self.alpha = alpha
         self.min_count, self.repeat_min, self.min_share_gap = min_count, repeat_min, min_share_gap
         self.dominant_share, self.max_per_kind = dominant_share, max_per_kind
 
@@ -58,10 +61,14 @@ class Patterns:
             # only a mix unlike the selection's own, or an entity that owns most of the type
             if share - base < self.min_share_gap and r["failures"] < 0.5 * overall[ftype]:
                 continue
+            # and more of that type than the selection's own mix explains (exact test)
+            p = float(binom_excess_p(np.array([r["failures"]]), np.array([n]), np.array([base]))[0])
+            if p > self.alpha:
+                continue
             ev = {"dimension": dim, "entity": key, "failure_type": ftype,
                   "failures": int(r["failures"]), "entity_failures": int(n),
                   "share": round(share, 3), "baseline_share": round(base, 3),
-                  "users": int(r["users"]), "job_names": int(r["names"])}
+                  "users": int(r["users"]), "job_names": int(r["names"]), "p": float(f"{p:.3g}")}
             out.append(Finding(
                 self.name, f"{dim}:{key}", "medium",
                 f"{int(r['failures'])} of {int(n)} failures of {dim} {key} are {ftype} "

@@ -21,7 +21,9 @@ class Severity:
 
     def __init__(self, gpu_hour_weight: float = 1.0, core_hour_weight: float = 1 / 32,
                  user_weight: float = 2.0, critical_share: float = 0.25, high_share: float = 0.10,
-                 medium_share: float = 0.02) -> None:
+                 medium_share: float = 0.02, strong_q: float = 1e-6, strong_ratio: float = 3.0
+                 ) -> None:
+        self.strong_q, self.strong_ratio = strong_q, strong_ratio
         self.gpu_hour_weight, self.core_hour_weight = gpu_hour_weight, core_hour_weight
         self.user_weight = user_weight
         self.critical_share, self.high_share, self.medium_share = critical_share, high_share, medium_share
@@ -42,7 +44,9 @@ class Severity:
             return "medium" if share >= self.medium_share else "low"
         if share >= self.critical_share:
             return "critical"
-        if share >= self.high_share:
+        strong = (float(f.evidence.get("q", f.evidence.get("p", 1.0)) or 1.0) <= self.strong_q
+                  and float(f.evidence.get("rate_ratio", 0) or 0) >= self.strong_ratio)
+        if share >= self.high_share or strong:  # a small but overwhelming excess is high too
             return "high"
         return "medium" if share >= self.medium_share else "low"
 
