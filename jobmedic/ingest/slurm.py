@@ -85,6 +85,7 @@ class _Folder:
         self.open: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.last_base: str | None = None
         # Step lines (most of sacct's output) need three fields: read them by position.
+        self.names = [n for n, _ in sorted(idx.items(), key=lambda kv: kv[1])]
         self.i_jobid = idx["JobID"]
         self.i_rss, self.i_exit, self.i_state = (idx.get(n, -1) for n in ("MaxRSS", "ExitCode",
                                                                         "State"))
@@ -120,11 +121,8 @@ class _Folder:
         return jobs
 
     def _getter(self, parts: list[str]):
-        idx = self.idx
-
-        def get(name: str) -> str | None:
-            return parts[idx.get(name, -1)]
-        return get
+        """`get(column)` for one line: a dict's own get (C), None for an absent column."""
+        return dict(zip(self.names, parts)).get
 
     def _add_step(self, job: dict[str, Any], parts: list, base: str) -> None:
         rss = parse_mem_mb(parts[self.i_rss], "MaxRSS", default_unit="B")
