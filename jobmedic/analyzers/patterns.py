@@ -89,10 +89,9 @@ class Patterns:
                  .groupby(["user", "name", "failure_type"]).agg(**agg).reset_index())
         names = names[names["failures"] >= self.repeat_min].sort_values("failures", ascending=False)
         if not names.empty:  # a job name counts as repeated only when most of its runs fail
-            names = names.head(50)  # runs of these names, by user, through the name index
-            runs = {(b["key"], b["entity"]): b["jobs"] for b in store.breakdown(
-                "name", sorted(set(names["name"])), "user", window, scope, filters)}
-            keep = [r.failures >= self.dominant_share * runs.get((r.user, r.name), 1e18)
+            names = names.head(50)  # runs of these names (all users: conservative)
+            runs = store.name_runs(sorted(set(names["name"])), window, scope, filters)
+            keep = [r.failures >= self.dominant_share * runs.get(r.name, 1e18)
                     for r in names.itertuples()]
             names = names[keep]
         texts = store.template_texts([int(t) for t in tpl["template"].head(50)])

@@ -256,6 +256,25 @@ class StatsMixin:
                f"{ent} IN ({marks}) GROUP BY entity")
         return {str(r["entity"]): r for r in _rows(self.conn.execute(sql, [*args, *values]))}
 
+    def name_runs(self, names: Sequence[str], window: Any, scope: Sequence[str] | None,
+                  filters: dict[str, Any] | None = None) -> dict[str, int]:
+        """Jobs per job name ending in the window, any outcome (cancelled included): the
+        denominator of "most runs of this name fail". Unscoped and unfiltered, a covering
+        (name, end_time) index answers it without reading the table."""
+        if not names:
+            return {}
+        marks = ", ".join("?" * len(names))
+        if scope is None and not any(v is not None for v in (filters or {}).values()):
+            sql = (f"SELECT name, COUNT(*) FROM jobs WHERE name IN ({marks}) AND end_time >= ? "
+                   f"AND end_time < ? GROUP BY name")
+            args: list[Any] = [*names, int(window.start), int(window.end)]
+        else:
+            where, wargs = self.window_where(window, scope, filters, outcome=False)
+            sql = (f"SELECT j.name, COUNT(*) FROM {keyed_from(filters)} WHERE {where} AND "
+                   f"j.name IN ({marks}) GROUP BY j.name")
+            args = [*wargs, *names]
+        return {str(a): int(b) for a, b in self.conn.execute(sql, args)}
+
     def breakdown(self, dim: str, values: Sequence[str], by: str, window: Any,
                   scope: Sequence[str] | None, filters: dict[str, Any] | None = None
                   ) -> list[dict[str, Any]]:
