@@ -63,6 +63,7 @@ class ResultCache:
         with self._lock:
             flight = self._flights.setdefault(key, threading.Lock())
         with flight:
+            version = store_version(self.db_path)  # as of now, after waiting for the flight
             hit = self._lookup(key, version)  # computed by the flight we waited for
             if hit is not None:
                 return hit

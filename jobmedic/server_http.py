@@ -73,22 +73,20 @@ async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
         except ValueError:
             raise BodyError(400, "invalid_request", "Content-Length is not a number") from None
 
-    async def collect() -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
-        return b"".join(chunks)
-
+    chunks: list[bytes] = []
+    size = 0
     try:
-        return await asyncio.wait_for(collect(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
     except TimeoutError:
         raise BodyError(408, "request_timeout",
                         f"the request body did not arrive within {timeout_s:g} s",
                         "send the whole body promptly") from None
+    return b"".join(chunks)
 
 
 def _too_large(limit: int) -> BodyError:
