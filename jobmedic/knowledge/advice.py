@@ -15,7 +15,8 @@ from jobmedic.knowledge.outcomes import CHANGE_TITLES
 from jobmedic.knowledge.remedies import wilson
 from jobmedic.knowledge.rules import RuleBase, Solution
 
-KUBERNETES_SOURCES = {"kubernetes", "k8s", "kubectl", "runai", "run:ai"}
+#: Sources whose jobs run on Kubernetes (record_failure takes Run:AI-style events).
+KUBERNETES_SOURCES = {"kubernetes", "k8s", "kubectl", "runai", "run:ai", "record_failure"}
 
 
 def platform_of(job: dict[str, Any] | None) -> str | None:
