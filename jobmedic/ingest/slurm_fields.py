@@ -15,6 +15,7 @@ class FieldError(ValueError):
     """A field value that cannot be parsed; the message names the field and the value."""
 
 
+@lru_cache(maxsize=16384)
 def parse_duration(value: str | None, field: str = "duration") -> int | None:
     """Slurm durations (`[D-]HH:MM:SS`, `MM:SS`, `MM:SS.mmm`, `UNLIMITED`) in seconds."""
     if value is None:
@@ -73,12 +74,12 @@ def parse_mem_mb(value: str | None, field: str = "ReqMem", cpus: int | None = No
     return mb
 
 
-@lru_cache(maxsize=65536)
 @lru_cache(maxsize=4096)
 def _day_epoch(day: str) -> int:
     return int(datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp())
 
 
+@lru_cache(maxsize=65536)
 def parse_time(value: str | None, field: str = "time") -> int | None:
     """ISO timestamps (`2019-07-31T22:29:13`, taken as UTC) to epoch seconds; `Unknown` -> None."""
     if value is None:
@@ -103,6 +104,7 @@ def parse_time(value: str | None, field: str = "time") -> int | None:
     return int(dt.timestamp())
 
 
+@lru_cache(maxsize=4096)
 def parse_exit(value: str | None) -> tuple[int | None, int | None]:
     """Slurm `N:S` exit code and signal."""
     if not value:
@@ -118,6 +120,7 @@ _GPU_TRES = re.compile(r"gres/gpu(?::[\w.\-]+)?=(\d+)")
 _GPU_GRES = re.compile(r"gpu(?::[\w.\-]+)?:(\d+)")
 
 
+@lru_cache(maxsize=16384)
 def gpus_from_tres(*values: str | None) -> int | None:
     """GPU count from ReqTRES / AllocTRES (`gres/gpu=4`) or ReqGRES (`gpu:v100:2`)."""
     for v in values:
