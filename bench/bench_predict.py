@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.taxonomy import Taxonomy
@@ -82,7 +81,7 @@ def main(argv: list[str]) -> dict:
         m, _ = registry.load(mdir, kind)
         m.predict_proba(X) if kind == "failure" else m.predict(X)
     model_s = time.perf_counter() - t
-    out = {"store_jobs": int(len(df)), "train_three_models_s": round(train_s, 1),
+    out = {"store_jobs": len(df), "train_three_models_s": round(train_s, 1),
            "predict_p50_ms": round(float(np.percentile(lat_ms, 50)), 2),
            "predict_p95_ms": round(float(np.percentile(lat_ms, 95)), 2),
            "batch_jobs_per_s_end_to_end": round(len(res) / batch_s),

@@ -74,7 +74,7 @@ def main(argv: list[str]) -> dict:
     r2 = float(1 - np.sum((med - y) ** 2) / np.sum((y - y.mean()) ** 2))
     heur = df.loc[test, "req_mem_mb"].to_numpy() / 1024
     pub = pd.read_csv(DATA / "mgnify_metaspades" / "published_model_performance.csv")
-    out = {"n_jobs": int(len(df)), "test": res, "median_rmse_gb": rmse, "median_r2": r2,
+    out = {"n_jobs": len(df), "test": res, "median_rmse_gb": rmse, "median_r2": r2,
            "heuristic_rmse_gb": float(np.sqrt(np.mean((heur - y) ** 2))),
            "published": pub[["raw_name", "R²", "RMSE"]].to_dict("records"), "train_card": card}
     print(json.dumps({k: v for k, v in out.items() if k not in ("train_card", "published")},

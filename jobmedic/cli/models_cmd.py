@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -26,7 +25,7 @@ class Fmt(str, Enum):
     jsonl = "jsonl"
 
 
-def _time(v: Optional[str], name: str) -> Optional[int]:
+def _time(v: str | None, name: str) -> int | None:
     if v is None:
         return None
     try:
@@ -36,7 +35,7 @@ def _time(v: Optional[str], name: str) -> Optional[int]:
     return None
 
 
-def _params(items: Optional[list[str]]) -> dict:
+def _params(items: list[str] | None) -> dict:
     out: dict = {}
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -56,11 +55,11 @@ def _summary(card: dict) -> str:
 def train(
     ctx: typer.Context,
     kind: Kind = typer.Argument(..., help="Which model: failure, runtime, memory or gnn."),
-    until: Optional[str] = typer.Option(None, "--until", help="Train on jobs submitted and ended before this time (default: all but the held-out recent slice)."),
+    until: str | None = typer.Option(None, "--until", help="Train on jobs submitted and ended before this time (default: all but the held-out recent slice)."),
     tune: bool = typer.Option(False, "--tune", help="Search parameters with Optuna on a time-ordered validation slice before the window's end."),
     trials: int = typer.Option(20, "--trials", min=1, max=1000, help="Optuna trials for --tune."),
     time_budget: float = typer.Option(300, "--time-budget", min=1, help="Seconds allowed for --tune."),
-    param: Optional[list[str]] = typer.Option(None, "--param", help="Model parameter KEY=VALUE (repeatable), e.g. num_boost_round=500, max_depth=8, epochs=60 (gnn)."),
+    param: list[str] | None = typer.Option(None, "--param", help="Model parameter KEY=VALUE (repeatable), e.g. num_boost_round=500, max_depth=8, epochs=60 (gnn)."),
 ) -> None:
     """Train a model on the store and save a versioned artifact with its card."""
     from jobmedic.models import training
@@ -81,7 +80,7 @@ def evaluate(
     ctx: typer.Context,
     kind: Kind = typer.Argument(..., help="Which model: failure, runtime, memory or gnn."),
     start: str = typer.Option(..., "--from", help="Evaluate on jobs submitted from this time (ISO or epoch)."),
-    end: Optional[str] = typer.Option(None, "--to", help="... and before this time (default: the end of the data)."),
+    end: str | None = typer.Option(None, "--to", help="... and before this time (default: the end of the data)."),
     as_json: bool = typer.Option(False, "--json", help="Print the card as JSON."),
 ) -> None:
     """Evaluate the current artifact on a time window and print its model card."""
@@ -120,7 +119,7 @@ def models(ctx: typer.Context,
 def predict_batch(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help="CSV or JSON Lines file of job specs (columns as in `jobmedic predict`)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write predictions here (default: stdout)."),
+    out: Path | None = typer.Option(None, "--out", help="Write predictions here (default: stdout)."),
     fmt: Fmt = typer.Option(Fmt.csv, "--format", help="Output format: csv or jsonl."),
 ) -> None:
     """Score a file of job specs in bulk and write one prediction per row."""

@@ -8,7 +8,8 @@ so a prediction adds only the few jobs that ended since, instead of scanning a b
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from jobmedic.knowledge.errors import ModelError
 from jobmedic.models.features import FEATURE_SET_VERSION

@@ -2,7 +2,8 @@
 (history as-of each spec's submit time from one bulk read of the store)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

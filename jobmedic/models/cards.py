@@ -2,7 +2,8 @@
 baselines measured on the same rows, so a reader can judge the model at a glance."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 def _fmt(v: Any) -> str:

@@ -3,7 +3,8 @@ check against the history ("this job name failed 7 of its last 9 runs")."""
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

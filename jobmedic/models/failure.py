@@ -29,7 +29,7 @@ class FailureModel:
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         self.params = dict(params or {})
 
-    def fit(self, X: np.ndarray, y: np.ndarray, X_cal: np.ndarray, y_cal: np.ndarray) -> "FailureModel":
+    def fit(self, X: np.ndarray, y: np.ndarray, X_cal: np.ndarray, y_cal: np.ndarray) -> FailureModel:
         pos = max(int(y.sum()), 1)
         spw = min((len(y) - pos) / pos, 50.0) ** 0.5  # mild re-weighting; calibration undoes it
         self.booster_ = boosting.train(X, y, OBJECTIVE | {"scale_pos_weight": spw}, self.params)
@@ -56,7 +56,7 @@ class FailureModel:
         return {"features": FEATURES, "params": self.params, "calibration": self.calibration_}
 
     @classmethod
-    def load(cls, d: Path, meta: dict[str, Any]) -> "FailureModel":
+    def load(cls, d: Path, meta: dict[str, Any]) -> FailureModel:
         m = cls(meta.get("params"))
         m.booster_ = boosting.load_booster(d / "model.ubj", len(meta["features"]), cls.kind)
         m.calibration_ = meta["calibration"]

@@ -11,8 +11,9 @@ XGBoost model on the same split and averaged with it only if that helps on the v
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -179,8 +180,8 @@ def train(store: Any, models_dir: str, until: int | None, scope: Sequence[str] |
         val["xgboost"] = {"error": exc.message}
     card = {"window": {"until": training._iso(until), "until_epoch": until,
                        "train_from": training._iso(df["submit_time"].min())},
-            "counts": {"nodes": int(len(df)), "edges": int(ei.shape[1]), "fit": int(len(fit_i)),
-                       "validation": int(len(val_i))},
+            "counts": {"nodes": len(df), "edges": int(ei.shape[1]), "fit": len(fit_i),
+                       "validation": len(val_i)},
             "validation": val, "ensemble_with_xgboost": bool(ensemble), "params": p,
             "graph_seconds": round(t_graph, 1), "train_seconds": round(time.perf_counter() - t0, 1)}
     path = artifacts.save(models_dir, "gnn", {"model.pt": lambda f: torch.save(net.state_dict(), f)},

@@ -50,7 +50,7 @@ def allocation(y: np.ndarray, alloc: np.ndarray) -> dict[str, float]:
 def evaluate(model: QuantileModel, X: pd.DataFrame, y: np.ndarray, df: pd.DataFrame) -> dict[str, Any]:
     q = model.predict(X[FEATURES].to_numpy())
     med = q[:, ALPHAS.index(0.5)]
-    out: dict[str, Any] = {"n": int(len(y)), "unit": "GB",
+    out: dict[str, Any] = {"n": len(y), "unit": "GB",
                            "model": metrics.regression(y, med, 1024)
                            | {"coverage": metrics.quantile_coverage(y, q, ALPHAS)}}
     out["recommendation"] = allocation(y, recommend(q))

@@ -28,7 +28,7 @@ def classification(y: np.ndarray, score: np.ndarray, calibrated: bool = True) ->
     """AUROC, AUPRC (with the base rate beside it), Brier, ECE, recall at 1 % FPR."""
     y = np.asarray(y, int)
     score = np.asarray(score, float)
-    out = {"n": int(len(y)), "positives": int(y.sum()), "base_rate": float(y.mean()) if len(y) else 0.0}
+    out = {"n": len(y), "positives": int(y.sum()), "base_rate": float(y.mean()) if len(y) else 0.0}
     if len(np.unique(y)) < 2:
         return out | {"auroc": None, "auprc": None}
     out |= {"auroc": float(roc_auc_score(y, score)), "auprc": float(average_precision_score(y, score)),

@@ -3,7 +3,8 @@ quantiles, and the concrete request they imply. Features come from indexed histo
 (no bulk read), models from the verified in-process cache."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

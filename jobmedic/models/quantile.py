@@ -21,7 +21,7 @@ class QuantileModel:
         self.alphas = [float(a) for a in alphas]
         self.params = dict(params or {})
 
-    def fit(self, X: np.ndarray, y: np.ndarray, X_cal: np.ndarray, y_cal: np.ndarray) -> "QuantileModel":
+    def fit(self, X: np.ndarray, y: np.ndarray, X_cal: np.ndarray, y_cal: np.ndarray) -> QuantileModel:
         obj = {"objective": "reg:quantileerror", "quantile_alpha": np.array(self.alphas)}
         self.booster_ = boosting.train(X, np.log1p(y), obj, self.params)
         raw = self._raw(X_cal)
@@ -48,7 +48,7 @@ class QuantileModel:
                 "conformal_shift": self.shift_}
 
     @classmethod
-    def load(cls, d: Path, meta: dict[str, Any], kind: str) -> "QuantileModel":
+    def load(cls, d: Path, meta: dict[str, Any], kind: str) -> QuantileModel:
         m = cls(meta["alphas"], meta.get("params"))
         m.booster_ = boosting.load_booster(d / "model.ubj", len(meta["features"]), kind)
         m.shift_ = list(meta["conformal_shift"])

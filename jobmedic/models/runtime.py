@@ -54,7 +54,7 @@ def evaluate(model: QuantileModel, X: pd.DataFrame, y: np.ndarray, df: pd.DataFr
     q = model.predict(X[FEATURES].to_numpy())
     med = q[:, ALPHAS.index(0.5)]
     tl = df["timelimit_s"].to_numpy(dtype="float64")
-    out: dict[str, Any] = {"n": int(len(y)), "model": metrics.regression(y, med, 3600)
+    out: dict[str, Any] = {"n": len(y), "model": metrics.regression(y, med, 3600)
                            | {"coverage": metrics.quantile_coverage(y, q, ALPHAS)}}
     out["model"]["interval_80_coverage"] = float(np.mean((y >= q[:, 0]) & (y <= q[:, 2])))
     last2 = X["user_last2_rt"].to_numpy()

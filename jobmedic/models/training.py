@@ -9,7 +9,8 @@ validation slice cut from the fit part, never touching the calibration slice or 
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -96,7 +97,7 @@ def train(store: Any, kind: str, models_dir: str, until: int | None = None,
         "window": {"train_from": _iso(df["submit_time"].min()), "until": _iso(until),
                    "calibration_from": _iso(df.loc[cal_i[0], "submit_time"]),
                    "until_epoch": until},
-        "counts": {"fit": int(len(fit_i)), "calibration": int(len(cal_i))},
+        "counts": {"fit": len(fit_i), "calibration": len(cal_i)},
         "train_seconds": round(time.perf_counter() - t0, 2), "tuning": tuned}
     if kind == "failure":
         card["counts"]["fit_positives"] = int(yf.sum())

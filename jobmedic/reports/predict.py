@@ -2,7 +2,8 @@
 and the request to submit with its stated chance of being too low."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 def _h(s: float) -> str:

@@ -9,8 +9,14 @@ from jobmedic.analyzers.base import iso
 from jobmedic.knowledge.errors import NotFound
 from jobmedic.models.predictor import predict_one
 from jobmedic.reports.predict import render
-from jobmedic.tools.base import (ActionRequest, Invocation, ToolContext, ToolResult, ok,
-                                 parse_time_arg)
+from jobmedic.tools.base import (
+    ActionRequest,
+    Invocation,
+    ToolContext,
+    ToolResult,
+    ok,
+    parse_time_arg,
+)
 
 DEFAULT_LEVELS = {"moderate": 0.3, "high": 0.6, "critical": 0.8}
 SPEC_FIELDS = ("cluster", "user", "project", "queue", "qos", "image", "name", "req_cpus",
