@@ -164,10 +164,14 @@ def spec_features(store: Any, spec: Mapping[str, Any], now: int,
 
     Returns the vector (in `FEATURES` order) and, per entity kind, its raw history (for words).
     """
-    q = pd.DataFrame([{c: spec.get(c) for c in REQUEST_FEATURES[:5]} | {"submit_time": now}])
-    for c in REQUEST_FEATURES[:5]:
-        q[c] = pd.to_numeric(q[c], errors="coerce")
-    vals = {k: float(v[0]) for k, v in _request_block(q).items()}
+    vals: dict[str, float] = {}
+    for c in REQUEST_FEATURES[:5]:  # plain floats: no DataFrame for one row
+        try:
+            vals[c] = float(spec.get(c)) if spec.get(c) is not None else float("nan")
+        except (TypeError, ValueError):
+            vals[c] = float("nan")
+    vals["hour"] = float(np.floor((now % 86400) / 3600))
+    vals["dow"] = float((np.floor(now / 86400) + 3) % 7)
     as_of = store.entity_stats_as_of()
     hists: dict[str, dict] = {}
     spec = dict(spec) | {"shape": shape_key(spec.get("user"), spec.get("req_cpus"), spec.get("timelimit_s"))}

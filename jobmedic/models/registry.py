@@ -31,5 +31,8 @@ def load(models_dir: str | Path, kind: str) -> tuple[Any, dict[str, Any]]:
         from jobmedic.models import gnn
 
         model = gnn.load(d, meta)  # (net, meta)
+    booster = getattr(model, "booster_", None)
+    if booster is not None:  # one thread: a single prediction is faster without a pool
+        booster.set_param({"nthread": 1})
     _CACHE[key] = (model, meta)
     return model, meta

@@ -13,7 +13,8 @@ from jobmedic.knowledge.migrations import JOB_COLUMNS
 
 
 def synthetic_jobs(n: int, *, seed: int = 0, n_users: int = 60, names_per_user: int = 8,
-                   start: int = 1_700_000_000, days: float = 60.0, cluster: str = "synth") -> list[tuple]:
+                   start: int = 1_700_000_000, days: float = 60.0, cluster: str = "synth",
+                   first_id: int = 100000) -> list[tuple]:
     """`n` jobs submitted uniformly over `days`, as tuples in JOB_COLUMNS order."""
     rng = np.random.default_rng(seed)
     n_names = n_users * names_per_user
@@ -44,7 +45,7 @@ def synthetic_jobs(n: int, *, seed: int = 0, n_users: int = 60, names_per_user: 
     for i in range(n):
         st = state[i]
         rows.append(tuple({
-            "cluster": cluster, "job_id": str(100000 + i), "name": f"job{nm[i]}",
+            "cluster": cluster, "job_id": str(first_id + i), "name": f"job{nm[i]}",
             "user": f"user{u[i]}", "project": f"proj{u[i] % 7}", "queue": str(queues[i]),
             "qos": "normal", "image": f"img{nm[i] % 23}" if gpus[nm[i]] else None, "state": st,
             "raw_state": st.upper(), "exit_code": 0 if st == "completed" else 1,
