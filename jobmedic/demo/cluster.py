@@ -80,7 +80,7 @@ class Cluster:
     truth: dict[str, Any]
 
 
-def simulate(anchor: int, days: int = 21, seed: int = 7, jobs_per_day: int = 600) -> Cluster:
+def simulate(anchor: int, days: int = 21, seed: int = 7, jobs_per_day: int = 450) -> Cluster:
     """Jobs submitted over `days` days ending at `anchor` (epoch seconds)."""
     rng = np.random.default_rng(seed)
     start = anchor - days * DAY

@@ -22,8 +22,8 @@ MODEL_KINDS = ("failure", "runtime", "memory", "gnn")
 #: Demo-sized training (fewer boosting rounds and epochs than `jobmedic train`'s defaults) so
 #: the whole demo stays within two minutes on a small machine; the model cards record them.
 DEMO_PARAMS: dict[str, dict[str, Any]] = {
-    "failure": {"num_boost_round": 100}, "runtime": {"num_boost_round": 100},
-    "memory": {"num_boost_round": 100}, "gnn": {"epochs": 15}}
+    "failure": {"num_boost_round": 80}, "runtime": {"num_boost_round": 40},
+    "memory": {"num_boost_round": 40}, "gnn": {"epochs": 15}}
 
 
 def _module(name: str) -> Any:
@@ -56,7 +56,7 @@ def train_models(settings: Any, store: Store, console: Console) -> list[str]:
     if training is None or not hasattr(training, "train"):
         console.print("  [yellow]skipped[/] training: `jobmedic train` is not in this build")
         return ["model training (`jobmedic train`, jobmedic/models/training.py) is not in this build"]
-    console.print("Training the models (as `jobmedic train KIND`, demo-sized: 100 boosting "
+    console.print("Training the models (as `jobmedic train KIND`, demo-sized: 40-80 boosting "
                   "rounds, 15 GNN epochs):")
     missing: list[str] = []
     frame = training.load(store, None) if hasattr(training, "load") else None
