@@ -5,7 +5,7 @@
 * batch scoring: jobs/s of `models.batch.score` on 200,000 specs (history read once), and of
   the model part alone (features given).
 
-    .venv/bin/python -m bench predict [--jobs N]
+    .venv/bin/python -m bench predict [--jobs N] [--reuse]   (--reuse: keep trained models)
 """
 from __future__ import annotations
 
@@ -51,9 +51,10 @@ def main(argv: list[str]) -> dict:
     # full-size models (300 trees) trained on the first 10 % of the year to keep this quick
     until = int(np.quantile(df["submit_time"], 0.1))
     t = time.perf_counter()
-    for kind in ("failure", "runtime", "memory"):
+    reuse = "--reuse" in argv and (Path(mdir) / "memory" / "CURRENT").exists()
+    for kind in ("failure", "runtime", "memory") if not reuse else ():
         training.train(s, kind, mdir, until, frame=frame)
-    train_s = time.perf_counter() - t
+    train_s = None if reuse else round(time.perf_counter() - t, 1)
     s.refresh_entity_stats(int(df["end_time"].max()) + 1)
     ctx = ToolContext(store=s, taxonomy=Taxonomy.from_yaml(config_path("taxonomy.yaml")),
                       now=int(df["end_time"].max()) + 60, extras={"models_dir": mdir, "risk_levels": LEVELS})
@@ -82,7 +83,7 @@ def main(argv: list[str]) -> dict:
         m, _ = registry.load(mdir, kind)
         m.predict_proba(X) if kind == "failure" else m.predict(X)
     model_s = time.perf_counter() - t
-    out = {"store_jobs": len(df), "train_three_models_s": round(train_s, 1),
+    out = {"store_jobs": len(df), "train_three_models_s": train_s,
            "predict_p50_ms": round(float(np.percentile(lat_ms, 50)), 2),
            "predict_p95_ms": round(float(np.percentile(lat_ms, 95)), 2),
            "batch_jobs_per_s_end_to_end": round(len(res) / batch_s),

@@ -43,10 +43,11 @@ class FailureModel:
         p = boosting.apply_calibration(self.calibration_, self.predict_raw(X))
         return np.column_stack([1 - p, p])
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
-        """Per-feature SHAP contributions (log-odds) plus the bias in the last column."""
+    def contributions(self, X: np.ndarray, exact: bool = False) -> np.ndarray:
+        """Per-feature contributions (log-odds) plus the bias in the last column: XGBoost's own
+        path attributions (`approx_contribs`, ~8x faster for one job) or exact TreeSHAP."""
         return self.booster_.predict(xgb.DMatrix(np.asarray(X, dtype="float32"), missing=np.nan),
-                                     pred_contribs=True)
+                                     pred_contribs=True, approx_contribs=not exact)
 
     # -- artifact ----------------------------------------------------------------------------
     def writers(self) -> dict[str, Any]:
