@@ -10,7 +10,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 
 def wilson(k: np.ndarray | float, n: np.ndarray | float, conf: float = 0.95
@@ -18,6 +17,8 @@ def wilson(k: np.ndarray | float, n: np.ndarray | float, conf: float = 0.95
     """Wilson score interval for k successes out of n (k may be fractional); (0, 1) for n = 0."""
     k = np.asarray(k, dtype=float)
     n = np.asarray(n, dtype=float)
+    from scipy import stats  # imported on use: scipy.stats costs ~1 s at start-up
+
     z = stats.norm.ppf(0.5 + conf / 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(n > 0, k / n, 0.0)
@@ -38,6 +39,8 @@ def binom_excess_p(k: np.ndarray, n: np.ndarray, p0: np.ndarray) -> np.ndarray:
     k = np.rint(np.asarray(k, dtype=float))
     n = np.asarray(n, dtype=float)
     p0 = np.clip(np.asarray(p0, dtype=float), 1e-12, 1 - 1e-12)
+    from scipy import stats
+
     p = stats.binom.sf(k - 1, n, p0)
     return np.where(k <= 0, 1.0, np.clip(p, 0.0, 1.0))
 
@@ -122,6 +125,8 @@ def change_points(k: np.ndarray, n: np.ndarray, alpha: float = 0.01, min_seg: in
         llr = np.where(ok, llr, -np.inf)
         best = int(np.argmax(llr))
         m = int(ok.sum())
+        from scipy import stats
+
         p = float(min(1.0, stats.chi2.sf(llr[best], 1) * m))
         if not math.isfinite(llr[best]) or p > alpha:
             continue

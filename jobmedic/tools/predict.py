@@ -7,7 +7,6 @@ from pydantic import Field, field_validator, model_validator
 
 from jobmedic.analyzers.base import iso
 from jobmedic.knowledge.errors import NotFound
-from jobmedic.models.predictor import predict_one
 from jobmedic.reports.predict import render
 from jobmedic.tools.base import (
     ActionRequest,
@@ -78,6 +77,8 @@ def run(ctx: ToolContext, req: PredictRequest) -> ToolResult:
     scope = ctx.effective_scope(req)
     spec, now, job = _spec(ctx, req, scope)
     levels = DEFAULT_LEVELS | dict(ctx.extras.get("risk_levels") or {})
+    from jobmedic.models.predictor import predict_one  # XGBoost loads only when predicting
+
     data = predict_one(ctx.store, spec, now, ctx.extras["models_dir"], levels, scope)
     data["spec"] = {k: v for k, v in spec.items() if v is not None}
     data["submit_time"] = iso(now)
