@@ -51,6 +51,9 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress",
                                             help="Progress bar (default: on a terminal)."),
+    learn: bool = typer.Option(True, "--learn/--no-learn", help="Infer fix attempts from "
+                               "resubmissions afterwards (skip for bulk trace loads; run "
+                               "`jobmedic learn` later)."),
 ) -> None:
     """Ingest job accounting or failure events from a file into the knowledge store."""
     st = state(ctx)
@@ -75,7 +78,8 @@ def ingest(
     except KeyboardInterrupt:
         fail("interrupted: batches already written are complete; re-run to finish "
              "(re-ingesting adds nothing twice)", 130)
-    _after_ingest(st, summary)
+    if learn:
+        _after_ingest(st, summary)
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     else:
