@@ -104,12 +104,31 @@ def command_for(tool: Tool) -> Callable[..., None]:
     params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                 annotation=typer.Context)]
     params += [_parameter(k, v) for k, v in fields.items()]
+    if tool.name == "predict":  # `jobmedic predict --batch jobs.csv` scores a file of specs
+        params += [
+            inspect.Parameter("batch", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
+                              default=typer.Option(None, "--batch", help="Score a CSV or JSON Lines file of job specs instead of one spec.")),
+            inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
+                              default=typer.Option(None, "--out", help="With --batch: write predictions here (default: stdout).")),
+            inspect.Parameter("fmt", inspect.Parameter.KEYWORD_ONLY, annotation=str,
+                              default=typer.Option("csv", "--format", help="With --batch: csv or jsonl.")),
+        ]
     params.append(inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY,
                                     default=typer.Option(False, "--json", help="Print the full JSON envelope instead of the report."),
                                     annotation=bool))
 
     def command(ctx: typer.Context, **kwargs: Any) -> None:
         as_json = kwargs.pop("as_json", False)
+        batch, out, fmt = kwargs.pop("batch", None), kwargs.pop("out", None), kwargs.pop("fmt", "csv")
+        if batch:
+            from pathlib import Path
+
+            from jobmedic.cli.models_cmd import Fmt, predict_batch
+
+            if fmt not in ("csv", "jsonl"):
+                raise typer.BadParameter("--format must be csv or jsonl", param_hint="--format")
+            predict_batch(ctx, Path(batch), Path(out) if out else None, Fmt(fmt))
+            return
         payload: dict[str, Any] = {"action": tool.name}
         for k, v in kwargs.items():
             if v is None or (isinstance(v, list) and not v):

@@ -48,6 +48,11 @@ def test_train_evaluate_list_and_batch(env):
     assert r.exit_code == 0, r.output
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(rows) == 2 and 0 <= rows[0]["failure_risk"] <= 1 and rows[0]["recommended_time_s"] <= 7200
+    # The spelling, `jobmedic predict --batch`, gives the same predictions.
+    out2 = tmp / "pred2.jsonl"
+    r = CliRunner().invoke(app, base + ["predict", "--batch", str(specs), "--out", str(out2), "--format", "jsonl"])
+    assert r.exit_code == 0, r.output
+    assert [json.loads(x) for x in out2.read_text().splitlines()] == rows
 
 
 def test_batch_rejects_bad_values_and_columns(env):
