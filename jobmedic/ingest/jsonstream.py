@@ -73,6 +73,15 @@ class _Buffer:
             return value
 
 
+def first_char(stream: TextIO) -> str:
+    """The first non-space character of the stream ('' when empty), read off it: readers
+    sniff it to refuse input that is not JSON before anything is written."""
+    head = stream.read(1)
+    while head and head.isspace():
+        head = stream.read(1)
+    return head
+
+
 def records(stream: TextIO, head: str = "", array_keys: tuple[str, ...] = ("items",)
             ) -> Iterator[tuple[int, Any] | BadRecord]:
     """Yield (line, record) for: the elements of a top-level array; the elements of the

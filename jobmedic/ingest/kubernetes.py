@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from jobmedic.ingest.base import Batch, IngestContext, event_tuple, job_tuple
-from jobmedic.ingest.jsonstream import BadRecord, records
+from jobmedic.ingest.jsonstream import BadRecord, first_char, records
 from jobmedic.ingest.k8s_fields import QuantityError, ceil_int, cpus, mem_mb, rfc3339
 from jobmedic.knowledge.errors import InputError
 from jobmedic.knowledge.templates import template_line
@@ -52,9 +52,7 @@ class KubernetesReader:
     description = "kubectl get pods -A -o json and kubectl get events -A -o json"
 
     def batches(self, stream: TextIO, ctx: IngestContext) -> Iterator[Batch]:
-        head = stream.read(1)
-        while head and head.isspace():
-            head = stream.read(1)
+        head = first_char(stream)
         if head not in ("{", "["):
             raise InputError(f"{ctx.file}: not kubectl JSON output (it starts with {head!r})",
                              hint="save `kubectl get pods -A -o json` or `kubectl get events -A -o json`")

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from jobmedic.ingest.base import Batch, IngestContext, event_tuple, job_tuple
-from jobmedic.ingest.jsonstream import BadRecord, records
+from jobmedic.ingest.jsonstream import BadRecord, first_char, records
 from jobmedic.ingest.k8s_fields import QuantityError, ceil_int, cpus, mem_mb
 from jobmedic.knowledge.errors import InputError
 from jobmedic.knowledge.taxonomy import BLAMES
@@ -64,9 +64,7 @@ class RunaiReader:
     description = "Run:AI-style failure records (JSON array or JSON Lines)"
 
     def batches(self, stream: TextIO, ctx: IngestContext) -> Iterator[Batch]:
-        head = stream.read(1)
-        while head and head.isspace():
-            head = stream.read(1)
+        head = first_char(stream)
         if head not in ("{", "["):
             raise InputError(f"{ctx.file}: not JSON or JSON Lines failure records (it starts "
                              f"with {head!r})", hint="pass a JSON array or one JSON object per line "
