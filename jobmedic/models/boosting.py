@@ -69,3 +69,14 @@ def apply_calibration(cal: dict[str, Any], raw: np.ndarray) -> np.ndarray:
         return np.asarray(raw, float)
     raise ModelError(f"unknown calibration method {m!r} in the model metadata",
                      "retrain with `jobmedic train failure`")
+
+
+def suggest_params(trial: Any, max_rounds: int) -> dict[str, Any]:
+    """The Optuna search space shared by the boosted models (tuned on a validation slice)."""
+    return {"max_depth": trial.suggest_int("max_depth", 3, 10),
+            "eta": trial.suggest_float("eta", 0.02, 0.3, log=True),
+            "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 20, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+            "num_boost_round": trial.suggest_int("num_boost_round", min(50, max_rounds),
+                                                 max_rounds, log=True)}

@@ -87,13 +87,8 @@ def tune_objective(X_fit, y_fit, X_val, y_val, max_rounds: int = 600):
     from sklearn.metrics import average_precision_score
 
     def objective(trial) -> float:
-        params = {"max_depth": trial.suggest_int("max_depth", 3, 10),
-                  "eta": trial.suggest_float("eta", 0.02, 0.3, log=True),
-                  "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 20, log=True),
-                  "subsample": trial.suggest_float("subsample", 0.5, 1.0),
-                  "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
-                  "lambda": trial.suggest_float("lambda", 0.1, 20, log=True),
-                  "num_boost_round": trial.suggest_int("num_boost_round", min(50, max_rounds), max_rounds, log=True)}
+        params = boosting.suggest_params(trial, max_rounds)
+        params["lambda"] = trial.suggest_float("lambda", 0.1, 20, log=True)
         m = FailureModel(params)
         m.booster_ = boosting.train(X_fit, y_fit, OBJECTIVE, params)
         return float(average_precision_score(y_val, m.predict_raw(X_val)))

@@ -58,12 +58,7 @@ class QuantileModel:
 def tune_objective(X_fit, y_fit, X_val, y_val, alphas, max_rounds: int = 600):
     """Optuna objective: mean pinball loss (log scale) on a validation slice."""
     def objective(trial) -> float:
-        params = {"max_depth": trial.suggest_int("max_depth", 3, 10),
-                  "eta": trial.suggest_float("eta", 0.02, 0.3, log=True),
-                  "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 20, log=True),
-                  "subsample": trial.suggest_float("subsample", 0.5, 1.0),
-                  "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
-                  "num_boost_round": trial.suggest_int("num_boost_round", min(50, max_rounds), max_rounds, log=True)}
+        params = boosting.suggest_params(trial, max_rounds)
         m = QuantileModel(alphas, params)
         m.booster_ = boosting.train(X_fit, np.log1p(y_fit), {
             "objective": "reg:quantileerror", "quantile_alpha": np.array(alphas)}, params)
