@@ -9,22 +9,7 @@ from typer.testing import CliRunner
 
 from jobmedic.cli import app
 from jobmedic.tools import run_action
-from tests.tools.analyze_data import AS_OF, context, file_db, fill
-
-
-@pytest.fixture(scope="module")
-def filled():
-    from jobmedic.knowledge.store import Store
-
-    s = Store(":memory:")
-    fill(s)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def ctx(filled):
-    return context(filled)  # a fresh context per test over one read-only store
+from tests.tools.analyze_data import AS_OF, file_db
 
 
 def test_analyze_leads_with_the_bad_node(ctx):

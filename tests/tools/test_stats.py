@@ -12,21 +12,6 @@ from jobmedic.tools import run_action
 from tests.tools.analyze_data import AS_OF, context, file_db, fill
 
 
-@pytest.fixture(scope="module")
-def filled():
-    from jobmedic.knowledge.store import Store
-
-    s = Store(":memory:")
-    fill(s)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def ctx(filled):
-    return context(filled)  # a fresh context per test over one read-only store
-
-
 def _group(res, by):
     return next(g for g in res.data["groups"] if g["by"] == by)
 
