@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from bench.synthetic import T_END, build
-from jobmedic.analyzers.base import Window
+from jobmedic.core.timeutil import Window
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.taxonomy import Taxonomy
 from jobmedic.settings import config_path

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.google_tasks import EPOCH_OFFSET, load
 from jobmedic.analyzers import build, run_all
-from jobmedic.analyzers.base import Window
+from jobmedic.core.timeutil import Window
 from jobmedic.analyzers.stats_utils import wilson
 from jobmedic.knowledge.store import Store
 

@@ -45,7 +45,8 @@ from jobmedic.server_metrics import Metrics
 from jobmedic.server_pool import StorePool
 from jobmedic.settings import Settings, config_path
 from jobmedic.tools import TOOLS
-from jobmedic.tools.base import ToolContext, parse_time_arg, run_action, validation_error
+from jobmedic.tools.base import ToolContext, run_action, validation_error
+from jobmedic.core.timeutil import parse_time_arg
 
 log = logging.getLogger("jobmedic.server")
 

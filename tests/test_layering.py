@@ -10,13 +10,14 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "jobmedic"
 # package -> jobmedic packages it may import (besides itself)
 ALLOWED = {
-    "knowledge": set(),
-    "ingest": {"knowledge"},
-    "analyzers": {"knowledge"},
-    "models": {"knowledge"},
-    "reports": {"knowledge", "analyzers"},
-    "tools": {"knowledge", "analyzers", "models", "reports", "ingest"},
-    "agent": {"knowledge", "analyzers", "reports", "tools"},
+    "core": set(),
+    "knowledge": {"core"},
+    "ingest": {"core", "knowledge"},
+    "analyzers": {"core", "knowledge"},
+    "models": {"core", "knowledge"},
+    "reports": {"core", "knowledge", "analyzers"},
+    "tools": {"core", "knowledge", "analyzers", "models", "reports", "ingest"},
+    "agent": {"core", "knowledge", "analyzers", "reports", "tools"},
 }
 ROOTS = {"cli", "server", "tui", "demo", "settings", "__main__", "docgen"}
 

@@ -13,7 +13,8 @@ from jobmedic.agent import session as sess
 from jobmedic.agent.loop import WRITE_ACTIONS, Outcome, run_plan
 from jobmedic.agent.models import describe_failure, is_router
 from jobmedic.agent.router import Plan, Router, Vocabulary
-from jobmedic.tools.base import ToolContext, parse_time_arg
+from jobmedic.tools.base import ToolContext
+from jobmedic.core.timeutil import parse_time_arg
 
 log = logging.getLogger("jobmedic.agent")
 

@@ -12,7 +12,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from jobmedic.analyzers.base import Analyzer, Finding, Window
+from jobmedic.analyzers.base import Analyzer, Finding
+from jobmedic.core.timeutil import Window
 from jobmedic.analyzers.blame import Blame
 from jobmedic.analyzers.hotspots import Hotspots
 from jobmedic.analyzers.patterns import Patterns

@@ -4,36 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from jobmedic.core.timeutil import Window
+
 SEVERITIES = ("critical", "high", "medium", "low", "info")
-
-
-@dataclass(frozen=True)
-class Window:
-    """A half-open time range [start, end) in UTC epoch seconds."""
-
-    start: int
-    end: int
-
-    @classmethod
-    def lookback(cls, now: int, days: float) -> Window:
-        return cls(int(now - days * 86400), int(now))
-
-    @property
-    def days(self) -> float:
-        return (self.end - self.start) / 86400
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"start": iso(self.start), "end": iso(self.end), "start_epoch": self.start,
-                "end_epoch": self.end, "days": round(self.days, 3)}
-
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobmedic.analyzers.base import Finding, Window
+from jobmedic.analyzers.base import Finding
+from jobmedic.core.timeutil import Window
 
 ENTITY_DIMS = ("node", "image", "user", "project", "queue")
 

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobmedic.analyzers.base import Finding, Window, iso
+from jobmedic.analyzers.base import Finding
+from jobmedic.core.timeutil import Window, iso
 from jobmedic.analyzers.stats_utils import binom_excess_p
 
 DIMS = ("project", "user", "image")

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from jobmedic.analyzers.base import SEVERITIES, Finding, Window
+from jobmedic.analyzers.base import SEVERITIES, Finding
+from jobmedic.core.timeutil import Window
 
 #: Kinds that say what to do about a problem (the others explain or describe).
 ACTIONABLE = {"hotspot", "spike", "change_point", "pattern", "repeat", "new_type", "event_pattern"}

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from jobmedic.analyzers.base import Finding, Window, iso
+from jobmedic.analyzers.base import Finding
+from jobmedic.core.timeutil import Window, iso
 from jobmedic.analyzers.stats_utils import bh, change_points, vs_rest, wilson
 
 DAY = 86400

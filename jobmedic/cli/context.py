@@ -9,10 +9,12 @@ from typing import Any
 import typer
 
 from jobmedic.knowledge.errors import JobmedicError
+from jobmedic.knowledge.rules import RuleBase
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.taxonomy import Taxonomy
 from jobmedic.settings import Settings, config_path, load_settings
-from jobmedic.tools.base import ToolContext, parse_time_arg
+from jobmedic.tools.base import ToolContext
+from jobmedic.core.timeutil import parse_time_arg
 
 
 @dataclass
@@ -56,18 +58,23 @@ class AppState:
 def build_tool_context(s: Settings, store: Store, taxonomy: Taxonomy, now: int | None,
                        scope: list[str] | None | str = "settings") -> ToolContext:
     """A ToolContext from settings (shared by the CLI, the HTTP server and the chat UI)."""
-    extras: dict[str, Any] = {
-        "risk_levels": s.risk_levels.model_dump(),
-        "models_dir": str(s.models_dir),
-        "remediations_path": str(config_path("remediations.yaml")),
-        "remediations": load_remediations(),
-        "resubmit_window_h": s.ingest.resubmit_window_h,
-        "default_cluster": s.cluster,
-    }
     return ToolContext(store=store, taxonomy=taxonomy,
                        scope=s.allowed_projects if scope == "settings" else scope,  # type: ignore[arg-type]
                        now=now, options={k: dict(v or {}) for k, v in s.analyzers.items()},
-                       extras=extras)
+                       rules=load_rules(taxonomy), models_dir=s.models_dir,
+                       risk_levels=s.risk_levels.model_dump(),
+                       resubmit_window_h=s.ingest.resubmit_window_h, default_cluster=s.cluster)
+
+
+def load_rules(taxonomy: Taxonomy) -> RuleBase:
+    """The remediation rule base, parsed and validated once per process."""
+    global _RULES
+    if _RULES is None or _RULES[0] is not taxonomy:
+        _RULES = (taxonomy, RuleBase.from_dict(load_remediations(), taxonomy.codes))
+    return _RULES[1]
+
+
+_RULES: tuple[Taxonomy, RuleBase] | None = None
 
 
 def load_remediations() -> dict[str, Any]:

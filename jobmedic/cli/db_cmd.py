@@ -5,7 +5,7 @@ import json
 
 import typer
 
-from jobmedic.analyzers.base import iso
+from jobmedic.core.timeutil import iso
 from jobmedic.cli.context import state
 from jobmedic.knowledge.store import SCHEMA_VERSION
 

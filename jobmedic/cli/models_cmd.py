@@ -10,7 +10,7 @@ import typer
 
 from jobmedic.cli.context import fail, state
 from jobmedic.knowledge.errors import JobmedicError
-from jobmedic.tools.base import parse_time_arg
+from jobmedic.core.timeutil import parse_time_arg
 
 
 class Kind(str, Enum):
@@ -135,8 +135,8 @@ def predict_batch(
         fail(f"cannot read {file}: {exc}", 2, "give a CSV with a header row or a JSON Lines file")
     tc = st.tool_context()
     try:
-        res = score(st.store, specs, tc.extras["models_dir"], tc.current_time(),
-                    tc.extras["risk_levels"], tc.scope)
+        res = score(st.store, specs, tc.models_dir, tc.current_time(),
+                    tc.risk_levels, tc.scope)
     except JobmedicError as exc:
         fail(exc, 2)
     text = res.to_csv(index=False) if fmt == Fmt.csv else res.to_json(orient="records", lines=True)

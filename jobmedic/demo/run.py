@@ -26,7 +26,7 @@ from jobmedic.ingest import READERS, IngestContext, run_ingest
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.taxonomy import Taxonomy
 from jobmedic.knowledge.templates import Templates
-from jobmedic.tools.base import parse_time_arg
+from jobmedic.core.timeutil import parse_time_arg
 
 DAY = 86400
 

@@ -16,7 +16,7 @@ from rich.panel import Panel
 
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.taxonomy import Taxonomy
-from jobmedic.tools.base import parse_time_arg
+from jobmedic.core.timeutil import parse_time_arg
 
 MODEL_KINDS = ("failure", "runtime", "memory", "gnn")
 #: Demo-sized training (fewer boosting rounds and epochs than `jobmedic train`'s defaults) so

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobmedic.analyzers.base import iso
+from jobmedic.core.timeutil import iso
 
 
 def render_outcome(d: dict[str, Any]) -> str:

@@ -9,10 +9,10 @@ TOOLS: list[Tool] = [
     Tool("analyze", "Find cross-job failure patterns: hot nodes, images, projects, users and queues, "
          "blame (job or cluster), time-of-day spikes and change points, ranked by impact. Use for "
          "'what is failing / breaking', 'analyze failures', 'any bad nodes?'.",
-         analyze.AnalyzeRequest, analyze.run),
+         analyze.AnalyzeRequest, analyze.run, cacheable=True, windowed=True),
     Tool("stats", "Counts and failure rates grouped by failure type, project, node, image, user, "
          "queue, day or hour, with the daily trend. Use for 'how many', 'top', 'breakdown', 'rate'.",
-         stats.StatsRequest, stats.run),
+         stats.StatsRequest, stats.run, cacheable=True, windowed=True),
     Tool("remediate", "Fixes for a failure type or a failed job: rule-based and learned from history, "
          "ranked by success rate with counts. Use for 'how do I fix', 'what worked for'.",
          remediate.RemediateRequest, remediate.run),
@@ -23,10 +23,24 @@ TOOLS: list[Tool] = [
          "recommended request, for a job spec or a known job id.",
          predict.PredictRequest, predict.run),
     Tool("record_failure", "Store one failure event (Run:AI-style fields) and classify it.",
-         record_failure.RecordFailureRequest, record_failure.run),
+         record_failure.RecordFailureRequest, record_failure.run, writes=True),
     Tool("record_outcome", "Record that a fix was tried on a failed job or failure type, and whether "
          "it worked, so future rankings learn from it.",
-         record_outcome.RecordOutcomeRequest, record_outcome.run),
+         record_outcome.RecordOutcomeRequest, record_outcome.run, writes=True),
 ]
 
-__all__ = ["TOOLS", "Tool", "ToolContext", "ToolResult", "run_action"]
+
+
+def tool_named(name: str) -> Tool:
+    """The registered tool called `name` (KeyError when there is none)."""
+    for t in TOOLS:
+        if t.name == name:
+            return t
+    raise KeyError(name)
+
+
+WRITE_ACTIONS = frozenset(t.name for t in TOOLS if t.writes)
+CACHEABLE_ACTIONS = frozenset(t.name for t in TOOLS if t.cacheable)
+WINDOWED_ACTIONS = frozenset(t.name for t in TOOLS if t.windowed)
+
+__all__ = ["CACHEABLE_ACTIONS", "TOOLS", "WINDOWED_ACTIONS", "WRITE_ACTIONS", "tool_named", "Tool", "ToolContext", "ToolResult", "run_action"]

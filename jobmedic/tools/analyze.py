@@ -6,7 +6,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from jobmedic.analyzers import build, run_all
-from jobmedic.analyzers.base import Window
+from jobmedic.core.timeutil import Window
 from jobmedic.reports.analyze import render
 from jobmedic.tools.base import Invocation, ToolContext, ToolResult, WindowedRequest, no_data, ok
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from pathlib import Path
 from difflib import get_close_matches
 from typing import Any, Callable, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from jobmedic.analyzers.base import Window, iso
+from jobmedic.core.scope import narrow
+from jobmedic.core.timeutil import Window, iso, now_epoch, parse_time_arg
 from jobmedic.knowledge.errors import JobmedicError, NotFound
 from jobmedic.knowledge.store import Store
+from jobmedic.knowledge.rules import RuleBase
 from jobmedic.knowledge.taxonomy import Taxonomy
 
 log = logging.getLogger("jobmedic.tools")
@@ -81,25 +83,26 @@ class WindowedRequest(ActionRequest):
 
 @dataclass
 class ToolContext:
-    """Everything a tool may use, built by a composition root (which alone reads Settings)."""
+    """Everything a tool may use, built by the set-up layer (`jobmedic.app`), which alone reads
+    Settings. Each field is typed; nothing is passed through an untyped dict."""
 
     store: Store
     taxonomy: Taxonomy
     scope: list[str] | None = None  # None means all projects
     now: int | None = None  # epoch seconds; None means the real time
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per analyzer / tool
-    extras: dict[str, Any] = field(default_factory=dict)  # rules, models dir, risk levels, ...
+    rules: RuleBase | None = None  # the parsed remediation rule base
+    models_dir: Path | None = None  # the model folder that belongs to this store
+    risk_levels: dict[str, float] = field(default_factory=dict)  # moderate / high / critical
+    resubmit_window_h: float = 72.0  # how far apart a failure and its resubmission may be
+    default_cluster: str = "default"  # cluster name for writes that do not say one
 
     def current_time(self) -> int:
-        return int(self.now if self.now is not None else datetime.now(timezone.utc).timestamp())
+        return int(self.now if self.now is not None else now_epoch())
 
     def effective_scope(self, req: ActionRequest) -> list[str] | None:
         """The caller's scope, narrowed (never widened) by the request's allowed_projects."""
-        if req.allowed_projects is None:
-            return self.scope
-        if self.scope is None:
-            return list(req.allowed_projects)
-        return [p for p in req.allowed_projects if p in self.scope]
+        return narrow(self.scope, req.allowed_projects)
 
     def window_for(self, req: WindowedRequest) -> Window:
         now = parse_time_arg(req.as_of, "as_of") if req.as_of else self.current_time()
@@ -108,29 +111,16 @@ class ToolContext:
 
 @dataclass(frozen=True)
 class Tool:
+    """One action: its name, request model, when to use it (shown to chat models) and the
+    facts every surface needs about it, declared here once instead of kept in lists."""
+
     name: str
-    description: str  # when to use it (shown to chat models)
+    description: str
     request_model: type[ActionRequest]
     run: Callable[[ToolContext, Any], ToolResult]
-
-
-def parse_time_arg(value: str | int | float, field_name: str = "time") -> int:
-    """ISO date / datetime (UTC unless it says otherwise) or epoch seconds."""
-    if isinstance(value, (int, float)):
-        return int(value)
-    v = str(value).strip()
-    try:
-        return int(float(v))
-    except ValueError:
-        pass
-    try:
-        dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{field_name}: {value!r} is not an ISO date/time (2024-05-01, "
-                         f"2024-05-01T12:00) or epoch seconds") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return int(dt.timestamp())
+    writes: bool = False  # changes the store (the agent only runs it when asked to)
+    cacheable: bool = False  # same request + scope + now + store version -> same answer
+    windowed: bool = False  # looks at a time window (lookback_days, as_of)
 
 
 # -- results ---------------------------------------------------------------------------------

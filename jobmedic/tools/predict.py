@@ -5,8 +5,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from jobmedic.analyzers.base import iso
-from jobmedic.knowledge.errors import NotFound
+from jobmedic.core.timeutil import iso
+from jobmedic.knowledge.errors import ModelError, NotFound
 from jobmedic.reports.predict import render
 from jobmedic.tools.base import (
     ActionRequest,
@@ -76,10 +76,13 @@ def _spec(ctx: ToolContext, req: PredictRequest, scope) -> tuple[dict, int, dict
 def run(ctx: ToolContext, req: PredictRequest) -> ToolResult:
     scope = ctx.effective_scope(req)
     spec, now, job = _spec(ctx, req, scope)
-    levels = DEFAULT_LEVELS | dict(ctx.extras.get("risk_levels") or {})
+    levels = DEFAULT_LEVELS | dict(ctx.risk_levels)
+    if ctx.models_dir is None:
+        raise ModelError("this store has no model folder, so there is no model to predict with",
+                         "train one first: `jobmedic train failure`")
     from jobmedic.models.predictor import predict_one  # XGBoost loads only when predicting
 
-    data = predict_one(ctx.store, spec, now, ctx.extras["models_dir"], levels, scope)
+    data = predict_one(ctx.store, spec, now, ctx.models_dir, levels, scope)
     data["spec"] = {k: v for k, v in spec.items() if v is not None}
     data["submit_time"] = iso(now)
     if job is not None:

@@ -55,7 +55,7 @@ def run(ctx: ToolContext, req: RecordFailureRequest) -> ToolResult:
                                 else "give the project this failure belongs to",
                                 "your projects: " + ", ".join(scope), "project", inv)
     ts = parse_time_arg(req.timestamp, "timestamp") if req.timestamp else ctx.current_time()
-    cluster = req.cluster or ctx.extras.get("default_cluster") or "default"
+    cluster = req.cluster or ctx.default_cluster
     text = "\n".join(t for t in (req.error_message, req.logs_snippet, req.events_snippet) if t)
     evidence: list[str] = []
     if req.failure_type:

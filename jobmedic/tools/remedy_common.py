@@ -1,5 +1,5 @@
 """Shared by remediate, diagnose, record_outcome and record_failure: the rule base from the
-tool context (parsed once per loaded dict), cached template miners, and job lookup that falls
+tool context, cached template miners, and job lookup that falls
 back to failure events (Run:AI workloads have no jobs row)."""
 from __future__ import annotations
 
@@ -12,23 +12,17 @@ from jobmedic.knowledge.rules import RuleBase
 from jobmedic.knowledge.templates import Templates
 from jobmedic.tools.base import ToolContext
 
-_RULES: dict[int, tuple[Any, RuleBase]] = {}
 _TEMPLATES: "weakref.WeakKeyDictionary[Any, tuple[tuple[int, int], Templates]]" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
 def rules_of(ctx: ToolContext) -> RuleBase:
-    """The parsed rule base of ctx.extras["remediations"] (validated against the taxonomy)."""
-    raw = ctx.extras.get("remediations")
-    if raw is None:
+    """The parsed rule base the set-up layer put in the context."""
+    if ctx.rules is None:
         raise JobmedicError("the remediation rule base is not loaded",
-                            hint="the composition root must set extras['remediations'] from "
-                                 "configs/remediations.yaml")
-    with _LOCK:
-        hit = _RULES.get(id(raw))
-        if hit is None or hit[0] is not raw:
-            hit = _RULES[id(raw)] = (raw, RuleBase.from_dict(raw, ctx.taxonomy.codes))
-        return hit[1]
+                            hint="open the tool context through jobmedic.app, which loads the "
+                                 "packaged remediations.yaml")
+    return ctx.rules
 
 
 def templates_for(store: Any) -> Templates:

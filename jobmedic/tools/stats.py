@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from jobmedic.analyzers.base import iso
+from jobmedic.core.timeutil import iso
 from jobmedic.reports.stats import render
 from jobmedic.tools.analyze import resolve_filters, summary
 from jobmedic.tools.base import Invocation, ToolContext, ToolResult, WindowedRequest, no_data, ok

@@ -47,7 +47,7 @@ class ChatApp(App[None]):
                       refresh_s: float = 60.0) -> ChatApp:
         """The app for the configured store, scope, time and assistant model."""
         from jobmedic.cli.context import build_tool_context
-        from jobmedic.tools.base import parse_time_arg
+        from jobmedic.core.timeutil import parse_time_arg
 
         now = parse_time_arg(settings.as_of, "as_of") if settings.as_of else None
         try:

@@ -15,7 +15,7 @@ from jobmedic.ingest.base import event_tuple
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.templates import Templates
 from jobmedic.settings import load_settings
-from jobmedic.tools.base import parse_time_arg
+from jobmedic.core.timeutil import parse_time_arg
 from tests.conftest import FIXTURES
 
 HERE = Path(__file__).resolve().parent

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from jobmedic.analyzers.base import Window
+from jobmedic.core.timeutil import Window
 from jobmedic.knowledge.migrations import JOB_COLUMNS
 
 T0 = 1_700_006_400  # 2023-11-15 00:00 UTC, a Wednesday

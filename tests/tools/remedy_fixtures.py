@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from jobmedic.settings import config_path
+from jobmedic.knowledge.rules import RuleBase
 from jobmedic.tools.base import ToolContext
 
 
@@ -16,5 +17,6 @@ def remediations():
 
 @pytest.fixture
 def tctx(store, taxonomy, remediations):
-    return ToolContext(store=store, taxonomy=taxonomy, extras={
-        "remediations": remediations, "resubmit_window_h": 72, "default_cluster": "default"})
+    return ToolContext(store=store, taxonomy=taxonomy,
+                       rules=RuleBase.from_dict(remediations, taxonomy.codes),
+                       resubmit_window_h=72, default_cluster="default")

@@ -16,7 +16,7 @@ def env(tmp_path_factory, taxonomy):
     db, models, _ = build(tmp_path_factory.mktemp("predict"))
     s = Store(db)
     ctx = ToolContext(store=s, taxonomy=taxonomy, now=START + 61 * 86400,
-                      extras={"models_dir": str(models), "risk_levels": LEVELS})
+                      models_dir=models, risk_levels=LEVELS)
     yield s, ctx, models
     s.close()
 
@@ -84,7 +84,7 @@ def test_absurd_requests_name_the_field_and_range(env, field, value, rng):
 
 def test_missing_model_is_an_error_that_says_how_to_train(env, tmp_path, taxonomy):
     s, _, _ = env
-    ctx = ToolContext(store=s, taxonomy=taxonomy, extras={"models_dir": str(tmp_path), "risk_levels": LEVELS})
+    ctx = ToolContext(store=s, taxonomy=taxonomy, models_dir=tmp_path, risk_levels=LEVELS)
     r = run_action({"action": "predict", "user": "user3"}, ctx)
     assert r.status == "error" and r.error.type == "model_error"
     assert "jobmedic train failure" in r.error.hint
@@ -93,8 +93,8 @@ def test_missing_model_is_an_error_that_says_how_to_train(env, tmp_path, taxonom
 def test_levels_come_from_configuration(env, taxonomy):
     s, _, models = env
     ctx = ToolContext(store=s, taxonomy=taxonomy, now=START + 61 * 86400,
-                      extras={"models_dir": str(models),
-                              "risk_levels": {"moderate": 0.0, "high": 0.0, "critical": 0.0}})
+                      models_dir=models,
+                      risk_levels={"moderate": 0.0, "high": 0.0, "critical": 0.0})
     r = run_action({"action": "predict", "user": "user3"}, ctx)
     assert r.data["risk_level"] == "critical"
 
@@ -102,7 +102,7 @@ def test_levels_come_from_configuration(env, taxonomy):
 def test_scope_hides_other_projects_history(env, taxonomy):
     s, _, models = env
     ctx = ToolContext(store=s, taxonomy=taxonomy, now=START + 61 * 86400, scope=["nobody's"],
-                      extras={"models_dir": str(models), "risk_levels": LEVELS})
+                      models_dir=models, risk_levels=LEVELS)
     r = run_action({"action": "predict", "user": "user3"}, ctx)
     assert r.data["history"]["user"]["finished_jobs"] == 0
     r = run_action({"action": "predict", "job_id": s.jobs_frame()["job_id"].iloc[10]}, ctx)

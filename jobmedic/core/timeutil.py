@@ -1,0 +1,57 @@
+"""Time in jobmedic: UTC epoch seconds, half-open `Window`s, ISO rendering and the one parser
+for user-given times (`--as-of`, `as_of`, `--since`, `--until`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time range [start, end) in UTC epoch seconds."""
+
+    start: int
+    end: int
+
+    @classmethod
+    def lookback(cls, now: int, days: float) -> Window:
+        return cls(int(now - days * 86400), int(now))
+
+    @property
+    def days(self) -> float:
+        return (self.end - self.start) / 86400
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": iso(self.start), "end": iso(self.end), "start_epoch": self.start,
+                "end_epoch": self.end, "days": round(self.days, 3)}
+
+
+def iso(ts: float | None) -> str | None:
+    """'2024-05-01T12:00:00Z' for epoch seconds; None stays None."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_epoch() -> int:
+    return int(datetime.now(UTC).timestamp())
+
+
+def parse_time_arg(value: str | int | float, field_name: str = "time") -> int:
+    """ISO date / datetime (UTC unless it says otherwise) or epoch seconds."""
+    if isinstance(value, (int, float)):
+        return int(value)
+    v = str(value).strip()
+    try:
+        return int(float(v))
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{field_name}: {value!r} is not an ISO date/time (2024-05-01, "
+                         f"2024-05-01T12:00) or epoch seconds") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp())
