@@ -10,11 +10,11 @@ from typing import Any
 
 from jobmedic.agent import compose as comp
 from jobmedic.agent import session as sess
-from jobmedic.agent.loop import WRITE_ACTIONS, Outcome, run_plan
+from jobmedic.agent.loop import Outcome, run_plan
 from jobmedic.agent.models import describe_failure, is_router
 from jobmedic.agent.router import Plan, Router, Vocabulary
-from jobmedic.tools.base import ToolContext
 from jobmedic.core.timeutil import parse_time_arg
+from jobmedic.tools import WRITE_ACTIONS, ToolContext
 
 log = logging.getLogger("jobmedic.agent")
 

@@ -6,7 +6,7 @@ a routed question answers fast). Any LangChain chat model, the router's own chat
 form included, runs through `run_chat_model`: bind the tools, invoke, execute its tool
 calls, feed the results back as data, until it answers. A model that does not call tools
 properly raises `ToolCallError` so the assistant can fall back to the router. A guard
-refuses tool calls the question did not ask for: writes (record_failure, record_outcome)
+refuses tool calls the question did not ask for: writes (the tools that declare `writes`)
 unless the user asked to record something, and any tool call that only tool output could
 have suggested.
 """
@@ -17,9 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobmedic.tools.base import ToolContext, run_action
+from jobmedic.tools import WRITE_ACTIONS, ToolContext, run_action
 
-WRITE_ACTIONS = ("record_failure", "record_outcome")
 USER_ERRORS = ("invalid_field", "invalid_request", "unknown_action", "invalid_json")
 MAX_CALLS = 6
 

@@ -9,13 +9,13 @@ from typing import Any
 from jobmedic.agent.router.extract import RX_NEG, RX_POS, Entities
 from jobmedic.agent.router.intents import QUOTED
 from jobmedic.agent.router.lexicon import FAILURE_RX
+from jobmedic.tools import WINDOWED_ACTIONS
 
 LEADING_FILLER = {"i", "we", "so", "ok", "okay", "well", "just", "btw", "also", "then", "and",
                   "tried", "trying", "try", "have", "had", "it", "that", ",", ""}
 TRAILING_FILLER = {"and", "but", "so", "it", "that", "this", "which", "for", "on", "in", "of",
                    "with", "then", "also", "just", "the", ",", ""}
 FILTER_KINDS = ("project", "node", "image", "user", "queue", "cluster")
-WINDOWED = ("analyze", "stats")
 
 
 def window_args(ent: Entities) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def window_args(ent: Entities) -> dict[str, Any]:
 def build(action: str, ent: Entities, text: str, paste: str | None = None) -> dict[str, Any]:
     """The request arguments (without 'action') for one action."""
     a: dict[str, Any] = {}
-    if action in WINDOWED:
+    if action in WINDOWED_ACTIONS:
         for k in FILTER_KINDS:
             if k in ent.names:
                 a[k] = ent.names[k]

@@ -13,13 +13,14 @@ from typing import Any
 
 from jobmedic.agent.router import args as argmod
 from jobmedic.agent.router.extract import Entities, extract
-from jobmedic.agent.router.intents import HELP, ORDER, clauses, intent_of, is_garbage, pasted_text
+from jobmedic.agent.router.intents import HELP, clauses, intent_of, is_garbage, pasted_text
 from jobmedic.agent.router.lexicon import FOLLOWUP_RX, PRONOUN_RX
 from jobmedic.agent.router.times import TimeSpec
 from jobmedic.agent.router.vocabulary import Vocabulary
+from jobmedic.tools import TOOLS, WINDOWED_ACTIONS, WRITE_ACTIONS
 
 MAX_QUESTION = 20_000
-READ_ACTIONS = ("analyze", "stats", "remediate", "diagnose", "predict")
+READ_ACTIONS = frozenset(t.name for t in TOOLS if not t.writes)
 
 
 @dataclass
@@ -78,7 +79,7 @@ class Router:
                 seen.add(key)
                 plan.calls.extend(call)
         if (whole.ambiguous or whole.unknown) and \
-                not all(c["action"] in ("record_failure", "record_outcome") for c in plan.calls):
+                not all(c["action"] in WRITE_ACTIONS for c in plan.calls):
             return self._ask_back(whole)
         if not plan.calls:
             return Plan(kind="help")
@@ -102,8 +103,8 @@ class Router:
             else:
                 return Plan(kind="help")
         facts = _facts(prev) if prev else {}
-        if intent in ("analyze", "stats") and prev and followup and not ent.any_filter():
-            base = next((c["args"] for c in prev["calls"] if c["action"] in argmod.WINDOWED), None)
+        if intent in WINDOWED_ACTIONS and prev and followup and not ent.any_filter():
+            base = next((c["args"] for c in prev["calls"] if c["action"] in WINDOWED_ACTIONS), None)
             if base:
                 ent.names.update({k: base[k] for k in argmod.FILTER_KINDS if k in base})
                 if intent == "stats" and base.get("failure_type") and not ent.failure_type:
@@ -113,7 +114,7 @@ class Router:
         if intent in ("remediate", "record_outcome") and prev and not facts.get("failure_type") \
                 and not ent.failure_type and not ent.jobs and self.top_failure is not None:
             for c in prev["calls"]:
-                if c["action"] in argmod.WINDOWED:
+                if c["action"] in WINDOWED_ACTIONS:
                     ft = self.top_failure(c["args"])
                     if ft:
                         facts["failure_type"] = ft
@@ -137,7 +138,7 @@ class Router:
                 return Plan(kind="clarify", reply="Which job or failure type was the fix for? e.g. "
                             "`doubling the memory fixed job 4242`.")
         action = intent
-        args = argmod.build(action, ent, part if action in ("record_outcome", "record_failure") else q)
+        args = argmod.build(action, ent, part if action in WRITE_ACTIONS else q)
         if action == "record_outcome" and not args.get("solution"):
             return Plan(kind="clarify", reply="What fix was tried? e.g. `doubling the memory fixed "
                         "job 4242` or `raising the time limit did not help job 4242`.")
@@ -203,7 +204,7 @@ def _repeat(prev: dict[str, Any], ent: Entities) -> list[dict[str, Any]] | None:
         action, args = c["action"], dict(c["args"])
         if action not in READ_ACTIONS:
             continue
-        if action in argmod.WINDOWED:
+        if action in WINDOWED_ACTIONS:
             if ent.time:
                 args.pop("lookback_days", None)
                 args.pop("as_of", None)
@@ -233,4 +234,4 @@ def _repeat(prev: dict[str, Any], ent: Entities) -> list[dict[str, Any]] | None:
     return out or None
 
 
-__all__ = ["ORDER", "Plan", "Router"]
+__all__ = ["Plan", "Router"]

@@ -75,8 +75,6 @@ ASKING = re.compile(r"\b(?:how|what|which|why|number|count|show|list|give|analy[
                     r"top|fix|top)\b", _Q)
 QUOTED = re.compile(r"[\"“`']([^\"”`']{8,})[\"”`']")
 
-ORDER = ("record_outcome", "record_failure", "predict", "diagnose", "remediate", "stats", "analyze")
-
 
 def pasted_text(q: str) -> str | None:
     """The pasted error / log part of a question, or None when it is ordinary prose."""
