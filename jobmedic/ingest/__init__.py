@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from jobmedic.ingest.base import IngestContext, IngestSummary, Reader, run_ingest
 from jobmedic.ingest.eagle import EagleReader
+from jobmedic.ingest.fresco import FrescoReader
 from jobmedic.ingest.google2011 import Google2011Reader
 from jobmedic.ingest.kubernetes import KubernetesReader
 from jobmedic.ingest.lanl import LanlReader
@@ -18,6 +19,7 @@ READERS: dict[str, Reader] = {r.name: r for r in [
     RunaiReader(),
     EagleReader(),
     LanlReader(),
+    FrescoReader(),
 ]}
 
 __all__ = ["READERS", "IngestContext", "IngestSummary", "Reader", "run_ingest"]
