@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench.synthetic import T_END, build
 from jobmedic.agent import Assistant
-from jobmedic.cli.context import build_tool_context
+from jobmedic.app import build_tool_context
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.taxonomy import Taxonomy
 from jobmedic.settings import config_path, load_settings
@@ -107,7 +107,7 @@ def cold_vocabulary(path: Path, tax: Taxonomy) -> dict:
 
 def startup(path: Path, starts: int) -> dict:
     q = QUESTIONS["analyze"]
-    probe = ("import sys, time\nt0 = time.perf_counter()\nfrom jobmedic.cli import main\n"
+    probe = ("import sys, time\nt0 = time.perf_counter()\nfrom jobmedic.main import main\n"
              "sys.argv = ['jobmedic', '--db', sys.argv[1], '--as-of', sys.argv[2], 'ask', sys.argv[3]]\n"
              "try:\n    main()\nexcept SystemExit:\n    pass\n"
              f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)\n")

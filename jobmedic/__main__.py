@@ -1,3 +1,3 @@
-from jobmedic.cli import main
+from jobmedic.main import main
 
 main()

@@ -53,7 +53,7 @@ def render(root: Any | None = None) -> str:
     import click
 
     if root is None:
-        from jobmedic.cli import build
+        from jobmedic.main import build
 
         root = build()
     out = [HEADER]

@@ -1,10 +1,18 @@
-"""`jobmedic serve` (HTTP API), `jobmedic chat` (terminal UI) and `jobmedic demo`."""
+"""The `jobmedic` program: the command line (jobmedic.cli) plus the commands that start the
+other surfaces - `serve` (the HTTP API, jobmedic.server), `chat` (the terminal UI,
+jobmedic.tui) and `demo` (jobmedic.demo).
+
+This module is the roof over the surfaces: the surfaces never import each other, each is set
+up through jobmedic.app, and only this module knows all of them. Each surface is imported
+when its command runs, so `jobmedic --help` stays fast.
+"""
 from __future__ import annotations
 
 import sys
 
 import typer
 
+from jobmedic.cli import app
 from jobmedic.cli.context import fail, state
 
 
@@ -16,31 +24,42 @@ def serve(
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level (debug, info, warning, error)."),
     hash_token: str | None = typer.Option(None, "--hash-token", metavar="TOKEN",
                                              help="Print the sha256 digest of TOKEN for server.tokens and exit."),
+    insecure_no_auth: bool = typer.Option(False, "--insecure-no-auth",
+                                          help="Serve on a non-loopback address without any API token (every project visible to anyone who can connect)."),
 ) -> None:
     """Serve the JSON action API over HTTP (POST /v1/actions, POST /v1/ask, GET /healthz,
-    GET /metrics). Bearer tokens come from server.tokens in the configuration."""
-    from jobmedic.server_auth import hash_token as digest
+    GET /metrics). Bearer tokens come from server.tokens in the configuration; without one
+    the server only listens on a loopback address unless --insecure-no-auth is given."""
+    from jobmedic.server.auth import hash_token as digest
 
     if hash_token is not None:
         typer.echo(digest(hash_token))
         return
-    from jobmedic.server import bind_warning
+    from jobmedic.server import bind_warning, refuse_unauthenticated
     from jobmedic.server import serve as run_server
-    from jobmedic.server_auth import TokenAuth
+    from jobmedic.server.auth import TokenAuth
 
-    s = state(ctx).settings
+    st = state(ctx)
+    s = st.settings
     host = host or s.server.host
     try:
         auth = TokenAuth(s.server.tokens, s.allowed_projects)
     except ValueError as exc:
         fail(str(exc), 2)
+    refusal = refuse_unauthenticated(host, auth, insecure_no_auth)
+    if refusal:
+        fail(refusal, 2, "configure server.tokens (see docs/http-api.md; `jobmedic serve "
+                         "--hash-token TOKEN` prints a digest), bind to 127.0.0.1, or pass "
+                         "--insecure-no-auth")
+    st.store  # noqa: B018 - open (and check) the store before listening
     warning = bind_warning(host, auth)
     if warning:
         typer.secho(f"warning: {warning}", fg="yellow", err=True)
     mode = f"{len(s.server.tokens)} token(s)" if auth.enabled else "local single-user mode"
     typer.echo(f"jobmedic API on http://{host}:{port or s.server.port} ({mode}); store "
                f"{s.db_path}; docs at /docs", err=True)
-    run_server(s, host, port or s.server.port, log_level=log_level, body_timeout_s=body_timeout)
+    run_server(s, host, port or s.server.port, log_level=log_level, body_timeout_s=body_timeout,
+               insecure_no_auth=insecure_no_auth)
 
 
 def chat(
@@ -55,8 +74,8 @@ def chat(
     if not sys.stdout.isatty():
         fail("jobmedic chat needs a terminal", 2, "for scripts use `jobmedic ask` or `jobmedic act`")
     s = st.settings
-    app = ChatApp.from_settings(s, st.taxonomy, session=session, refresh_s=refresh)
-    app.run()
+    st.store  # noqa: B018 - open (and check) the store before the screen takes over
+    ChatApp.from_app(st, session=session, refresh_s=refresh).run()
 
 
 def demo(
@@ -79,7 +98,15 @@ def demo(
         fail("demo interrupted", 130)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
-    app.command("chat")(chat)
-    app.command("demo")(demo)
+app.command("serve")(serve)
+app.command("chat")(chat)
+app.command("demo")(demo)
+
+
+def build():
+    """The click command tree of the whole program (for tests and doc generation)."""
+    return typer.main.get_command(app)
+
+
+def main() -> None:
+    app(prog_name="jobmedic")

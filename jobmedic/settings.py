@@ -1,22 +1,63 @@
-"""Settings: configs/jobmedic.yaml, then a user config file, then JOBMEDIC_* environment
-variables, then CLI flags (highest). Only the composition roots (cli, server, tui) read them."""
+"""Settings, merged from (lowest to highest): the defaults shipped inside the package
+(jobmedic/configs/jobmedic.yaml), the user's file `$XDG_CONFIG_HOME/jobmedic/jobmedic.yaml`
+(default ~/.config), the file named by `--config FILE` (or JOBMEDIC_CONFIG), JOBMEDIC_*
+environment variables, then command-line flags. Only the set-up layer (jobmedic.app) and the
+surfaces read them; nothing here writes into os.environ.
+
+A configuration file that was asked for and does not exist, or that is not a YAML mapping, or
+whose values do not validate, is a `ConfigError` (fail closed: a mistyped `--config` must never
+start a server with no tokens).
+"""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from contextvars import ContextVar
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 from platformdirs import user_data_dir
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+from jobmedic.knowledge.errors import JobmedicError
+
+#: The default configuration files shipped as package data.
+CONFIG_PACKAGE = "jobmedic"
+CONFIG_FOLDER = "configs"
+
+
+class ConfigError(JobmedicError):
+    """A configuration file that cannot be used (missing, not YAML, invalid values)."""
+
+    kind = "config_error"
+    http_status = 500
+    user_fault = True
+
+
+def config_resource(name: str) -> Any:
+    """The packaged default file `name` (taxonomy.yaml, remediations.yaml, jobmedic.yaml) as an
+    importlib.resources Traversable (read it with `.read_text()` or `.open()`)."""
+    return resources.files(CONFIG_PACKAGE).joinpath(CONFIG_FOLDER, name)
+
+
+def config_text(name: str) -> str:
+    """The text of the packaged default file `name`."""
+    return config_resource(name).read_text(encoding="utf-8")
 
 
 def config_path(name: str) -> Path:
-    """Path of a data file in configs/ (taxonomy.yaml, remediations.yaml, jobmedic.yaml)."""
-    return CONFIG_DIR / name
+    """A filesystem path of the packaged default file `name` (the package is installed as
+    plain files, as pip does; readers that can take text should prefer `config_text`)."""
+    return Path(str(config_resource(name)))
+
+
+def user_config_file() -> Path:
+    """`$XDG_CONFIG_HOME/jobmedic/jobmedic.yaml` (XDG_CONFIG_HOME defaults to ~/.config)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base).expanduser() / "jobmedic" / "jobmedic.yaml"
 
 
 class IngestSettings(BaseModel):
@@ -54,6 +95,11 @@ class ServerSettings(BaseModel):
     tokens: list[TokenSpec] = []
 
 
+#: The explicit configuration file of the load in progress (set by load_settings only while it
+#: constructs Settings; a context variable, so concurrent loads never see each other's file).
+_EXPLICIT: ContextVar[Path | None] = ContextVar("jobmedic_config_file", default=None)
+
+
 class Settings(BaseSettings):
     """All jobmedic settings, with their sources merged in priority order."""
 
@@ -86,32 +132,75 @@ class Settings(BaseSettings):
         return Path(self.db).expanduser() if self.db else self.data_dir / "jobmedic.db"
 
     @property
-    def models_dir(self) -> Path:
-        return Path(self.models.dir).expanduser() if self.models.dir else self.data_dir / "models"
+    def in_memory(self) -> bool:
+        return self.db == ":memory:"
+
+    @property
+    def models_dir(self) -> Path | None:
+        """The store's own model folder: `models.dir` when set, else `<store>.models/` beside
+        the store file (never a per-user folder that other stores would share); None for an
+        in-memory store, which has nowhere to keep models."""
+        if self.models.dir:
+            return Path(self.models.dir).expanduser()
+        if self.in_memory:
+            return None
+        db = self.db_path
+        return db.with_name(db.name + ".models")
 
     def analyzer_options(self, name: str) -> dict[str, Any]:
         return dict(self.analyzers.get(name) or {})
 
 
 class _YamlSource(PydanticBaseSettingsSource):
-    """configs/jobmedic.yaml deep-merged with the file named by JOBMEDIC_CONFIG, if any."""
+    """The packaged defaults, deep-merged with the user's XDG file and the explicit file."""
 
     def get_field_value(self, field, field_name):  # pragma: no cover - unused by __call__
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        data = _read_yaml(config_path("jobmedic.yaml"))
-        user = os.environ.get("JOBMEDIC_CONFIG")
-        if user:
-            data = _merge(data, _read_yaml(Path(user).expanduser()))
+        data = _parse(config_text("jobmedic.yaml"), "the packaged jobmedic.yaml")
+        user = user_config_file()
+        if user.is_file():
+            data = _merge(data, read_config_file(user))
+        explicit = _EXPLICIT.get()
+        if explicit is None and os.environ.get("JOBMEDIC_CONFIG"):
+            explicit = Path(os.environ["JOBMEDIC_CONFIG"]).expanduser()
+        if explicit is not None:
+            data = _merge(data, read_config_file(explicit))
         return data
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A YAML configuration file as a mapping; ConfigError when it is missing or unusable."""
     if not path.exists():
+        raise ConfigError(f"configuration file {path} does not exist",
+                          hint="check the --config path (or JOBMEDIC_CONFIG)")
+    if not path.is_file():
+        raise ConfigError(f"configuration file {path} is not a file",
+                          hint="--config names a YAML file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc}",
+                          hint="check its permissions and that it is UTF-8 text") from None
+    return _parse(text, str(path))
+
+
+def _parse(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(f"configuration file {where} is not valid YAML{at}",
+                          hint="fix the YAML syntax; docs/configuration.md shows the keys") from None
+    if data is None:
         return {}
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"configuration file {where} is not a mapping of settings "
+                          f"(it holds a {type(data).__name__})",
+                          hint="write `key: value` lines; docs/configuration.md shows the keys")
+    return data
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -121,8 +210,24 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_settings(config: str | None = None, **overrides: Any) -> Settings:
-    """Settings from all sources; `config` names an extra YAML file, overrides are CLI flags."""
-    if config:
-        os.environ["JOBMEDIC_CONFIG"] = config
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+@contextmanager
+def _explicit_file(config: str | Path | None) -> Iterator[None]:
+    token = _EXPLICIT.set(Path(config).expanduser() if config else None)
+    try:
+        yield
+    finally:
+        _EXPLICIT.reset(token)
+
+
+def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from all sources; `config` names an extra YAML file, overrides are CLI flags.
+    Raises ConfigError (one line, with a hint) for any file or value that cannot be used."""
+    with _explicit_file(config):
+        try:
+            return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "?"
+            raise ConfigError(f"invalid setting {where}: {first.get('msg', 'invalid value')}",
+                              hint="check the configuration file, JOBMEDIC_* variables and "
+                                   "flags; docs/configuration.md lists the keys") from None

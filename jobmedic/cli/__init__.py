@@ -1,7 +1,7 @@
-"""The jobmedic command line: a thin layer over the library (ingest, db, actions, ...).
-
-`main()` builds the click group from the Typer app and adds one command per action,
-generated from the TOOLS registry.
+"""The jobmedic command line: a thin layer over the library (ingest, db, actions, ...), set up
+through jobmedic.app. One command per action is generated from the TOOLS registry. The program
+entry point (`jobmedic`, `python -m jobmedic`) is jobmedic.main, which adds the commands that
+start the other surfaces (serve, chat, demo); this package imports none of them.
 """
 from __future__ import annotations
 
@@ -10,22 +10,25 @@ from typing import Optional
 import typer
 
 from jobmedic.cli import actions_cmd, db_cmd, ingest_cmd, models_cmd
-from jobmedic.cli.context import AppState
+from jobmedic.cli.context import CliState, JobmedicGroup
 
 app = typer.Typer(name="jobmedic", no_args_is_help=True, add_completion=False,
+                  cls=JobmedicGroup, pretty_exceptions_enable=False,
                   help="jobmedic: understand compute-cluster job failures (Slurm, Kubernetes, Run:AI).")
 
 
 @app.callback()
 def _global(
     ctx: typer.Context,
-    db: Optional[str] = typer.Option(None, "--db", help="Store path (default: JOBMEDIC_DB or the user data dir)."),
-    config: Optional[str] = typer.Option(None, "--config", help="Extra YAML configuration file."),
+    db: Optional[str] = typer.Option(None, "--db", help="Store path (default: JOBMEDIC_DB or the user data dir); its directory must exist."),
+    config: Optional[str] = typer.Option(None, "--config", help="YAML configuration file over the defaults and the user file (must exist)."),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Treat this time as now (ISO or epoch)."),
     scope: Optional[str] = typer.Option(None, "--scope", help="Only these projects (comma-separated)."),
     cluster: Optional[str] = typer.Option(None, "--cluster-name", help="Default cluster name."),
+    debug: bool = typer.Option(False, "--debug", help="Show the Python traceback of a fault instead of a one-line error."),
 ) -> None:
-    ctx.obj = AppState(db=db, config=config, as_of=as_of, scope=scope, cluster=cluster)
+    ctx.obj = CliState(db=db, config=config, as_of=as_of, scope=scope, cluster=cluster,
+                       debug=debug)
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -44,15 +47,9 @@ from jobmedic.cli import learn_cmd  # noqa: E402
 
 learn_cmd.register(app)
 models_cmd.register(app)
-from jobmedic.cli import surfaces_cmd  # noqa: E402
-
-surfaces_cmd.register(app)
 
 
 def build():
-    """The click command tree of the whole CLI (for tests and doc generation)."""
+    """The click command tree of these commands (jobmedic.main.build adds serve, chat and
+    demo, which start the other surfaces)."""
     return typer.main.get_command(app)
-
-
-def main() -> None:
-    app(prog_name="jobmedic")

@@ -10,19 +10,34 @@ from typing import Any, Callable, List, Literal, Optional
 
 import typer
 
-from jobmedic.tools import TOOLS
-from jobmedic.tools.base import Tool, ToolResult, run_action
+from jobmedic.cli.context import state
+from jobmedic.knowledge.errors import JobmedicError
+from jobmedic.tools import TOOLS, run_action, tool_named
+from jobmedic.tools.base import Tool, ToolResult
 
 #: Tool name -> CLI command name where they differ (record_outcome lives under `outcome record`).
-COMMAND_NAMES = {"record_failure": "record-failure", "record_outcome": "record-outcome"}
-USER_ERRORS = {"invalid_json", "invalid_request", "invalid_field", "unknown_action", "not_found",
-               "unknown_failure_type", "input_error", "model_error"}
+COMMAND_NAMES = {t.name: t.name.replace("_", "-") for t in TOOLS if "_" in t.name}
+#: Envelope error types of a malformed request (exit 2, like the user-fault error classes).
+REQUEST_ERRORS = frozenset({"invalid_json", "invalid_request", "invalid_field", "unknown_action"})
+
+
+def user_errors() -> frozenset[str]:
+    """Error types that are the user's fault: malformed requests and every error class that
+    declares user_fault (not_found, unknown_failure_type, input_error, model_error, ...)."""
+    kinds: set[str] = set(REQUEST_ERRORS)
+    todo: list[type[JobmedicError]] = [JobmedicError]
+    while todo:
+        cls = todo.pop()
+        if cls.user_fault:
+            kinds.add(cls.kind)
+        todo.extend(cls.__subclasses__())
+    return frozenset(kinds)
 
 
 def exit_code(result: ToolResult) -> int:
     if result.status != "error":
         return 0
-    return 2 if result.error and result.error.type in USER_ERRORS else 1
+    return 2 if result.error and result.error.type in user_errors() else 1
 
 
 def emit(result: ToolResult, as_json: bool) -> None:
@@ -46,8 +61,6 @@ def emit(result: ToolResult, as_json: bool) -> None:
 
 
 def run_payload(ctx: typer.Context, payload: dict[str, Any] | str) -> ToolResult:
-    from jobmedic.cli.context import state
-
     return run_action(payload, state(ctx).tool_context())
 
 
@@ -150,5 +163,5 @@ def register(app: typer.Typer) -> None:
     for tool in TOOLS:
         app.command(COMMAND_NAMES.get(tool.name, tool.name))(command_for(tool))
     outcome = typer.Typer(help="Record whether a fix worked.", no_args_is_help=True)
-    outcome.command("record")(command_for(next(t for t in TOOLS if t.name == "record_outcome")))
+    outcome.command("record")(command_for(tool_named("record_outcome")))
     app.add_typer(outcome, name="outcome")

@@ -1,114 +1,116 @@
-"""The CLI's composition root: Settings -> Store, Taxonomy, ToolContext. Only the roots
-(cli, server, tui) read Settings; everything below receives plain objects."""
+"""The CLI's state and its one way of reporting faults.
+
+The global options are kept as given and resolved into a `jobmedic.app.App` (settings, store,
+taxonomy, rules, tool context) only when a command needs it, so `--help` never opens the store
+or reads a configuration file. Every expected fault becomes one `error:` line and a `hint:`
+line with a non-zero exit; `--debug` shows the traceback instead.
+"""
 from __future__ import annotations
 
+import os
+import sqlite3
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from jobmedic.knowledge.errors import JobmedicError
-from jobmedic.knowledge.rules import RuleBase
-from jobmedic.knowledge.store import Store
-from jobmedic.knowledge.taxonomy import Taxonomy
-from jobmedic.settings import Settings, config_path, load_settings
-from jobmedic.tools.base import ToolContext
-from jobmedic.core.timeutil import parse_time_arg
 
 
 @dataclass
-class AppState:
-    """Global options, resolved lazily so `--help` never opens the store."""
+class CliState:
+    """The global options of one invocation and the App built from them on first use."""
 
     db: str | None = None
     config: str | None = None
     as_of: str | None = None
     scope: str | None = None
     cluster: str | None = None
-    _store: Store | None = field(default=None, repr=False)
-
-    @cached_property
-    def settings(self) -> Settings:
-        allowed = [p.strip() for p in self.scope.split(",") if p.strip()] if self.scope else None
-        return load_settings(self.config, db=self.db, as_of=self.as_of,
-                             allowed_projects=allowed, cluster=self.cluster)
+    debug: bool = False
+    _app: Any = field(default=None, repr=False)
 
     @property
-    def store(self) -> Store:
-        if self._store is None:
-            self._store = Store(self.settings.db_path)
-        return self._store
+    def app(self):  # -> jobmedic.app.App
+        if self._app is None:
+            from jobmedic.app import App
 
-    @cached_property
-    def taxonomy(self) -> Taxonomy:
-        return Taxonomy.from_yaml(config_path("taxonomy.yaml"))
-
-    def tool_context(self) -> ToolContext:
-        s = self.settings
-        now = parse_time_arg(s.as_of, "as_of") if s.as_of else None
-        return build_tool_context(s, self.store, self.taxonomy, now)
+            self._app = App.open(self.config, db=self.db, as_of=self.as_of, scope=self.scope,
+                                 cluster=self.cluster)
+        return self._app
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        if self._app is not None:
+            self._app.close()
 
 
-def build_tool_context(s: Settings, store: Store, taxonomy: Taxonomy, now: int | None,
-                       scope: list[str] | None | str = "settings") -> ToolContext:
-    """A ToolContext from settings (shared by the CLI, the HTTP server and the chat UI)."""
-    return ToolContext(store=store, taxonomy=taxonomy,
-                       scope=s.allowed_projects if scope == "settings" else scope,  # type: ignore[arg-type]
-                       now=now, options={k: dict(v or {}) for k, v in s.analyzers.items()},
-                       rules=load_rules(taxonomy), models_dir=s.models_dir,
-                       risk_levels=s.risk_levels.model_dump(),
-                       resubmit_window_h=s.ingest.resubmit_window_h, default_cluster=s.cluster)
+def state(ctx: typer.Context):  # -> jobmedic.app.App
+    """The App of this invocation (settings, store, taxonomy, rules, tool_context())."""
+    return cli_state(ctx).app
 
 
-def load_rules(taxonomy: Taxonomy) -> RuleBase:
-    """The remediation rule base, parsed and validated once per process."""
-    global _RULES
-    if _RULES is None or _RULES[0] is not taxonomy:
-        _RULES = (taxonomy, RuleBase.from_dict(load_remediations(), taxonomy.codes))
-    return _RULES[1]
-
-
-_RULES: tuple[Taxonomy, RuleBase] | None = None
-
-
-def load_remediations() -> dict[str, Any]:
-    """configs/remediations.yaml, parsed once per process (the rule base of remediate & co)."""
-    global _REMEDIATIONS
-    if _REMEDIATIONS is None:
-        import yaml
-
-        with open(config_path("remediations.yaml"), encoding="utf-8") as fh:
-            _REMEDIATIONS = yaml.safe_load(fh)
-    return _REMEDIATIONS
-
-
-_REMEDIATIONS: dict[str, Any] | None = None
-
-
-def state(ctx: typer.Context) -> AppState:
+def cli_state(ctx: typer.Context) -> CliState:
     root = ctx.find_root()
     if root.obj is None:
-        root.obj = AppState()
+        root.obj = CliState()
     return root.obj
 
 
-def fail(exc: JobmedicError | str, code: int = 1, hint: str = "") -> None:
+def fail(exc: JobmedicError | str, code: int = 1, hint: str = "") -> NoReturn:
     """Print a one-line error (and hint) to stderr and exit with `code`."""
-    from rich.console import Console
-    from rich.text import Text
-
-    err = Console(stderr=True)
     if isinstance(exc, JobmedicError):
         msg, hint = exc.message, exc.hint or hint
     else:
         msg = exc
-    err.print(Text.assemble(("error: ", "bold red"), msg))
+    _print_error(msg, hint)
+    raise typer.Exit(code)
+
+
+def _print_error(msg: str, hint: str) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err.print(Text.assemble(("error: ", "bold red"), msg.replace("\n", " ")))
     if hint:
         err.print(Text("hint: " + hint, style="dim"))
-    raise typer.Exit(code)
+
+
+def describe(exc: BaseException) -> tuple[str, str, int]:
+    """(message, hint, exit code) for a fault a command did not handle itself."""
+    if isinstance(exc, JobmedicError):
+        return exc.message, exc.hint, 2 if exc.user_fault else 1
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return ("the store is locked by another process",
+                "wait for the other jobmedic (an ingest?) to finish, then retry", 1)
+    if isinstance(exc, sqlite3.DatabaseError):
+        return (f"the store cannot be used: {exc}",
+                "check that --db names a jobmedic store (an SQLite file)", 1)
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        return (f"cannot use{where}: {exc.strerror or exc}",
+                "check the path and its permissions", 2)
+    return (f"internal error: {type(exc).__name__}: {exc}",
+            "this is a bug in jobmedic; rerun with --debug to see the traceback", 1)
+
+
+class JobmedicGroup(TyperGroup):
+    """The root command group: turns any fault escaping a command into `error:` / `hint:`
+    lines and a non-zero exit, unless `--debug` (or JOBMEDIC_DEBUG=1) asks for the traceback."""
+
+    def invoke(self, ctx):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one place faults become messages
+            import click
+
+            if isinstance(exc, click.ClickException):
+                raise
+            obj = ctx.obj if isinstance(ctx.obj, CliState) else None
+            if (obj is not None and obj.debug) or os.environ.get("JOBMEDIC_DEBUG") == "1":
+                raise
+            msg, hint, code = describe(exc)
+            _print_error(msg, hint)
+            raise typer.Exit(code) from None

@@ -91,15 +91,18 @@ def ingest(
             typer.echo(f"  rejected lines are in the rejects table: `jobmedic db rejects`", err=True)
         if summary.error:
             typer.echo(f"  {summary.error}", err=True)
-    if summary.status != "ok":
+    if summary.status not in ("ok", "partial"):  # failed, truncated: nothing or not all read
         raise typer.Exit(1)
 
 
 def _after_ingest(st, summary) -> None:
-    """Hooks run after an ingest (outcome inference joins here when it exists)."""
-    hook = getattr(sys.modules.get("jobmedic.cli.learn_cmd"), "after_ingest", None)
-    if hook is not None and summary.inserted + summary.updated:
-        hook(st)
+    """The after-load steps (jobmedic.app.after_ingest: outcome inference), when rows changed."""
+    from jobmedic.app import after_ingest
+
+    if summary.inserted + summary.updated:
+        msg = after_ingest(st).message()
+        if msg:
+            typer.echo(msg, err=True)
 
 
 def sync_slurm(

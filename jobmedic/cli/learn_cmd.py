@@ -1,5 +1,5 @@
-"""`jobmedic learn` (outcome inference over the whole history), the after-ingest hook that runs
-it after every ingest, and `jobmedic diagnose-file PATH|-` for pasting long error texts."""
+"""`jobmedic learn` (outcome inference over the whole history; `jobmedic ingest` runs the same
+step through jobmedic.app.after_ingest), and `jobmedic diagnose-file PATH|-` for pasting long error texts."""
 from __future__ import annotations
 
 import json
@@ -7,26 +7,9 @@ import sys
 
 import typer
 
-from jobmedic.cli.context import fail, load_remediations, state
+from jobmedic.cli.context import fail, state
 from jobmedic.knowledge.errors import JobmedicError
 from jobmedic.knowledge.outcomes import infer_outcomes
-from jobmedic.knowledge.rules import RuleBase, RuleError
-
-
-def _rules(st) -> RuleBase:
-    try:
-        return RuleBase.from_dict(load_remediations(), st.taxonomy.codes)
-    except (OSError, RuleError) as exc:
-        raise JobmedicError(f"cannot load configs/remediations.yaml: {exc}",
-                            hint="fix the rule base file") from exc
-
-
-def after_ingest(st) -> None:
-    """Infer fix attempts from resubmissions after an ingest (called by `jobmedic ingest`)."""
-    s = infer_outcomes(st.store, _rules(st), st.settings.ingest.resubmit_window_h)
-    if s.outcomes_written:
-        typer.echo(f"learned {s.outcomes_written:,} fix attempts from {s.pairs:,} resubmissions "
-                   f"({s.seconds:.1f}s)", err=True)
 
 
 def learn(
@@ -38,7 +21,7 @@ def learn(
     """Learn which fixes work from resubmissions in the whole store (idempotent)."""
     st = state(ctx)
     try:
-        s = infer_outcomes(st.store, _rules(st), window_h or st.settings.ingest.resubmit_window_h)
+        s = infer_outcomes(st.store, st.rules, window_h or st.settings.ingest.resubmit_window_h)
     except JobmedicError as exc:
         fail(exc, 2)
     if as_json:

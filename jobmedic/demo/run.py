@@ -2,8 +2,9 @@
 those files with the real readers, train the models, and run a scripted conversation with the
 assistant, printing each question and answer. Ends with how to do the same on a real cluster.
 
-A step whose component is not installed in this build is reported as skipped, with what is
-missing; the demo never substitutes made-up output.
+The demo builds its own store (and, beside it, the store's model folder) through the set-up
+layer (jobmedic.app), so the commands it prints at the end find the same data and models.
+A step that fails is reported with what is missing; the demo never substitutes made-up output.
 """
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ def run_demo(taxonomy: Taxonomy, directory: str | None = None, seed: int = 7, da
              anchor: str | None = None, train: bool = True, settings: Any = None,
              console: Console | None = None) -> dict[str, Any]:
     """Run the whole demo; returns what happened (for tests): paths, counts, answers, gaps."""
+    from jobmedic.app import App
     from jobmedic.demo.steps import after_ingest, ask_all, train_models
 
     console = console or Console()
@@ -80,7 +82,7 @@ def run_demo(taxonomy: Taxonomy, directory: str | None = None, seed: int = 7, da
     db = out_dir / "jobmedic.db"
     for suffix in ("", "-wal", "-shm"):  # a fresh store each run
         Path(str(db) + suffix).unlink(missing_ok=True)
-    demo_settings = _demo_settings(settings, db, out_dir, end)
+    demo_settings = _demo_settings(settings, db, end)
 
     console.print(Rule("jobmedic demo"))
     console.print(f"Simulating {days} days of a Slurm cluster ({CLUSTER}) and a Kubernetes GPU "
@@ -92,26 +94,28 @@ def run_demo(taxonomy: Taxonomy, directory: str | None = None, seed: int = 7, da
     console.print("Ingesting with the real readers:")
     missing: list[str] = []
     with Store(db) as store:
+        app = App(demo_settings, store=store, taxonomy=taxonomy)
         missing += ingest_inputs(store, taxonomy, out_dir, console)
-        missing += after_ingest(demo_settings, store, taxonomy, console)
+        missing += after_ingest(app, store, console)
         if train:
             missing += train_models(demo_settings, store, console)
         console.print(Rule("A short conversation with the assistant"))
-        answers, gaps = ask_all(demo_settings, store, taxonomy, questions(truth), console)
+        answers, gaps = ask_all(app, store, questions(truth), console)
         missing += gaps
     _closing(console, db, end, missing, time.perf_counter() - t0)
     return {"dir": str(out_dir), "db": str(db), "truth": truth, "answers": answers,
             "missing": missing, "seconds": time.perf_counter() - t0}
 
 
-def _demo_settings(settings: Any, db: Path, out_dir: Path, end: int) -> Any:
-    from jobmedic.settings import ModelSettings, Settings
+def _demo_settings(settings: Any, db: Path, end: int) -> Any:
+    """The caller's settings for the demo store; models go to the store's own folder
+    (`<db>.models`, the default), where `jobmedic --db <db> ...` looks for them."""
+    from jobmedic.settings import ModelSettings, load_settings
 
-    base = settings if settings is not None else Settings()
+    base = settings if settings is not None else load_settings()
     return base.model_copy(update={
         "db": str(db), "as_of": iso(end), "allowed_projects": None,
-        "models": ModelSettings(dir=str(out_dir / "models"),
-                                holdout_fraction=base.models.holdout_fraction)})
+        "models": ModelSettings(dir="", holdout_fraction=base.models.holdout_fraction)})
 
 
 def _closing(console: Console, db: Path, end: int, missing: list[str], seconds: float) -> None:
@@ -127,6 +131,8 @@ Explore it:
 
     jobmedic --db {db} --as-of {iso(end)[:10]} chat
     jobmedic --db {db} --as-of {iso(end)[:10]} analyze --lookback-days 7
+    jobmedic --db {db} models
+    jobmedic --db {db} --as-of {iso(end)[:10]} predict --project ml-team --req-gpus 4
 
 Point jobmedic at your own cluster:
 

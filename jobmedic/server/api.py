@@ -1,10 +1,11 @@
-"""The HTTP JSON action API (`jobmedic serve`): FastAPI over the same actions as the CLI.
+"""The routes of the HTTP JSON action API (`jobmedic serve`): FastAPI over the same actions as
+the CLI.
 
 `POST /v1/actions` takes the flat JSON objects of `jobmedic act` and returns the same envelope;
 `POST /v1/ask` asks the assistant; `GET /healthz`; `GET /metrics` (Prometheus). Callers are
-identified by bearer tokens whose projects become their scope (see server_auth). Bodies are
+identified by bearer tokens whose projects become their scope (see server.auth). Bodies are
 read under a size and time limit before any work, actions run in worker threads with one
-store connection per thread (server_pool), so slow clients and slow actions never block
+store connection per thread (server.pool), so slow clients and slow actions never block
 the event loop, and concurrent writes all land.
 """
 from __future__ import annotations
@@ -22,17 +23,18 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import ValidationError
 
-from jobmedic.cli.context import build_tool_context
+from jobmedic.app import build_tool_context, load_taxonomy
 from jobmedic.knowledge.taxonomy import Taxonomy
-from jobmedic.server_ask import (
+from jobmedic.server.ask import (
     AskBody,
     AskSessions,
     AssistantUnavailable,
     default_assistant_factory,
 )
-from jobmedic.server_auth import AuthError, Caller, TokenAuth, is_loopback
-from jobmedic.server_cache import CACHEABLE, ResultCache
-from jobmedic.server_http import (
+from jobmedic.server.auth import AuthError, Caller, TokenAuth, is_loopback
+from jobmedic.server.cache import CACHEABLE, ResultCache
+from jobmedic.server.guard import HEADER_TIMEOUT_S, MAX_HEADER_BYTES, guarded_protocol
+from jobmedic.server.httputil import (
     BodyError,
     action_union_schema,
     check_json_content_type,
@@ -41,11 +43,11 @@ from jobmedic.server_http import (
     install_openapi,
     read_body,
 )
-from jobmedic.server_metrics import Metrics
-from jobmedic.server_pool import StorePool
-from jobmedic.settings import Settings, config_path
-from jobmedic.tools import TOOLS
-from jobmedic.tools.base import ToolContext, run_action, validation_error
+from jobmedic.server.metrics import Metrics
+from jobmedic.server.pool import StorePool
+from jobmedic.settings import Settings
+from jobmedic.tools import TOOLS, run_action
+from jobmedic.tools.base import ToolContext, validation_error
 from jobmedic.core.timeutil import parse_time_arg
 
 log = logging.getLogger("jobmedic.server")
@@ -80,11 +82,21 @@ def bind_warning(host: str, auth: TokenAuth) -> str | None:
             f"to 127.0.0.1.")
 
 
+def refuse_unauthenticated(host: str, auth: TokenAuth, insecure_no_auth: bool = False) -> str | None:
+    """Why the server must not start (fail closed): no token while listening beyond this
+    machine, unless the operator said --insecure-no-auth. None when it may start."""
+    warning = bind_warning(host, auth)
+    if warning is None or insecure_no_auth:
+        return None
+    return (f"refusing to serve on {host} without an API token: anyone who can reach it would "
+            f"see every project")
+
+
 def create_app(settings: Settings, *, taxonomy: Taxonomy | None = None,
                assistant_factory: Callable[[ToolContext], Any] | None | str = "default",
                body_timeout_s: float = 30.0, cache_size: int = 512) -> FastAPI:
     """The API application for `settings` (its store, tokens, limits and scope)."""
-    taxonomy = taxonomy or Taxonomy.from_yaml(config_path("taxonomy.yaml"))
+    taxonomy = taxonomy or load_taxonomy()
     now = parse_time_arg(settings.as_of, "as_of") if settings.as_of else None
     pool = StorePool(settings.db_path)
     auth = TokenAuth(settings.server.tokens, settings.allowed_projects)
@@ -205,10 +217,13 @@ def _routes(app: FastAPI, st: ServerState, request_schema: dict[str, Any]) -> No
     @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> PlainTextResponse:
         try:
-            authorise(request)
+            caller = authorise(request)
         except BodyError as exc:
             return _fail(st, "/metrics", "metrics", exc, time.perf_counter())
-        text = await run_in_threadpool(lambda: st.metrics.render(st.pool.get().table_counts))
+        # Store-wide row counts are for an unscoped caller only: a token limited to some
+        # projects sees the service's own metrics and nothing about other projects' data.
+        rows = st.pool.get().table_counts if caller.scope is None else None
+        text = await run_in_threadpool(lambda: st.metrics.render(rows))
         if st.cache is not None:
             text += ("# HELP jobmedic_cache_requests_total Cached actions served (hit) or computed "
                      "(miss).\n# TYPE jobmedic_cache_requests_total counter\n"
@@ -267,13 +282,23 @@ def _invalid(st: ServerState, exc: ValidationError, t0: float) -> JSONResponse:
 
 
 def serve(settings: Settings, host: str, port: int, log_level: str = "info",
-          body_timeout_s: float = 30.0) -> None:
-    """Run the API with uvicorn until interrupted."""
+          body_timeout_s: float = 30.0, insecure_no_auth: bool = False,
+          header_timeout_s: float = HEADER_TIMEOUT_S) -> None:
+    """Run the API with uvicorn until interrupted. Refuses (ConfigError) to listen beyond
+    this machine without a token unless `insecure_no_auth`."""
     import uvicorn
 
+    from jobmedic.settings import ConfigError
+
     app = create_app(settings, body_timeout_s=body_timeout_s)
+    refusal = refuse_unauthenticated(host, app.state.jm.auth, insecure_no_auth)
+    if refusal:
+        raise ConfigError(refusal, hint="configure server.tokens (docs/http-api.md), bind to "
+                                        "127.0.0.1, or pass --insecure-no-auth")
     warning = bind_warning(host, app.state.jm.auth)
     if warning:
         log.warning(warning)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_keep_alive=5,
-                h11_max_incomplete_event_size=64 * 1024, access_log=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
+                            http=guarded_protocol(header_timeout_s), timeout_keep_alive=5,
+                            access_log=False, h11_max_incomplete_event_size=MAX_HEADER_BYTES)
+    uvicorn.Server(config).run()

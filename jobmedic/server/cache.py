@@ -21,7 +21,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-CACHEABLE = frozenset({"analyze", "stats"})
+from jobmedic.tools import CACHEABLE_ACTIONS
+
+#: The actions whose answers may be cached: those whose Tool declares cacheable=True.
+CACHEABLE = CACHEABLE_ACTIONS
 
 
 def store_version(db_path: str) -> tuple[Any, ...]:

@@ -1,7 +1,7 @@
 """HTTP plumbing of the API server: reading bodies under a size and time limit, content-type
 checks, JSON error bodies, the status code of an envelope, and the OpenAPI request schema.
 
-Kept apart from `server.py` so the routes read as what they do.
+Kept apart from `server/api.py` so the routes read as what they do.
 """
 from __future__ import annotations
 
@@ -13,16 +13,29 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, TypeAdapter
 
+from jobmedic.knowledge.errors import status_by_kind
 from jobmedic.tools.base import Tool, ToolResult
 
-#: envelope error type -> HTTP status. Anything not listed is a client error (400).
-STATUS_BY_ERROR = {
+#: Error types of the transport and of the envelope itself (not raised as JobmedicError
+#: subclasses): body and header problems, request parsing, and `error`, a bare JobmedicError
+#: by which an action refuses a request (e.g. an outcome for a job that did not fail).
+TRANSPORT_STATUS = {
     "invalid_json": 400, "invalid_request": 422, "invalid_field": 422, "unknown_action": 400,
-    "unknown_failure_type": 422, "input_error": 422, "not_found": 404,
     "payload_too_large": 413, "unsupported_media_type": 415, "unauthorized": 401,
-    "request_timeout": 408, "model_error": 503, "store_error": 503, "not_implemented": 501,
-    "unavailable": 503, "internal_error": 500,
+    "request_timeout": 408, "headers_too_large": 431, "too_deep": 400, "not_implemented": 501,
+    "unavailable": 503, "internal_error": 500, "error": 400,
 }
+
+
+def status_by_error() -> dict[str, int]:
+    """Envelope error type -> HTTP status: each error class's own declaration
+    (jobmedic.knowledge.errors.status_by_kind) plus the transport-level types."""
+    return {**status_by_kind(), **TRANSPORT_STATUS}
+
+
+#: envelope error type -> HTTP status (as built at import; http_status also sees error classes
+#: defined later). Anything not listed is a client error (400).
+STATUS_BY_ERROR = status_by_error()
 
 
 class BodyError(Exception):
@@ -38,7 +51,8 @@ def http_status(result: ToolResult) -> int:
         return 200
     if result.error.type == "invalid_request" and result.action == "?":
         return 400  # not a JSON object at all: malformed rather than invalid
-    return STATUS_BY_ERROR.get(result.error.type, 400)
+    status = STATUS_BY_ERROR.get(result.error.type)
+    return status if status is not None else status_by_error().get(result.error.type, 400)
 
 
 def error_body(status: int, type_: str, message: str, hint: str = "", action: str = "?",

@@ -43,25 +43,27 @@ class ChatApp(App[None]):
         self.busy = 0
 
     @classmethod
-    def from_settings(cls, settings: Any, taxonomy: Any, session: str = "chat",
-                      refresh_s: float = 60.0) -> ChatApp:
-        """The app for the configured store, scope, time and assistant model."""
-        from jobmedic.cli.context import build_tool_context
-        from jobmedic.core.timeutil import parse_time_arg
+    def from_app(cls, app: Any, session: str = "chat", refresh_s: float = 60.0) -> ChatApp:
+        """The chat for a set-up jobmedic.app.App: its store, scope, time and assistant model."""
+        from jobmedic.agent import Assistant
 
-        now = parse_time_arg(settings.as_of, "as_of") if settings.as_of else None
-        try:
-            from jobmedic.agent import Assistant  # type: ignore[attr-defined]
-            a = settings.agent
+        a = app.settings.agent
 
-            def factory(ctx):
-                return Assistant(ctx, model=a.model, base_url=a.base_url, timeout_s=a.timeout_s)
-        except ImportError:
-            factory = None
-        backend = ChatBackend(str(settings.db_path),
-                              lambda store: build_tool_context(settings, store, taxonomy, now),
-                              factory, session=session)
+        def factory(ctx):
+            return Assistant(ctx, model=a.model, base_url=a.base_url, timeout_s=a.timeout_s)
+
+        backend = ChatBackend(str(app.settings.db_path), app.tool_context, factory,
+                              session=session)
         return cls(backend, refresh_s=refresh_s)
+
+    @classmethod
+    def from_settings(cls, settings: Any, taxonomy: Any = None, session: str = "chat",
+                      refresh_s: float = 60.0) -> ChatApp:
+        """The chat for these Settings (set up through jobmedic.app)."""
+        from jobmedic.app import App
+
+        return cls.from_app(App(settings, taxonomy=taxonomy), session=session,
+                            refresh_s=refresh_s)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jobmedic.agent import Assistant
-from jobmedic.cli.context import build_tool_context
+from jobmedic.app import build_tool_context
 from jobmedic.ingest import READERS, IngestContext, run_ingest
 from jobmedic.ingest.base import event_tuple
 from jobmedic.knowledge.store import Store

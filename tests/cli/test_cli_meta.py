@@ -7,7 +7,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from jobmedic.cli import app, build
+from jobmedic.main import app, build
 
 
 def _commands(group, prefix=()):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.console import Console
 from typer.testing import CliRunner
 
-from jobmedic.cli import app
+from jobmedic.main import app
 from jobmedic.demo.run import run_demo
 
 

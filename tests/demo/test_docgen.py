@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jobmedic.cli import build
+from jobmedic.main import build
 from jobmedic.docgen import main, render
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"

@@ -13,7 +13,7 @@ from jobmedic.ingest import READERS, IngestContext, run_ingest
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.templates import Templates
 from jobmedic.server import create_app
-from jobmedic.server_auth import hash_token
+from jobmedic.server.auth import hash_token
 from jobmedic.settings import Settings
 from tests.conftest import FIXTURES
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from jobmedic.server import bind_warning
-from jobmedic.server_auth import AuthError, TokenAuth, hash_token, is_loopback, narrow
+from jobmedic.server.auth import AuthError, TokenAuth, hash_token, is_loopback, narrow
 from jobmedic.settings import TokenSpec
 
 

@@ -7,7 +7,7 @@ import threading
 from jobmedic.ingest import READERS, IngestContext, run_ingest
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.templates import Templates
-from jobmedic.server_cache import ResultCache, store_version
+from jobmedic.server.cache import ResultCache, store_version
 from tests.conftest import FIXTURES
 
 STATS = {"action": "stats", "lookback_days": 30}

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from jobmedic.cli.context import build_tool_context
+from jobmedic.app import build_tool_context
 from jobmedic.demo.cluster import simulate
 from jobmedic.demo.sacct_text import write_sacct
 from jobmedic.ingest import READERS, IngestContext, run_ingest

@@ -35,7 +35,7 @@ def answers(app) -> list[Markdown]:
 
 
 async def test_side_panel_shows_the_actions_numbers(app_factory, chat_db, taxonomy):
-    from jobmedic.cli.context import build_tool_context
+    from jobmedic.app import build_tool_context
     from jobmedic.settings import Settings
     from jobmedic.tools import run_action
     from tests.tui.conftest import ANCHOR
