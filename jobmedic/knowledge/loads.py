@@ -1,0 +1,176 @@
+"""Bulk loads: the writes of ingest (jobs, nodes, failure events, rejects, ingest runs) and
+the log templates the miner keeps, each batch in one transaction."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import Any
+
+from jobmedic.knowledge.db import Queries, expected_indexes
+from jobmedic.knowledge.errors import StoreError
+from jobmedic.knowledge.migrations import FAILURE_EVENT_COLUMNS, JOB_COLUMNS
+
+_NOT_NULL_JOB_COLUMNS = ("cluster", "job_id", "state", "source")
+
+
+@lru_cache(maxsize=64)
+def _upsert_jobs_sql(columns: tuple[str, ...]) -> str:
+    """INSERT .. ON CONFLICT(cluster, job_id) DO UPDATE for these columns: a NULL keeps the
+    known value, and a row that would not change is not written (so re-ingest is a no-op)."""
+    unknown = [c for c in columns if c not in JOB_COLUMNS]
+    missing = [c for c in _NOT_NULL_JOB_COLUMNS if c not in columns]
+    if unknown or missing or len(set(columns)) != len(columns):
+        raise StoreError(f"upsert_jobs: bad column list (unknown {unknown}, missing {missing})")
+    upd = [c for c in columns if c not in ("cluster", "job_id")]
+    return (
+        f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        "ON CONFLICT(cluster, job_id) DO UPDATE SET "
+        + ", ".join(f"{c} = COALESCE(excluded.{c}, jobs.{c})" for c in upd)
+        + " WHERE (" + ", ".join(f"jobs.{c}" for c in upd) + ") IS NOT ("
+        + ", ".join(f"COALESCE(excluded.{c}, jobs.{c})" for c in upd) + ")"
+    )
+
+
+_FE_COLS = FAILURE_EVENT_COLUMNS + ("dedup_key",)
+_INSERT_EVENT_SQL = (
+    f"INSERT INTO failure_events ({', '.join(_FE_COLS)}) VALUES ({', '.join('?' * len(_FE_COLS))}) "
+    "ON CONFLICT(dedup_key) DO NOTHING"
+)
+
+
+class BulkLoads(Queries):
+    """Ingest's writes."""
+
+    def upsert_jobs(self, rows: Iterable[Sequence[Any]],
+                    columns: Sequence[str] = JOB_COLUMNS) -> tuple[int, int]:
+        """Insert or update jobs given as tuples in `columns` order (default `JOB_COLUMNS`).
+
+        Keyed on (cluster, job_id): identical re-ingests change nothing, a running job that has
+        ended is replaced with its final state, and missing (None) values, like columns left
+        out of `columns`, keep what was known. Naming only the columns a source fills is the
+        fast path (fewer values to bind per row). Returns (inserted, updated). Call inside
+        `transaction()` for one atomic batch.
+        """
+        sql = _upsert_jobs_sql(tuple(columns))
+        with self.transaction() as conn:
+            before_rowid = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM jobs").fetchone()[0]
+            before_changes = conn.total_changes
+            conn.executemany(sql, rows)
+            changed = conn.total_changes - before_changes
+            after_rowid = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM jobs").fetchone()[0]
+        inserted = after_rowid - before_rowid
+        return inserted, changed - inserted
+
+    # -- bulk loads --------------------------------------------------------------------------
+    BULK_TABLES = ("jobs", "job_nodes", "failure_events")
+
+    def drop_indexes_of_empty_tables(self, tables: Sequence[str] = BULK_TABLES) -> list[str]:
+        """Before a bulk load: drop the secondary (non-unique) indexes of those `tables` that are
+        empty, so rows go in without index upkeep; `ensure_indexes` builds them back in one sort
+        each (and runs on every open, so a killed load cannot leave them missing).
+        Returns the names dropped."""
+        want = expected_indexes(self.db.schema_version)
+        dropped = []
+        with self.transaction() as conn:
+            for table in tables:
+                if conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None:
+                    continue
+                for name, (tab, _sql) in want.items():
+                    if tab == table:
+                        conn.execute(f"DROP INDEX IF EXISTS {name}")
+                        dropped.append(name)
+        return dropped
+
+    def rebuild_indexes(self) -> list[str]:
+        """After a bulk load: build the dropped indexes back (sorting with worker threads)."""
+        self.conn.execute("PRAGMA threads = 2")
+        try:
+            return self.db.ensure_indexes()
+        finally:
+            self.conn.execute("PRAGMA threads = 0")
+
+    def add_job_nodes(self, rows: Iterable[tuple[str, str, str]]) -> int:
+        """Record (cluster, job_id, node) rows; duplicates are ignored."""
+        with self.transaction() as conn:
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO job_nodes (cluster, job_id, node) VALUES (?, ?, ?)", rows)
+            return conn.total_changes - before
+
+    def add_failure_events(self, rows: Iterable[Sequence[Any]]) -> int:
+        """Insert failure events given as tuples in FAILURE_EVENT_COLUMNS order + dedup_key.
+
+        The dedup key (source-specific, e.g. cluster/job/timestamp/type) makes re-ingest a no-op.
+        Returns the number of new events.
+        """
+        with self.transaction() as conn:
+            before = conn.total_changes
+            conn.executemany(_INSERT_EVENT_SQL, rows)
+            return conn.total_changes - before
+
+    def link_events_to_jobs(self) -> int:
+        """Give failure events that lack a project or job name (and user) those of their job.
+
+        Sources such as raw task events name the job but not its owner; once the job is in
+        `jobs` (ingested before or after), its project makes the event visible to scoped
+        queries. Returns the number of events updated.
+        """
+        with self.transaction() as conn:
+            before = conn.total_changes
+            conn.execute(
+                "UPDATE failure_events SET project = COALESCE(failure_events.project, j.project), "
+                "user = COALESCE(failure_events.user, j.user), "
+                "job_name = COALESCE(failure_events.job_name, j.name) "
+                "FROM jobs j WHERE (failure_events.project IS NULL OR failure_events.job_name IS NULL) "
+                "AND j.cluster = failure_events.cluster AND j.job_id = failure_events.job_id "
+                "AND ((failure_events.project IS NULL AND j.project IS NOT NULL) "
+                "OR (failure_events.job_name IS NULL AND j.name IS NOT NULL))")
+            return conn.total_changes - before
+
+    def add_rejects(self, rows: Iterable[tuple[str, str | None, int | None, str, str | None]]) -> int:
+        """Record input that could not be ingested: (source, file, line, reason, raw)."""
+        now = int(time.time())
+        rows = [(s, f, ln, reason, (raw or "")[:2000], now) for s, f, ln, reason, raw in rows]
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO rejects (source, file, line, reason, raw, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
+    def clear_rejects(self, source: str, file: str) -> None:
+        """Forget earlier rejects of one file, so re-ingesting it does not duplicate them."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM rejects WHERE source = ? AND file = ?", (source, file))
+
+    def start_ingest_run(self, source: str, file: str) -> int:
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO ingest_runs (source, file, started_at, status) VALUES (?, ?, ?, ?)",
+                (source, file, int(time.time()), "running"))
+            return int(cur.lastrowid)
+
+    def finish_ingest_run(self, run_id: int, status: str, read: int, inserted: int,
+                          updated: int, rejected: int) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE ingest_runs SET finished_at = ?, status = ?, read = ?, inserted = ?, "
+                "updated = ?, rejected = ? WHERE id = ?",
+                (int(time.time()), status, read, inserted, updated, rejected, run_id))
+
+    # -- templates ---------------------------------------------------------------------------
+    def load_templates(self) -> list[tuple[int, str]]:
+        """All stored log templates, in id order (to re-seed the template miner)."""
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT template_id, template FROM templates ORDER BY template_id")]
+
+    def save_templates(self, rows: Iterable[tuple[int, str, int, str | None, int | None]]) -> None:
+        """Upsert (template_id, template, added_count, failure_type, seen_at) rows."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO templates (template_id, template, count, failure_type, first_seen, "
+                "last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(template_id) DO UPDATE "
+                "SET template = excluded.template, count = templates.count + excluded.count, "
+                "failure_type = COALESCE(templates.failure_type, excluded.failure_type), "
+                "last_seen = MAX(COALESCE(templates.last_seen, 0), COALESCE(excluded.last_seen, 0))",
+                rows)
