@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jobmedic.knowledge.db import Queries, scope_clause
 from jobmedic.knowledge.taxonomy import ENDED_STATES, FAILED_STATES
 
 #: Entity kinds whose online history is a feature: whitelisted jobs columns, plus "shape",
@@ -55,15 +56,13 @@ def _kind_match(kind: str, value: str) -> tuple[str, list[Any]]:
     return f"{_kind_column(kind)} = ?", [value]
 
 
-class FeatureQueriesMixin:
-    conn: Any
+class FeatureQueries(Queries):
+    """Job frames, the entity summary and per-entity history for the models."""
 
     # -- bulk --------------------------------------------------------------------------------
     def jobs_frame(self, scope: Sequence[str] | None = None, since: int | None = None,
                    until: int | None = None) -> pd.DataFrame:
         """Jobs (in scope, optionally submitted in [since, until)) as a DataFrame in rowid order."""
-        from jobmedic.knowledge.store import scope_clause
-
         where, params = scope_clause(scope)
         if since is not None:
             where += " AND submit_time >= ?"
@@ -82,20 +81,10 @@ class FeatureQueriesMixin:
                 df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
         return df
 
-    def job_frame(self, cluster: str, job_id: str) -> pd.DataFrame:
-        """One job as a one-row frame (same columns as `jobs_frame`)."""
-        cur = self.conn.execute(f"SELECT {', '.join(FRAME_COLUMNS)} FROM jobs WHERE cluster = ? "
-                                "AND job_id = ?", (cluster, str(job_id)))
-        df = pd.DataFrame.from_records(cur.fetchall(), columns=list(FRAME_COLUMNS))
-        for c in FRAME_COLUMNS:
-            if c not in _TEXT_COLS:
-                df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
-        return df
-
     # -- entity summary ----------------------------------------------------------------------
     def refresh_entity_stats(self, as_of: int) -> int:
         """Rebuild the per-entity summary of jobs that ended before `as_of`; returns rows."""
-        with self.transaction() as conn:  # type: ignore[attr-defined]
+        with self.transaction() as conn:
             conn.execute("DELETE FROM entity_stats")
             for kind in ENTITY_KINDS:
                 col = _kind_column(kind)
@@ -124,8 +113,6 @@ class FeatureQueriesMixin:
         (newest first) as (failed, elapsed_s, max_rss_mb, end_time). Uses the summary when it
         is not newer than `before`, plus the jobs that ended since; else scans the index.
         """
-        from jobmedic.knowledge.store import scope_clause
-
         match, mparams = _kind_match(kind, value)
         where, params = scope_clause(scope)
         params = mparams + params

@@ -12,11 +12,13 @@ notes, projects and per-context splits are only returned for projects in the cal
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 
-Scope = Sequence[str] | None
+from jobmedic.knowledge.db import Queries, Scope, scope_clause
+
 OUTCOME_COLUMNS = ("solution_id", "cluster", "failed_job", "followup_job", "project", "success",
                    "recorded_by", "recorded_at", "note", "inferred", "context", "dedup_key",
                    "queue", "gpu", "change")
@@ -48,13 +50,13 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-class RemediesMixin:
-    conn: Any
+class RemedyQueries(Queries):
+    """Solutions, their attempts and the lookups of diagnose and record_outcome."""
 
     # -- solutions ---------------------------------------------------------------------------
     def seed_solutions(self, rows: Iterable[tuple[str, str, str | None]], source: str = "rule") -> int:
         """Insert (failure_type, solution id, key) rows that are not there yet."""
-        with self.transaction() as conn:  # type: ignore[attr-defined]
+        with self.transaction() as conn:
             before = conn.total_changes
             conn.executemany(
                 "INSERT INTO failure_solutions (failure_type, solution, solution_key, source) "
@@ -83,7 +85,7 @@ class RemediesMixin:
         repeated record changes nothing and a person's record corrects an inferred one.
         Solution counts are refreshed afterwards.
         """
-        with self.transaction() as conn:  # type: ignore[attr-defined]
+        with self.transaction() as conn:
             before = conn.total_changes
             conn.executemany(_ADD_OUTCOME_SQL, rows)
             changed = conn.total_changes - before
@@ -94,7 +96,7 @@ class RemediesMixin:
 
     def refresh_solution_counts(self) -> None:
         """Recompute success / failure counts and last use of every solution from its outcomes."""
-        with self.transaction() as conn:  # type: ignore[attr-defined]
+        with self.transaction() as conn:
             conn.execute(
                 "UPDATE failure_solutions SET success_count = COALESCE(a.s, 0), "
                 "failure_count = COALESCE(a.n - a.s, 0), last_used = a.last FROM "
@@ -115,8 +117,6 @@ class RemediesMixin:
         """Per solution of a type: attempts and successes over all projects and in scope, and
         with `context` ({"cluster": .., "queue": .., "gpu": "gpu"|"cpu"}) the in-scope counts in
         that context, as "cluster=hpc": [successes, attempts]. One scan of the covering index."""
-        from jobmedic.knowledge.store import scope_clause
-
         where, params = scope_clause(scope, "o.project")
         ctx = [(k, v) for k, v in (context or {}).items() if k in CONTEXTS and v is not None]
         extra, eargs = "", []
@@ -147,8 +147,6 @@ class RemediesMixin:
     def solution_context_stats(self, failure_type: str, by: str, scope: Scope = None
                                ) -> list[dict[str, Any]]:
         """Attempts and successes per solution and context value (cluster, queue, gpu), in scope."""
-        from jobmedic.knowledge.store import scope_clause
-
         if by not in CONTEXTS:
             raise ValueError(f"unknown context {by!r}; accepted: {', '.join(CONTEXTS)}")
         where, params = scope_clause(scope, "o.project")
@@ -186,8 +184,6 @@ class RemediesMixin:
     def outcomes_for_jobs(self, keys: Sequence[tuple[str, str]], scope: Scope = None
                           ) -> list[dict[str, Any]]:
         """Recorded or inferred fix attempts of the given (cluster, failed job) pairs, in scope."""
-        from jobmedic.knowledge.store import scope_clause
-
         if not keys:
             return []
         where, params = scope_clause(scope, "o.project")
@@ -212,8 +208,6 @@ class RemediesMixin:
     def find_event(self, name: str, cluster: str | None = None, scope: Scope = None
                    ) -> dict[str, Any] | None:
         """A failure event by job id, workload name or pod name (latest first), in scope."""
-        from jobmedic.knowledge.store import scope_clause
-
         where, params = scope_clause(scope)
         extra, cargs = ("AND cluster = ?", [cluster]) if cluster else ("", [])
         for col in ("job_id", "job_name", "pod_name"):
@@ -230,8 +224,6 @@ class RemediesMixin:
                          scope: Scope = None, per_key: int = 40) -> list[dict[str, Any]]:
         """Candidate past failures sharing the template, or the type on the same node or image,
         or just the type (latest first); each index walk is bounded by `per_key`."""
-        from jobmedic.knowledge.store import scope_clause
-
         where, params = scope_clause(scope)
         cols = ("id, cluster, job_id, job_name, project, failure_type, template_id, node_name, "
                 "container_image, timestamp, evidence, resolved, resolution")
@@ -267,7 +259,7 @@ class RemediesMixin:
 
     def set_resubmit_of(self, rows: Iterable[tuple[str, str, str]]) -> int:
         """Mark follow-ups: (resubmit_of, cluster, job_id) rows; unchanged rows are skipped."""
-        with self.transaction() as conn:  # type: ignore[attr-defined]
+        with self.transaction() as conn:
             before = conn.total_changes
             conn.executemany("UPDATE jobs SET resubmit_of = ? WHERE cluster = ? AND job_id = ? "
                              "AND resubmit_of IS NOT ?", [(a, c, j, a) for a, c, j in rows])

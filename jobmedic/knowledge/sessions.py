@@ -12,9 +12,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from jobmedic.knowledge.db import Queries, scope_clause
 
-class SessionsMixin:
-    conn: Any
+
+class SessionQueries(Queries):
+    """Conversation sessions, the derived-value cache and job references."""
 
     # -- sessions ----------------------------------------------------------------------------
     def load_session(self, name: str) -> dict[str, Any] | None:
@@ -30,16 +32,12 @@ class SessionsMixin:
 
     def save_session(self, name: str, state: dict[str, Any]) -> None:
         """Replace the state of one conversation."""
-        with self.transaction() as conn:  # type: ignore[attr-defined]
+        with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO sessions (name, state, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET state = excluded.state, "
                 "updated_at = excluded.updated_at",
                 (name, json.dumps(state, default=str), int(time.time())))
-
-    def delete_session(self, name: str) -> bool:
-        with self.transaction() as conn:  # type: ignore[attr-defined]
-            return conn.execute("DELETE FROM sessions WHERE name = ?", (name,)).rowcount > 0
 
     def list_sessions(self) -> list[dict[str, Any]]:
         cur = self.conn.execute("SELECT name, updated_at FROM sessions ORDER BY updated_at DESC")
@@ -66,7 +64,7 @@ class SessionsMixin:
             return None
 
     def cache_put(self, key: str, stamp: str, value: Any) -> None:
-        with self.transaction() as conn:  # type: ignore[attr-defined]
+        with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO agent_cache (key, stamp, value) VALUES (?, ?, ?) ON CONFLICT(key) "
                 "DO UPDATE SET stamp = excluded.stamp, value = excluded.value",
@@ -80,8 +78,6 @@ class SessionsMixin:
         Used by the assistant to tell a job or pod name in a question from ordinary words;
         each lookup uses an index (job names) or is bounded to the few candidate tokens.
         """
-        from jobmedic.knowledge.store import scope_clause
-
         out: dict[str, str] = {}
         toks = [t for t in dict.fromkeys(tokens) if t][:20]
         if not toks:
@@ -91,10 +87,10 @@ class SessionsMixin:
         for kind, sql in (
                 ("name", f"SELECT DISTINCT name FROM jobs WHERE name IN ({marks}) AND {where}"),
                 ("job_id", f"SELECT DISTINCT job_id FROM jobs WHERE job_id IN ({marks}) AND {where}"),
-                ("name", f"SELECT DISTINCT job_name FROM failure_events WHERE job_name IN ({marks}) "
-                         f"AND {where}"),
-                ("pod", f"SELECT DISTINCT pod_name FROM failure_events WHERE pod_name IN ({marks}) "
-                        f"AND {where}")):
+                ("name", (f"SELECT DISTINCT job_name FROM failure_events WHERE job_name IN "
+                          f"({marks}) AND {where}")),
+                ("pod", (f"SELECT DISTINCT pod_name FROM failure_events WHERE pod_name IN "
+                         f"({marks}) AND {where}"))):
             for (val,) in self.conn.execute(sql, [*toks, *params]):
                 out.setdefault(str(val), kind)
         return out
@@ -103,8 +99,6 @@ class SessionsMixin:
                          filters: dict[str, str] | None = None) -> str | None:
         """The most frequent failure type of failed jobs ending in [start, end) (scope and
         simple equality filters on project / user / queue / image / cluster applied)."""
-        from jobmedic.knowledge.store import scope_clause
-
         where, params = scope_clause(scope)
         sql = ("SELECT failure_type, COUNT(*) AS n FROM jobs WHERE failure_type IS NOT NULL "
                "AND failure_type != 'cancelled' AND end_time >= ? AND end_time < ? AND " + where)

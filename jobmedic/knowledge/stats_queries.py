@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from jobmedic.knowledge.db import Queries, scope_clause
+
 FAILED_SQL = "('failed', 'timeout', 'oom', 'node_fail', 'preempted')"
 OUTCOME_SQL = "('completed', 'failed', 'timeout', 'oom', 'node_fail', 'preempted')"
 #: Grouping dimension -> SQL expression over the jobs alias `j` (whitelisted: never free SQL).
@@ -82,18 +84,15 @@ def _rows(cur: Any) -> list[dict[str, Any]]:
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
-class StatsMixin:
+class StatsQueries(Queries):
     """Window aggregates: totals, rates by dimension and by node, breakdowns, orphan events."""
 
-    conn: Any
 
     # -- the job selection -----------------------------------------------------------------
     def window_where(self, window: Any, scope: Sequence[str] | None,
                      filters: dict[str, Any] | None = None, outcome: bool = True
                      ) -> tuple[str, list[Any]]:
         """WHERE clause (alias j) for the jobs of a window, scope and filters."""
-        from jobmedic.knowledge.store import scope_clause
-
         where, params = scope_clause(scope, "j.project")
         sql = ["j.end_time >= ? AND j.end_time < ?", where]
         args: list[Any] = [int(window.start), int(window.end), *params]
@@ -328,22 +327,6 @@ class StatsMixin:
         return _rows(self.conn.execute(sql, [*nodes, *args]))
 
     # -- patterns --------------------------------------------------------------------------
-    def failure_groups(self, dims: Sequence[str], window: Any, scope: Sequence[str] | None,
-                       filters: dict[str, Any] | None = None, min_count: int = 1
-                       ) -> list[dict[str, Any]]:
-        """Failures in the window grouped by several dimensions (with template text, distinct
-        jobs names and first / last time): dominant types, templates, repeats."""
-        bad = [d for d in dims if d not in DIMENSIONS and d != "template"]
-        if bad:
-            raise ValueError(f"unknown dimension(s) {bad}")
-        exprs = [("j.template_id" if d == "template" else DIMENSIONS[d]) + f" AS {d}" for d in dims]
-        where, args = self.window_where(window, scope, filters)
-        sql = (f"SELECT {', '.join(exprs)}, COUNT(*) AS failures, COUNT(DISTINCT j.name) AS names, "
-               f"COUNT(DISTINCT j.user) AS users, MIN(j.end_time) AS first, MAX(j.end_time) AS last "
-               f"FROM {job_from(filters)} WHERE {where} AND {_F} GROUP BY {', '.join(dims)} "
-               f"HAVING COUNT(*) >= ? ORDER BY failures DESC LIMIT 200")
-        return _rows(self.conn.execute(sql, [*args, int(min_count)]))
-
     def template_texts(self, ids: Sequence[int]) -> dict[int, str]:
         ids = [int(i) for i in ids if i is not None]
         if not ids:
@@ -355,8 +338,6 @@ class StatsMixin:
     def types_seen_before(self, types: Sequence[str], before: int, scope: Sequence[str] | None
                           ) -> set[str]:
         """Which of these failure types occurred (jobs or events) before `before`, in scope."""
-        from jobmedic.knowledge.store import scope_clause
-
         seen = set()
         where, params = scope_clause(scope, "project")
         for t in types:
@@ -374,8 +355,6 @@ class StatsMixin:
                             filters: dict[str, Any] | None = None, limit: int = 50
                             ) -> list[dict[str, Any]]:
         """Failure events with no jobs row (Kubernetes / Run:AI events) by type and `dim`."""
-        from jobmedic.knowledge.store import scope_clause
-
         if dim not in EVENT_DIMS:
             raise ValueError(f"unknown event dimension {dim!r}")
         where, params = scope_clause(scope, "e.project")

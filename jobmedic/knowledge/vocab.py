@@ -2,9 +2,11 @@
 clusters, job names) and name resolution with closest matches, always inside a scope."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from difflib import get_close_matches
-from typing import Any, Sequence
+from typing import Any
 
+from jobmedic.knowledge.db import Queries, scope_clause
 from jobmedic.knowledge.errors import NotFound
 
 #: kind -> (table, column, project column used for scope). Whitelisted: never free SQL.
@@ -23,13 +25,11 @@ EVENT_VOCAB = {
 }
 
 
-class VocabMixin:
-    conn: Any
+class VocabQueries(Queries):
+    """The names the store knows, their resolution, and one job by id."""
 
     def known(self, kind: str, scope: Sequence[str] | None = None, limit: int = 100_000) -> list[str]:
         """Distinct known names of one kind (project, user, queue, image, cluster, name, node)."""
-        from jobmedic.knowledge.store import scope_clause
-
         if kind not in VOCAB:
             raise ValueError(f"unknown vocabulary kind {kind!r}; accepted: {', '.join(VOCAB)}")
         table, col, _ = VOCAB[kind]
@@ -67,8 +67,6 @@ class VocabMixin:
     def get_job(self, job_id: str, cluster: str | None = None,
                 scope: Sequence[str] | None = None) -> dict[str, Any] | None:
         """One job by id (and cluster when several clusters share the id), in scope."""
-        from jobmedic.knowledge.store import scope_clause
-
         where, params = scope_clause(scope)
         sql = f"SELECT * FROM jobs WHERE job_id = ? AND {where}"
         args: list[Any] = [str(job_id), *params]
