@@ -8,16 +8,16 @@ is written.
 """
 from __future__ import annotations
 
-import bz2
 import gzip
-import io
 import lzma
-import sys
+import sqlite3
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterator, Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
+from jobmedic.ingest.inputs import LineGuard, open_input
 from jobmedic.knowledge.errors import InputError
 from jobmedic.knowledge.migrations import FAILURE_EVENT_COLUMNS, JOB_COLUMNS
 from jobmedic.knowledge.store import Store
@@ -135,77 +135,27 @@ def failure_event_for_job(job: dict[str, Any], first_node: str | None, message: 
     return event_tuple(ev, f"job:{job['cluster']}:{job['job_id']}")
 
 
-# -- input -----------------------------------------------------------------------------------
-class _CountingReader(io.RawIOBase):
-    """Wraps a binary file to expose how many raw bytes were consumed (for progress)."""
-
-    def __init__(self, raw: Any) -> None:
-        self.raw, self.pos = raw, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        n = self.raw.readinto(b)
-        self.pos += n or 0
-        return n
-
-
-def open_input(path: str) -> tuple[TextIO, _CountingReader, int | None]:
-    """Open a file (plain, gzip, xz or bz2, detected by magic bytes) or '-' for stdin.
-
-    Returns (text stream, byte counter, total bytes or None). Binary data that is not a
-    known compression format is refused with InputError before anything is read further.
-    """
-    if path == "-":
-        raw: Any = sys.stdin.buffer
-        total = None
-    else:
-        try:
-            raw = open(path, "rb")
-        except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror or exc}",
-                             hint="check the path and its permissions") from exc
-        try:
-            import os
-            total = os.fstat(raw.fileno()).st_size
-        except OSError:
-            total = None
-    counter = _CountingReader(raw)
-    buffered = io.BufferedReader(counter, buffer_size=1 << 20)
-    head = buffered.peek(8)[:8]
-    if head[:2] == b"\x1f\x8b":
-        binary: Any = gzip.GzipFile(fileobj=buffered)
-    elif head[:6] == b"\xfd7zXZ\x00":
-        binary = lzma.LZMAFile(buffered)
-    elif head[:3] == b"BZh":
-        binary = bz2.BZ2File(buffered)
-    else:
-        binary = buffered
-    try:
-        sample = binary.peek(8192)[:8192] if hasattr(binary, "peek") else b""
-    except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
-        raise InputError(f"cannot read {path}: corrupt compressed data ({exc})",
-                         hint="check that the file was copied completely") from exc
-    if b"\x00" in sample:
-        raise InputError(f"{path} looks like binary data, not text",
-                         hint="pass the text output of sacct / kubectl, optionally gzip or xz compressed")
-    text = io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline=None)
-    return text, counter, total
-
-
 ProgressFn = Callable[[int, int, int | None], None]  # (records read, bytes read, total bytes)
 
 
 def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
                progress: ProgressFn | None = None) -> IngestSummary:
-    """Stream `path` through `reader` into the store, one transaction per batch."""
+    """Stream `path` through `reader` into the store, one transaction per batch.
+
+    A record never stops the file: the readers turn what they cannot use into rejects, and a
+    batch the store refuses is written row by row (the rows it still refuses are rejects).
+    The run ends `ok`, `partial` (some rejects), `truncated` (compressed data cut short; the
+    complete records before the cut are kept), `failed` (nothing usable was read, or the
+    reader broke off) or `interrupted` (Ctrl-C), in the summary and in ingest_runs alike.
+    """
     stream, counter, total = open_input(path)
+    guard: LineGuard = stream.guard  # type: ignore[attr-defined]
     ctx.file = path
     summary = IngestSummary(reader.name, path)
     t0 = time.perf_counter()
     run_id: int | None = None
     dropped: list[str] = []
+    accepted = 0  # records that became rows (new or already known)
     try:
         for batch in _guarded(reader.batches(stream, ctx), path):
             if run_id is None:  # the reader accepted the format: start writing
@@ -213,19 +163,44 @@ def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
                 run_id = store.start_ingest_run(reader.name, path)
                 if ctx.bulk:
                     dropped = store.drop_indexes_of_empty_tables()
-            _write_batch(store, batch, ctx, summary)
+            _add_guard_rejects(batch, guard, reader.name, path)
+            accepted += len(batch.jobs) + len(batch.events)
+            _write_batch(store, batch, ctx, summary, reader.name)
             if progress:
                 progress(summary.read, counter.pos, total)
+        if guard.rejects:
+            last = Batch()
+            _add_guard_rejects(last, guard, reader.name, path)
+            _write_batch(store, last, ctx, summary, reader.name)
+        if guard.error is not None:
+            raise _Truncated(f"{path}: compressed data ends early or is corrupt ({guard.error}) "
+                             f"after line {guard.lines}; the complete records before it were "
+                             "ingested") from guard.error
         if summary.inserted or summary.events:
             store.link_events_to_jobs()
+        if accepted == 0 and (summary.rejected or not summary.read):
+            summary.status = "failed"
+            summary.error = (f"{path}: nothing usable was read ({summary.read:,} records read, "
+                             f"{summary.rejected:,} rejected)" if summary.read else
+                             f"{path}: no records after the header")
+        elif summary.rejected:
+            summary.status = "partial"
     except KeyboardInterrupt:
         summary.status = "interrupted"
         raise
     except _Truncated as exc:
         summary.status = "truncated"
         summary.error = str(exc)
-        store.add_rejects([(reader.name, path, summary.read + 1, str(exc), None)])
+        store.add_rejects([(reader.name, path, guard.lines + 1, str(exc), None)])
         summary.rejected += 1
+    except InputError as exc:
+        if run_id is None:
+            raise  # refused before anything was written
+        _broke_off(store, reader.name, path, summary, exc)
+    except Exception as exc:  # noqa: BLE001 - a reader bug must not lose what was written
+        if run_id is None:
+            run_id = store.start_ingest_run(reader.name, path)
+        _broke_off(store, reader.name, path, summary, exc)
     finally:
         if dropped:  # also after Ctrl-C; a SIGKILL is repaired by the next Store open
             store.rebuild_indexes()
@@ -237,22 +212,70 @@ def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
     return summary
 
 
-def _write_batch(store: Store, batch: Batch, ctx: IngestContext, summary: IngestSummary) -> None:
+def _broke_off(store: Store, source: str, path: str, summary: IngestSummary,
+               exc: BaseException) -> None:
+    summary.status = "failed"
+    summary.error = f"{path}: reading stopped after {summary.read:,} records: {exc}"
+    summary.rejected += store.add_rejects([(source, path, None, summary.error[:500], None)])
+
+
+def _add_guard_rejects(batch: Batch, guard: LineGuard, source: str, path: str) -> None:
+    """The lines the guard blanked (NUL bytes, bad UTF-8) join this batch's rejects."""
+    if guard.rejects:
+        batch.rejects.extend((source, path, n, why, raw) for n, why, raw in guard.take_rejects())
+
+
+def _write_batch(store: Store, batch: Batch, ctx: IngestContext, summary: IngestSummary,
+                 source: str) -> None:
+    try:
+        with store.transaction():
+            _write_rows(store, batch, summary)
+            pending = ctx.templates.drain_pending()
+            if pending:
+                store.save_templates(pending)
+    except (sqlite3.Error, OverflowError, ValueError, TypeError):
+        _write_rowwise(store, batch, ctx, summary, source)
+    summary.read += batch.read
+
+
+def _write_rows(store: Store, batch: Batch, summary: IngestSummary) -> None:
+    if batch.jobs:
+        ins, upd = store.upsert_jobs(batch.jobs, batch.job_columns)
+        summary.inserted += ins
+        summary.updated += upd
+    if batch.nodes:
+        store.add_job_nodes(batch.nodes)
+    if batch.events:
+        summary.events += store.add_failure_events(batch.events)
+    if batch.rejects:
+        summary.rejected += store.add_rejects(batch.rejects)
+
+
+def _write_rowwise(store: Store, batch: Batch, ctx: IngestContext, summary: IngestSummary,
+                   source: str) -> None:
+    """A batch the store refused as a whole (a value no reader check caught): each row in a
+    transaction of its own; the rows still refused become rejects (shown as text)."""
+    parts = ([("jobs", Batch(jobs=[r], job_columns=batch.job_columns)) for r in batch.jobs]
+             + [("job_nodes", Batch(nodes=[r])) for r in batch.nodes]
+             + [("failure_events", Batch(events=[r])) for r in batch.events]
+             + [("rejects", Batch(rejects=[r])) for r in batch.rejects])
+    for what, part in parts:
+        try:
+            with store.transaction():
+                _write_rows(store, part, summary)
+        except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
+            row = (part.jobs or part.nodes or part.events or part.rejects)[0]
+            summary.rejected += store.add_rejects([(
+                source, ctx.file, row[2] if what == "rejects" and isinstance(row[2], int)
+                else None, f"{what} row refused by the store: {exc}"[:500], _safe_repr(row))])
     with store.transaction():
-        if batch.jobs:
-            ins, upd = store.upsert_jobs(batch.jobs, batch.job_columns)
-            summary.inserted += ins
-            summary.updated += upd
-        if batch.nodes:
-            store.add_job_nodes(batch.nodes)
-        if batch.events:
-            summary.events += store.add_failure_events(batch.events)
-        if batch.rejects:
-            summary.rejected += store.add_rejects(batch.rejects)
         pending = ctx.templates.drain_pending()
         if pending:
             store.save_templates(pending)
-    summary.read += batch.read
+
+
+def _safe_repr(v: Any) -> str:
+    return repr(v)[:2000].encode("utf-8", "replace").decode("utf-8").replace("\x00", "\\0")
 
 
 class _Truncated(Exception):

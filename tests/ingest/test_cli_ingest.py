@@ -72,7 +72,7 @@ def test_ingest_json_summary_and_unknown_source(tmp_path):
     assert res.exit_code == 0, res.output
     s = json.loads(res.stdout[res.stdout.index("{"):res.stdout.rindex("}") + 1])
     assert {k: s[k] for k in ("read", "events", "rejected", "status")} == {
-        "read": 9, "events": 6, "rejected": 3, "status": "ok"}
+        "read": 9, "events": 6, "rejected": 3, "status": "partial"}  # some rejects
     assert s["rate_per_s"] > 0
     bad = runner.invoke(app, ["--db", db, "ingest", "pbs", "x"])
     assert bad.exit_code == 2 and "google2011" in bad.output  # lists the known sources

@@ -154,7 +154,7 @@ def test_gzip_and_stdin_like_paths(store, taxonomy, tmp_path):
     with open(FIXTURES / "sacct_states.txt", "rb") as src, gzip.open(gz, "wb") as dst:
         shutil.copyfileobj(src, dst)
     s = ingest(store, taxonomy, gz)
-    assert s.inserted == 14 and s.status == "ok"
+    assert s.inserted == 14 and s.status == "partial"  # the file's 2 rejects (issue 11)
 
 
 def test_truncated_gzip_keeps_what_was_read(store, taxonomy, tmp_path):
