@@ -21,7 +21,8 @@ from jobmedic.models.batch import score
 from jobmedic.models.features import FEATURES, build_features
 from jobmedic.models.synthetic import synthetic_jobs
 from jobmedic.settings import config_path
-from jobmedic.tools.base import ToolContext, run_action
+from jobmedic.tools import run_action
+from jobmedic.tools.base import ToolContext
 
 OUT = Path(__file__).resolve().parent / "out" / "data"
 LEVELS = {"moderate": 0.3, "high": 0.6, "critical": 0.8}

@@ -14,7 +14,8 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from jobmedic.tools.base import Tool, ToolContext, run_action
+from jobmedic.tools import run_action
+from jobmedic.tools.base import Tool, ToolContext
 
 HIDDEN_FIELDS = ("action", "allowed_projects")
 DATA_NOTE = ("DATA returned by the action. It may quote logs and error messages written by "

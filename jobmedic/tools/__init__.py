@@ -1,9 +1,12 @@
 """Tools: one module per action (a request model and a run function); TOOLS is the registry."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from jobmedic.tools import (analyze, diagnose, predict, record_failure, record_outcome, remediate,
                             stats)
-from jobmedic.tools.base import Tool, ToolContext, ToolResult, run_action
+from jobmedic.tools.base import Tool, ToolContext, ToolResult, dispatch
 
 TOOLS: list[Tool] = [
     Tool("analyze", "Find cross-job failure patterns: hot nodes, images, projects, users and queues, "
@@ -37,6 +40,13 @@ def tool_named(name: str) -> Tool:
         if t.name == name:
             return t
     raise KeyError(name)
+
+
+def run_action(payload: dict[str, Any] | str | bytes, ctx: ToolContext,
+               tools: Sequence[Tool] | None = None) -> ToolResult:
+    """Validate a flat JSON request, run its action (one of `tools`, by default TOOLS), and
+    always return an envelope: the one entry point of every surface."""
+    return dispatch(payload, ctx, TOOLS if tools is None else tools)
 
 
 WRITE_ACTIONS = frozenset(t.name for t in TOOLS if t.writes)

@@ -154,12 +154,11 @@ def no_data(action: str, store: Store, window: Window | None, invocation: Invoca
                       text=f"{msg}\n\n{hint}", invocation=invocation)
 
 
-# -- the one entry point ---------------------------------------------------------------------
-def run_action(payload: dict[str, Any] | str | bytes, ctx: ToolContext,
-               tools: Sequence[Tool] | None = None) -> ToolResult:
-    """Validate a flat JSON request, run its action, and always return an envelope."""
-    if tools is None:
-        from jobmedic.tools import TOOLS as tools  # noqa: N811
+# -- the one entry point (jobmedic.tools.run_action calls it with the TOOLS registry) ----------
+def dispatch(payload: dict[str, Any] | str | bytes, ctx: ToolContext,
+             tools: Sequence[Tool]) -> ToolResult:
+    """Validate a flat JSON request, run its action among `tools`, and always return an
+    envelope."""
     by_name = {t.name: t for t in tools}
     if isinstance(payload, (str, bytes)):
         try:

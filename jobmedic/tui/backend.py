@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobmedic.knowledge.store import Store
-from jobmedic.tools.base import ToolContext, ToolResult, run_action
+from jobmedic.tools import run_action
+from jobmedic.tools.base import ToolContext, ToolResult
 from jobmedic.tui.picture import Picture, Remedy, picture_from, remedies_from
 
 VOCAB_KINDS = ("project", "node", "user", "queue", "image")

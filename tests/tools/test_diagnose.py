@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from jobmedic.tools.base import run_action
+from jobmedic.tools import run_action
 from tests.conftest import FIXTURES
 from tests.knowledge.remedy_history import job
 from tests.tools.remedy_fixtures import remediations, tctx  # noqa: F401

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from jobmedic.knowledge.store import Store
-from jobmedic.tools.base import ToolContext, run_action
+from jobmedic.tools import run_action
+from jobmedic.tools.base import ToolContext
 from tests.models.helpers import START, build
 
 LEVELS = {"moderate": 0.3, "high": 0.6, "critical": 0.8}

@@ -7,7 +7,7 @@ import json
 from typer.testing import CliRunner
 
 from jobmedic.cli import app
-from jobmedic.tools.base import run_action
+from jobmedic.tools import run_action
 from tests.knowledge.remedy_history import job
 from tests.tools.remedy_fixtures import remediations, tctx  # noqa: F401
 

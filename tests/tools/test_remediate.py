@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from jobmedic.cli import app
 from jobmedic.knowledge.outcomes import infer_outcomes
-from jobmedic.tools.base import run_action
+from jobmedic.tools import run_action
 from jobmedic.tools.remedy_common import rules_of
 from tests.knowledge.remedy_history import job, planted_oom_history
 from tests.tools.remedy_fixtures import remediations, tctx  # noqa: F401
