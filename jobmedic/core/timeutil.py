@@ -2,6 +2,7 @@
 for user-given times (`--as-of`, `as_of`, `--since`, `--until`)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,15 +39,28 @@ def now_epoch() -> int:
     return int(datetime.now(UTC).timestamp())
 
 
+#: Epoch seconds a time argument may have: up to the end of year 9999 (what datetime shows).
+MAX_EPOCH = 253_402_300_799
+
+
+def _epoch(x: float, field_name: str, value: object) -> int:
+    if not math.isfinite(x) or abs(x) > MAX_EPOCH:
+        raise ValueError(f"{field_name}: {value!r} is not a time between years 1 and 9999")
+    return int(x)
+
+
 def parse_time_arg(value: str | int | float, field_name: str = "time") -> int:
-    """ISO date / datetime (UTC unless it says otherwise) or epoch seconds."""
+    """ISO date / datetime (UTC unless it says otherwise) or epoch seconds; ValueError for
+    anything else, including inf, nan and epochs beyond year 9999."""
     if isinstance(value, (int, float)):
-        return int(value)
+        return _epoch(float(value), field_name, value)
     v = str(value).strip()
     try:
-        return int(float(v))
+        x = float(v)
     except ValueError:
         pass
+    else:
+        return _epoch(x, field_name, value)
     try:
         dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
     except ValueError:

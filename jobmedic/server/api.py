@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -41,6 +41,7 @@ from jobmedic.server.httputil import (
     error_body,
     http_status,
     install_openapi,
+    parse_json,
     read_body,
 )
 from jobmedic.server.metrics import Metrics
@@ -49,6 +50,9 @@ from jobmedic.settings import Settings
 from jobmedic.tools import TOOLS, run_action
 from jobmedic.tools.base import ToolContext, validation_error
 from jobmedic.core.timeutil import parse_time_arg
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 log = logging.getLogger("jobmedic.server")
 
@@ -68,7 +72,7 @@ class ServerState:
     cache: ResultCache | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def context(self, store: Any, scope: list[str] | None, now: int | None = None) -> ToolContext:
+    def context(self, store: Store, scope: list[str] | None, now: int | None = None) -> ToolContext:
         return build_tool_context(self.settings, store, self.taxonomy,
                                   self.now if now is None else now, scope=scope)
 
@@ -156,19 +160,20 @@ def _routes(app: FastAPI, st: ServerState, request_schema: dict[str, Any]) -> No
             caller = authorise(request)
             check_json_content_type(request)
             body = await read_body(request, limit, st.body_timeout_s)
+            payload = parse_json(body)
         except BodyError as exc:
             return _fail(st, "/v1/actions", action, exc, t0)
-        cached = _cache_key(st, body, caller)
+        cached = _cache_key(st, body, payload, caller)
         if cached is not None:
             action, key = cached
             hit = st.cache.peek(key)  # type: ignore[union-attr]
             if hit is None:
                 hit = await run_in_threadpool(st.cache.get_or_compute, key,  # type: ignore[union-attr]
-                                              lambda: _computed(st, body, caller, key[-1]))
+                                              lambda: _computed(st, payload, caller, key[-1]))
             etype = json.loads(hit[1])["error"]["type"] if hit[0] != 200 else None
             st.metrics.observe("/v1/actions", action, hit[0], time.perf_counter() - t0, etype)
             return Response(hit[1], status_code=hit[0], media_type="application/json")
-        result = await run_in_threadpool(_run_action, st, body, caller)
+        result = await run_in_threadpool(_run_action, st, payload, caller)
         code = http_status(result)
         action = result.action if result.action in {t.name for t in TOOLS} else "?"
         st.metrics.observe("/v1/actions", action, code, time.perf_counter() - t0,
@@ -238,29 +243,27 @@ def _routes(app: FastAPI, st: ServerState, request_schema: dict[str, Any]) -> No
                           "this is a bug in jobmedic; the server log has the details")
 
 
-def _run_action(st: ServerState, body: bytes, caller: Caller, now: int | None = None):
+def _run_action(st: ServerState, payload: Any, caller: Caller, now: int | None = None):
     """Runs in a worker thread: this thread's store, the caller's scope."""
-    return run_action(body, st.context(st.pool.get(), caller.scope, now))
+    return run_action(payload, st.context(st.pool.get(), caller.scope, now))
 
 
-def _cache_key(st: ServerState, body: bytes, caller: Caller) -> tuple[str, tuple] | None:
+def _cache_key(st: ServerState, body: bytes, payload: Any,
+               caller: Caller) -> tuple[str, tuple] | None:
     """(action, key) when the request is a read-only action whose answer may be cached: the
     exact body, the caller's scope and "now" to the second (fixed by --as-of, else the clock)."""
-    if st.cache is None or len(body) > 8192:
+    if st.cache is None or len(body) > 8192 or not isinstance(payload, dict):
         return None
-    try:
-        action = json.loads(body).get("action")
-    except (ValueError, AttributeError):
-        return None
-    if action not in CACHEABLE:
+    action = payload.get("action")
+    if not isinstance(action, str) or action not in CACHEABLE:
         return None
     now = st.now if st.now is not None else int(time.time())
     scope = None if caller.scope is None else tuple(caller.scope)
     return action, (body, scope, now)
 
 
-def _computed(st: ServerState, body: bytes, caller: Caller, now: int) -> tuple[int, bytes, bool]:
-    result = _run_action(st, body, caller, now)
+def _computed(st: ServerState, payload: Any, caller: Caller, now: int) -> tuple[int, bytes, bool]:
+    result = _run_action(st, payload, caller, now)
     return (http_status(result), result.model_dump_json().encode(),
             result.status in ("ok", "no_data"))
 

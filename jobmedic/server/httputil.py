@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, TypeAdapter
 
+from jobmedic.core import jsonsafe
 from jobmedic.knowledge.errors import status_by_kind
 from jobmedic.tools.base import Tool, ToolResult
 
@@ -101,6 +102,17 @@ async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
                         f"the request body did not arrive within {timeout_s:g} s",
                         "send the whole body promptly") from None
     return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> Any:
+    """The request body as JSON, within the nesting limit (jobmedic.core.jsonsafe); a body
+    that cannot be read is a 400 (invalid_json or too_deep), never an internal error."""
+    try:
+        return jsonsafe.loads(body)
+    except jsonsafe.BadJson as exc:
+        raise BodyError(400, exc.kind, exc.message,
+                        'send one flat JSON object, e.g. {"action": "stats", '
+                        '"lookback_days": 7}') from None
 
 
 def _too_large(limit: int) -> BodyError:
