@@ -144,4 +144,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             key TEXT PRIMARY KEY, stamp TEXT NOT NULL, value TEXT NOT NULL
         )""",
     ]),
+    (6, "telemetry: per-job and per-node samples (sstat, Prometheus, Philly windows)", [
+        # One row per (series, time). job_id / node / device are '' when a sample has none
+        # (NULLs would defeat the key). value is the mean of the n raw samples a downsampled
+        # row stands for, vmax their maximum (memory peaks survive downsampling).
+        """CREATE TABLE telemetry (
+            cluster TEXT NOT NULL, job_id TEXT NOT NULL DEFAULT '',
+            metric TEXT NOT NULL, node TEXT NOT NULL DEFAULT '',
+            device TEXT NOT NULL DEFAULT '', t INTEGER NOT NULL, value REAL NOT NULL,
+            vmax REAL, n INTEGER NOT NULL DEFAULT 1, source TEXT,
+            PRIMARY KEY (cluster, job_id, metric, node, device, t)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX telemetry_t ON telemetry(t)",
+        "CREATE INDEX telemetry_node ON telemetry(cluster, node, metric, t)",
+    ]),
 ]
