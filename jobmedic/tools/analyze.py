@@ -17,7 +17,8 @@ FILTER_KINDS = ("project", "cluster", "node", "image", "user", "queue")
 class AnalyzeRequest(WindowedRequest):
     """Find what is failing, where and since when, ranked by impact."""
 
-    action: Literal["analyze"] = "analyze"
+    action: Literal["analyze"] = Field("analyze",
+                                       description='The action: always "analyze".')
     project: str | None = Field(None, description="Only jobs of this project (Slurm account, namespace, Run:AI project).")
     cluster: str | None = Field(None, description="Only jobs of this cluster.")
     node: str | None = Field(None, description="Only jobs that ran on this node.")

@@ -22,7 +22,8 @@ SLURM_HINTS = ("slurmstepd", "sbatch", "srun", "sacct", "SLURM_", "MaxRSS", "sef
 class DiagnoseRequest(ActionRequest):
     """Failure type, blame, evidence lines, root cause, similar past failures and fixes."""
 
-    action: Literal["diagnose"] = "diagnose"
+    action: Literal["diagnose"] = Field("diagnose",
+                                        description='The action: always "diagnose".')
     job_id: str | None = Field(None, description="A job id (or pod / job name) in the store.")
     text: str | None = Field(None, max_length=MAX_TEXT,
                              description="A pasted error message, log excerpt or kubectl describe output.")

@@ -25,7 +25,8 @@ SPEC_FIELDS = ("cluster", "user", "project", "queue", "qos", "image", "name", "r
 class PredictRequest(ActionRequest):
     """Will this job fail, how long will it run, how much memory does it need."""
 
-    action: Literal["predict"] = "predict"
+    action: Literal["predict"] = Field("predict",
+                                       description='The action: always "predict".')
     job_id: str | None = Field(None, description="Predict for a job already in the store.")
     cluster: str | None = Field(None, description="Cluster of the job or of the spec.")
     user: str | None = Field(None, description="Submitting user (unknown users are allowed: cold start).")

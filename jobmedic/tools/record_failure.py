@@ -22,7 +22,8 @@ from jobmedic.tools.base import (ActionRequest, Invocation, ToolContext, ToolRes
 class RecordFailureRequest(ActionRequest):
     """One failure event with the Run:AI-style fields; classified when failure_type is absent."""
 
-    action: Literal["record_failure"] = "record_failure"
+    action: Literal["record_failure"] = Field("record_failure",
+                                              description='The action: always "record_failure".')
     job_name: str = Field(..., min_length=1, max_length=512, description="Job or workload name.")
     project: str | None = Field(None, max_length=256, description="Project / namespace.")
     user: str | None = Field(None, max_length=256, description="Submitting user.")
@@ -31,13 +32,19 @@ class RecordFailureRequest(ActionRequest):
     failure_type: str | None = Field(None, description="A taxonomy code; classified from the text when absent.")
     phase: str | None = Field(None, max_length=128, description="Pod / job phase or reason (Failed, OOMKilled, ...).")
     timestamp: str | None = Field(None, description="When it failed (ISO or epoch; default now).")
-    pod_name: str | None = Field(None, max_length=512)
-    node_name: str | None = Field(None, max_length=512)
-    container_image: str | None = Field(None, max_length=1024)
-    error_message: str | None = Field(None, max_length=1_000_000)
-    logs_snippet: str | None = Field(None, max_length=1_000_000)
-    events_snippet: str | None = Field(None, max_length=1_000_000)
-    gpu_count: int | None = Field(None, ge=0, le=100_000)
+    pod_name: str | None = Field(None, max_length=512,
+                                 description="Pod name (Kubernetes, Run:AI).")
+    node_name: str | None = Field(None, max_length=512, description="Node it ran on.")
+    container_image: str | None = Field(None, max_length=1024,
+                                        description="Container image.")
+    error_message: str | None = Field(None, max_length=1_000_000,
+                                      description="The error message (classified for the failure type).")
+    logs_snippet: str | None = Field(None, max_length=1_000_000,
+                                     description="The end of the job's log, when there is one.")
+    events_snippet: str | None = Field(None, max_length=1_000_000,
+                                       description="Kubernetes events (kubectl describe).")
+    gpu_count: int | None = Field(None, ge=0, le=100_000,
+                                  description="GPUs the job requested.")
     memory_request: str | None = Field(None, max_length=64, description="e.g. 64Gi, 4000M.")
     cpu_request: str | None = Field(None, max_length=64, description="e.g. 8, 500m.")
 

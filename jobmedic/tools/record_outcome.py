@@ -23,16 +23,19 @@ from jobmedic.tools.remedy_common import find_job, rules_of
 class RecordOutcomeRequest(ActionRequest):
     """Record that a solution was tried, and whether it worked."""
 
-    action: Literal["record_outcome"] = "record_outcome"
+    action: Literal["record_outcome"] = Field("record_outcome",
+                                              description='The action: always "record_outcome".')
     job_id: str | None = Field(None, description="The failed job the fix was applied to.")
     cluster: str | None = Field(None, description="Cluster of the job.")
     failure_type: str | None = Field(None, description="The failure type, when no job is named.")
     solution: str = Field(..., min_length=1, max_length=2000,
                           description="A solution id, or the fix in words (matched to a known one).")
     success: bool = Field(..., description="Did the fix work?")
-    note: str | None = Field(None, max_length=10_000)
+    note: str | None = Field(None, max_length=10_000,
+                             description="A note on the attempt, in words.")
     followup_job: str | None = Field(None, description="The job that ran with the fix, if any.")
-    recorded_by: str | None = Field(None, max_length=256)
+    recorded_by: str | None = Field(None, max_length=256,
+                                    description="Who recorded it (default: user).")
 
     @model_validator(mode="after")
     def _one_of(self):

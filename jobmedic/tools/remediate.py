@@ -16,7 +16,8 @@ from jobmedic.tools.remedy_common import find_job, rules_of
 class RemediateRequest(ActionRequest):
     """How to fix a failure type, or a specific failed job."""
 
-    action: Literal["remediate"] = "remediate"
+    action: Literal["remediate"] = Field("remediate",
+                                         description='The action: always "remediate".')
     failure_type: str | None = Field(None, description="A taxonomy code (oom, timeout, image_pull, ...).")
     job_id: str | None = Field(None, description="A failed job's id; fixes are fitted to its request.")
     cluster: str | None = Field(None, description="Cluster of the job, when ids repeat across clusters.")

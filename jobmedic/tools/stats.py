@@ -18,7 +18,8 @@ TIME_DIMS = ("day", "hour")
 class StatsRequest(WindowedRequest):
     """Counts of failures and jobs, failure rates, and the daily trend."""
 
-    action: Literal["stats"] = "stats"
+    action: Literal["stats"] = Field("stats",
+                                     description='The action: always "stats".')
     group_by: list[GroupBy] = Field(["failure_type"], min_length=1, max_length=3,
                                     description="Dimensions to group by (one table each).")
     project: str | None = Field(None, description="Only jobs of this project.")
