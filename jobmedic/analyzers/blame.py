@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from jobmedic.analyzers.base import Finding
+from jobmedic.analyzers.base import Finding, Inputs
+from jobmedic.analyzers.hotspots import hotspots_of
 from jobmedic.core.timeutil import Window
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 ENTITY_DIMS = ("node", "image", "user", "project", "queue")
 
@@ -25,6 +29,7 @@ ENTITY_DIMS = ("node", "image", "user", "project", "queue")
 class Blame:
     name = "blame"
     description = "Separates a bad node / image from bad jobs that ran there."
+    needs = ("hotspots",)  # attributes each flagged hotspot (and annotates it)
 
     def __init__(self, l2: float = 1.0, min_failures: int = 3, co_candidates: int = 3,
                  min_log_odds: float = math.log(1.5), cluster_share: float = 0.5,
@@ -33,11 +38,12 @@ class Blame:
         self.min_log_odds, self.cluster_share = min_log_odds, cluster_share
         self.diverse_users = diverse_users
 
-    def run(self, store: Any, window: Window, scope: Sequence[str] | None,
-            filters: dict[str, Any] | None = None, prior: list[Finding] | None = None
+    def run(self, store: Store, window: Window, scope: Sequence[str] | None,
+            filters: dict[str, Any] | None = None, inputs: Inputs | None = None
             ) -> list[Finding]:
         filters = filters or {}
-        flagged = [f for f in (prior or []) if f.kind in ("hotspot", "explained")
+        hot = hotspots_of(inputs, store, window, scope, filters)
+        flagged = [f for f in hot if f.kind in ("hotspot", "explained")
                    and f.evidence.get("dimension") in ENTITY_DIMS
                    and f.evidence.get("failures", 0) >= self.min_failures]
         if not flagged:
@@ -196,7 +202,7 @@ def colocated(mine: pd.DataFrame, dim: str, min_share: float = 0.3) -> set[str]:
 NONE = "\x00none"  # stands for NULL in group keys (pandas aligns NaN keys poorly)
 
 
-def candidate_groups(store: Any, cands: dict[str, list[str]], window: Window,
+def candidate_groups(store: Store, cands: dict[str, list[str]], window: Window,
                      scope: Sequence[str] | None, filters: dict[str, Any]) -> pd.DataFrame:
     """The attribution model's sufficient statistics: jobs and failures by the candidate node /
     image / user / project / queue each job touched (None for none). Built from the window's

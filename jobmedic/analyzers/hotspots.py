@@ -11,14 +11,17 @@ job name's) jobs are set aside is reported as explained by them, not as a hotspo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from jobmedic.analyzers.base import Finding
-from jobmedic.core.timeutil import Window
+from jobmedic.analyzers.base import Finding, Inputs
 from jobmedic.analyzers.stats_utils import bh, vs_rest, wilson
+from jobmedic.core.timeutil import Window
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 DIMS = ("node", "image", "project", "user", "queue")
 #: Who could explain an entity's excess on their own.
@@ -47,6 +50,7 @@ def evidence_text(ev: dict[str, Any]) -> str:
 class Hotspots:
     name = "hotspots"
     description = "Entities whose failure rate is significantly above the rest of the window."
+    needs: tuple[str, ...] = ()
 
     def __init__(self, min_exposure: int = 10, fdr: float = 0.05, min_rate_ratio: float = 1.5,
                  dominance: float = 0.6, min_failures: int = 3, max_per_dim: int = 10,
@@ -58,8 +62,8 @@ class Hotspots:
         self.dominance, self.min_failures, self.max_per_dim = dominance, min_failures, max_per_dim
         self.dims = tuple(dims)
 
-    def run(self, store: Any, window: Window, scope: Sequence[str] | None,
-            filters: dict[str, Any] | None = None, prior: list[Finding] | None = None
+    def run(self, store: Store, window: Window, scope: Sequence[str] | None,
+            filters: dict[str, Any] | None = None, inputs: Inputs | None = None
             ) -> list[Finding]:
         filters = filters or {}
         out: list[Finding] = []
@@ -96,7 +100,7 @@ class Hotspots:
         df.attrs["K"], df.attrs["N"] = K, N
         return df
 
-    def dimension(self, store: Any, dim: str, rows: list[dict[str, Any]], window: Window,
+    def dimension(self, store: Store, dim: str, rows: list[dict[str, Any]], window: Window,
                   scope: Sequence[str] | None, filters: dict[str, Any]) -> list[Finding]:
         df = self.test(rows, dim)
         if df.empty or not df["flag"].any():
@@ -137,7 +141,7 @@ class Hotspots:
                 f"{act[0].upper()}{act[1:]}: {evidence_text(ev)}.", kind="hotspot"))
         return out
 
-    def explanations(self, store: Any, dim: str, hits: pd.DataFrame, window: Window,
+    def explanations(self, store: Store, dim: str, hits: pd.DataFrame, window: Window,
                      scope: Sequence[str] | None, filters: dict[str, Any], K: float, N: float
                      ) -> dict[str, dict[str, Any]]:
         """Entities whose excess one user / one job name accounts for (dominant share of the
@@ -185,3 +189,12 @@ def per_entity(combos: pd.DataFrame, dim: str) -> list[dict[str, Any]]:
     g = g.reset_index().rename(columns={dim: "key"})
     g["key"] = g["key"].astype(object).where(g["key"].notna(), None)
     return g.to_dict("records")
+
+
+def hotspots_of(inputs: Inputs | None, store: Store, window: Window, scope: Sequence[str] | None,
+                filters: dict[str, Any] | None) -> list[Finding]:
+    """The hotspot findings an analyzer that `needs` them was handed (the same objects, so its
+    annotations reach the report), or, run alone, computed here with default thresholds."""
+    if inputs is not None and Hotspots.name in inputs:
+        return list(inputs[Hotspots.name])
+    return Hotspots().run(store, window, scope, filters)

@@ -7,14 +7,17 @@ All of it comes from one grouped query over the window's failures."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from jobmedic.analyzers.base import Finding
-from jobmedic.core.timeutil import Window, iso
+from jobmedic.analyzers.base import Finding, Inputs
 from jobmedic.analyzers.stats_utils import binom_excess_p
+from jobmedic.core.timeutil import Window, iso
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 DIMS = ("project", "user", "image")
 
@@ -22,6 +25,7 @@ DIMS = ("project", "user", "image")
 class Patterns:
     name = "patterns"
     description = "Dominant failure types and templates, repeated failures, new failure types."
+    needs: tuple[str, ...] = ()
 
     def __init__(self, min_count: int = 3, repeat_min: int = 3, dominant_share: float = 0.6,
                  min_share_gap: float = 0.15, alpha: float = 0.01, max_per_kind: int = 5) -> None:
@@ -29,8 +33,8 @@ class Patterns:
         self.min_count, self.repeat_min, self.min_share_gap = min_count, repeat_min, min_share_gap
         self.dominant_share, self.max_per_kind = dominant_share, max_per_kind
 
-    def run(self, store: Any, window: Window, scope: Sequence[str] | None,
-            filters: dict[str, Any] | None = None, prior: list[Finding] | None = None
+    def run(self, store: Store, window: Window, scope: Sequence[str] | None,
+            filters: dict[str, Any] | None = None, inputs: Inputs | None = None
             ) -> list[Finding]:
         filters = filters or {}
         df = pd.DataFrame(store.failure_detail(window, scope, filters))
@@ -80,7 +84,7 @@ class Patterns:
                 break
         return out
 
-    def repeats(self, store: Any, df: pd.DataFrame, window: Window, scope: Sequence[str] | None,
+    def repeats(self, store: Store, df: pd.DataFrame, window: Window, scope: Sequence[str] | None,
                 filters: dict[str, Any]) -> list[Finding]:
         agg = {"failures": ("failures", "sum"), "first": ("first", "min"), "last": ("last", "max")}
         tpl = (df[df["template"].notna() & df["user"].notna()]
@@ -119,7 +123,7 @@ class Patterns:
                 break
         return out
 
-    def new_types(self, store: Any, df: pd.DataFrame, window: Window,
+    def new_types(self, store: Store, df: pd.DataFrame, window: Window,
                   scope: Sequence[str] | None) -> list[Finding]:
         g = df.groupby("failure_type").agg(failures=("failures", "sum"), users=("user", "nunique"),
                                            gpu_h=("gpu_h", "sum"), core_h=("core_h", "sum"))
@@ -139,7 +143,7 @@ class Patterns:
                 f"across {u} users and was never seen before.", kind="new_type"))
         return out[: self.max_per_kind]
 
-    def events(self, store: Any, window: Window, scope: Sequence[str] | None,
+    def events(self, store: Store, window: Window, scope: Sequence[str] | None,
                filters: dict[str, Any]) -> list[Finding]:
         out = []
         for dim in ("node", "image"):

@@ -1,13 +1,15 @@
-"""Severity: rank every finding by its impact (failed jobs, GPU-hours and core-hours lost,
-users affected) so the report leads with what matters, and set its severity level from the
-share of the window's failures it accounts for. Runs last: it ranks the others' findings."""
+"""Ranking: the step after the analyzers. Each finding's impact (failed jobs, GPU-hours and
+core-hours lost, users affected) orders the report so it leads with what matters, and its
+severity level comes from the share of the window's failures it accounts for.
+
+Not an analyzer: it adds no findings, it orders the analyzers' findings. Its weights are the
+`analyzers.severity` section of the configuration (the section's name predates this module).
+"""
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from jobmedic.analyzers.base import SEVERITIES, Finding
-from jobmedic.core.timeutil import Window
 
 #: Kinds that say what to do about a problem (the others explain or describe).
 ACTIONABLE = {"hotspot", "spike", "change_point", "pattern", "repeat", "new_type", "event_pattern"}
@@ -15,10 +17,9 @@ ACTIONABLE = {"hotspot", "spike", "change_point", "pattern", "repeat", "new_type
 TESTED = {"hotspot", "spike", "change_point"}
 
 
-class Severity:
-    name = "severity"
+class Ranking:
+    name = "severity"  # its configuration section
     description = "Ranks findings by failed jobs, GPU-hours and core-hours lost, users affected."
-    ranks = True  # consumes the earlier analyzers' findings instead of adding its own
 
     def __init__(self, gpu_hour_weight: float = 1.0, core_hour_weight: float = 1 / 32,
                  user_weight: float = 2.0, critical_share: float = 0.25, high_share: float = 0.10,
@@ -51,11 +52,10 @@ class Severity:
             return "high"
         return "medium" if share >= self.medium_share else "low"
 
-    def run(self, store: Any, window: Window, scope: Sequence[str] | None,
-            filters: dict[str, Any] | None = None, prior: list[Finding] | None = None
-            ) -> list[Finding]:
-        findings = list(prior or [])
-        total = float(store.window_failures(window, scope, filters))
+    def rank(self, findings: list[Finding], total_failures: float) -> list[Finding]:
+        """The findings ordered by severity, then impact; each gets its impact, its share of
+        the window's `total_failures` and its severity level."""
+        total = float(total_failures)
         for f in findings:
             f.impact = self.impact(f.evidence)
             f.evidence["share_of_failures"] = round(
@@ -63,3 +63,8 @@ class Severity:
             f.severity = self.level(f, total)
         order = {s: i for i, s in enumerate(SEVERITIES)}
         return sorted(findings, key=lambda f: (order.get(f.severity, 9), -f.impact, f.subject))
+
+
+def rank(findings: list[Finding], total_failures: float, **weights: Any) -> list[Finding]:
+    """`Ranking(**weights).rank(findings, total_failures)`."""
+    return Ranking(**weights).rank(findings, total_failures)

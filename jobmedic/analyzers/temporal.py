@@ -5,13 +5,17 @@ whole selection and for each flagged hotspot. Hours and days are UTC, by job end
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jobmedic.analyzers.base import Finding
-from jobmedic.core.timeutil import Window, iso
+from jobmedic.analyzers.base import Finding, Inputs
+from jobmedic.analyzers.hotspots import hotspots_of
 from jobmedic.analyzers.stats_utils import bh, change_points, vs_rest, wilson
+from jobmedic.core.timeutil import Window, iso
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 DAY = 86400
 DOW = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -20,6 +24,7 @@ DOW = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 class Temporal:
     name = "temporal"
     description = "Hour-of-day / day-of-week spikes against the baseline, and change points."
+    needs = ("hotspots",)  # flagged hotspots are scanned for change points too
 
     def __init__(self, min_jobs_per_bin: int = 20, fdr: float = 0.05, min_days: int = 5,
                  min_rate_ratio: float = 1.5, cp_alpha: float = 0.01, min_cp_ratio: float = 1.3,
@@ -28,8 +33,8 @@ class Temporal:
         self.min_rate_ratio, self.cp_alpha, self.min_cp_ratio = min_rate_ratio, cp_alpha, min_cp_ratio
         self.max_entities = max_entities
 
-    def run(self, store: Any, window: Window, scope: Sequence[str] | None,
-            filters: dict[str, Any] | None = None, prior: list[Finding] | None = None
+    def run(self, store: Store, window: Window, scope: Sequence[str] | None,
+            filters: dict[str, Any] | None = None, inputs: Inputs | None = None
             ) -> list[Finding]:
         filters = filters or {}
         hourly = store.hourly(window, scope, filters)  # one scan: every series sums from it
@@ -37,7 +42,8 @@ class Temporal:
         if window.days >= 14:
             out += self.spikes(bins(hourly, "dow"), "dow")
         out += self.shifts(bins(hourly, "day"), window, None)
-        hot = [f for f in (prior or []) if f.kind == "hotspot"][: self.max_entities]
+        hot = [f for f in hotspots_of(inputs, store, window, scope, filters)
+               if f.kind == "hotspot"][: self.max_entities]
         for f in hot:
             dim, ent = f.evidence["dimension"], f.evidence["entity"]
             found = self.shifts(store.rate_by("day", window, scope, {**filters, dim: ent}),

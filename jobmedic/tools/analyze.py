@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from jobmedic.analyzers import build, run_all
+from jobmedic.analyzers import build, ranking, run_all
 from jobmedic.core.timeutil import Window
 from jobmedic.reports.analyze import render
 from jobmedic.tools.base import Invocation, ToolContext, ToolResult, WindowedRequest, no_data, ok
@@ -64,7 +64,8 @@ def run(ctx: ToolContext, req: AnalyzeRequest) -> ToolResult:
     if not has_data(ctx, window, scope, filters, totals):
         return no_data("analyze", ctx.store, window, inv, "finished jobs or failure events", scope)
     analyzers = build(ctx.options)
-    findings, errors = run_all(analyzers, ctx.store, window, scope, filters)
+    findings, errors = run_all(analyzers, ctx.store, window, scope, filters,
+                               rank_with=ranking(ctx.options))
     shown = findings[: req.max_findings]
     data = {"window": window.to_dict(), "scope": scope, "filters": filters,
             "summary": summary(totals), "findings": [f.to_dict() for f in shown],
