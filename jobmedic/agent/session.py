@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 MAX_TURNS = 10
 _COUNT_KEYS = ("count", "failures", "n_failures", "n", "jobs", "events", "failed", "total")
@@ -21,7 +24,7 @@ def session_key(name: str, scope: Sequence[str] | None) -> str:
     return f"{name}|{hashlib.sha256(tag.encode()).hexdigest()[:12]}"
 
 
-def load_turns(store: Any, name: str, scope: Sequence[str] | None) -> list[dict[str, Any]]:
+def load_turns(store: Store, name: str, scope: Sequence[str] | None) -> list[dict[str, Any]]:
     try:
         state = store.load_session(session_key(name, scope)) or {}
     except Exception:  # noqa: BLE001 - a store without the sessions table: no history
@@ -30,7 +33,7 @@ def load_turns(store: Any, name: str, scope: Sequence[str] | None) -> list[dict[
     return [t for t in turns if isinstance(t, dict)][-MAX_TURNS:]
 
 
-def save_turns(store: Any, name: str, scope: Sequence[str] | None,
+def save_turns(store: Store, name: str, scope: Sequence[str] | None,
                turns: list[dict[str, Any]]) -> bool:
     try:
         store.save_session(session_key(name, scope), {"turns": turns[-MAX_TURNS:]})

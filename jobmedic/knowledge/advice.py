@@ -9,11 +9,14 @@ curated solutions nobody has tried yet, in rule-base order. A fitted change read
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from jobmedic.knowledge.outcomes import CHANGE_TITLES
 from jobmedic.knowledge.remedies import wilson
 from jobmedic.knowledge.rules import RuleBase, Solution
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 #: Sources whose jobs run on Kubernetes (record_failure takes Run:AI-style events).
 KUBERNETES_SOURCES = {"kubernetes", "k8s", "kubectl", "runai", "run:ai", "record_failure"}
@@ -37,7 +40,7 @@ def context_of(job: dict[str, Any] | None) -> dict[str, Any] | None:
             "gpu": None if g is None else ("gpu" if g else "cpu")}
 
 
-def ranked_fixes(store: Any, rules: RuleBase, failure_type: str, scope: Sequence[str] | None,
+def ranked_fixes(store: Store, rules: RuleBase, failure_type: str, scope: Sequence[str] | None,
                  platform: str | None = None, gpu: bool | None = None,
                  job: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Every applicable fix of a type with its counts, interval and (for a job) fitted change."""

@@ -16,11 +16,14 @@ from __future__ import annotations
 import heapq
 import threading
 import weakref
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import networkx as nx
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 Scope = Sequence[str] | None
 #: relation, (kind, column) of the source, (kind, column) of the target, over failure events.
@@ -63,7 +66,7 @@ class KnowledgeGraph:
         self._where: dict[tuple, dict[str, Any]] = {}  # answers of where(), until the next change
 
     # -- building ----------------------------------------------------------------------------
-    def refresh(self, store: Any) -> "KnowledgeGraph":
+    def refresh(self, store: Store) -> "KnowledgeGraph":
         """Add failure events and outcomes that are new since the last refresh."""
         hi, out_id, out_ver = store.remedy_versions()
         if hi > self.event_id:
@@ -222,7 +225,7 @@ class KnowledgeGraph:
         return data["count"] if scope is None else self._scoped(u, scope).get((u, v), (0, 0))[0]
 
 
-def graph_for(store: Any) -> KnowledgeGraph:
+def graph_for(store: Store) -> KnowledgeGraph:
     """The cached graph of a store, refreshed with what was added since the last call."""
     with _LOCK:
         kg = _CACHE.get(store)

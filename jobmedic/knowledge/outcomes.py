@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from jobmedic.knowledge.rules import CHANGES, RuleBase
 from jobmedic.knowledge.taxonomy import FAILED_STATES
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 ENDED = FAILED_STATES | {"completed"}
 RAISE = 1.05  # a request counts as raised above +5 %
@@ -147,7 +150,7 @@ def _mb(s: pd.Series) -> pd.Series:
     return (s / 1024).round(1).astype(str) + "G"
 
 
-def infer_outcomes(store: Any, rules: RuleBase, window_h: float, now: int | None = None
+def infer_outcomes(store: Store, rules: RuleBase, window_h: float, now: int | None = None
                    ) -> InferenceSummary:
     """Pair resubmissions over the whole store and record them as inferred outcomes."""
     t0 = time.perf_counter()

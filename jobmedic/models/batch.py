@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -11,6 +11,9 @@ import pandas as pd
 from jobmedic.knowledge.errors import InputError, ModelError
 from jobmedic.models import memory, registry, runtime
 from jobmedic.models.features import FEATURES, build_features
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 SPEC_COLUMNS = ["user", "project", "queue", "qos", "image", "name", "req_cpus", "req_gpus",
                 "req_mem_mb", "req_walltime_s", "n_nodes", "submit_time"]
@@ -48,7 +51,7 @@ def specs_frame(specs: pd.DataFrame, now: int) -> pd.DataFrame:
     return q
 
 
-def score(store: Any, specs: pd.DataFrame, models_dir: str, now: int, levels: dict[str, float],
+def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: dict[str, float],
           scope: Sequence[str] | None = None, history: pd.DataFrame | None = None) -> pd.DataFrame:
     """Predictions for every spec: risk and level, runtime and memory quantiles, the request."""
     q = specs_frame(specs, now)

@@ -11,13 +11,16 @@ change an earlier job's features.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from jobmedic.knowledge.feature_queries import ENTITY_KINDS, RECENT_K, shape_key
 from jobmedic.knowledge.taxonomy import ENDED_STATES, FAILED_STATES
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 FEATURE_SET_VERSION = 2
 REQUEST_FEATURES = ["req_cpus", "req_gpus", "req_mem_mb", "timelimit_s", "n_nodes",
@@ -158,7 +161,7 @@ def _stats_from_history(h: Mapping[str, Any], now: float) -> dict[str, float]:
     return out
 
 
-def spec_features(store: Any, spec: Mapping[str, Any], now: int,
+def spec_features(store: Store, spec: Mapping[str, Any], now: int,
                   scope: Sequence[str] | None = None) -> tuple[np.ndarray, dict[str, dict]]:
     """Feature vector of one job spec submitted at `now`, from indexed history lookups.
 

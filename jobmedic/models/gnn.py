@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,9 @@ from torch_geometric.nn import SAGEConv
 from jobmedic.knowledge.errors import ModelError
 from jobmedic.models import artifacts, metrics, registry
 from jobmedic.models.features import FEATURES, is_ended, is_failed
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 KNN_FEATURES = [f for f in FEATURES if f.split("_", 1)[0] in ("user", "name") and f.split("_", 1)[1]
                 in ("n", "fail_rate", "recent_fails", "last_fail", "mean_logrt")] + \
@@ -140,7 +143,7 @@ def _logits(net, x, ys, ei) -> np.ndarray:
         return net(x, ys, ei).numpy()
 
 
-def train(store: Any, models_dir: str, until: int | None, scope: Sequence[str] | None = None, *,
+def train(store: Store, models_dir: str, until: int | None, scope: Sequence[str] | None = None, *,
           frame=None, cal_fraction: float = 0.2, holdout_fraction: float = 0.2,
           params: dict[str, Any] | None = None) -> dict[str, Any]:
     from jobmedic.models import boosting, training
@@ -202,7 +205,7 @@ def load(d: Path, meta: dict[str, Any]) -> tuple[SageNet, dict[str, Any]]:
     return net, meta
 
 
-def evaluate(store: Any, models_dir: str, start: int, end: int | None = None,
+def evaluate(store: Store, models_dir: str, start: int, end: int | None = None,
              scope: Sequence[str] | None = None, frame=None) -> dict[str, Any]:
     """Score every job inductively (edges to earlier ended jobs only) and report the window."""
     from jobmedic.models import boosting, training

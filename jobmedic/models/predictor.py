@@ -4,7 +4,7 @@ quantiles, and the concrete request they imply. Features come from indexed histo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,6 +13,9 @@ from jobmedic.models import memory, registry, runtime
 from jobmedic.models.batch import level_of
 from jobmedic.models.explain import NOUN, top_factors
 from jobmedic.models.features import spec_features
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 
 def fmt_time(s: float) -> str:
@@ -26,7 +29,7 @@ def fmt_mem(mb: float) -> str:
     return f"{int(np.ceil(mb / 1024))}G" if mb >= 1024 else f"{int(np.ceil(mb))}M"
 
 
-def predict_one(store: Any, spec: Mapping[str, Any], now: int, models_dir: str,
+def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str,
                 levels: Mapping[str, float], scope: Sequence[str] | None = None) -> dict[str, Any]:
     """The prediction for `spec` submitted at `now` (epoch s). ModelError without a failure model."""
     fm, fmeta = registry.load(models_dir, "failure")

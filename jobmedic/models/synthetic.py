@@ -7,9 +7,14 @@ benchmarks check. Rows come in `JOB_COLUMNS` order for `Store.upsert_jobs`.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from jobmedic.knowledge.migrations import JOB_COLUMNS
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 
 def synthetic_jobs(n: int, *, seed: int = 0, n_users: int = 60, names_per_user: int = 8,
@@ -60,7 +65,7 @@ def synthetic_jobs(n: int, *, seed: int = 0, n_users: int = 60, names_per_user: 
     return rows
 
 
-def fill_store(store, n: int, **kw) -> int:
+def fill_store(store: Store, n: int, **kw) -> int:
     """Insert `n` synthetic jobs into `store`; returns the number inserted."""
     rows = synthetic_jobs(n, **kw)
     inserted, _ = store.upsert_jobs(rows)

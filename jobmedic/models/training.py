@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,12 +19,15 @@ from jobmedic.knowledge.errors import ModelError
 from jobmedic.models import artifacts, failure, memory, registry, runtime
 from jobmedic.models.features import FEATURES, build_features
 
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
+
 
 def _iso(t: float | None) -> str | None:
     return None if t is None or not np.isfinite(t) else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
-def load(store: Any, scope: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load(store: Store, scope: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     df = store.jobs_frame(scope)
     if df.empty:
         raise ModelError("the store holds no jobs to learn from",
@@ -62,7 +65,7 @@ def _tune(kind: str, Xf: np.ndarray, yf: np.ndarray, trials: int, budget: float,
             "params": study.best_params, "validation": "last 20% (by submit time) of the fit slice"}
 
 
-def train(store: Any, kind: str, models_dir: str, until: int | None = None,
+def train(store: Store, kind: str, models_dir: str, until: int | None = None,
           scope: Sequence[str] | None = None, *, tune: bool = False, trials: int = 20,
           time_budget: float = 300, holdout_fraction: float = 0.2, cal_fraction: float = 0.2,
           params: dict[str, Any] | None = None,
@@ -116,7 +119,7 @@ def train(store: Any, kind: str, models_dir: str, until: int | None = None,
     return card
 
 
-def evaluate(store: Any, kind: str, models_dir: str, start: int, end: int | None = None,
+def evaluate(store: Store, kind: str, models_dir: str, start: int, end: int | None = None,
              scope: Sequence[str] | None = None,
              frame: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> dict[str, Any]:
     """Score the current artifact on jobs submitted in [start, end) that have an outcome."""

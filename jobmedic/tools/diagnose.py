@@ -1,7 +1,7 @@
 """The diagnose action: why a job failed, or what a pasted error text means."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -12,6 +12,9 @@ from jobmedic.reports.diagnose import render
 from jobmedic.tools.base import (ActionRequest, Invocation, ToolContext, ToolResult, error_result,
                                  ok)
 from jobmedic.tools.remedy_common import find_job, rules_of, templates_for
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 MAX_TEXT = 10 * 1024 * 1024
 ANALYSED = 200_000  # characters classified: the first and the last half of a longer text
@@ -146,7 +149,7 @@ def _job_cause(ftype: str, job: dict[str, Any] | None) -> dict[str, Any] | None:
     return None
 
 
-def _similar(store: Any, ftype: str, template_id: int | None, node: str | None, image: str | None,
+def _similar(store: Store, ftype: str, template_id: int | None, node: str | None, image: str | None,
              job: dict[str, Any] | None, scope: Any, limit: int = 5) -> list[dict[str, Any]]:
     """Past failures weighted by what they share (template 3, node 1.5, image 1, type 1)."""
     exclude = (job["cluster"], job["job_id"]) if job else None

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobmedic.knowledge.errors import JobmedicError, NotFound
 from jobmedic.knowledge.rules import RuleBase
 from jobmedic.knowledge.templates import Templates
 from jobmedic.tools.base import ToolContext
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 _TEMPLATES: "weakref.WeakKeyDictionary[Any, tuple[tuple[int, int], Templates]]" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
@@ -25,7 +28,7 @@ def rules_of(ctx: ToolContext) -> RuleBase:
     return ctx.rules
 
 
-def templates_for(store: Any) -> Templates:
+def templates_for(store: Store) -> Templates:
     """A template miner seeded from the store, rebuilt only when templates were added."""
     version = store.template_version()
     with _LOCK:

@@ -12,7 +12,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher, get_close_matches
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 KINDS = ("project", "user", "queue", "node", "image", "cluster")
 _PARTS = re.compile(r"[/:@._-]+")
@@ -63,7 +66,7 @@ class Vocabulary:
         return self._parts["image"]
 
     @classmethod
-    def from_store(cls, store: Any, scope: Sequence[str] | None) -> Vocabulary:
+    def from_store(cls, store: Store, scope: Sequence[str] | None) -> Vocabulary:
         """Load (or reuse the cached) vocabulary of every kind for this scope."""
         key = "vocab:" + ("*" if scope is None else ",".join(sorted(scope)))
         stamp = None
