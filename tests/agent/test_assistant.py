@@ -57,6 +57,10 @@ def test_random_input_never_raises(assistant):
         q = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 120)))
         res = assistant.ask(q, session="fuzz")
         assert isinstance(res.answer, str) and res.answer
+        # a polite error answer is non-empty too: no answer may come from an internal fault
+        assert res.kind != "error", (q, res.answer)
+        internal = [r for r in res.results if (r.get("error") or {}).get("type") == "internal_error"]
+        assert not internal, (q, internal)
 
 
 def test_bytes_and_none_questions(assistant):
