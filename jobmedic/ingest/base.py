@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import lzma
+import os
 import sqlite3
 import time
 import zlib
@@ -49,10 +50,11 @@ class Batch:
     nodes: list[tuple[str, str, str]] = field(default_factory=list)
     events: list[tuple] = field(default_factory=list)
     rejects: list[tuple] = field(default_factory=list)
+    samples: list[tuple] = field(default_factory=list)  # telemetry, SAMPLE_COLUMNS order
     read: int = 0  # records (lines, objects) consumed from the input for this batch
 
     def __len__(self) -> int:
-        return len(self.jobs) + len(self.events) + len(self.rejects)
+        return len(self.jobs) + len(self.events) + len(self.rejects) + len(self.samples)
 
 
 class Reader(Protocol):
@@ -76,6 +78,7 @@ class IngestSummary:
     seconds: float = 0.0
     status: str = "ok"
     error: str | None = None
+    samples: int = 0  # telemetry samples written
 
     @property
     def rate(self) -> float:
@@ -148,7 +151,7 @@ def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
     complete records before the cut are kept), `failed` (nothing usable was read, or the
     reader broke off) or `interrupted` (Ctrl-C), in the summary and in ingest_runs alike.
     """
-    stream, counter, total = open_input(path)
+    stream, counter, total = open_input(_entry_file(reader, path))
     guard: LineGuard = stream.guard  # type: ignore[attr-defined]
     ctx.file = path
     summary = IngestSummary(reader.name, path)
@@ -164,7 +167,7 @@ def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
                 if ctx.bulk:
                     dropped = store.drop_indexes_of_empty_tables()
             _add_guard_rejects(batch, guard, reader.name, path)
-            accepted += len(batch.jobs) + len(batch.events)
+            accepted += len(batch.jobs) + len(batch.events) + len(batch.samples)
             _write_batch(store, batch, ctx, summary, reader.name)
             if progress:
                 progress(summary.read, counter.pos, total)
@@ -212,6 +215,15 @@ def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
     return summary
 
 
+def _entry_file(reader: Reader, path: str) -> str:
+    """A reader of a folder (philly: DIR with several files) names the file opened first
+    (`entry_file`); the reader finds the others beside it through `ctx.file` (the folder)."""
+    entry = getattr(reader, "entry_file", None)
+    if entry and os.path.isdir(path):
+        return os.path.join(path, entry)
+    return path
+
+
 def _broke_off(store: Store, source: str, path: str, summary: IngestSummary,
                exc: BaseException) -> None:
     summary.status = "failed"
@@ -249,6 +261,8 @@ def _write_rows(store: Store, batch: Batch, summary: IngestSummary) -> None:
         summary.events += store.add_failure_events(batch.events)
     if batch.rejects:
         summary.rejected += store.add_rejects(batch.rejects)
+    if batch.samples:
+        summary.samples += store.add_samples(batch.samples)
 
 
 def _write_rowwise(store: Store, batch: Batch, ctx: IngestContext, summary: IngestSummary,
@@ -258,13 +272,14 @@ def _write_rowwise(store: Store, batch: Batch, ctx: IngestContext, summary: Inge
     parts = ([("jobs", Batch(jobs=[r], job_columns=batch.job_columns)) for r in batch.jobs]
              + [("job_nodes", Batch(nodes=[r])) for r in batch.nodes]
              + [("failure_events", Batch(events=[r])) for r in batch.events]
-             + [("rejects", Batch(rejects=[r])) for r in batch.rejects])
+             + [("rejects", Batch(rejects=[r])) for r in batch.rejects]
+             + [("telemetry", Batch(samples=[r])) for r in batch.samples])
     for what, part in parts:
         try:
             with store.transaction():
                 _write_rows(store, part, summary)
         except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
-            row = (part.jobs or part.nodes or part.events or part.rejects)[0]
+            row = (part.jobs or part.nodes or part.events or part.rejects or part.samples)[0]
             summary.rejected += store.add_rejects([(
                 source, ctx.file, row[2] if what == "rejects" and isinstance(row[2], int)
                 else None, f"{what} row refused by the store: {exc}"[:500], _safe_repr(row))])

@@ -3,7 +3,8 @@
 `Store` is a small facade. Its core (`db.Db`) owns the connection, migrations and
 transactions; each query family is a class of its own module holding that one `Db`
 (composition): `store.loads` (ingest's bulk writes), `store.facts` (counts, ranges),
-`store.vocab`, `store.stats`, `store.features`, `store.remedies`, `store.sessions`.
+`store.vocab`, `store.stats`, `store.features`, `store.remedies`, `store.sessions`,
+`store.telemetry`.
 Every family takes a `scope` (the projects a caller may see) that is applied inside the SQL.
 The families' methods are also the Store's own (`store.window_totals(...)` is
 `store.stats.window_totals(...)`), listed below family by family, so callers need one object.
@@ -24,6 +25,7 @@ from jobmedic.knowledge.loads import BulkLoads
 from jobmedic.knowledge.remedies import RemedyQueries
 from jobmedic.knowledge.sessions import SessionQueries
 from jobmedic.knowledge.stats_queries import StatsQueries
+from jobmedic.knowledge.telemetry import TelemetryQueries
 from jobmedic.knowledge.vocab import VocabQueries
 
 __all__ = ["SCHEMA_VERSION", "Scope", "Store", "expected_indexes", "scope_clause"]
@@ -57,6 +59,7 @@ class Store:
         self.features = FeatureQueries(db)
         self.remedies = RemedyQueries(db)
         self.sessions = SessionQueries(db)
+        self.telemetry = TelemetryQueries(db)
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -171,3 +174,13 @@ class Store:
     cache_put = _via("sessions", SessionQueries.cache_put)
     find_job_refs = _via("sessions", SessionQueries.find_job_refs)
     top_failure_type = _via("sessions", SessionQueries.top_failure_type)
+
+    # -- telemetry: samples of running and past jobs -----------------------------------------
+    add_samples = _via("telemetry", TelemetryQueries.add_samples)
+    job_samples = _via("telemetry", TelemetryQueries.job_samples)
+    job_telemetry_summary = _via("telemetry", TelemetryQueries.job_telemetry_summary)
+    node_samples = _via("telemetry", TelemetryQueries.node_samples)
+    telemetry_counts = _via("telemetry", TelemetryQueries.telemetry_counts)
+    downsample_telemetry = _via("telemetry", TelemetryQueries.downsample)
+    prune_telemetry = _via("telemetry", TelemetryQueries.prune)
+    apply_telemetry_retention = _via("telemetry", TelemetryQueries.apply_retention)
