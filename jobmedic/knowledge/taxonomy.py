@@ -1,6 +1,6 @@
 """The failure taxonomy: stable failure-type codes, their usual blame, and the classifier.
 
-Rules live in configs/taxonomy.yaml (data, not code). Classification uses, in order, the
+Rules live in jobmedic/configs/taxonomy.yaml (data, not code). Classification uses, in order, the
 scheduler's state or Kubernetes reason, error-text patterns, the exit signal, the exit code,
 and finally app_error for a non-zero exit or unknown. The result keeps the evidence that
 decided it (the exact line for a text rule) so answers can quote it.
@@ -51,9 +51,11 @@ class Taxonomy:
     exit_codes: dict[int, str]
     job_states: dict[str, str]
     _combined: re.Pattern[str] | None = field(default=None, repr=False)
+    #: Rules for reading a pasted text line by line: (code, strength 1-3, regex), in order.
+    readout: list[tuple[str, int, re.Pattern[str]]] = field(default_factory=list, repr=False)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "Taxonomy":
+    def from_dict(cls, raw: dict[str, Any]) -> Taxonomy:
         codes = {
             c: CodeInfo(c, v["blame"], v.get("description", ""))
             for c, v in raw["codes"].items()
@@ -76,13 +78,18 @@ class Taxonomy:
         exits = {int(k): check(v, f"exit code {k}") for k, v in raw.get("exit_codes", {}).items()}
         job_states = {k.upper(): v for k, v in raw.get("job_states", {}).items()}
         tax = cls(codes, states, patterns, signals, exits, job_states)
+        tax.readout = [
+            (check(r["code"], "readout rule"), int(r.get("strength", 3)),
+             re.compile(r["regex"], re.IGNORECASE | re.MULTILINE))
+            for r in raw.get("readout", [])
+        ]
         tax._combined = re.compile(
             "|".join(f"(?:{rx.pattern})" for _, rx in patterns), re.IGNORECASE
         )
         return tax
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "Taxonomy":
+    def from_yaml(cls, path: str | Path) -> Taxonomy:
         with open(path, encoding="utf-8") as fh:
             return cls.from_dict(yaml.safe_load(fh))
 

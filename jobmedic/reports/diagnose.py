@@ -6,6 +6,9 @@ from typing import Any
 
 from jobmedic.reports.remediate import fixes_table
 
+DECIDERS = {"rules": "the taxonomy rules", "classifier": "the learned text classifier",
+            "template": "similarity to templates of past failures", "stored": "the stored job record"}
+
 
 def render(d: dict[str, Any]) -> str:
     job = d.get("job")
@@ -14,13 +17,20 @@ def render(d: dict[str, Any]) -> str:
         return f"## Diagnosis of {head}\n\n" + "\n".join(f"- {n}" for n in d.get("notes", [])) + "\n"
     lines = [f"## Diagnosis of {head}: `{d['failure_type']}` (blame: {d['blame']})", "",
              d.get("description") or ""]
+    if d.get("decided_by") and d["decided_by"] != "none":
+        lines += ["", (f"Decided by: {DECIDERS.get(d['decided_by'], d['decided_by'])} "
+                      f"(confidence {d.get('confidence', 0):.2f}).")]
     if d.get("symptom"):
         lines += ["", f"The `{d['symptom']}` is a symptom; the text names a more specific cause."]
     rc = d.get("root_cause")
     if rc:
         lines += ["", f"**Root cause:** {rc['phrase']}"]
     if d.get("evidence"):
-        lines += ["", "**Evidence:**", ""] + [f"    {e}" for e in d["evidence"]]
+        lines += ["", "**Evidence** (the deciding line first, as pasted):", ""] + [
+            f"    {e}" for e in d["evidence"]]
+    if d.get("considered"):
+        lines += ["", "**Lines considered** (none names a known failure):", ""] + [
+            f"    {e}" for e in d["considered"]]
     if d.get("fixes"):
         lines += ["", "### Top fixes", ""] + fixes_table(d["fixes"])
         fitted = [f for f in d["fixes"] if f.get("fitted", {}).get("new")]

@@ -7,7 +7,8 @@ from pydantic import Field, model_validator
 
 from jobmedic.knowledge.advice import fmt_mem, fmt_time, platform_of, ranked_fixes
 from jobmedic.knowledge.graph import graph_for
-from jobmedic.knowledge.rootcause import classify_deep, root_cause
+from jobmedic.knowledge.readout import read_text
+from jobmedic.knowledge.rootcause import root_cause
 from jobmedic.reports.diagnose import render
 from jobmedic.tools.base import (ActionRequest, Invocation, ToolContext, ToolResult, error_result,
                                  ok)
@@ -80,13 +81,18 @@ def _job_text(ctx: ToolContext, job: dict[str, Any], extra: str | None) -> str:
 def diagnose_text(ctx: ToolContext, text: str, job: dict[str, Any] | None, scope: Any) -> dict[str, Any]:
     """Classification, evidence, root cause, similar failures and fixes for a text (and job)."""
     store, tax = ctx.store, ctx.taxonomy
-    c, symptom, evidence = classify_deep(tax, text, None)
-    ftype, blame, rule = c.failure_type, c.blame, c.rule
+    rd = read_text(tax, text)
+    if rd.failure_type == "unknown" and not job:
+        _from_templates(store, rd, scope)
+    text_type, symptom, evidence = rd.failure_type, rd.symptom, list(rd.evidence)
+    ftype, blame, rule = text_type, tax.blame_of(text_type), rd.rule
+    decided_by, confidence = rd.decided_by, rd.confidence
     if job and job.get("failure_type"):
         if ftype in ("unknown", "app_error") or job["failure_type"] not in ("unknown", "app_error"):
             ftype, blame = job["failure_type"], job.get("blame") or tax.blame_of(job["failure_type"])
             rule = f"stored:{job.get('raw_state') or job.get('state')}"
-            if c.failure_type != ftype:  # the text's lines are about something else
+            decided_by, confidence = "stored", 1.0
+            if text_type != ftype:  # the text's lines are about something else
                 evidence = []
             state_line = f"state {job.get('raw_state') or job.get('state')}"
             if job.get("exit_code") is not None:
@@ -98,7 +104,7 @@ def diagnose_text(ctx: ToolContext, text: str, job: dict[str, Any] | None, scope
                 "similar": [], "fixes": []}
     rc = root_cause(ftype, text)
     cause = rc.to_dict() if rc else _job_cause(ftype, job)
-    if rc and rc.line and rc.line not in evidence and c.failure_type == ftype:
+    if rc and rc.line and rc.line not in evidence and text_type == ftype and len(evidence) < 4:
         evidence.append(rc.line)
     template_id = job.get("template_id") if job else None
     if template_id is None and evidence:
@@ -112,16 +118,41 @@ def diagnose_text(ctx: ToolContext, text: str, job: dict[str, Any] | None, scope
     fixes = ranked_fixes(store, rules_of(ctx), ftype, scope, platform, gpu, job) if ftype else []
     data: dict[str, Any] = {
         "failure_type": ftype, "blame": blame, "description": tax.describe(ftype), "rule": rule,
+        "decided_by": decided_by, "confidence": confidence,
         "symptom": symptom, "evidence": evidence[:6], "root_cause": cause,
         "template_id": template_id, "platform": platform, "similar": similar, "fixes": fixes[:3],
         "related": graph_for(store).related("node", node, scope, 5) if node else [],
     }
     if job:
         data["job"] = _job_summary(job)
+    if rd.alternatives:
+        data["alternatives"] = [{"failure_type": c, "probability": p} for c, p in rd.alternatives]
+    data["notes"] = list(rd.notes)
     if ftype == "unknown":
-        data["notes"] = ["no known failure pattern in the text; paste more of the log (its last "
-                         "lines) or the scheduler's state"]
+        data["considered"] = rd.considered
+        data["notes"].append("no known failure pattern in the text; paste more of the log (its "
+                             "last lines) or the scheduler's state")
     return data
+
+
+def _from_templates(store: Any, rd: Any, scope: Any) -> None:
+    """When neither rules nor classifier decide: a considered line whose log template matches
+    past failures of one type in the store decides (the share of them is the confidence)."""
+    miner = templates_for(store)
+    for line in rd.considered:
+        tid = miner.template_of(line)[0]
+        if tid is None:
+            continue
+        rows = [r for r in store.similar_failures("unknown", tid, None, None, None, scope)
+                if r["template_id"] == tid and r["failure_type"] not in (None, "unknown")]
+        if not rows:
+            continue
+        types = [r["failure_type"] for r in rows]
+        top = max(set(types), key=types.count)
+        rd.failure_type, rd.decided_by, rd.rule = top, "template", f"template:{tid}"
+        rd.confidence = round(0.7 * types.count(top) / len(types), 2)
+        rd.evidence = [line]
+        return
 
 
 def _job_summary(job: dict[str, Any]) -> dict[str, Any]:
