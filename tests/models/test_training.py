@@ -100,10 +100,14 @@ def test_garbage_model_with_matching_hash_is_refused(trained, tmp_path):
 
 
 def test_artifacts_hold_no_pickle(trained):
-    _, models, _ = trained
-    for p in models.rglob("*"):
-        if p.is_file():
-            assert p.suffix in (".ubj", ".json", ".pt", "") and not p.read_bytes().startswith(b"\x80")
+    _, models, cards = trained
+    files = [p for p in models.rglob("*") if p.is_file()]
+    for kind in cards:  # every trained kind left an artifact to check
+        d = artifacts.current_dir(models, kind)
+        assert (d / "meta.json").is_file(), kind
+        assert any(p.parent == d and p.suffix != ".json" for p in files), kind
+    for p in files:
+        assert p.suffix in (".ubj", ".json", ".pt", "") and not p.read_bytes().startswith(b"\x80")
 
 
 def test_tuning_uses_a_validation_slice_and_is_recorded(tmp_path):
