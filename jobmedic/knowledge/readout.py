@@ -26,7 +26,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _EXIT = re.compile(
     r"(?:exit(?:ed)?[ _]?(?:with )?(?:code|status)|exitcode|\"exitCode\"|Exit Code|ExitCode=|"
-    r"was sent code|status code|WTERMSIG)[\s:=`'\"]*(-?\d{1,3})(?::(\d{1,3}))?", re.IGNORECASE)
+    r"was sent code|status code|WTERMSIG|(?:on|by|with) signal)[\s:=`'\"]*(-?\d{1,3})(?::(\d{1,3}))?",
+    re.IGNORECASE)
 _ERRORISH = re.compile(r"error|fail|fatal|exception|killed|abort|denied|refused|traceback|panic|"
                        r"warn|cannot|unable|invalid|terminated|错误|失败|报错", re.IGNORECASE)
 _INJECTION = re.compile(r"ignore (?:all |any )?(?:the )?(?:previous|prior|above) instructions|"
@@ -95,7 +96,7 @@ def _exit_candidate(tax: Any, line: str, line_no: int) -> Candidate | None:
     if not m:
         return None
     code, sig = int(m.group(1)), int(m.group(2) or 0)
-    if "WTERMSIG" in m.group(0).upper():
+    if "WTERMSIG" in m.group(0).upper() or "SIGNAL" in m.group(0).upper():
         code, sig = 0, code
     if code < 0:
         code, sig = 0, -code
