@@ -158,9 +158,12 @@ def open_store(settings: Settings) -> Store:
     check_store_path(settings)
     try:
         return Store(":memory:" if settings.in_memory else settings.db_path)
-    except JobmedicError:
+    except JobmedicError as exc:
+        if "locked" in exc.message:
+            raise StoreError(exc.message, hint="another process (an ingest?) holds the store "
+                                               "locked; wait for it to finish and retry") from None
         raise
-    except Exception as exc:  # sqlite3 errors: locked, not a database, read-only, ...
+    except Exception as exc:  # noqa: BLE001 - sqlite3 errors: not a database, read-only, ...
         raise StoreError(f"cannot open the store {settings.db_path}: {exc}",
                          hint="check the --db path, its permissions, and that no other "
                               "process holds it locked") from None

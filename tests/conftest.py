@@ -1,6 +1,13 @@
-"""Shared fixtures: an in-memory store, the taxonomy, and the real data folder (skipped when absent)."""
+"""Shared fixtures: an in-memory store, the taxonomy, and the real data folder (skipped when absent).
+
+The tests never read the developer's own configuration: XDG_CONFIG_HOME points at an empty
+folder and JOBMEDIC_* variables are cleared for the whole session (the settings layer reads
+$XDG_CONFIG_HOME/jobmedic/jobmedic.yaml and JOBMEDIC_* as user overrides).
+"""
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +20,11 @@ from jobmedic.settings import config_path
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+_XDG = tempfile.mkdtemp(prefix="jobmedic-tests-xdg-")
+os.environ["XDG_CONFIG_HOME"] = _XDG
+for _name in [n for n in os.environ if n.startswith("JOBMEDIC_")]:
+    del os.environ[_name]
 
 
 @pytest.fixture(scope="session")

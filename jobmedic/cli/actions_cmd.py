@@ -11,14 +11,16 @@ from typing import Any, Callable, List, Literal, Optional
 import typer
 
 from jobmedic.cli.context import state
+from jobmedic.core import jsonsafe
 from jobmedic.knowledge.errors import JobmedicError
 from jobmedic.tools import TOOLS, run_action, tool_named
-from jobmedic.tools.base import Tool, ToolResult
+from jobmedic.tools.base import Tool, ToolResult, error_result
 
 #: Tool name -> CLI command name where they differ (record_outcome lives under `outcome record`).
 COMMAND_NAMES = {t.name: t.name.replace("_", "-") for t in TOOLS if "_" in t.name}
 #: Envelope error types of a malformed request (exit 2, like the user-fault error classes).
-REQUEST_ERRORS = frozenset({"invalid_json", "invalid_request", "invalid_field", "unknown_action"})
+REQUEST_ERRORS = frozenset({"invalid_json", "invalid_request", "invalid_field", "unknown_action",
+                            "too_deep"})
 
 
 def user_errors() -> frozenset[str]:
@@ -73,7 +75,13 @@ def act_command(
     Example: jobmedic act '{"action": "stats", "lookback_days": 7}'
     """
     raw = sys.stdin.read() if request == "-" else request
-    emit(run_payload(ctx, raw), as_json=True)
+    try:
+        payload = jsonsafe.loads(raw)
+    except jsonsafe.BadJson as exc:
+        emit(error_result("?", exc.kind, exc.message,
+                          'give one flat JSON object, e.g. {"action": "stats"}'), as_json=True)
+        return
+    emit(run_payload(ctx, payload), as_json=True)
 
 
 def _unwrap(annotation: Any) -> Any:

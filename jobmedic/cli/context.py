@@ -94,6 +94,11 @@ def describe(exc: BaseException) -> tuple[str, str, int]:
             "this is a bug in jobmedic; rerun with --debug to see the traceback", 1)
 
 
+def _is_usage_error(exc: BaseException) -> bool:
+    """A click usage error (typer ships its own copy of click, so match by class name)."""
+    return any(c.__name__ == "ClickException" for c in type(exc).__mro__)
+
+
 class JobmedicGroup(TyperGroup):
     """The root command group: turns any fault escaping a command into `error:` / `hint:`
     lines and a non-zero exit, unless `--debug` (or JOBMEDIC_DEBUG=1) asks for the traceback."""
@@ -103,10 +108,8 @@ class JobmedicGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
             raise
-        except Exception as exc:  # noqa: BLE001 - the one place faults become messages
-            import click
-
-            if isinstance(exc, click.ClickException):
+        except Exception as exc:  # the one place faults become messages
+            if _is_usage_error(exc):  # bad flags: click prints its usage message
                 raise
             obj = ctx.obj if isinstance(ctx.obj, CliState) else None
             if (obj is not None and obj.debug) or os.environ.get("JOBMEDIC_DEBUG") == "1":

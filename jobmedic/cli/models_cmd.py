@@ -48,6 +48,15 @@ def _params(items: list[str] | None) -> dict:
     return out
 
 
+def _models_dir(st) -> str:
+    """The store's model folder; an in-memory store has none."""
+    d = st.models_dir
+    if d is None:
+        fail("an in-memory store has no model folder", 2,
+             "use a store file (--db FILE; models go to FILE.models/) or set models.dir")
+    return str(d)
+
+
 def _summary(card: dict) -> str:
     return json.dumps(card, indent=2, default=str)
 
@@ -67,7 +76,7 @@ def train(
     st = state(ctx)
     s = st.settings
     try:
-        card = training.train(st.store, kind.value, str(s.models_dir), _time(until, "until"),
+        card = training.train(st.store, kind.value, _models_dir(st), _time(until, "until"),
                               s.allowed_projects, tune=tune, trials=trials, time_budget=time_budget,
                               holdout_fraction=s.models.holdout_fraction, params=_params(param))
     except JobmedicError as exc:
@@ -89,7 +98,7 @@ def evaluate(
 
     st = state(ctx)
     try:
-        res = training.evaluate(st.store, kind.value, str(st.settings.models_dir),
+        res = training.evaluate(st.store, kind.value, _models_dir(st),
                                 _time(start, "from"), _time(end, "to"), st.settings.allowed_projects)
     except JobmedicError as exc:
         fail(exc, 2)
@@ -98,13 +107,17 @@ def evaluate(
 
 def models(ctx: typer.Context,
            as_json: bool = typer.Option(False, "--json", help="Print the list as JSON.")) -> None:
-    """List the trained model artifacts with their cards."""
+    """Where this store's model folder is (`<store>.models/` unless models.dir says
+    otherwise), and the trained model artifacts in it with their cards."""
     from jobmedic.models import artifacts
 
-    items = artifacts.list_all(state(ctx).settings.models_dir)
+    st = state(ctx)
+    folder = st.models_dir
+    items = artifacts.list_all(folder) if folder is not None else []
     if as_json:
         typer.echo(json.dumps(items, indent=2, default=str))
         return
+    typer.echo(f"models folder: {folder if folder is not None else '(none: in-memory store)'}")
     if not items:
         typer.echo("no models yet; train one with `jobmedic train failure`")
         return
@@ -135,7 +148,7 @@ def predict_batch(
         fail(f"cannot read {file}: {exc}", 2, "give a CSV with a header row or a JSON Lines file")
     tc = st.tool_context()
     try:
-        res = score(st.store, specs, tc.models_dir, tc.current_time(),
+        res = score(st.store, specs, _models_dir(st), tc.current_time(),
                     tc.risk_levels, tc.scope)
     except JobmedicError as exc:
         fail(exc, 2)
