@@ -19,9 +19,10 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from jobmedic.core.validate import MAX_CPUS, MAX_DURATION_S, MAX_GPUS, MAX_MEM_MB, MAX_NODES
 from jobmedic.ingest.base import Batch, IngestContext, event_tuple
-from jobmedic.ingest.frames import (csv_chunks, floats, ints, job_rows, numeric, rejects_of,
-                                    strings)
+from jobmedic.ingest.frames import (csv_chunks, epochs_in_range, floats, in_range, ints,
+                                    job_rows, numeric, rejects_of, strings)
 from jobmedic.knowledge.errors import InputError
 from jobmedic.knowledge.taxonomy import FAILED_STATES
 
@@ -30,6 +31,9 @@ FIELDS = ("job_id", "user", "account", "partition", "qos", "wallclock_req", "nod
           "run_time", "state", "name", "work_dir", "submit_line")
 NUMERIC = ("wallclock_req", "nodes_req", "processors_req", "gpus_req", "mem_req", "run_time")
 TIMES = ("submit_time", "start_time", "end_time")
+BOUNDS = {"wallclock_req": (0.0, float(MAX_DURATION_S)), "nodes_req": (0.0, float(MAX_NODES)),
+          "processors_req": (0.0, float(MAX_CPUS)), "gpus_req": (0.0, float(MAX_GPUS)),
+          "mem_req": (0.0, MAX_MEM_MB), "run_time": (0.0, float(MAX_DURATION_S))}
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 
 
@@ -47,7 +51,11 @@ class EagleReader:
         repeats = _Repeats()
         for df, chunk in csv_chunks(stream, FIELDS, ctx.batch_size, first_lineno=2):
             df, bad = numeric(df, NUMERIC)
+            df, more = in_range(df, BOUNDS)
+            bad += more
             df, more = _times(df)
+            bad += more
+            df, more = epochs_in_range(df, TIMES)
             bad += more
             empty_id = df["job_id"].str.strip() == ""
             if empty_id.any():

@@ -12,12 +12,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import repeat
+from itertools import islice, repeat
 from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
 
+from jobmedic.core.validate import MAX_LINE, epoch_max
 from jobmedic.knowledge.migrations import JOB_COLUMNS
 
 
@@ -63,6 +64,8 @@ def line_chunks(stream: TextIO, n_fields: int, chunk_lines: int, first_lineno: i
         if comment is not None and comment in "".join(block):
             counts = [-2 if line.lstrip().startswith(comment) else c
                       for line, c in zip(block, counts)]
+        if max(map(len, block)) > MAX_LINE:
+            counts = [-3 if len(line) > MAX_LINE else c for line, c in zip(block, counts)]
         for i, (line, c) in enumerate(zip(block, counts)):
             n = lineno + i + 1
             if c == want:
@@ -72,8 +75,9 @@ def line_chunks(stream: TextIO, n_fields: int, chunk_lines: int, first_lineno: i
             text = line.rstrip("\r\n")
             if c == -2 or not text.strip():
                 continue
-            chunk.rejects.append((n, f"expected {n_fields} {how}-separated fields, found {c + 1}",
-                                  text))
+            why = (f"line longer than {MAX_LINE:,} characters" if c == -3 else
+                   f"expected {n_fields} {how}-separated fields, found {c + 1}")
+            chunk.rejects.append((n, why, text[:2000]))
         lineno += len(block)
         yield chunk
 
@@ -81,33 +85,44 @@ def line_chunks(stream: TextIO, n_fields: int, chunk_lines: int, first_lineno: i
 def csv_chunks(stream: TextIO, names: Sequence[str], chunk_rows: int, first_lineno: int = 2
                ) -> Iterator[tuple[pd.DataFrame, LineChunk]]:
     """Quoted CSV (Excel style) in chunks: a frame of the rows with the right number of fields
-    (all text, ``_line`` = the line each row starts on) and the chunk's rejects. The csv
-    module does the quoting in C; conversions stay vectorised on the frame."""
-    reader = csv.reader(stream)
+    (all text, ``_line`` = the line of each row) and the chunk's rejects. The csv module does
+    the quoting in C; conversions stay vectorised on the frame. A record is one line: a row
+    whose quote does not close on its line is rejected alone (it never swallows the rows
+    after it), and so is a line the csv module cannot read."""
     n = len(names)
-    base = first_lineno - 1
+    lineno = first_lineno - 1
     while True:
-        chunk = LineChunk()
-        good: list[list[str]] = []
-        start = base + reader.line_num + 1
-        try:
-            for row in reader:
-                line = start
-                start = base + reader.line_num + 1
-                chunk.read += 1
-                if len(row) == n:
-                    good.append(row)
-                    chunk.numbers.append(line)
-                elif any(f.strip() for f in row):
-                    chunk.rejects.append((line, f"expected {n} comma-separated fields, found "
-                                                f"{len(row)}", ",".join(row)))
-                if chunk.read >= chunk_rows:
-                    break
-        except csv.Error as exc:
-            chunk.rejects.append((start, f"bad CSV: {exc}", ""))
-            chunk.read += 1
-        if not chunk.read:
+        block = stream.readlines(chunk_rows * 80)  # a size hint in characters
+        if not block:
             return
+        chunk = LineChunk()
+        chunk.read = len(block)
+        good: list[list[str]] = []
+        i = 0  # the next line of the block to read
+        while i < len(block):
+            reader = csv.reader(islice(block, i, None))
+            base = i
+            try:
+                for row in reader:
+                    first, i = i, base + reader.line_num
+                    if i - first > 1:  # an open quote ran on into the next lines
+                        why = "unbalanced quote: the field does not close on its line"
+                        chunk.rejects.append((lineno + first + 1, why,
+                                              block[first].rstrip("\r\n")[:2000]))
+                        i = first + 1
+                        break
+                    if len(row) == n:
+                        good.append(row)
+                        chunk.numbers.append(lineno + first + 1)
+                    elif any(f.strip() for f in row):
+                        why = f"expected {n} comma-separated fields, found {len(row)}"
+                        chunk.rejects.append((lineno + first + 1, why, ",".join(row)[:2000]))
+                else:
+                    i = len(block)
+            except csv.Error as exc:
+                chunk.rejects.append((lineno + i + 1, f"bad CSV: {exc}", block[i][:2000]))
+                i += 1
+        lineno += len(block)
         df = pd.DataFrame(good, columns=list(names), dtype=object)
         df["_line"] = np.asarray(chunk.numbers, dtype=np.int64)
         yield df, chunk
@@ -154,6 +169,43 @@ def numeric(df: pd.DataFrame, columns: Iterable[str], required: Iterable[str] = 
     lines = df["_line"].to_numpy()
     out = [(int(lines[i]), reasons[i], "") for i in sorted(reasons)]
     return df[~bad], out
+
+
+def in_range(df: pd.DataFrame, bounds: dict[str, tuple[float, float]], unit: str = ""
+             ) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
+    """The vectorised form of core/validate.py's number checks: each column's present values
+    must be finite and within its (lo, hi); the rows that are not are returned as rejects
+    (line, reason, raw) and dropped. Missing values (NaN from an empty field) pass."""
+    if not len(df):
+        return df, []
+    bad = np.zeros(len(df), dtype=bool)
+    out: list[tuple[int, str, str]] = []
+    lines = df["_line"].to_numpy()
+    for col, (lo, hi) in bounds.items():
+        arr = df[col].to_numpy(dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            wrong = ~np.isnan(arr) & ~((arr >= lo) & (arr <= hi)) & ~bad
+        if wrong.any():
+            for i in np.flatnonzero(wrong).tolist():
+                v = float(arr[i])
+                why = ("is not a finite number" if not np.isfinite(v) else
+                       f"is outside [{_num(lo)}, {_num(hi)}]{unit}")
+                out.append((int(lines[i]), f"{col}: {_num(v)} {why}", ""))
+            bad |= wrong
+    return (df[~bad] if bad.any() else df), out
+
+
+def epochs_in_range(df: pd.DataFrame, columns: Iterable[str]
+                    ) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
+    """Epoch-second columns between 1970 and now + 1 year (see core/validate.py)."""
+    top = float(epoch_max())
+    return in_range(df, {c: (0.0, top) for c in columns}, unit=" (epoch s: 1970 .. now + 1 year)")
+
+
+def _num(x: float) -> str:
+    if not np.isfinite(x):
+        return "nan" if np.isnan(x) else ("inf" if x > 0 else "-inf")
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:g}"
 
 
 def rejects_of(chunk: LineChunk, bad: list[tuple[int, str, str]], source: str, file: str

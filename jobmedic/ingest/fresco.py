@@ -24,8 +24,10 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from jobmedic.core.validate import MAX_CPUS, MAX_DURATION_S, MAX_NODES
 from jobmedic.ingest.base import Batch, IngestContext, event_tuple
-from jobmedic.ingest.frames import csv_chunks, ints, job_rows, numeric, rejects_of, strings
+from jobmedic.ingest.frames import (csv_chunks, epochs_in_range, in_range, ints, job_rows,
+                                    numeric, rejects_of, strings)
 from jobmedic.knowledge.errors import InputError
 from jobmedic.knowledge.taxonomy import FAILED_STATES
 
@@ -33,6 +35,8 @@ FIELDS = ("jobID", "user", "account", "jobname", "queue", "walltime", "exit_stat
           "end", "submit", "nnodes", "ncpus")
 NUMERIC = ("walltime", "nnodes", "ncpus")
 TIMES = ("submit", "start", "end")
+BOUNDS = {"walltime": (0.0, MAX_DURATION_S / 60), "nnodes": (0.0, float(MAX_NODES)),
+          "ncpus": (0.0, float(MAX_CPUS))}
 TIME_FORMAT = "%m/%d/%Y %H:%M:%S"
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 _MISSING = ("", "Unknown", "None", "NaT", "NA")
@@ -52,7 +56,11 @@ class FrescoReader:
         cluster = ctx.cluster if ctx.cluster not in (None, "", "default") else "stampede"
         for df, chunk in csv_chunks(stream, FIELDS, ctx.batch_size, first_lineno=2):
             df, bad = numeric(df, NUMERIC)
+            df, more = in_range(df, BOUNDS)
+            bad += more
             df, more = _times(df)
+            bad += more
+            df, more = epochs_in_range(df, TIMES)
             bad += more
             df, more = _required(df)
             bad += more

@@ -28,9 +28,10 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from jobmedic.core.validate import MAX_COUNT, epoch_max
 from jobmedic.ingest.base import Batch, IngestContext, event_tuple
-from jobmedic.ingest.frames import (Labels, ints, job_rows, line_chunks, numeric, parse_chunk,
-                                    rejects_of)
+from jobmedic.ingest.frames import (Labels, in_range, ints, job_rows, line_chunks, numeric,
+                                    parse_chunk, rejects_of)
 from jobmedic.knowledge.errors import InputError
 
 EPOCH_OFFSET = 1_304_290_200  # epoch seconds at trace time 0 (see module docstring)
@@ -57,6 +58,21 @@ TASK_FAILURES = {2: ("EVICT", "preempted", "cluster"), 3: ("FAIL", "app_error", 
 SCHEDULE = 1
 _FINAL_NAMES = ", ".join(FINAL) + " or empty"
 _TRACE_END_US = 2**62  # the trace marks "after the end" with 2^63-1 µs
+_ID = (0.0, 2.0**63 - 1024)  # a 64-bit id (the largest float below 2^63)
+_CODE = (0.0, 2.0**53)  # a dense integer code (user, logical name, class, machine)
+_N = (0.0, float(MAX_COUNT))
+
+
+def _job_bounds() -> dict[str, tuple[float, float]]:
+    """Trace seconds whose epoch (+ EPOCH_OFFSET) lies between 1970 and now + 1 year."""
+    t = (-float(EPOCH_OFFSET), float(epoch_max() - EPOCH_OFFSET))
+    return {"job_id": _ID, "user": _CODE, "scheduling_class": _CODE, "logical_job_name": _CODE,
+            "job_name": _CODE, "submit_s": t, "schedule_s": t, "end_s": t, "n_schedule": _N,
+            "n_evict": _N, "n_fail": _N, "n_kill": _N, "n_lost": _N}
+
+
+_TASK_BOUNDS = {"timestamp_us": (0.0, 2.0**63), "job_id": _ID, "task_index": _N,
+                "machine_id": _CODE, "event_type": (0.0, 8.0)}
 
 
 def _cluster(ctx: IngestContext) -> str:
@@ -104,6 +120,8 @@ class _JobsTable:
                                  line_chars=60):
             df = parse_chunk(chunk, JOB_FIELDS, dtype=dtype)
             df, bad = numeric(df, num_cols, required=("job_id", "user", "submit_s"))
+            df, more = in_range(df, _job_bounds())
+            bad += more
             unknown = ~df["final_event"].isna() & ~df["final_event"].isin(list(FINAL))
             if unknown.any():
                 bad += [(int(n), f"final_event: unknown value {v!r} (expected {_FINAL_NAMES})", "")
@@ -175,6 +193,8 @@ class _TaskEvents:
                                  pending=[first], line_chars=110):
             df = parse_chunk(chunk, TASK_FIELDS, dtype=dtype)
             df, bad = numeric(df, num_cols, required=("timestamp_us", "job_id", "task_index", "event_type"))
+            df, more = in_range(df, _TASK_BOUNDS)
+            bad += more
             batch = Batch(read=chunk.read)
             batch.rejects = rejects_of(chunk, bad, "google2011", self.ctx.file)
             if len(df):

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 _DECODER = json.JSONDecoder()
 _BLOCK = 1 << 20
 _WS = " \t\r\n"
+MAX_RECORD = 32 << 20  # characters of one record: past this it is refused, not buffered on
 
 
 @dataclass
@@ -64,6 +65,8 @@ class _Buffer:
             try:
                 value, end = _DECODER.raw_decode(self.text, self.pos)
             except json.JSONDecodeError:
+                if len(self.text) - self.pos > MAX_RECORD:
+                    raise ValueError(f"a record longer than {MAX_RECORD >> 20} MiB") from None
                 if self.more():
                     continue
                 raise
@@ -110,12 +113,15 @@ def _array(buf: _Buffer) -> Iterator[tuple[int, Any] | BadRecord]:
             return
         line = buf.line()
         try:
-            yield line, buf.decode()
-        except json.JSONDecodeError as exc:
-            why = ("JSON ends inside a record (truncated file?)" if exc.pos >= len(buf.text) - 1
-                   else f"bad JSON: {exc.msg}; the rest of the array is skipped")
+            value = buf.decode()
+        except (ValueError, RecursionError) as exc:
+            if isinstance(exc, json.JSONDecodeError) and exc.pos >= len(buf.text) - 1:
+                why = "JSON ends inside a record (truncated file?)"
+            else:
+                why = f"bad JSON: {_why(exc)}; the rest of the array is skipped"
             yield BadRecord(line, why, buf.text[buf.pos:buf.pos + 300])
             return
+        yield line, value
 
 
 def _object_or_lines(buf: _Buffer, array_keys: tuple[str, ...]
@@ -143,8 +149,8 @@ def _object_or_lines(buf: _Buffer, array_keys: tuple[str, ...]
                 yield from _array(buf)
                 return  # what follows the items (kind, metadata) is not needed
             obj[key] = buf.decode()
-    except json.JSONDecodeError as exc:
-        yield BadRecord(start_line, f"bad JSON: {exc.msg}", "")
+    except (ValueError, RecursionError) as exc:
+        yield BadRecord(start_line, f"bad JSON: {_why(exc)}", "")
         end = buf.text.find("\n", buf.pos)
         if end == -1:
             return
@@ -159,11 +165,21 @@ def _lines(buf: _Buffer) -> Iterator[tuple[int, Any] | BadRecord]:
             return
         line = buf.line()
         try:
-            yield line, buf.decode()
-        except json.JSONDecodeError as exc:
+            value = buf.decode()
+        except (ValueError, RecursionError) as exc:
             end = buf.text.find("\n", buf.pos)
             raw = buf.text[buf.pos:end if end != -1 else len(buf.text)]
-            yield BadRecord(line, f"bad JSON: {exc.msg}", raw[:300])
+            yield BadRecord(line, f"bad JSON: {_why(exc)}", raw[:300])
             if end == -1:
                 return
             buf.pos = end + 1
+            continue
+        yield line, value
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    if isinstance(exc, RecursionError):
+        return "nested deeper than the decoder allows"
+    return str(exc)[:200]

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from jobmedic.core import validate as v
 from jobmedic.ingest.base import Batch, IngestContext, event_tuple, job_tuple
 from jobmedic.ingest.jsonstream import BadRecord, first_char, records
 from jobmedic.ingest.k8s_fields import QuantityError, ceil_int, cpus, mem_mb, rfc3339
@@ -76,14 +77,49 @@ class KubernetesReader:
                     _event(obj, ctx, batch)
                 else:
                     raise ValueError(f"kind {kind!r} is neither Pod nor Event")
-            except (ValueError, QuantityError, TypeError, AttributeError) as exc:
-                name = (obj.get("metadata") or {}).get("name") if isinstance(obj, dict) else None
+            except Exception as exc:  # noqa: BLE001 - a record never stops the file
                 batch.rejects.append(("kubernetes", ctx.file, line,
-                                      f"{kind or 'item'} {name or '?'}: {exc}", str(obj)[:2000]))
+                                      f"{_label(kind)} {_label(_name_of(obj))}: {_why(exc)}"[:500],
+                                      _raw(obj)))
             if len(batch) >= ctx.batch_size:
                 yield batch
                 batch = Batch()
         yield batch
+
+
+def _name_of(obj: Any) -> Any:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    return meta.get("name") if isinstance(meta, dict) else None
+
+
+def _label(x: Any) -> str:
+    return x[:100] if isinstance(x, str) and x else "?" if x is None else f"<{type(x).__name__}>"
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, (ValueError, QuantityError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _raw(obj: Any) -> str:
+    try:
+        return str(obj)[:2000]
+    except (RecursionError, ValueError):
+        return f"<{type(obj).__name__} that cannot be shown>"
+
+
+def _time(value: Any, field: str) -> int | None:
+    """An RFC 3339 time as epoch seconds between 1970 and now + 1 year (None when absent)."""
+    if value is None or value == "":
+        return None
+    t = rfc3339(v.text(value, field, 64))
+    return None if t is None else v.epoch(t, field)
+
+
+def _checked(row: dict[str, Any]) -> dict[str, Any]:
+    """Every value of a row as the store can hold it (core/validate.py `cell`)."""
+    return {k: v.cell(x, k) for k, x in row.items()}
 
 
 def _project(meta: dict[str, Any]) -> str | None:
@@ -110,30 +146,39 @@ def _resources(containers: list[dict[str, Any]]) -> tuple[float | None, float | 
     for c in containers:
         res = c.get("resources") or {}
         req, lim = res.get("requests") or {}, res.get("limits") or {}
-        v = req.get("cpu", lim.get("cpu"))
-        if v is not None:
-            cpu = (cpu or 0) + cpus(v)
-            cpu_txt = str(v) if cpu_txt is None else cpu_txt
-        v = req.get("memory", lim.get("memory"))
-        if v is not None:
-            mem = (mem or 0) + mem_mb(v)
-            mem_txt = str(v) if mem_txt is None else mem_txt
-        v = lim.get("nvidia.com/gpu", req.get("nvidia.com/gpu"))
-        if v is not None:
-            gpu = (gpu or 0) + int(float(v))
+        q = req.get("cpu", lim.get("cpu"))
+        if q is not None:
+            cpu = (cpu or 0) + v.amount(cpus(q), "resources cpu", v.MAX_CPUS)
+            cpu_txt = v.name(str(q), "resources cpu") if cpu_txt is None else cpu_txt
+        q = req.get("memory", lim.get("memory"))
+        if q is not None:
+            mem = (mem or 0) + v.amount(mem_mb(q), "resources memory (MB)")
+            mem_txt = v.name(str(q), "resources memory") if mem_txt is None else mem_txt
+        q = lim.get("nvidia.com/gpu", req.get("nvidia.com/gpu"))
+        if q is not None:
+            gpu = (gpu or 0) + v.count(q, "nvidia.com/gpu", v.MAX_GPUS)
+    if cpu is not None:
+        v.amount(cpu, "resources cpu", v.MAX_CPUS)
+    if mem is not None:
+        v.amount(mem, "resources memory (MB)")
+    if gpu is not None:
+        v.count(gpu, "nvidia.com/gpu", v.MAX_GPUS)
     return cpu, mem, gpu, cpu_txt, mem_txt
 
 
 def _pod(pod: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
+    """One pod: every value is checked before the pod touches the template miner or the batch,
+    so a rejected pod leaves no trace but its reject."""
     meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
     ns, name = meta.get("namespace") or "default", meta.get("name")
     if not name:
         raise ValueError("metadata.name is missing")
+    ns, name = v.name(ns, "metadata.namespace"), v.name(name, "metadata.name")
     labels, ann = meta.get("labels") or {}, meta.get("annotations") or {}
     owners = meta.get("ownerReferences") or []
     containers = spec.get("containers") or []
     statuses = status.get("containerStatuses") or []
-    phase = status.get("phase") or "Unknown"
+    phase = v.name(status.get("phase") or "Unknown", "status.phase")
     cpu, mem, gpu, cpu_txt, mem_txt = _resources(containers)
     job_id = f"{ns}/{name}"
     node = spec.get("nodeName")
@@ -143,23 +188,27 @@ def _pod(pod: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
         "user": _first([labels, ann], USER_KEYS), "project": _project(meta),
         "queue": _first([labels], QUEUE_KEYS), "qos": status.get("qosClass"),
         "image": containers[0].get("image") if containers else None,
-        "submit_time": rfc3339(meta.get("creationTimestamp")),
-        "start_time": rfc3339(status.get("startTime")), "req_cpus": ceil_int(cpu),
-        "req_gpus": gpu, "req_mem_mb": mem, "n_nodes": 1 if node else None, "node_list": node,
-        "source": "kubernetes",
+        "submit_time": _time(meta.get("creationTimestamp"), "metadata.creationTimestamp"),
+        "start_time": _time(status.get("startTime"), "status.startTime"),
+        "req_cpus": ceil_int(cpu), "req_gpus": gpu, "req_mem_mb": mem,
+        "n_nodes": 1 if node else None, "node_list": node, "source": "kubernetes",
     }
     state, reason, exit_code, message, end = _pod_state(phase, status, statuses)
-    restarts = sum(int(s.get("restartCount") or 0) for s in statuses)
+    restarts = sum(v.count(s.get("restartCount") or 0, "restartCount") for s in statuses)
     job.update(state=state, raw_state=phase if not reason else f"{phase}/{reason}",
-               reason=reason, exit_code=exit_code, end_time=end)
+               reason=reason, exit_code=None if exit_code is None else v.exit_code(exit_code),
+               end_time=end)
     if end and job["start_time"]:
         job["elapsed_s"] = max(0, end - job["start_time"])
+    job = _checked(job)
+    message = None if message is None else v.text(message, "message")
     failing = state in ("failed", "timeout", "oom", "node_fail", "preempted") or (
         state == "pending" and reason == "Unschedulable")
     common = {"cluster": ctx.cluster, "job_id": job_id, "job_name": job["name"],
               "project": job["project"], "user": job["user"], "pod_name": name,
               "node_name": node, "gpu_count": gpu, "memory_request": mem_txt,
               "cpu_request": cpu_txt, "source": "kubernetes", "resolved": 0}
+    events = [_restart_event(s, job, common, ctx) for s in statuses]
     if failing:
         c = ctx.taxonomy.classify(reason, exit_code, None, message)
         job["failure_type"], job["blame"] = c.failure_type, c.blame
@@ -170,25 +219,36 @@ def _pod(pod: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
                   timestamp=end or job["start_time"] or job["submit_time"] or 0,
                   container_image=job["image"], error_message=text, evidence=c.evidence,
                   events_snippet=f"restarts: {restarts}" if restarts else None, template_id=tid)
-        batch.events.append(event_tuple(ev, f"pod:{ctx.cluster}:{job_id}:{reason}"))
+        events.insert(0, event_tuple(ev, f"pod:{ctx.cluster}:{job_id}:{reason}"))
     elif state == "cancelled":
         job["failure_type"], job["blame"] = "cancelled", "job"
-    for s in statuses:  # earlier terminations of restarted containers
-        last = (s.get("lastState") or {}).get("terminated")
-        if not last or (last.get("exitCode") == 0 and last.get("reason") != "OOMKilled"):
-            continue
-        c = ctx.taxonomy.classify(last.get("reason"), last.get("exitCode"), None, last.get("message"))
-        finished = rfc3339(last.get("finishedAt"))
-        text = last.get("message") or f"{last.get('reason')} (exit code {last.get('exitCode')})"
-        ev = dict(common, failure_type=c.failure_type, blame=c.blame, phase="Restarted",
-                  timestamp=finished or job["start_time"] or 0, container_image=s.get("image"),
-                  error_message=text, evidence=c.evidence,
-                  events_snippet=f"container {s.get('name')} restartCount {s.get('restartCount')}")
-        batch.events.append(event_tuple(ev, f"pod:{ctx.cluster}:{job_id}:{s.get('name')}:"
-                                            f"{last.get('finishedAt')}"))
+    batch.events.extend(e for e in events if e is not None)
     batch.jobs.append(job_tuple(job))
     if node:
         batch.nodes.append((ctx.cluster, job_id, node))
+
+
+def _restart_event(s: dict[str, Any], job: dict[str, Any], common: dict[str, Any],
+                   ctx: IngestContext) -> tuple | None:
+    """The failure event of an earlier termination of a restarted container, if any."""
+    last = (s.get("lastState") or {}).get("terminated")
+    if not last or (last.get("exitCode") == 0 and last.get("reason") != "OOMKilled"):
+        return None
+    code = last.get("exitCode")
+    code = None if code is None else v.exit_code(code, "lastState.terminated.exitCode")
+    reason = last.get("reason")
+    message = last.get("message")
+    c = ctx.taxonomy.classify(None if reason is None else v.name(reason, "reason"), code, None,
+                              None if message is None else v.text(message, "message"))
+    finished = _time(last.get("finishedAt"), "lastState.terminated.finishedAt")
+    text = message or f"{reason} (exit code {code})"
+    ev = dict(common, failure_type=c.failure_type, blame=c.blame, phase="Restarted",
+              timestamp=finished or job["start_time"] or 0, container_image=s.get("image"),
+              error_message=text, evidence=c.evidence,
+              events_snippet=f"container {s.get('name')} restartCount {s.get('restartCount')}")
+    row = event_tuple(ev, f"pod:{ctx.cluster}:{job['job_id']}:{s.get('name')}:"
+                          f"{last.get('finishedAt')}")
+    return tuple(v.cell(x, "container status") for x in row)
 
 
 def _pod_state(phase: str, status: dict[str, Any], statuses: list[dict[str, Any]]
@@ -196,7 +256,8 @@ def _pod_state(phase: str, status: dict[str, Any], statuses: list[dict[str, Any]
     """(state, reason, exit code, message, end time) of a pod."""
     terminated = [(s.get("state") or {}).get("terminated") for s in statuses]
     terminated = [t for t in terminated if t]
-    end = max((rfc3339(t.get("finishedAt")) or 0 for t in terminated), default=0) or None
+    end = max((_time(t.get("finishedAt"), "state.terminated.finishedAt") or 0
+               for t in terminated), default=0) or None
     bad = next((t for t in terminated if t.get("exitCode") not in (0, None)
                 or t.get("reason") == "OOMKilled"), None)
     waiting = next(((s.get("state") or {}).get("waiting") for s in statuses
@@ -231,25 +292,34 @@ def _event(ev: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
     reason, etype = ev.get("reason") or "", ev.get("type") or "Normal"
     if etype != "Warning" and reason not in EVENT_REASONS:
         return
+    reason, etype = v.name(reason, "reason"), v.name(etype, "type")
     meta, obj = ev.get("metadata") or {}, ev.get("involvedObject") or {}
     src = ev.get("source") or {}
-    message = (ev.get("message") or "").strip()
-    ts = (rfc3339(ev.get("lastTimestamp")) or rfc3339(ev.get("eventTime"))
-          or rfc3339(ev.get("firstTimestamp")) or rfc3339(meta.get("creationTimestamp")))
+    message = v.text(ev.get("message") or "", "message").strip()
+    ts = (_time(ev.get("lastTimestamp"), "lastTimestamp")
+          or _time(ev.get("eventTime"), "eventTime")
+          or _time(ev.get("firstTimestamp"), "firstTimestamp")
+          or _time(meta.get("creationTimestamp"), "metadata.creationTimestamp"))
     if ts is None:
         raise ValueError("no timestamp (lastTimestamp, eventTime, firstTimestamp)")
-    c = ctx.taxonomy.classify(reason, None, None, message)
-    is_pod = obj.get("kind") == "Pod"
+    kind, oname = obj.get("kind"), obj.get("name")
+    is_pod = kind == "Pod"
     ns = obj.get("namespace") or meta.get("namespace")
-    node = src.get("host") or (obj.get("name") if obj.get("kind") == "Node" else None)
+    node = src.get("host") or (oname if kind == "Node" else None)
+    for x, field in ((kind, "involvedObject.kind"), (oname, "involvedObject.name"),
+                     (ns, "namespace"), (node, "source.host"), (meta.get("uid"), "metadata.uid"),
+                     (meta.get("name"), "metadata.name")):
+        if x is not None:
+            v.name(x, field)
+    count = v.count(ev.get("count") or 1, "count")
+    c = ctx.taxonomy.classify(reason, None, None, message)
     tid = ctx.templates.add(template_line(message, c.evidence), c.failure_type, ts) if message else None
-    row = {"cluster": ctx.cluster, "job_id": f"{ns}/{obj.get('name')}" if is_pod else None,
+    row = {"cluster": ctx.cluster, "job_id": f"{ns}/{oname}" if is_pod else None,
            "project": _project({"namespace": ns}) if is_pod else None,
            "failure_type": c.failure_type, "blame": c.blame, "phase": reason, "timestamp": ts,
-           "pod_name": obj.get("name") if is_pod else None, "node_name": node,
+           "pod_name": oname if is_pod else None, "node_name": node,
            "error_message": message or reason, "evidence": c.evidence,
-           "events_snippet": f"{etype} {reason} x{ev.get('count') or 1} on {obj.get('kind')} "
-                             f"{obj.get('name')}: {message}"[:1000],
+           "events_snippet": f"{etype} {reason} x{count} on {kind} {oname}: {message}"[:1000],
            "template_id": tid, "source": "kubernetes", "resolved": 0}
     key = meta.get("uid") or f"{ns}/{meta.get('name')}/{ts}"
     batch.events.append(event_tuple(row, f"k8sevent:{ctx.cluster}:{key}"))

@@ -23,8 +23,10 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
+from jobmedic.core.validate import MAX_COUNT, MAX_DURATION_S
 from jobmedic.ingest.base import Batch, IngestContext, event_tuple
-from jobmedic.ingest.frames import csv_chunks, ints, numeric, rejects_of, strings
+from jobmedic.ingest.frames import (csv_chunks, epochs_in_range, in_range, ints, numeric,
+                                    rejects_of, strings)
 from jobmedic.knowledge.errors import InputError
 
 FIELDS = ("System", "machine type", "nodes", "procstot", "procsinnode", "nodenum", "nodenumz",
@@ -36,6 +38,8 @@ FS_SOFTWARE = ("parallel file system", "cluster file system", "nfs", "scratch fs
 NET_SOFTWARE = ("network", "interconnect", "mpi")
 GPU_HARDWARE = ("graphics", "gpu")
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
+BOUNDS = {"System": (0.0, float(MAX_COUNT)), "nodenum": (0.0, float(MAX_COUNT)),
+          "Down Time": (0.0, MAX_DURATION_S / 60)}
 
 
 def failure_type_of(category: str, sub: str) -> tuple[str, str]:
@@ -68,12 +72,19 @@ class LanlReader:
         cache: dict[tuple[str, str], tuple[str, str]] = {}
         for df, chunk in csv_chunks(stream, FIELDS, ctx.batch_size, first_lineno=2):
             df, bad = numeric(df, ("System", "nodenum", "Down Time"), required=("System",))
+            df, more = in_range(df, BOUNDS)
+            bad += more
             started = pd.to_datetime(df["Prob Started"].str.strip(), format="%m/%d/%Y %H:%M",
                                      errors="coerce", utc=True)
             wrong = started.isna().to_numpy()
             bad += [(int(n), f"Prob Started: {v!r} is not M/D/YYYY H:MM", "")
                     for n, v in zip(df["_line"][wrong], df["Prob Started"][wrong])]
-            df, started = df[~wrong], started[~wrong]
+            df = df[~wrong].copy()
+            df["Prob Started s"] = ((started[~wrong] - _EPOCH) // pd.Timedelta(seconds=1)
+                                    ).to_numpy(dtype=np.float64)
+            df, more = epochs_in_range(df, ["Prob Started s"])
+            bad += more
+            started = started.loc[df.index]
             batch = Batch(read=chunk.read)
             batch.rejects = rejects_of(chunk, bad, "lanl", ctx.file)
             if len(df):

@@ -22,9 +22,10 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from jobmedic.core import validate as v
 from jobmedic.ingest.base import Batch, IngestContext, event_tuple, job_tuple
 from jobmedic.ingest.jsonstream import BadRecord, first_char, records
-from jobmedic.ingest.k8s_fields import QuantityError, ceil_int, cpus, mem_mb
+from jobmedic.ingest.k8s_fields import QuantityError, cpus, mem_mb
 from jobmedic.knowledge.errors import InputError
 from jobmedic.knowledge.taxonomy import BLAMES
 from jobmedic.knowledge.templates import template_line
@@ -40,13 +41,16 @@ class FieldProblem(ValueError):
 
 
 def parse_timestamp(value: Any) -> int:
+    """Epoch seconds (milliseconds when > 10^11) or ISO 8601 text, between 1970 and now + 1
+    year."""
     if value is None or value == "":
         raise FieldProblem("timestamp: missing")
-    if isinstance(value, bool):
-        raise FieldProblem(f"timestamp: {value!r} is not a time")
+    if isinstance(value, (bool, dict, list)):
+        raise FieldProblem(f"timestamp: {str(value)[:40]!r} is not a time")
     if isinstance(value, (int, float)):
-        return int(value / 1000 if value > 1e11 else value)
-    text = str(value).strip()
+        x = v.finite(value, "timestamp")
+        return v.epoch(x / 1000 if x > 1e11 else x, "timestamp")
+    text = v.text(str(value), "timestamp", 64).strip()
     if text.replace(".", "", 1).isdigit():
         return parse_timestamp(float(text))
     try:
@@ -56,7 +60,7 @@ def parse_timestamp(value: Any) -> int:
                            "seconds") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return int(dt.timestamp())
+    return v.epoch(dt.timestamp(), "timestamp")
 
 
 class RunaiReader:
@@ -87,8 +91,13 @@ class RunaiReader:
                         hint="for kubectl output use `jobmedic ingest kubernetes`")
                 _record(obj, ctx, batch)
                 good += 1
-            except (FieldProblem, QuantityError) as exc:
-                batch.rejects.append(("runai", ctx.file, line, str(exc), str(obj)[:2000]))
+            except (FieldProblem, QuantityError, ValueError) as exc:
+                batch.rejects.append(("runai", ctx.file, line, str(exc)[:500], _raw(obj)))
+            except InputError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a record never stops the file
+                batch.rejects.append(("runai", ctx.file, line,
+                                      f"{type(exc).__name__}: {exc}"[:500], _raw(obj)))
             if len(batch) >= ctx.batch_size:
                 yield batch
                 batch = Batch()
@@ -100,23 +109,37 @@ def _looks_like_failure(obj: dict[str, Any]) -> bool:
                                   "error_message"))
 
 
+def _raw(obj: Any) -> str:
+    try:
+        return str(obj)[:2000]
+    except (RecursionError, ValueError):
+        return f"<{type(obj).__name__} that cannot be shown>"
+
+
 def _str(obj: dict[str, Any], key: str) -> str | None:
-    v = obj.get(key)
-    if v is None or v == "":
+    x = obj.get(key)
+    if x is None or x == "":
         return None
-    if isinstance(v, (dict, list)):
-        raise FieldProblem(f"{key}: expected text, found {type(v).__name__}")
-    return str(v)
+    if isinstance(x, (dict, list)):
+        raise FieldProblem(f"{key}: expected text, found {type(x).__name__}")
+    if isinstance(x, float):
+        v.finite(x, key)
+    return v.text(str(x), key, v.MAX_TEXT if key in TEXT_FIELDS else v.MAX_NAME)
 
 
 def _int(obj: dict[str, Any], key: str) -> int | None:
-    v = obj.get(key)
-    if v is None or v == "":
+    x = obj.get(key)
+    if x is None or x == "":
         return None
-    try:
-        return int(float(v))
-    except (TypeError, ValueError):
-        raise FieldProblem(f"{key}: {v!r} is not a number") from None
+    if key == "exit_code":
+        return v.exit_code(x, key)
+    return v.count(x, key, v.MAX_GPUS if key == "gpu_count" else v.MAX_COUNT)
+
+
+def _quantities(cpu_txt: str | None, mem_txt: str | None) -> tuple[int | None, float | None]:
+    c, m = cpus(cpu_txt), mem_mb(mem_txt)
+    return (None if c is None else v.count(c, "cpu_request", v.MAX_CPUS),
+            None if m is None else v.amount(m, "memory_request (MB)"))
 
 
 def _record(obj: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
@@ -142,28 +165,35 @@ def _record(obj: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
     if _str(obj, "blame") in BLAMES:
         blame = obj["blame"]
     message = _str(obj, "error_message") or text or given or phase
-    tid = ctx.templates.add(template_line(message, evidence if text else None), code, ts) \
-        if message else None
     gpus, mem_txt, cpu_txt = _int(obj, "gpu_count"), _str(obj, "memory_request"), \
         _str(obj, "cpu_request")
     node, image, user = _str(obj, "node_name"), _str(obj, "container_image"), _str(obj, "user")
+    req_cpus, req_mem = _quantities(cpu_txt, mem_txt)
+    logs, events = _str(obj, "logs_snippet"), _str(obj, "events_snippet")
+    # every value is checked: only now may the record touch the template miner
+    tid = ctx.templates.add(template_line(message, evidence if text else None), code, ts) \
+        if message else None
     ev = {"cluster": cluster, "job_id": job_id, "job_name": job_name, "project": project,
           "user": user, "failure_type": code, "blame": blame, "phase": phase or given,
           "timestamp": ts, "pod_name": pod, "node_name": node, "container_image": image,
-          "error_message": message, "logs_snippet": _str(obj, "logs_snippet"),
-          "events_snippet": _str(obj, "events_snippet"), "gpu_count": gpus,
+          "error_message": message, "logs_snippet": logs,
+          "events_snippet": events, "gpu_count": gpus,
           "memory_request": mem_txt, "cpu_request": cpu_txt, "template_id": tid,
           "evidence": evidence, "source": "runai", "resolved": 0}
-    batch.events.append(event_tuple(ev, f"runai:{cluster}:{job_id or pod}:{ts}:{pod or ''}"))
+    event = tuple(v.cell(x, "record") for x in
+                  event_tuple(ev, f"runai:{cluster}:{job_id or pod}:{ts}:{pod or ''}"))
     if job_name is None:
+        batch.events.append(event)
         return
     job = {"cluster": cluster, "job_id": job_id, "name": job_name, "user": user,
            "project": project, "image": image, "state": STATE_OF.get(code, "failed"),
            "raw_state": phase or given, "exit_code": exit_code, "failure_type": code,
            "blame": blame, "reason": given if given not in tax.codes else None,
-           "end_time": ts, "req_cpus": ceil_int(cpus(cpu_txt)), "req_gpus": gpus,
-           "req_mem_mb": mem_mb(mem_txt), "n_nodes": 1 if node else None, "node_list": node,
+           "end_time": ts, "req_cpus": req_cpus, "req_gpus": gpus,
+           "req_mem_mb": req_mem, "n_nodes": 1 if node else None, "node_list": node,
            "template_id": tid, "source": "runai"}
-    batch.jobs.append(job_tuple(job))
+    row = tuple(v.cell(x, "record") for x in job_tuple(job))
+    batch.events.append(event)
+    batch.jobs.append(row)
     if node:
         batch.nodes.append((cluster, job_id, node))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Iterator, TextIO
 
+from jobmedic.core import validate as v
 from jobmedic.ingest.base import Batch, IngestContext, classify_job, failure_event_for_job
 from jobmedic.ingest.slurm_fields import (FieldError, expand_nodelist, gpus_from_tres,
                                           parse_duration, parse_exit, parse_mem_mb, parse_time)
@@ -63,17 +64,23 @@ class SlurmReader:
             if not line.strip():
                 continue
             try:
-                closed = folder.feed(line)
-            except FieldError as exc:
-                batch.rejects.append(("slurm", ctx.file, n, str(exc), line))
+                if len(line) > v.MAX_LINE:
+                    raise FieldError(f"line longer than {v.MAX_LINE:,} characters")
+                closed = folder.feed(line, n)
+            except (FieldError, ValueError) as exc:
+                batch.rejects.append(("slurm", ctx.file, n, str(exc), line[:2000]))
+                continue
+            except Exception as exc:  # noqa: BLE001 - a record never stops the file
+                batch.rejects.append(("slurm", ctx.file, n, f"{type(exc).__name__}: {exc}"[:500],
+                                      line[:2000]))
                 continue
             for job in closed:
-                _emit(job, ctx, batch)
+                _emit_safe(job, ctx, batch)
             if len(batch.jobs) + len(batch.rejects) >= ctx.batch_size:
                 yield batch
                 batch = Batch(job_columns=COLUMNS)
         for job in folder.close_all():
-            _emit(job, ctx, batch)
+            _emit_safe(job, ctx, batch)
         yield batch
 
 
@@ -86,11 +93,12 @@ class _Folder:
         self.last_base: str | None = None
         # Step lines (most of sacct's output) need three fields: read them by position.
         self.names = [n for n, _ in sorted(idx.items(), key=lambda kv: kv[1])]
+        self.top, self.lineno = v.epoch_max(), 0
         self.i_jobid = idx["JobID"]
         self.i_rss, self.i_exit, self.i_state = (idx.get(n, -1) for n in ("MaxRSS", "ExitCode",
                                                                         "State"))
 
-    def feed(self, line: str) -> list[dict[str, Any]]:
+    def feed(self, line: str, lineno: int = 0) -> list[dict[str, Any]]:
         parts = line.split("|")
         if len(parts) != self.width:
             raise FieldError(f"expected {self.width} '|'-separated fields, found {len(parts)}")
@@ -98,6 +106,9 @@ class _Folder:
         jobid = parts[self.i_jobid]
         if not jobid:
             raise FieldError("JobID is empty")
+        if len(jobid) > v.MAX_NAME:
+            v.name(jobid, "JobID")
+        self.lineno = lineno
         base, _, step = jobid.partition(".")
         job = self.open.get(base)
         out: list[dict[str, Any]] = []
@@ -126,22 +137,30 @@ class _Folder:
 
     def _add_step(self, job: dict[str, Any], parts: list, base: str) -> None:
         rss = parse_mem_mb(parts[self.i_rss], "MaxRSS", default_unit="B")
-        if rss is not None and (job["_rss"] is None or rss > job["_rss"]):
-            job["_rss"] = rss
+        if rss is not None and not 0 <= rss <= v.MAX_MEM_MB:
+            v.amount(rss, "MaxRSS (MB)")
         exit_field = parts[self.i_exit]
+        step_exit = step_sig = None
         if exit_field and exit_field != "0:0":
-            step_exit, step_sig = parse_exit(exit_field)
-            if step_sig or step_exit:
-                job["_step_exit"] = (step_exit, step_sig, parts[self.i_state])
+            step_exit, step_sig = _exit(exit_field)
         if not job["_has_alloc"]:  # a step seen before (or without) its job line
             self._set_alloc(job, self._getter(parts), base, from_step=True)
+        if rss is not None and (job["_rss"] is None or rss > job["_rss"]):
+            job["_rss"] = rss
+        if step_sig or step_exit:
+            job["_step_exit"] = (step_exit, step_sig, parts[self.i_state])
 
     def _set_alloc(self, job: dict[str, Any], get, base: str, from_step: bool = False) -> None:
+        """Fill the job from its allocation line; every value is checked (core/validate.py)
+        before the job changes, so a rejected line leaves the job as it was."""
         ctx = self.ctx
         raw_state = (get("State") or "").strip()
-        exit_code, sig = parse_exit(get("ExitCode"))
-        cpus = _int(get("ReqCPUS")) or _int(get("NCPUS")) or _int(get("AllocCPUS"))
-        nnodes = _int(get("NNodes")) or _int(get("AllocNodes")) or _int(get("ReqNodes"))
+        exit_code, sig = _exit(get("ExitCode"))
+        cpus = (_int(get("ReqCPUS"), "ReqCPUS", v.MAX_CPUS) or _int(get("NCPUS"), "NCPUS", v.MAX_CPUS)
+                or _int(get("AllocCPUS"), "AllocCPUS", v.MAX_CPUS))
+        nnodes = (_int(get("NNodes"), "NNodes", v.MAX_NODES)
+                  or _int(get("AllocNodes"), "AllocNodes", v.MAX_NODES)
+                  or _int(get("ReqNodes"), "ReqNodes", v.MAX_NODES))
         array_id = base.split("_", 1)[0] if "_" in base else None
         timelimit = get("TimelimitRaw")
         timelimit_s = (int(timelimit) * 60 if timelimit and timelimit.isdigit()
@@ -149,6 +168,21 @@ class _Folder:
         elapsed_raw = get("ElapsedRaw")
         elapsed = (int(elapsed_raw) if elapsed_raw and elapsed_raw.isdigit()
                    else parse_duration(get("Elapsed"), "Elapsed"))
+        times = (parse_time(get("Submit"), "Submit"), parse_time(get("Start"), "Start"),
+                 parse_time(get("End"), "End"))
+        for t, field in zip(times, ("Submit", "Start", "End")):
+            if t is not None and not 0 <= t <= self.top:
+                v.epoch(t, field)
+        for d, field in ((timelimit_s, "Timelimit"), (elapsed, "Elapsed")):
+            if d is not None and not 0 <= d <= v.MAX_DURATION_S:
+                v.duration(d, field)
+        gpus = gpus_from_tres(get("ReqTRES"), get("AllocTRES"), get("ReqGRES"))
+        if gpus is not None and gpus > v.MAX_GPUS:
+            v.count(gpus, "ReqTRES gpus", v.MAX_GPUS)
+        mem = parse_mem_mb(get("ReqMem"), "ReqMem", cpus=cpus, nodes=nnodes)
+        if mem is not None and not 0 <= mem <= v.MAX_MEM_MB:
+            v.amount(mem, "ReqMem (MB)")
+        nodes = expand_nodelist(get("NodeList"))
         job.update({
             "cluster": get("Cluster") or ctx.cluster, "job_id": base, "array_id": array_id,
             "name": get("JobName") or None, "user": get("User") or None,
@@ -156,20 +190,36 @@ class _Folder:
             "qos": get("QOS") or None, "raw_state": raw_state,
             "state": ctx.taxonomy.normalise_state(raw_state),
             "exit_code": exit_code, "signal": sig, "reason": get("Reason") or None,
-            "submit_time": parse_time(get("Submit"), "Submit"),
-            "start_time": parse_time(get("Start"), "Start"),
-            "end_time": parse_time(get("End"), "End"),
+            "submit_time": times[0], "start_time": times[1], "end_time": times[2],
             "elapsed_s": elapsed, "timelimit_s": timelimit_s, "req_cpus": cpus,
-            "req_gpus": gpus_from_tres(get("ReqTRES"), get("AllocTRES"), get("ReqGRES")),
-            "req_mem_mb": parse_mem_mb(get("ReqMem"), "ReqMem", cpus=cpus, nodes=nnodes),
+            "req_gpus": gpus, "req_mem_mb": mem,
             "n_nodes": nnodes, "node_list": get("NodeList") or None,
             "work_dir": get("WorkDir") or None, "script": get("SubmitLine") or None,
-            "_comment": get("Comment") or None, "source": "slurm",
+            "_comment": get("Comment") or None, "source": "slurm", "_line": self.lineno,
         })
-        job["_nodes"] = expand_nodelist(get("NodeList"))
-        if job["n_nodes"] is None and job["_nodes"]:
-            job["n_nodes"] = len(job["_nodes"])
+        job["_nodes"] = nodes
+        if job["n_nodes"] is None and nodes:
+            job["n_nodes"] = len(nodes)
         job["_has_alloc"] = not from_step
+
+
+def _exit(value: str | None) -> tuple[int | None, int | None]:
+    """`N:S` exit code and signal, each within 32 bits."""
+    code, sig = parse_exit(value)
+    if code is not None and not v.EXIT_MIN <= code <= v.EXIT_MAX:
+        v.exit_code(code, "ExitCode")
+    if sig is not None and not 0 <= sig <= 255:
+        v.integer(sig, "ExitCode signal", 0, 255)
+    return code, sig
+
+
+def _emit_safe(job: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
+    """`_emit`, with anything it raises turned into a reject of the job's line."""
+    try:
+        _emit(job, ctx, batch)
+    except Exception as exc:  # noqa: BLE001 - a record never stops the file
+        batch.rejects.append(("slurm", ctx.file, job.get("_line"),
+                              f"job {job.get('job_id')}: {type(exc).__name__}: {exc}"[:500], None))
 
 
 def _emit(job: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
@@ -188,20 +238,26 @@ def _emit(job: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
         if c.failure_type not in ("app_error", "unknown"):
             job["failure_type"], job["blame"], job["_evidence"] = c.failure_type, c.blame, c.evidence
     nodes = job.pop("_nodes")
+    ev = failure_event_for_job(job, nodes[0] if nodes else None, text or None)
     batch.jobs.append(tuple(map(job.get, COLUMNS)))
     batch.nodes.extend((job["cluster"], job["job_id"], n) for n in nodes)
-    ev = failure_event_for_job(job, nodes[0] if nodes else None, text or None)
     if ev is not None:
         batch.events.append(ev)
 
 
-def _int(v: str | None) -> int | None:
-    if v is None:
+def _int(text: str | None, field: str, hi: int) -> int | None:
+    """A count field (`16`, `2K` read as 2 as before); text that is no number is None, a
+    number that is not a finite count within [0, hi] is rejected."""
+    if text is None:
         return None
-    v = v.strip()
-    if not v:
+    t = text.strip()
+    if not t:
         return None
+    num = t.rstrip("KMGkmg") if t[-1:] in "KMGkmg" and t[:-1] else t
+    if num.isdigit() and len(num) < 10:
+        return int(num)
     try:
-        return int(float(v.rstrip("KMGkmg"))) if v[-1:] in "KMGkmg" and v[:-1] else int(float(v))
+        x = float(num)
     except ValueError:
         return None
+    return v.count(x, field, hi)

@@ -6,6 +6,8 @@ import re
 from datetime import datetime, timezone
 from functools import lru_cache
 
+from jobmedic.core.validate import MAX_NODES_PER_JOB, ValueRejected, node_product
+
 _UNITS = {"": 1.0, "K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0**2, "P": 1024.0**3}
 _MEM_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMGTP]?)(i?B?)?\s*([cn]?)\s*$", re.IGNORECASE)
 NO_LIMIT = {"UNLIMITED", "PARTITION_LIMIT", "INVALID", "NONE", ""}
@@ -149,11 +151,39 @@ def _expand_cached(value: str) -> tuple[str, ...]:
     if not v or v.lower() in ("none assigned", "(null)", "none", "unknown"):
         return ()
     if "[" not in v:
-        return tuple(p.strip() for p in v.split(",") if p.strip())
+        names = tuple(p.strip() for p in v.split(",") if p.strip())
+        if len(names) > MAX_NODES_PER_JOB:
+            raise FieldError(f"NodeList: {len(names):,} names, more than {MAX_NODES_PER_JOB:,} "
+                             "nodes per job")
+        return names
+    items = _split_top(v)
+    total = 0
+    for item in items:  # the size of the expansion, before anything is expanded
+        try:
+            total += node_product([_group_size(g, item) for g in _GROUP_RE.findall(item)])
+        except ValueRejected as exc:
+            raise FieldError(str(exc)) from None
+        if total > MAX_NODES_PER_JOB:
+            raise FieldError(f"NodeList: {value[:60]!r} expands to more than "
+                             f"{MAX_NODES_PER_JOB:,} nodes per job")
     out: list[str] = []
-    for item in _split_top(v):
+    for item in items:
         out.extend(_expand_one(item))
     return tuple(out)
+
+
+_GROUP_RE = re.compile(r"\[([^\]]*)\]")
+
+
+def _group_size(body: str, item: str) -> int:
+    """How many numbers one bracket group (`01-03,07`) names."""
+    n = 0
+    for rng in body.split(","):
+        lo, _, hi = rng.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            raise FieldError(f"NodeList: cannot expand range {rng!r} in {item!r}")
+        n += (int(hi) - int(lo) + 1) if hi else 1
+    return max(n, 1)
 
 
 def _split_top(v: str) -> list[str]:

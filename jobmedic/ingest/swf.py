@@ -31,9 +31,11 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from jobmedic.core.validate import (MAX_COUNT, MAX_CPUS, MAX_DURATION_S, MAX_MEM_MB,
+                                     epoch_max)
 from jobmedic.ingest.base import Batch, IngestContext, event_tuple
-from jobmedic.ingest.frames import (Labels, floats, ints, line_chunks, numeric, parse_chunk,
-                                    job_rows, rejects_of)
+from jobmedic.ingest.frames import (Labels, floats, in_range, ints, job_rows, line_chunks,
+                                    numeric, parse_chunk, rejects_of)
 from jobmedic.knowledge.errors import InputError
 
 FIELDS = ("job", "submit", "wait", "run", "alloc_procs", "avg_cpu", "used_mem_kb", "req_procs",
@@ -43,6 +45,16 @@ FIELDS = ("job", "submit", "wait", "run", "alloc_procs", "avg_cpu", "used_mem_kb
 STATUS = {1: ("completed", "COMPLETED"), 0: ("failed", "FAILED"), 5: ("cancelled", "CANCELLED"),
           2: ("unknown", "PARTIAL"), 3: ("completed", "PARTIAL_COMPLETED"),
           4: ("failed", "PARTIAL_FAILED")}
+# -1 is SWF's "unknown"; other values must be finite and below these ceilings.
+_DUR, _PROCS, _KB = (-1.0, float(MAX_DURATION_S)), (-1.0, float(MAX_CPUS)), \
+    (-1.0, MAX_MEM_MB * 1024)
+_CODE = (-1.0, 2.0**53)
+BOUNDS = {"job": (0.0, 2.0**63 - 1024), "submit": _DUR, "wait": _DUR, "run": _DUR,
+          "alloc_procs": _PROCS, "avg_cpu": (-1.0, float(MAX_DURATION_S)), "used_mem_kb": _KB,
+          "req_procs": _PROCS, "req_time": _DUR, "req_mem_kb": _KB,
+          "status": (-1.0, float(MAX_COUNT)), "user": _CODE, "group": _CODE,
+          "executable": _CODE, "queue": _CODE, "partition": _CODE, "preceding_job": _CODE,
+          "think_time": (-1.0, float(MAX_DURATION_S))}
 _HEADER_RE = re.compile(r"^\s*;\s*([A-Za-z]+)\s*:\s*(.*?)\s*$")
 
 
@@ -106,11 +118,26 @@ class _Jobs:
                                  sep=None, comment=";", pending=[first], line_chars=90):
             df = parse_chunk(chunk, FIELDS, sep=None)
             df, bad = numeric(df, FIELDS, required=("job", "submit"))
+            df, more = in_range(df, BOUNDS)
+            bad += more
+            df, more = self._times_in_range(df)
+            bad += more
             batch = Batch(read=chunk.read)
             batch.rejects = rejects_of(chunk, bad, "swf", self.ctx.file)
             if len(df):
                 self._jobs(df, batch)
             yield batch
+
+    def _times_in_range(self, df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
+        """The absolute times a row makes (log start + submit, + wait, + run) lie between 1970
+        and now + 1 year."""
+        submit = df["submit"].to_numpy(dtype=np.float64) + self.t0
+        end = submit + np.maximum(df["wait"].to_numpy(dtype=np.float64), 0) + np.maximum(
+            df["run"].to_numpy(dtype=np.float64), 0)
+        times = pd.DataFrame({"submit time": submit, "end time": end, "_line": df["_line"]})
+        times, bad = in_range(times, {"submit time": (0.0, float(epoch_max())),
+                                      "end time": (0.0, float(epoch_max()))}, unit=" (epoch s)")
+        return (df.loc[times.index] if bad else df), bad
 
     def _jobs(self, df: pd.DataFrame, batch: Batch) -> None:
         n = len(df)
