@@ -7,6 +7,7 @@ from jobmedic.ingest.fresco import FrescoReader
 from jobmedic.ingest.google2011 import Google2011Reader
 from jobmedic.ingest.kubernetes import KubernetesReader
 from jobmedic.ingest.lanl import LanlReader
+from jobmedic.ingest.philly import PhillyReader
 from jobmedic.ingest.runai import RunaiReader
 from jobmedic.ingest.slurm import SlurmReader
 from jobmedic.ingest.swf import SwfReader
@@ -20,6 +21,7 @@ READERS: dict[str, Reader] = {r.name: r for r in [
     EagleReader(),
     LanlReader(),
     FrescoReader(),
+    PhillyReader(),
 ]}
 
 __all__ = ["READERS", "IngestContext", "IngestSummary", "Reader", "run_ingest"]
