@@ -6,7 +6,7 @@ the hotspots); `run_all` runs what is needed first and hands those findings over
 and an analyzer run alone computes them itself. Ranking (analyzers/ranking.py) is not an
 analyzer: it orders everything found, after the analyzers, by impact and share of failures.
 
-`build(options)` makes the instances from the `analyzers:` section of configs/jobmedic.yaml
+`build(options)` makes the instances from the `analyzers:` section of the settings
 (one mapping of constructor arguments per analyzer, plus `severity:` for the ranking weights);
 `run_all` runs them so that one analyzer's error is reported beside the others' findings
 instead of sinking the report.

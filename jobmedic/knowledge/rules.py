@@ -1,5 +1,5 @@
 """The remediation rule base: curated solutions per failure type, parsed and validated from the
-dict of configs/remediations.yaml (the composition root reads the file; this module never does).
+dict of jobmedic/configs/remediations.yaml (jobmedic.app reads the file; this module never does).
 
 A `Solution` has a stable id (``oom.raise_memory``), a title, the concrete change (kind +
 parameters), its Slurm and Kubernetes forms, whether it is GPU-only, a why, the resubmission

@@ -1,5 +1,5 @@
-"""Every analyzer threshold in configs/jobmedic.yaml is a constructor argument, and a typo is
-refused naming the accepted keys."""
+"""Every analyzer threshold in jobmedic/configs/jobmedic.yaml is a constructor argument, and a
+typo is refused naming the accepted keys."""
 from __future__ import annotations
 
 import pytest
