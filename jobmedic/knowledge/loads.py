@@ -2,6 +2,8 @@
 the log templates the miner keeps, each batch in one transaction."""
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -146,9 +148,26 @@ class BulkLoads(Queries):
     def start_ingest_run(self, source: str, file: str) -> int:
         with self.transaction() as conn:
             cur = conn.execute(
-                "INSERT INTO ingest_runs (source, file, started_at, status) VALUES (?, ?, ?, ?)",
-                (source, file, int(time.time()), "running"))
+                "INSERT INTO ingest_runs (source, file, started_at, status, pid, host) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (source, file, int(time.time()), "running", os.getpid(), socket.gethostname()))
             return int(cur.lastrowid)
+
+    def mark_interrupted_runs(self) -> int:
+        """Runs left `running` by a process that no longer exists (killed, or the machine went
+        down) become `interrupted`; a run of a live process, or of another host whose
+        processes cannot be seen from here, is left alone. Returns how many were marked."""
+        rows = self.conn.execute(
+            "SELECT id, pid, host FROM ingest_runs WHERE status = 'running'").fetchall()
+        here = socket.gethostname()
+        dead = [i for i, pid, host in rows if pid is None or host == here and not _alive(pid)]
+        if not dead:
+            return 0
+        with self.transaction() as conn:
+            conn.executemany("UPDATE ingest_runs SET status = 'interrupted', finished_at = ? "
+                             "WHERE id = ? AND status = 'running'",
+                             [(int(time.time()), i) for i in dead])
+        return len(dead)
 
     def finish_ingest_run(self, run_id: int, status: str, read: int, inserted: int,
                           updated: int, rejected: int) -> None:
@@ -174,3 +193,16 @@ class BulkLoads(Queries):
                 "failure_type = COALESCE(templates.failure_type, excluded.failure_type), "
                 "last_seen = MAX(COALESCE(templates.last_seen, 0), COALESCE(excluded.last_seen, 0))",
                 rows)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists (another user's) or cannot be told: leave the run alone
+    return True

@@ -158,4 +158,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "CREATE INDEX telemetry_t ON telemetry(t)",
         "CREATE INDEX telemetry_node ON telemetry(cluster, node, metric, t)",
     ]),
+    (7, "ingest_runs: the process that runs an ingest (a killed run is marked on next open)", [
+        "ALTER TABLE ingest_runs ADD COLUMN pid INTEGER",
+        "ALTER TABLE ingest_runs ADD COLUMN host TEXT",
+    ]),
 ]

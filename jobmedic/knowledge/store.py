@@ -60,6 +60,8 @@ class Store:
         self.remedies = RemedyQueries(db)
         self.sessions = SessionQueries(db)
         self.telemetry = TelemetryQueries(db)
+        if migrate:  # a run left `running` by a killed ingest is marked (ingest_runs)
+            self.loads.mark_interrupted_runs()
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -104,6 +106,7 @@ class Store:
     clear_rejects = _via("loads", BulkLoads.clear_rejects)
     start_ingest_run = _via("loads", BulkLoads.start_ingest_run)
     finish_ingest_run = _via("loads", BulkLoads.finish_ingest_run)
+    mark_interrupted_runs = _via("loads", BulkLoads.mark_interrupted_runs)
     load_templates = _via("loads", BulkLoads.load_templates)
     save_templates = _via("loads", BulkLoads.save_templates)
 

@@ -273,3 +273,21 @@ def test_batch_refused_by_the_store_is_written_row_by_row(store, taxonomy, tmp_p
     assert job_ids(store) == {"1", "3"} and s.rejected == 1 and s.status == "partial"
     assert any("refused by the store" in r[0] for r in
                store.conn.execute("SELECT reason FROM rejects"))
+
+
+def test_a_live_run_is_left_running_a_dead_one_is_marked(file_store, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from jobmedic.knowledge.store import Store
+
+    live = file_store.start_ingest_run("slurm", "a")  # this process: alive
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead = file_store.start_ingest_run("slurm", "b")
+    file_store.conn.execute("UPDATE ingest_runs SET pid = ? WHERE id = ?", (child.pid, dead))
+    assert os.getpid() != child.pid
+    with Store(file_store.path) as again:
+        status = dict(again.conn.execute("SELECT id, status FROM ingest_runs"))
+    assert status == {live: "running", dead: "interrupted"}

@@ -138,10 +138,13 @@ def test_killed_ingest_leaves_a_consistent_store(tmp_path):
         "SELECT COUNT(*) FROM jobs j WHERE state IN ('failed','timeout','oom','node_fail',"
         "'preempted') AND NOT EXISTS (SELECT 1 FROM failure_events e WHERE e.cluster = "
         "j.cluster AND e.job_id = j.job_id)").fetchone()[0] == 0
+    assert con.execute("SELECT status, pid FROM ingest_runs").fetchall() == [("running", proc.pid)]
     con.close()
     with Store(db) as s:  # reopening puts back any index the bulk load had dropped
         names = {r[0] for r in s.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert set(expected_indexes(s.schema_version)) <= names
+        # ... and marks the run the killed process left `running` (issue 11)
+        assert s.conn.execute("SELECT status FROM ingest_runs").fetchall() == [("interrupted",)]
     # Re-running finishes the job (in this process: the CLI above already ran once).
     from jobmedic.ingest import READERS, IngestContext, run_ingest
     from jobmedic.knowledge.taxonomy import Taxonomy
