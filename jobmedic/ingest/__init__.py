@@ -8,8 +8,10 @@ from jobmedic.ingest.google2011 import Google2011Reader
 from jobmedic.ingest.kubernetes import KubernetesReader
 from jobmedic.ingest.lanl import LanlReader
 from jobmedic.ingest.philly import PhillyReader
+from jobmedic.ingest.prometheus import PrometheusReader
 from jobmedic.ingest.runai import RunaiReader
 from jobmedic.ingest.slurm import SlurmReader
+from jobmedic.ingest.sstat import SstatReader
 from jobmedic.ingest.swf import SwfReader
 
 READERS: dict[str, Reader] = {r.name: r for r in [
@@ -22,6 +24,8 @@ READERS: dict[str, Reader] = {r.name: r for r in [
     LanlReader(),
     FrescoReader(),
     PhillyReader(),
+    PrometheusReader(),
+    SstatReader(),
 ]}
 
 __all__ = ["READERS", "IngestContext", "IngestSummary", "Reader", "run_ingest"]
