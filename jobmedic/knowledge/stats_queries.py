@@ -35,7 +35,6 @@ AGG = (f"COUNT(*) AS jobs, SUM({_F}) AS failures, "
        f"SUM(CASE WHEN {_F} THEN COALESCE(j.elapsed_s, 0) * COALESCE(j.req_gpus, 0) END) / 3600.0 AS gpu_h, "
        f"SUM(CASE WHEN {_F} THEN COALESCE(j.elapsed_s, 0) * COALESCE(j.req_cpus, 1) END) / 3600.0 AS core_h, "
        f"COUNT(DISTINCT CASE WHEN {_F} THEN j.user END) AS users")
-AGG_COLS = ("jobs", "failures", "gpu_h", "core_h", "users")
 #: The same without the per-group distinct count (for wide groupings: users come later).
 AGG_LEAN = (f"COUNT(*) AS jobs, SUM({_F}) AS failures, "
             f"SUM(CASE WHEN {_F} THEN COALESCE(j.elapsed_s, 0) * COALESCE(j.req_gpus, 0) END) / 3600.0 AS gpu_h, "

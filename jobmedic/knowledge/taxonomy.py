@@ -150,9 +150,6 @@ class Taxonomy:
                 return Classification(code, self.blame_of(code), f"text:{code}", _line_of(text, m))
         return None
 
-    def is_failure_state(self, state: str) -> bool:
-        return state in FAILED_STATES
-
 
 def _line_of(text: str, m: re.Match[str]) -> str:
     """The full line that holds a regex match, stripped and capped for display."""

@@ -188,10 +188,3 @@ def spec_features(store: Store, spec: Mapping[str, Any], now: int,
         for s, v in _stats_from_history(h, now).items():
             vals[f"{kind}_{s}"] = v
     return np.array([vals[f] for f in FEATURES], dtype="float64"), hists
-
-
-def split_by_time(df: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """First `1 - fraction` and last `fraction` of the rows by submit time."""
-    order = df["submit_time"].sort_values(kind="stable").index
-    cut = int(round(len(order) * (1 - fraction)))
-    return df.loc[order[:cut]], df.loc[order[cut:]]

@@ -7,11 +7,6 @@ from typing import Any
 from jobmedic.analyzers.base import SEVERITIES
 from jobmedic.reports.markdown import hours, num, pct, scope_line, table, window_line
 
-KIND_TITLES = {"hotspot": "Problematic {dim}s", "explained": "Explained excesses",
-               "blame": "Blame", "pattern": "Detected patterns", "repeat": "Repeated failures",
-               "new_type": "New failure types", "event_pattern": "Failure events without jobs",
-               "spike": "Time spikes", "change_point": "Change points"}
-
 
 def render(data: dict[str, Any]) -> str:
     s = data["summary"]

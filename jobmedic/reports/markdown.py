@@ -5,7 +5,6 @@ Plain GitHub-flavoured markdown that reads in a terminal (rich renders it) and i
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 
@@ -33,13 +32,6 @@ def hours(x: float | None) -> str:
     if not x:
         return "0 h"
     return f"{x:,.0f} h" if x >= 10 else f"{x:.1f} h"
-
-
-def when(ts: float | None, with_time: bool = True) -> str:
-    if ts is None:
-        return "-"
-    fmt = "%Y-%m-%d %H:%M UTC" if with_time else "%Y-%m-%d"
-    return datetime.fromtimestamp(int(ts), tz=UTC).strftime(fmt)
 
 
 def cell(v: Any) -> str:

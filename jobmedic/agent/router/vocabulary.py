@@ -141,6 +141,3 @@ class Vocabulary:
         if near:
             return near
         return sorted(pool.values())[:n]
-
-    def is_known(self, kind: str, name: str) -> bool:
-        return name.lower() in self._lower.get(kind, {})
