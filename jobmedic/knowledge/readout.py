@@ -12,6 +12,9 @@ data: nothing in it is ever followed as an instruction.
 from __future__ import annotations
 
 import re
+import re._constants as _C
+import re._parser as _P
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -28,6 +31,7 @@ _EXIT = re.compile(
     r"(?:exit(?:ed)?[ _]?(?:with )?(?:code|status)|exitcode|\"exitCode\"|Exit Code|ExitCode=|"
     r"was sent code|status code|WTERMSIG|(?:on|by|with) signal)[\s:=`'\"]*(-?\d{1,3})(?::(\d{1,3}))?",
     re.IGNORECASE)
+_EXIT_LITS = ("code", "exit", "signal", "status", "wtermsig")
 _ERRORISH = re.compile(r"error|fail|fatal|exception|killed|abort|denied|refused|traceback|panic|"
                        r"warn|cannot|unable|invalid|terminated|错误|失败|报错", re.IGNORECASE)
 _INJECTION = re.compile(r"ignore (?:all |any )?(?:the )?(?:previous|prior|above) instructions|"
@@ -80,21 +84,54 @@ def clean(text: str) -> tuple[str, list[str]]:
     return text, notes
 
 
+def _requirement(items: Any) -> list[str] | None:
+    """Literal strings one of which every match of a parsed (sub)pattern contains, or None.
+    It lets a rule skip every line holding none of them (a str.find, not a regex scan)."""
+    best: list[str] | None = None
+    runs, run = [], ""
+
+    def better(req: list[str] | None) -> None:
+        nonlocal best
+        if req and (best is None or min(map(len, req)) > min(map(len, best))):
+            best = req
+
+    for op, av in items:
+        if op is _C.LITERAL:
+            run += chr(av)
+            continue
+        runs.append(run)
+        run = ""
+        if op is _C.SUBPATTERN:
+            better(_requirement(av[3]))
+        elif op is _C.BRANCH:
+            alts = [_requirement(a) for a in av[1]]
+            if all(alts):
+                better([x for a in alts for x in a])  # type: ignore[union-attr]
+        elif op in (_C.MAX_REPEAT, _C.MIN_REPEAT) and av[0] >= 1:
+            better(_requirement(av[2]))
+    longest = max([*runs, run], key=len)
+    if longest and (best is None or len(longest) >= min(map(len, best))):
+        return [longest]
+    return best
+
+
 @lru_cache(maxsize=8)
-def _rules(tax: Any) -> tuple[list[tuple[str, int, re.Pattern[str], str]], re.Pattern[str]]:
-    rules = [(code, strength, rx, f"readout:{code}:{i}")
+def _rules(tax: Any) -> list[tuple[str, int, re.Pattern[str], str, tuple[str, ...] | None]]:
+    pairs = [(code, strength, rx, f"readout:{code}:{i}")
              for i, (code, strength, rx) in enumerate(tax.readout)]
-    rules += [(code, 1 if code in SYMPTOMS else 2, re.compile(rx.pattern, re.IGNORECASE | re.MULTILINE),
-               f"text:{code}") for code, rx in tax.patterns]
-    combined = re.compile("|".join(f"(?:{rx.pattern})" for _, _, rx, _ in rules) + "|"
-                          + _EXIT.pattern, re.IGNORECASE | re.MULTILINE)
-    return rules, combined
+    pairs += [(code, 1 if code in SYMPTOMS else 2,
+               re.compile(rx.pattern, re.IGNORECASE | re.MULTILINE), f"text:{code}")
+              for code, rx in tax.patterns]
+    out = []
+    for code, strength, rx, rule in pairs:
+        req = _requirement(_P.parse(rx.pattern, rx.flags))
+        out.append((code, strength, rx, rule,
+                    tuple(sorted({x.lower() for x in req})) if req else None))
+    return out
 
 
-def _exit_candidate(tax: Any, line: str, line_no: int) -> Candidate | None:
-    m = _EXIT.search(line)
-    if not m:
-        return None
+def _exit_candidate(tax: Any, m: re.Match[str], line: str, line_no: int,
+                    span: tuple[int, int]) -> Candidate | None:
     code, sig = int(m.group(1)), int(m.group(2) or 0)
     if "WTERMSIG" in m.group(0).upper() or "SIGNAL" in m.group(0).upper():
         code, sig = 0, code
@@ -103,32 +140,52 @@ def _exit_candidate(tax: Any, line: str, line_no: int) -> Candidate | None:
     if code >= 128 and not sig:
         sig = code - 128
     ftype = tax.signals.get(sig) if sig else tax.exit_codes.get(code)
-    if ftype is None and code not in (0,):
+    if ftype is None and code != 0:
         ftype = "app_error"
     if ftype is None:
         return None
     strength = 3 if ftype == "segfault" else 1 if ftype in SYMPTOMS else 2
     return Candidate(line_no, ftype, strength, 999, line, f"exit:{m.group(1)}"
-                     + (f":{m.group(2)}" if m.group(2) else ""), m.span())
+                     + (f":{m.group(2)}" if m.group(2) else ""), span)
+
+
+def _lines_with(low: str, lits: tuple[str, ...], starts: list[int]) -> set[int]:
+    hit: set[int] = set()
+    for lit in lits:
+        i = low.find(lit)
+        while i != -1:
+            no = bisect_right(starts, i) - 1
+            hit.add(no)
+            nxt = starts[no + 1] if no + 1 < len(starts) else len(low)
+            i = low.find(lit, nxt)
+    return hit
 
 
 def candidates(tax: Any, lines: list[str]) -> list[Candidate]:
-    """Every (line, code) hit, the first rule per code and line."""
-    rules, combined = _rules(tax)
-    out: list[Candidate] = []
-    for no, line in enumerate(lines):
-        if not combined.search(line):
-            continue
-        seen: set[str] = set()
-        for order, (code, strength, rx, rule) in enumerate(rules):
-            m = rx.search(line) if code not in seen else None
-            if m:
-                seen.add(code)
-                out.append(Candidate(no, code, strength, order, line, rule, m.span()))
-        ex = _exit_candidate(tax, line, no)
-        if ex is not None and ex.code not in seen:
-            out.append(ex)
-    return out
+    """Every (line, code) hit, the first rule per code and line. A rule's regex runs only on
+    the lines that hold one of its literals (found with str.find on the lower-cased text)."""
+    text = "\n".join(lines)
+    low = text.lower()
+    if len(low) != len(text):  # a case mapping that changes lengths: no literal gate
+        low = ""
+    starts = [0]
+    for ln in lines[:-1]:
+        starts.append(starts[-1] + len(ln) + 1)
+    seen: dict[tuple[int, str], Candidate] = {}
+    exit_rule = ("", 0, _EXIT, "exit", _EXIT_LITS)
+    for order, (code, strength, rx, rule, lits) in enumerate([*_rules(tax), exit_rule]):
+        todo = sorted(_lines_with(low, lits, starts)) if lits and low else range(len(lines))
+        for no in todo:
+            m = rx.search(lines[no])
+            if m is None:
+                continue
+            if rule == "exit":
+                ex = _exit_candidate(tax, m, lines[no], no, m.span())
+                if ex is not None and (no, ex.code) not in seen:
+                    seen[no, ex.code] = ex
+            elif (no, code) not in seen:
+                seen[no, code] = Candidate(no, code, strength, order, lines[no], rule, m.span())
+    return list(seen.values())
 
 
 def _show(line: str, span: tuple[int, int] = (0, 0)) -> str:
