@@ -147,9 +147,6 @@ class Settings(BaseSettings):
         db = self.db_path
         return db.with_name(db.name + ".models")
 
-    def analyzer_options(self, name: str) -> dict[str, Any]:
-        return dict(self.analyzers.get(name) or {})
-
 
 class _YamlSource(PydanticBaseSettingsSource):
     """The packaged defaults, deep-merged with the user's XDG file and the explicit file."""
