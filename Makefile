@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench lint docs clean
+.PHONY: demo test test-all bench lint docs clean testbed
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/jobmedic demo
 
+# The slurm-marked tests start scripts/slurm-testbed when they can (root, Debian packages);
+# otherwise they are skipped and -rs prints why.
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile -rs
+
+testbed:
+	scripts/slurm-testbed start
 
 # Also the slow real-data evaluations.
 test-all: $(STAMP)

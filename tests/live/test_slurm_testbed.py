@@ -1,0 +1,133 @@
+"""End to end on a real Slurm (scripts/slurm-testbed): a battery of jobs that really fail, then
+`jobmedic sync slurm` and `jobmedic diagnose` on what sacct recorded.
+
+One module (so one xdist worker): the NODE_FAIL step takes the only node down, which would kill
+any other test's jobs. The jobs run side by side; the time-limit job bounds the wall time
+(Slurm's minimum limit is one minute).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from tests.live.slurmjobs import GROW, jobmedic, resume, sbatch, wait_final, wait_state
+
+pytestmark = pytest.mark.slurm
+
+
+@pytest.fixture(scope="module")
+def battery(slurm_testbed, tmp_path_factory):
+    wd = tmp_path_factory.mktemp("battery")
+    (wd / "grow.py").write_text(GROW)
+    t0 = time.time()
+    ids = {
+        "ok": sbatch(wd, "-J", "jm-ok", wrap="echo hello; sleep 2"),
+        "exit": sbatch(wd, "-J", "jm-exit", wrap="echo 'ERROR: cannot open input file "
+                       "data.csv' >&2; echo 'api_token=sk-abcdef0123456789abcdef' >&2; exit 3"),
+        "oom": sbatch(wd, "-J", "jm-oom", "--mem=150M", wrap=f"python3 {wd}/grow.py"),
+        "timeout": sbatch(wd, "-J", "jm-timeout", "--time=1", wrap="echo started; sleep 300"),
+        "segv": sbatch(wd, "-J", "jm-segv", "-o", "custom-%x-%j.log",
+                       wrap="echo about to crash; kill -SEGV $$"),
+        "cancel": sbatch(wd, "-J", "jm-cancel", wrap="sleep 300"),
+        "array": sbatch(wd, "-J", "jm-array", "-a", "1-3",
+                        wrap="echo task $SLURM_ARRAY_TASK_ID; "
+                             "if [ $SLURM_ARRAY_TASK_ID = 2 ]; then "
+                             "echo 'ModuleNotFoundError: No module named torch' >&2; exit 1; fi"),
+    }
+    ids["dep"] = sbatch(wd, "-J", "jm-dep", f"--dependency=afterok:{ids['exit']}", wrap="true")
+    wait_state(ids["cancel"], "RUNNING", 60)
+    subprocess.run(["scancel", ids["cancel"]], check=True)
+    others = [v for k, v in ids.items() if k not in ("timeout", "dep")]
+    wait_final(others, 90, expect=len(others) + 2)  # the array counts 3 tasks
+    # A dependency on a failed job can never be met: it stays pending with that reason.
+    reason = subprocess.run(["squeue", "-h", "-j", ids["dep"], "-o", "%r"], check=False,
+                            capture_output=True,
+                            text=True).stdout.strip()
+    subprocess.run(["scancel", ids["dep"]], check=True)
+    final = wait_final([ids["timeout"]], 200)
+    # The node goes DOWN under a running job: NODE_FAIL; then it comes back.
+    node = slurm_testbed["node"]
+    ids["nodefail"] = sbatch(wd, "-J", "jm-nodefail", "--no-requeue", wrap="sleep 300")
+    wait_state(ids["nodefail"], "RUNNING", 60)
+    subprocess.run(["scontrol", "update", f"nodename={node}", "state=down",
+                    "reason=jobmedic-test"], check=True)
+    try:
+        final.update(wait_final([ids["nodefail"]], 60))
+    finally:
+        resume(node)
+    final.update(wait_final(list(ids.values()), 30))
+    db = wd / "jm.db"
+    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t0 - 5))
+    sync = jobmedic(db, "sync", "slurm", "--since", since)
+    con = sqlite3.connect(db)
+    con.row_factory = sqlite3.Row
+    rows = {r["job_id"]: dict(r) for r in con.execute("SELECT * FROM jobs")}
+    nodes = {(r[0], r[1]) for r in con.execute("SELECT job_id, node FROM job_nodes")}
+    events = {r["job_id"]: dict(r) for r in con.execute("SELECT * FROM failure_events")}
+    con.close()
+    yield {"ids": ids, "final": final, "rows": rows, "nodes": nodes, "events": events, "db": db,
+           "wd": wd, "dep_reason": reason, "sync": sync.stdout, "node": node,
+           "since": since}
+
+
+def _row(b, key, task=None):
+    jid = b["ids"][key] + (f"_{task}" if task else "")
+    assert jid in b["rows"], f"{key} ({jid}) not in the store: {sorted(b['rows'])}"
+    return b["rows"][jid]
+
+
+@pytest.mark.parametrize("key,state,ftype,blame", [
+    ("ok", "completed", None, None),
+    ("exit", "failed", "app_error", "job"),
+    ("oom", "failed", "oom", "job"),
+    ("timeout", "timeout", "timeout", "job"),
+    ("segv", "failed", "segfault", "job"),
+    ("cancel", "cancelled", "cancelled", "job"),
+    ("nodefail", "node_fail", "node_failure", "cluster"),
+])
+def test_states_types_and_blame(battery, key, state, ftype, blame):
+    r = _row(battery, key)
+    assert r["state"] == state, r
+    assert r["failure_type"] == ftype, r
+    assert r["blame"] == blame, r
+    assert r["project"] == "physics" and r["user"] == "root"
+
+
+def test_exit_codes_and_signals(battery):
+    assert (_row(battery, "exit")["exit_code"], _row(battery, "exit")["signal"]) == (3, 0)
+    assert _row(battery, "oom")["signal"] == 9
+    assert _row(battery, "segv")["signal"] == 11
+
+
+def test_array_tasks_keep_their_own_results(battery):
+    arr = battery["ids"]["array"]
+    got = {t: _row(battery, "array", t) for t in (1, 2, 3)}
+    assert [got[t]["state"] for t in (1, 2, 3)] == ["completed", "failed", "completed"]
+    assert all(r["array_id"] == arr for r in got.values())
+    assert got[2]["exit_code"] == 1
+
+
+def test_node_lists_and_maxrss(battery):
+    for key in ("ok", "exit", "oom", "segv", "nodefail"):
+        assert (_row(battery, key)["job_id"], battery["node"]) in battery["nodes"]
+    oom = _row(battery, "oom")
+    assert oom["req_mem_mb"] == 150
+    assert oom["max_rss_mb"] is not None and oom["max_rss_mb"] > 150  # killed above its limit
+
+
+def test_dependency_never_met(battery):
+    assert battery["dep_reason"] == "DependencyNeverSatisfied"
+    dep = battery["rows"].get(battery["ids"]["dep"])
+    if dep is not None:  # cancelled before it ever started: never counted as a failure
+        assert dep["state"] == "cancelled" and dep["failure_type"] in ("cancelled", None)
+
+
+def test_sync_twice_adds_nothing(battery):
+    again = jobmedic(battery["db"], "sync", "slurm", "--since", battery["since"],
+                     "--json")
+    summary = json.loads(again.stdout)
+    assert summary["inserted"] == 0 and summary["read"] > 0
