@@ -73,7 +73,6 @@ def chat(
     st = state(ctx)
     if not sys.stdout.isatty():
         fail("jobmedic chat needs a terminal", 2, "for scripts use `jobmedic ask` or `jobmedic act`")
-    s = st.settings
     st.store  # noqa: B018 - open (and check) the store before the screen takes over
     ChatApp.from_app(st, session=session, refresh_s=refresh).run()
 

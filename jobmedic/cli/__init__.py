@@ -5,8 +5,6 @@ start the other surfaces (serve, chat, demo); this package imports none of them.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from jobmedic.cli import actions_cmd, db_cmd, ingest_cmd, models_cmd
@@ -20,11 +18,11 @@ app = typer.Typer(name="jobmedic", no_args_is_help=True, add_completion=False,
 @app.callback()
 def _global(
     ctx: typer.Context,
-    db: Optional[str] = typer.Option(None, "--db", help="Store path (default: JOBMEDIC_DB or the user data dir); its directory must exist."),
-    config: Optional[str] = typer.Option(None, "--config", help="YAML configuration file over the defaults and the user file (must exist)."),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Treat this time as now (ISO or epoch)."),
-    scope: Optional[str] = typer.Option(None, "--scope", help="Only these projects (comma-separated)."),
-    cluster: Optional[str] = typer.Option(None, "--cluster-name", help="Default cluster name."),
+    db: str | None = typer.Option(None, "--db", help="Store path (default: JOBMEDIC_DB or the user data dir); its directory must exist."),
+    config: str | None = typer.Option(None, "--config", help="YAML configuration file over the defaults and the user file (must exist)."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Treat this time as now (ISO or epoch)."),
+    scope: str | None = typer.Option(None, "--scope", help="Only these projects (comma-separated)."),
+    cluster: str | None = typer.Option(None, "--cluster-name", help="Default cluster name."),
     debug: bool = typer.Option(False, "--debug", help="Show the Python traceback of a fault instead of a one-line error."),
 ) -> None:
     ctx.obj = CliState(db=db, config=config, as_of=as_of, scope=scope, cluster=cluster,
@@ -40,10 +38,10 @@ app.add_typer(db_cmd.app, name="db")
 
 
 actions_cmd.register(app)
-from jobmedic.cli import ask_cmd  # noqa: E402
+from jobmedic.cli import ask_cmd
 
 ask_cmd.register(app)
-from jobmedic.cli import learn_cmd  # noqa: E402
+from jobmedic.cli import learn_cmd
 
 learn_cmd.register(app)
 models_cmd.register(app)

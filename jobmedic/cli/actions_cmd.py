@@ -6,7 +6,8 @@ import inspect
 import sys
 import types
 import typing
-from typing import Any, Callable, List, Literal, Optional
+from collections.abc import Callable
+from typing import Any, Literal
 
 import typer
 
@@ -105,13 +106,13 @@ def _parameter(name: str, finfo: Any) -> inspect.Parameter:
         (item,) = typing.get_args(inner)
         if typing.get_origin(item) is Literal:
             help_text += f" [each one of: {', '.join(map(str, typing.get_args(item)))}]"
-        annotation: Any = Optional[List[str]]
+        annotation: Any = list[str] | None
         opt = typer.Option(None, flag, help=help_text + " (repeatable)")
     elif inner is bool:
-        annotation = Optional[bool]
+        annotation = bool | None
         opt = typer.Option(None, f"{flag}/--no-{name.replace('_', '-')}", help=help_text)
     else:
-        annotation = Optional[{int: int, float: float}.get(inner, str)]
+        annotation = {int: int, float: float}.get(inner, str) | None
         default = None if finfo.is_required() else finfo.default
         if finfo.is_required():
             help_text += " [required]"
@@ -127,9 +128,9 @@ def command_for(tool: Tool) -> Callable[..., None]:
     params += [_parameter(k, v) for k, v in fields.items()]
     if tool.name == "predict":  # `jobmedic predict --batch jobs.csv` scores a file of specs
         params += [
-            inspect.Parameter("batch", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
+            inspect.Parameter("batch", inspect.Parameter.KEYWORD_ONLY, annotation=str | None,
                               default=typer.Option(None, "--batch", help="Score a CSV or JSON Lines file of job specs instead of one spec.")),
-            inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
+            inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, annotation=str | None,
                               default=typer.Option(None, "--out", help="With --batch: write predictions here (default: stdout).")),
             inspect.Parameter("fmt", inspect.Parameter.KEYWORD_ONLY, annotation=str,
                               default=typer.Option("csv", "--format", help="With --batch: csv or jsonl.")),

@@ -5,8 +5,8 @@ import json
 
 import typer
 
-from jobmedic.core.timeutil import iso
 from jobmedic.cli.context import state
+from jobmedic.core.timeutil import iso
 from jobmedic.knowledge.store import SCHEMA_VERSION
 
 app = typer.Typer(help="Inspect the knowledge store.", no_args_is_help=True)

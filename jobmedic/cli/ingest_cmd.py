@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Optional
 
 import typer
 
@@ -24,8 +23,7 @@ SACCT_FIELDS = ("JobID,JobIDRaw,JobName,User,Account,Partition,QOS,State,ExitCod
 def _progress_fn(enabled: bool):
     if not enabled:
         return None, None
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                               TimeRemainingColumn)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
                     TextColumn("{task.fields[rows]:,} rows  {task.fields[rate]:,.0f} rows/s"),
@@ -45,11 +43,11 @@ def ingest(
     ctx: typer.Context,
     source: str = typer.Argument(..., help=f"One of: {', '.join(READERS)}"),
     path: str = typer.Argument(..., help="File to read (plain, .gz, .xz, .bz2), or - for stdin."),
-    fields: Optional[str] = typer.Option(None, "--fields", help="Column names of header-less "
+    fields: str | None = typer.Option(None, "--fields", help="Column names of header-less "
                                          "input, comma-separated (sacct --noheader)."),
-    cluster: Optional[str] = typer.Option(None, "--cluster", help="Cluster name for these jobs."),
+    cluster: str | None = typer.Option(None, "--cluster", help="Cluster name for these jobs."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress",
+    progress: bool | None = typer.Option(None, "--progress/--no-progress",
                                             help="Progress bar (default: on a terminal)."),
     learn: bool = typer.Option(True, "--learn/--no-learn", help="Infer fix attempts from "
                                "resubmissions afterwards (skip for bulk trace loads; run "
@@ -88,7 +86,7 @@ def ingest(
                    f"{summary.events:,}, rejected {summary.rejected:,} in {summary.seconds:.1f}s "
                    f"({summary.rate:,.0f}/s)")
         if summary.rejected:
-            typer.echo(f"  rejected lines are in the rejects table: `jobmedic db rejects`", err=True)
+            typer.echo("  rejected lines are in the rejects table: `jobmedic db rejects`", err=True)
         if summary.error:
             typer.echo(f"  {summary.error}", err=True)
     if summary.status not in ("ok", "partial"):  # failed, truncated: nothing or not all read
@@ -108,7 +106,7 @@ def _after_ingest(st, summary) -> None:
 def sync_slurm(
     ctx: typer.Context,
     since: str = typer.Option("now-1days", "--since", help="sacct --starttime (e.g. 2024-05-01 or now-7days)."),
-    until: Optional[str] = typer.Option(None, "--until", help="sacct --endtime."),
+    until: str | None = typer.Option(None, "--until", help="sacct --endtime."),
     all_users: bool = typer.Option(True, "--all-users/--me", help="sacct --allusers."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:

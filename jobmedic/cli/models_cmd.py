@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from jobmedic.cli.context import fail, state
-from jobmedic.knowledge.errors import JobmedicError
 from jobmedic.core.timeutil import parse_time_arg
+from jobmedic.knowledge.errors import JobmedicError
 
 
 class Kind(str, Enum):
@@ -63,12 +64,12 @@ def _summary(card: dict) -> str:
 
 def train(
     ctx: typer.Context,
-    kind: Kind = typer.Argument(..., help="Which model: failure, runtime, memory or gnn."),
+    kind: Annotated[Kind, typer.Argument(help="Which model: failure, runtime, memory or gnn.")],
     until: str | None = typer.Option(None, "--until", help="Train on jobs submitted and ended before this time (default: all but the held-out recent slice)."),
     tune: bool = typer.Option(False, "--tune", help="Search parameters with Optuna on a time-ordered validation slice before the window's end."),
     trials: int = typer.Option(20, "--trials", min=1, max=1000, help="Optuna trials for --tune."),
     time_budget: float = typer.Option(300, "--time-budget", min=1, help="Seconds allowed for --tune."),
-    param: list[str] | None = typer.Option(None, "--param", help="Model parameter KEY=VALUE (repeatable), e.g. num_boost_round=500, max_depth=8, epochs=60 (gnn)."),
+    param: Annotated[list[str] | None, typer.Option("--param", help="Model parameter KEY=VALUE (repeatable), e.g. num_boost_round=500, max_depth=8, epochs=60 (gnn).")] = None,
 ) -> None:
     """Train a model on the store and save a versioned artifact with its card."""
     from jobmedic.models import training
@@ -87,7 +88,7 @@ def train(
 
 def evaluate(
     ctx: typer.Context,
-    kind: Kind = typer.Argument(..., help="Which model: failure, runtime, memory or gnn."),
+    kind: Annotated[Kind, typer.Argument(help="Which model: failure, runtime, memory or gnn.")],
     start: str = typer.Option(..., "--from", help="Evaluate on jobs submitted from this time (ISO or epoch)."),
     end: str | None = typer.Option(None, "--to", help="... and before this time (default: the end of the data)."),
     as_json: bool = typer.Option(False, "--json", help="Print the card as JSON."),
@@ -131,9 +132,9 @@ def models(ctx: typer.Context,
 
 def predict_batch(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="CSV or JSON Lines file of job specs (columns as in `jobmedic predict`)."),
-    out: Path | None = typer.Option(None, "--out", help="Write predictions here (default: stdout)."),
-    fmt: Fmt = typer.Option(Fmt.csv, "--format", help="Output format: csv or jsonl."),
+    file: Annotated[Path, typer.Argument(help="CSV or JSON Lines file of job specs (columns as in `jobmedic predict`).")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write predictions here (default: stdout).")] = None,
+    fmt: Annotated[Fmt, typer.Option("--format", help="Output format: csv or jsonl.")] = Fmt.csv,
 ) -> None:
     """Score a file of job specs in bulk and write one prediction per row."""
     import pandas as pd

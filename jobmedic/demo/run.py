@@ -19,6 +19,7 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.rule import Rule
 
+from jobmedic.core.timeutil import parse_time_arg
 from jobmedic.demo.cluster import simulate
 from jobmedic.demo.kubectl_json import simulate_pods, write_pods
 from jobmedic.demo.sacct_text import CLUSTER, write_sacct
@@ -27,7 +28,6 @@ from jobmedic.ingest import READERS, IngestContext, run_ingest
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.taxonomy import Taxonomy
 from jobmedic.knowledge.templates import Templates
-from jobmedic.core.timeutil import parse_time_arg
 
 DAY = 86400
 

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.panel import Panel
 
-from jobmedic.app import App, after_ingest as run_after_ingest
+from jobmedic.app import App
+from jobmedic.app import after_ingest as run_after_ingest
 from jobmedic.knowledge.errors import JobmedicError
 from jobmedic.knowledge.store import Store
 from jobmedic.settings import Settings

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import ValidationError
 
 from jobmedic.app import build_tool_context, load_taxonomy
+from jobmedic.core.timeutil import parse_time_arg
 from jobmedic.knowledge.taxonomy import Taxonomy
 from jobmedic.server.ask import (
     AskBody,
@@ -49,7 +50,6 @@ from jobmedic.server.pool import StorePool
 from jobmedic.settings import Settings
 from jobmedic.tools import TOOLS, run_action
 from jobmedic.tools.base import ToolContext, validation_error
-from jobmedic.core.timeutil import parse_time_arg
 
 if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store

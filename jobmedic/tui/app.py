@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -26,7 +26,7 @@ class ChatApp(App[None]):
 
     CSS_PATH = Path(__file__).with_name("chat.tcss")
     TITLE = "jobmedic chat"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[Binding]] = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("f2", "toggle_panel", "Panel"),
         Binding("f5", "refresh_picture", "Refresh"),

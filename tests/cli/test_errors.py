@@ -110,10 +110,10 @@ def test_debug_shows_the_traceback(tmp_path):
     r = _invoke("--debug", "--db", bad, "db", "info")
     assert r.exit_code != 0 and isinstance(r.exception, StorePathError)
     out = subprocess.run([sys.executable, "-m", "jobmedic", "--debug", "--db", bad, "db", "info"],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     assert out.returncode != 0 and "Traceback" in out.stderr and "StorePathError" in out.stderr
     out = subprocess.run([sys.executable, "-m", "jobmedic", "--db", bad, "db", "info"],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.startswith("error: directory")
 

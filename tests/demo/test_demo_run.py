@@ -4,8 +4,8 @@ from __future__ import annotations
 from rich.console import Console
 from typer.testing import CliRunner
 
-from jobmedic.main import app
 from jobmedic.demo.run import run_demo
+from jobmedic.main import app
 
 
 def test_demo_runs_the_conversation_on_the_ingested_store(tmp_path, taxonomy):

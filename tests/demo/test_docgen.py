@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jobmedic.main import build
 from jobmedic.docgen import main, render
+from jobmedic.main import build
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 
@@ -27,3 +27,9 @@ def test_check_mode(tmp_path):
     assert main([str(target), "--check"]) == 0
     target.write_text("stale", encoding="utf-8")
     assert main([str(target), "--check"]) == 1
+
+
+def test_committed_reference_is_current():
+    """The committed docs/cli.md is exactly what the commands generate (`make docs`)."""
+    assert DOC.read_text(encoding="utf-8") == render(), "docs/cli.md is out of date: run `make docs`"
+    assert main([str(DOC), "--check"]) == 0
