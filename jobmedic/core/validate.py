@@ -20,6 +20,8 @@ import math
 import time
 from typing import Any
 
+from jobmedic.core.timeutil import parse_time_arg
+
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 EPOCH_MIN = 0  # 1970-01-01T00:00:00Z
 YEAR_S = 366 * 86400
@@ -208,3 +210,37 @@ def _fmt(x: float) -> str:
     if isinstance(x, float) and math.isinf(x):
         return "inf" if x > 0 else "-inf"
     return f"{x:,.0f}" if float(x).is_integer() else f"{x:g}"
+
+
+# -- request models (pydantic validators call these; a ValueError becomes a field error) -------
+REQUEST_TEXT = 64 << 20  # characters of one request field (the fields' own limits are lower)
+
+
+def request_value(value: Any, field: str) -> Any:
+    """Any request field: text without NUL and valid UTF-8, finite floats, 64-bit ints
+    (lists item by item). Used by every action's request model (tools/base.py)."""
+    t = type(value)
+    if t is str:
+        return text(value, field, REQUEST_TEXT)
+    if t is float:
+        return finite(value, field)
+    if t is int:
+        return integer(value, field)
+    if t is list or t is tuple:
+        for x in value:
+            request_value(x, field)
+    return value
+
+
+def request_time(value: str | float | None, field: str, stored: bool = True
+                 ) -> str | float | None:
+    """A time argument (ISO text or epoch seconds): finite and a real date (years 1..9999)
+    always; a time that will be stored (`stored`, e.g. record_failure's timestamp) must also
+    lie between 1970 and now + 1 year, like every time a reader stores. A read's time (as_of,
+    predict's submit_time) may name any date. The value itself is kept (the tool parses it)."""
+    if value is None:
+        return None
+    t = parse_time_arg(value, field)
+    if stored:
+        epoch(t, field)
+    return value

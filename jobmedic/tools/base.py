@@ -14,8 +14,10 @@ from pathlib import Path
 from difflib import get_close_matches
 from typing import Any, Callable, Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo,
+                      field_validator)
 
+from jobmedic.core import validate
 from jobmedic.core.scope import narrow
 from jobmedic.core.timeutil import Window, iso, now_epoch, parse_time_arg
 from jobmedic.knowledge.errors import JobmedicError, NotFound
@@ -64,6 +66,13 @@ class ActionRequest(BaseModel):
     allowed_projects: list[str] | None = Field(
         None, description="Narrow the caller's scope to these projects (never widens it).")
 
+    @field_validator("*")
+    @classmethod
+    def _values(cls, v: Any, info: ValidationInfo) -> Any:
+        """Every field through the one validation layer (core/validate.py): no NUL, valid
+        UTF-8, finite numbers, 64-bit integers: a field error before anything runs."""
+        return validate.request_value(v, info.field_name)
+
 
 class WindowedRequest(ActionRequest):
     """Fields of actions that look at a time window ending at now or `as_of`."""
@@ -76,9 +85,7 @@ class WindowedRequest(ActionRequest):
     @field_validator("as_of")
     @classmethod
     def _check_as_of(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_time_arg(v, "as_of")
-        return v
+        return validate.request_time(v, "as_of", stored=False)  # finite, a real date
 
 
 @dataclass

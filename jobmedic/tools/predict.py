@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from jobmedic.core import validate
 from jobmedic.core.timeutil import iso
 from jobmedic.knowledge.errors import ModelError, NotFound
 from jobmedic.reports.predict import render
@@ -46,9 +47,7 @@ class PredictRequest(ActionRequest):
     @field_validator("submit_time")
     @classmethod
     def _check_submit(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_time_arg(v, "submit_time")
-        return v
+        return validate.request_time(v, "submit_time", stored=False)  # finite, a real date
 
     @model_validator(mode="after")
     def _something(self):

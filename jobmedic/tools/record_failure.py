@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
+
+from jobmedic.core import validate
 
 from jobmedic.ingest.base import event_tuple
 from jobmedic.knowledge.rootcause import classify_deep, root_cause
@@ -47,6 +49,11 @@ class RecordFailureRequest(ActionRequest):
                                   description="GPUs the job requested.")
     memory_request: str | None = Field(None, max_length=64, description="e.g. 64Gi, 4000M.")
     cpu_request: str | None = Field(None, max_length=64, description="e.g. 8, 500m.")
+
+    @field_validator("timestamp")
+    @classmethod
+    def _check_timestamp(cls, v: str | None) -> str | None:
+        return validate.request_time(v, "timestamp")  # 1970 .. now + 1 year, before any write
 
 
 def run(ctx: ToolContext, req: RecordFailureRequest) -> ToolResult:
