@@ -58,7 +58,7 @@ def main(argv: list[str]) -> dict:
     train_s = None if reuse else round(time.perf_counter() - t, 1)
     s.refresh_entity_stats(int(df["end_time"].max()) + 1)
     ctx = ToolContext(store=s, taxonomy=Taxonomy.from_yaml(config_path("taxonomy.yaml")),
-                      now=int(df["end_time"].max()) + 60, extras={"models_dir": mdir, "risk_levels": LEVELS})
+                      now=int(df["end_time"].max()) + 60, models_dir=Path(mdir), risk_levels=LEVELS)
     rng = np.random.default_rng(0)
     users, names = df["user"].unique(), df["name"].unique()
     lat = []
@@ -82,7 +82,7 @@ def main(argv: list[str]) -> dict:
     t = time.perf_counter()
     for kind in ("failure", "runtime", "memory"):
         m, _ = registry.load(mdir, kind)
-        m.predict_proba(X) if kind == "failure" else m.predict(X)
+        m.predict(X)
     model_s = time.perf_counter() - t
     out = {"store_jobs": len(df), "train_three_models_s": train_s,
            "predict_p50_ms": round(float(np.percentile(lat_ms, 50)), 2),

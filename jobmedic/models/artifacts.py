@@ -75,8 +75,9 @@ def current_dir(models_dir: str | Path, kind: str) -> Path:
     return d
 
 
-def load_meta(d: Path, kind: str, verify: bool = True) -> dict[str, Any]:
-    """The verified metadata of the artifact in `d` (refuses anything it cannot trust)."""
+def load_meta(d: Path, kind: str, files: tuple[str, ...] = (), verify: bool = True) -> dict[str, Any]:
+    """The verified metadata of the artifact in `d` (refuses anything it cannot trust); `files`:
+    those the loader will open, each of which must be listed and match its hash."""
     try:
         meta = json.loads((d / "meta.json").read_text())
     except FileNotFoundError:
@@ -93,8 +94,14 @@ def load_meta(d: Path, kind: str, verify: bool = True) -> dict[str, Any]:
         raise ModelError(f"the {kind} model in {d} is stale: built for feature set "
                          f"{meta.get('feature_set_version')!r}, current is {FEATURE_SET_VERSION}",
                          "retrain: " + _train_hint(kind))
+    listed = meta.get("files") if isinstance(meta.get("files"), dict) else {}
+    unlisted = [f for f in files if f not in listed]
+    if unlisted:
+        raise ModelError(f"the {kind} model {meta.get('version')!r} does not list its file(s) "
+                         f"{', '.join(unlisted)} in its manifest; refusing to load it",
+                         "retrain: " + _train_hint(kind))
     if verify:
-        for name, digest in (meta.get("files") or {}).items():
+        for name, digest in listed.items():
             p = d / name
             if not p.is_file():
                 raise ModelError(f"the {kind} model file {p} is missing", "retrain: " + _train_hint(kind))

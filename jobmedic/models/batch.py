@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from jobmedic.knowledge.errors import InputError, ModelError
-from jobmedic.models import memory, registry, runtime
+from jobmedic.models import registry
 from jobmedic.models.features import FEATURES, build_features
 
 if TYPE_CHECKING:
@@ -58,21 +58,16 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
     hist = store.jobs_frame(scope) if history is None else history
     X = build_features(hist, q)[FEATURES].to_numpy()
     fm, _ = registry.load(models_dir, "failure")
-    p = fm.predict_proba(X)[:, 1]
+    p = fm.predict(X)
     out = pd.DataFrame({"failure_risk": np.round(p, 4), "risk_level": level_of(p, levels)},
                        index=specs.index)
-    for kind, mod in (("runtime", runtime), ("memory", memory)):
+    for kind in registry.of_role("request"):
         try:
-            m, _ = registry.load(models_dir, kind)
+            m, _ = registry.load(models_dir, kind.name)
         except ModelError:  # optional models: their columns are left out
             continue
-        qs = m.predict(X)
-        for i, a in enumerate(mod.ALPHAS):
-            out[f"{kind}_q{a:g}"] = np.round(qs[:, i], 1)
-        if kind == "runtime":
-            out["recommended_time_s"] = runtime.recommend(qs, q["timelimit_s"].to_numpy())
-        else:
-            out["recommended_mem_mb"] = memory.recommend(qs)
+        for col, v in m.advice_columns(m.predict(X), q["timelimit_s"].to_numpy()).items():
+            out[col] = v
     for c in ("job_id", "user", "name"):
         if c in specs:
             out.insert(0, c, specs[c])

@@ -28,17 +28,58 @@ def save_booster(booster: xgb.Booster) -> Any:
     return lambda path: booster.save_model(str(path))
 
 
-def load_booster(path: Path, n_features: int, kind: str) -> xgb.Booster:
+def load_booster(path: Path, n_features: int, kind: str, outputs: int = 1) -> xgb.Booster:
+    """The booster in `path`, refused (ModelError naming the kind, not the path) unless it reads
+    as XGBoost and has the feature count and outputs the metadata says."""
     b = xgb.Booster()
     try:
         b.load_model(str(path))
     except xgb.core.XGBoostError as exc:
-        raise ModelError(f"cannot read the {kind} model {path}: {str(exc).splitlines()[0]}",
+        raise ModelError(f"cannot read the {kind} model: {str(exc).splitlines()[0][:200]}",
                          f"retrain with `jobmedic train {kind}`") from None
     if b.num_features() != n_features:
-        raise ModelError(f"the {kind} model {path} expects {b.num_features()} features, the "
+        raise ModelError(f"the {kind} model expects {b.num_features()} features, the "
                          f"metadata lists {n_features}", f"retrain with `jobmedic train {kind}`")
+    try:
+        got = b.inplace_predict(np.zeros((1, n_features), dtype="float32")).size
+    except xgb.core.XGBoostError as exc:
+        raise ModelError(f"cannot use the {kind} model: {str(exc).splitlines()[0][:200]}",
+                         f"retrain with `jobmedic train {kind}`") from None
+    if got != outputs:
+        raise ModelError(f"the {kind} model gives {got} outputs per job, a {kind} model "
+                         f"gives {outputs} (a model of another kind?)",
+                         f"retrain with `jobmedic train {kind}`")
     return b
+
+
+def checked_numbers(v: Any, n: int, what: str) -> list[float]:
+    """`n` finite numbers from the metadata, or a ModelError naming `what`."""
+    if (not isinstance(v, list) or len(v) != n
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)
+                       for x in v)):
+        raise ModelError(f"the {what} in the model metadata is malformed",
+                         f"retrain with `jobmedic train {what.split()[0]}`")
+    return [float(x) for x in v]
+
+
+def checked_calibration(cal: Any, kind: str) -> dict[str, Any]:
+    """The calibration from the metadata if it is one this module can apply, else ModelError."""
+    m = cal.get("method") if isinstance(cal, dict) else None
+    ok = m == "identity"
+    if m == "isotonic":
+        x, y = cal.get("x"), cal.get("y")
+        n = len(x) if isinstance(x, list) else -1
+        ok = n > 0 and isinstance(y, list) and len(y) == n
+        if ok:
+            xs = checked_numbers(x, n, f"{kind} calibration")
+            ys = checked_numbers(y, n, f"{kind} calibration")
+            ok = bool(np.all(np.diff(xs) >= 0)) and all(0 <= v <= 1 for v in ys)
+    elif m == "platt":
+        ok = all(isinstance(cal.get(k), (int, float)) and np.isfinite(cal.get(k)) for k in "ab")
+    if not ok:
+        raise ModelError(f"the {kind} model's calibration in its metadata is malformed",
+                         f"retrain with `jobmedic train {kind}`")
+    return cal
 
 
 def fit_calibration(raw: np.ndarray, y: np.ndarray) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import pandas as pd
 import xgboost as xgb
 
 from jobmedic.models import boosting, metrics
+from jobmedic.models.base import ModelKind, table
 from jobmedic.models.features import FEATURES, is_ended, is_failed
 
 OBJECTIVE = {"objective": "binary:logistic", "eval_metric": "aucpr"}
@@ -21,26 +22,34 @@ def labels(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return is_ended(df), is_failed(df).astype(int)
 
 
-class FailureModel:
+class FailureModel(ModelKind):
     """Calibrated failure probability; scikit-learn style (fit / predict_proba)."""
 
-    kind = "failure"
+    name = "failure"
+    role = "risk"
+    tune_direction = "maximize"
 
-    def __init__(self, params: dict[str, Any] | None = None) -> None:
-        self.params = dict(params or {})
+    labels = staticmethod(labels)
 
-    def fit(self, X: np.ndarray, y: np.ndarray, X_cal: np.ndarray, y_cal: np.ndarray) -> FailureModel:
+    def fit(self, X: np.ndarray, y: np.ndarray) -> FailureModel:
         pos = max(int(y.sum()), 1)
         spw = min((len(y) - pos) / pos, 50.0) ** 0.5  # mild re-weighting; calibration undoes it
         self.booster_ = boosting.train(X, y, OBJECTIVE | {"scale_pos_weight": spw}, self.params)
-        self.calibration_ = boosting.fit_calibration(self.predict_raw(X_cal), y_cal)
+        return self
+
+    def calibrate(self, X: np.ndarray, y: np.ndarray) -> FailureModel:
+        self.calibration_ = boosting.fit_calibration(self.predict_raw(X), y)
         return self
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         return self.booster_.inplace_predict(np.asarray(X, dtype="float32"))
 
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated probability of failure per row."""
+        return boosting.apply_calibration(self.calibration_, self.predict_raw(X))
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        p = boosting.apply_calibration(self.calibration_, self.predict_raw(X))
+        p = self.predict(X)
         return np.column_stack([1 - p, p])
 
     def contributions(self, X: np.ndarray, exact: bool = False) -> np.ndarray:
@@ -49,8 +58,11 @@ class FailureModel:
         return self.booster_.predict(xgb.DMatrix(np.asarray(X, dtype="float32"), missing=np.nan),
                                      pred_contribs=True, approx_contribs=not exact)
 
+    def tune_objective(self, X_fit, y_fit, X_val, y_val, max_rounds: int = 600):
+        return tune_objective(X_fit, y_fit, X_val, y_val, max_rounds)
+
     # -- artifact ----------------------------------------------------------------------------
-    def writers(self) -> dict[str, Any]:
+    def files(self) -> dict[str, Any]:
         return {"model.ubj": boosting.save_booster(self.booster_)}
 
     def meta(self) -> dict[str, Any]:
@@ -59,9 +71,34 @@ class FailureModel:
     @classmethod
     def load(cls, d: Path, meta: dict[str, Any]) -> FailureModel:
         m = cls(meta.get("params"))
-        m.booster_ = boosting.load_booster(d / "model.ubj", len(meta["features"]), cls.kind)
-        m.calibration_ = meta["calibration"]
+        m.booster_ = boosting.load_booster(d / "model.ubj", len(meta["features"]), cls.name)
+        m.calibration_ = boosting.checked_calibration(meta.get("calibration"), cls.name)
         return m
+
+    def for_serving(self) -> FailureModel:
+        self.booster_.set_param({"nthread": 1})  # a single prediction is faster without a pool
+        return self
+
+    # -- evaluation and card -----------------------------------------------------------------
+    def evaluate(self, frame, rows, y, card, reference=None) -> dict[str, Any]:
+        return evaluate(self, frame[1].iloc[rows], np.asarray(y).astype(int),
+                        card.get("prior", float(np.mean(y))))
+
+    def card_extra(self, frame, fit_rows, y_fit) -> dict[str, Any]:
+        return {"counts": {"fit_positives": int(y_fit.sum())}, "prior": float(y_fit.mean())}
+
+    @staticmethod
+    def card_lines(m: dict[str, Any]) -> list[str]:
+        lines = classification_table(m)
+        if m.get("auprc_over_best_baseline") is not None:
+            lines += ["", f"AUPRC / best online-history baseline: {m['auprc_over_best_baseline']:.3f}"]
+        return lines
+
+
+def classification_table(m: dict[str, Any]) -> list[str]:
+    rows = {k: v for k, v in m.items() if isinstance(v, dict)}
+    return table(rows, ["n", "positives", "base_rate", "auroc", "auprc", "brier", "ece",
+                        "recall_at_1pct_fpr"])
 
 
 def baselines(X: pd.DataFrame, prior: float) -> dict[str, np.ndarray]:

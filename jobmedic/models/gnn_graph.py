@@ -1,19 +1,16 @@
-"""Failure risk from a graph of similar earlier jobs (torch-geometric GraphSAGE).
+"""The job graph and the GraphSAGE network behind the gnn model kind (models/gnn.py).
 
 Every job is a node. Its in-edges come only from jobs that had ENDED before it was submitted:
 the last `k_shared` such jobs of the same user, job name and image, and its `k_knn` nearest
 neighbours in standardised feature space among jobs ended before its (fixed, one-day) time
-block began (sklearn NearestNeighbors). Messages from those neighbours carry their outcomes, which a deployed
-jobmedic would know, so the model is inductive: a new job is scored by attaching it to its
-earlier neighbours, and nothing it sees is from after its submission. It is compared with the
-XGBoost model on the same split and averaged with it only if that helps on the validation slice.
+block began (sklearn NearestNeighbors). Messages from those neighbours carry their outcomes,
+which a deployed jobmedic would know, so the model is inductive: a new job is scored by
+attaching it to its earlier neighbours, and nothing it sees is from after its submission.
+Imported only when a gnn model is trained or loaded (torch is heavy).
 """
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,18 +18,11 @@ import torch
 from torch import nn
 from torch_geometric.nn import SAGEConv
 
-from jobmedic.knowledge.errors import ModelError
-from jobmedic.models import artifacts, metrics, registry
 from jobmedic.models.features import FEATURES, is_ended, is_failed
-
-if TYPE_CHECKING:
-    from jobmedic.knowledge.store import Store
 
 KNN_FEATURES = [f for f in FEATURES if f.split("_", 1)[0] in ("user", "name") and f.split("_", 1)[1]
                 in ("n", "fail_rate", "recent_fails", "last_fail", "mean_logrt")] + \
     ["req_cpus", "req_gpus", "req_mem_mb", "timelimit_s", "hour"]
-DEFAULTS = {"hidden": 32, "epochs": 40, "lr": 0.01, "k_shared": 3, "k_knn": 5, "block_s": 86400,
-            "knn_ref": 10000, "weight_decay": 1e-5}
 
 
 class SageNet(nn.Module):
@@ -123,12 +113,13 @@ def build_graph(df: pd.DataFrame, X: pd.DataFrame, p: dict[str, Any], mean=None,
     return torch.from_numpy(Zall), torch.from_numpy(y_src), ei, mean, std
 
 
-def _fit(net, x, ys, ei, train_idx, y, p) -> None:
+def fit(net, x, ys, ei, train_idx: np.ndarray, y_train: np.ndarray, p: dict[str, Any]) -> None:
+    """Full-batch training: the loss on the `train_idx` nodes, whose targets are `y_train`."""
     opt = torch.optim.Adam(net.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
-    pos = max(float(y[train_idx].mean()), 1e-4)
+    pos = max(float(y_train.mean()), 1e-4)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(min((1 - pos) / pos, 50.0) ** 0.5))
-    ti = torch.from_numpy(train_idx)
-    yt = torch.from_numpy(y[train_idx].astype("float32"))
+    ti = torch.from_numpy(np.asarray(train_idx, dtype=np.int64))
+    yt = torch.from_numpy(np.asarray(y_train).astype("float32"))
     for _ in range(p["epochs"]):
         net.train()
         opt.zero_grad()
@@ -137,98 +128,7 @@ def _fit(net, x, ys, ei, train_idx, y, p) -> None:
         opt.step()
 
 
-def _logits(net, x, ys, ei) -> np.ndarray:
+def logits(net, x, ys, ei) -> np.ndarray:
     net.eval()
     with torch.no_grad():
         return net(x, ys, ei).numpy()
-
-
-def train(store: Store, models_dir: str, until: int | None, scope: Sequence[str] | None = None, *,
-          frame=None, cal_fraction: float = 0.2, holdout_fraction: float = 0.2,
-          params: dict[str, Any] | None = None) -> dict[str, Any]:
-    from jobmedic.models import boosting, training
-
-    torch.set_num_threads(2)
-    torch.manual_seed(0)
-    t0 = time.perf_counter()
-    p = DEFAULTS | (params or {})
-    df, X = frame if frame is not None else training.load(store, scope)
-    df, X = df.reset_index(drop=True), X.reset_index(drop=True)
-    until = training.default_until(df, holdout_fraction) if until is None else int(until)
-    y = is_failed(df).astype(int)
-    lab = np.flatnonzero(is_ended(df) & (df["submit_time"].to_numpy() < until)
-                         & (df["end_time"].to_numpy() < until))
-    lab = lab[np.argsort(df["submit_time"].to_numpy()[lab], kind="stable")]
-    cut = int(len(lab) * (1 - cal_fraction))
-    fit_i, val_i = lab[:cut], lab[cut:]
-    if len(fit_i) < 50 or y[fit_i].sum() == 0:
-        raise ModelError("too few labelled jobs (or no failures) to train the gnn model",
-                         "ingest more history or pass a later --until")
-    x, ys, ei, mean, std = build_graph(df, X, p)
-    t_graph = time.perf_counter() - t0
-    net = SageNet(x.shape[1], p["hidden"])
-    _fit(net, x, ys, ei, fit_i, y, p)
-    raw = 1 / (1 + np.exp(-_logits(net, x, ys, ei)))
-    cal = boosting.fit_calibration(raw[val_i], y[val_i])
-    pg = boosting.apply_calibration(cal, raw)
-    val = {"gnn": metrics.classification(y[val_i], pg[val_i])}
-    ensemble = False
-    try:
-        xgb_model, _ = registry.load(models_dir, "failure")
-        px = xgb_model.predict_proba(X.loc[val_i, FEATURES].to_numpy())[:, 1]
-        val["xgboost"] = metrics.classification(y[val_i], px)
-        val["ensemble"] = metrics.classification(y[val_i], (px + pg[val_i]) / 2)
-        ensemble = val["ensemble"]["auprc"] > max(val["xgboost"]["auprc"], val["gnn"]["auprc"])
-    except ModelError as exc:
-        val["xgboost"] = {"error": exc.message}
-    card = {"window": {"until": training._iso(until), "until_epoch": until,
-                       "train_from": training._iso(df["submit_time"].min())},
-            "counts": {"nodes": len(df), "edges": int(ei.shape[1]), "fit": len(fit_i),
-                       "validation": len(val_i)},
-            "validation": val, "ensemble_with_xgboost": bool(ensemble), "params": p,
-            "graph_seconds": round(t_graph, 1), "train_seconds": round(time.perf_counter() - t0, 1)}
-    path = artifacts.save(models_dir, "gnn", {"model.pt": lambda f: torch.save(net.state_dict(), f)},
-                          {"features": FEATURES, "params": p, "mean": mean.tolist(),
-                           "std": std.tolist(), "calibration": cal, "card": card})
-    card["version"], card["path"] = path.name, str(path)
-    return card
-
-
-def load(d: Path, meta: dict[str, Any]) -> tuple[SageNet, dict[str, Any]]:
-    net = SageNet(len(meta["features"]), int(meta["params"]["hidden"]))
-    try:
-        state = torch.load(d / "model.pt", weights_only=True, map_location="cpu")
-        net.load_state_dict(state)
-    except Exception as exc:  # noqa: BLE001 - any unreadable state dict is refused the same way
-        raise ModelError(f"cannot read the gnn model {d / 'model.pt'}: {exc}",
-                         "retrain with `jobmedic train gnn`") from None
-    return net, meta
-
-
-def evaluate(store: Store, models_dir: str, start: int, end: int | None = None,
-             scope: Sequence[str] | None = None, frame=None) -> dict[str, Any]:
-    """Score every job inductively (edges to earlier ended jobs only) and report the window."""
-    from jobmedic.models import boosting, training
-
-    torch.set_num_threads(2)
-    (net, meta), _ = registry.load(models_dir, "gnn")
-    df, X = frame if frame is not None else training.load(store, scope)
-    df, X = df.reset_index(drop=True), X.reset_index(drop=True)
-    x, ys, ei, _, _ = build_graph(df, X, meta["params"], np.asarray(meta["mean"]), np.asarray(meta["std"]))
-    pg = boosting.apply_calibration(meta["calibration"], 1 / (1 + np.exp(-_logits(net, x, ys, ei))))
-    sub = df["submit_time"].to_numpy()
-    sel = is_ended(df) & (sub >= start) & ((sub < end) if end is not None else True)
-    y = is_failed(df).astype(int)[sel]
-    card = meta["card"]
-    res = {"kind": "gnn", "version": meta["version"], "train_window": card["window"],
-           "test_window": {"from": training._iso(start), "to": training._iso(end) if end else None},
-           "metrics": {"gnn": metrics.classification(y, pg[sel])},
-           "ensemble_with_xgboost": card["ensemble_with_xgboost"]}
-    try:
-        xm, _ = registry.load(models_dir, "failure")
-        px = xm.predict_proba(X.loc[sel, FEATURES].to_numpy())[:, 1]
-        res["metrics"]["xgboost"] = metrics.classification(y, px)
-        res["metrics"]["ensemble"] = metrics.classification(y, (px + pg[sel]) / 2)
-    except ModelError as exc:
-        res["metrics"]["xgboost"] = {"error": exc.message}
-    return res

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jobmedic.core.units import fmt_mem
 from jobmedic.models import metrics
+from jobmedic.models.base import table
 from jobmedic.models.features import FEATURES
 from jobmedic.models.quantile import QuantileModel
 
@@ -22,12 +24,6 @@ def labels(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     y = df["max_rss_mb"].to_numpy(dtype="float64")
     return ((df["state"] == "completed").to_numpy() & np.isfinite(y) & (y > 0)
             & df["end_time"].notna().to_numpy()), y
-
-
-def new_model(params: dict[str, Any] | None = None) -> QuantileModel:
-    m = QuantileModel(ALPHAS, params)
-    m.kind = "memory"
-    return m
 
 
 def recommend(q: np.ndarray) -> np.ndarray:
@@ -57,3 +53,31 @@ def evaluate(model: QuantileModel, X: pd.DataFrame, y: np.ndarray, df: pd.DataFr
     out["user_request"] = allocation(y, df["req_mem_mb"].to_numpy(dtype="float64"))
     out["user_past_max"] = allocation(y, X["user_max_rss"].to_numpy())
     return out
+
+
+class MemoryModel(QuantileModel):
+    name = "memory"
+    ALPHAS = ALPHAS
+    labels = staticmethod(labels)
+
+    def evaluate(self, frame, rows, y, card, reference=None) -> dict[str, Any]:
+        df, X = frame
+        return evaluate(self, X.iloc[rows], y, df.iloc[rows])
+
+    @staticmethod
+    def card_lines(m: dict[str, Any]) -> list[str]:
+        rows = {k: v for k, v in m.items() if isinstance(v, dict) and "under_allocated_share" in v}
+        return table(rows, ["n", "under_allocated_share", "over_allocated_gb_per_job",
+                            "total_allocated_over_used", "asymmetric_cost_gb_per_job"]) + [
+            "", f"Median: {m['model']}"]
+
+    def advice_columns(self, q, timelimit):
+        out = {f"memory_q{a:g}": np.round(q[:, i], 1) for i, a in enumerate(ALPHAS)}
+        out["recommended_mem_mb"] = recommend(q)
+        return out
+
+    def advice(self, q, spec):
+        qd = {f"q{a:g}": round(float(v), 1) for a, v in zip(ALPHAS, q[0])}
+        rec = float(recommend(q)[0])
+        block = {"median": qd["q0.5"], "quantiles": qd, "recommended": rec, "safe_q0.95": qd["q0.95"]}
+        return "memory_mb", block, f"--mem={fmt_mem(rec, request=True)}", ("memory", round(1 - RECOMMEND_ALPHA, 3))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jobmedic.knowledge.errors import ModelError
-from jobmedic.models import memory, registry, runtime
+from jobmedic.models import registry
 from jobmedic.models.batch import level_of
 from jobmedic.models.explain import NOUN, top_factors
 from jobmedic.models.features import spec_features
@@ -18,24 +18,13 @@ if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store
 
 
-def fmt_time(s: float) -> str:
-    s = int(max(s, 60))
-    d, r = divmod(s, 86400)
-    h, r = divmod(r, 3600)
-    return (f"{d}-" if d else "") + f"{h:02d}:{r // 60:02d}:00"
-
-
-def fmt_mem(mb: float) -> str:
-    return f"{int(np.ceil(mb / 1024))}G" if mb >= 1024 else f"{int(np.ceil(mb))}M"
-
-
 def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str,
                 levels: Mapping[str, float], scope: Sequence[str] | None = None) -> dict[str, Any]:
     """The prediction for `spec` submitted at `now` (epoch s). ModelError without a failure model."""
     fm, fmeta = registry.load(models_dir, "failure")
     x, hists = spec_features(store, spec, now, scope)
     X = x[None, :]
-    p = float(fm.predict_proba(X)[0, 1])
+    p = float(fm.predict(X)[0])
     out: dict[str, Any] = {
         "failure_risk": round(p, 4), "risk_level": str(level_of(np.array([p]), dict(levels))[0]),
         "factors": top_factors(fm.contributions(X)[0], x, hists),
@@ -47,28 +36,17 @@ def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str
     }
     request: list[str] = []
     too_low: dict[str, float] = {}
-    for kind, mod in (("runtime", runtime), ("memory", memory)):
+    for kind in registry.of_role("request"):  # runtime, memory: advice on the request
         try:
-            m, meta = registry.load(models_dir, kind)
+            m, meta = registry.load(models_dir, kind.name)
         except ModelError as exc:
-            out["missing_models"].append({"kind": kind, "message": exc.message, "hint": exc.hint})
+            out["missing_models"].append({"kind": kind.name, "message": exc.message, "hint": exc.hint})
             continue
-        out["models"][kind] = meta["version"]
-        q = m.predict(X)
-        qd = {f"q{a:g}": round(float(v), 1) for a, v in zip(mod.ALPHAS, q[0])}
-        if kind == "runtime":
-            tl = spec.get("timelimit_s")
-            rec = float(runtime.recommend(q, np.array([float(tl) if tl else np.nan]))[0])
-            out["runtime_s"] = {"median": qd["q0.5"], "interval_80": [qd["q0.1"], qd["q0.9"]],
-                                "quantiles": qd, "recommended": rec}
-            request.append(f"--time={fmt_time(rec)}")
-            too_low["time"] = round(1 - runtime.RECOMMEND_ALPHA, 3)
-        else:
-            rec = float(memory.recommend(q)[0])
-            out["memory_mb"] = {"median": qd["q0.5"], "quantiles": qd, "recommended": rec,
-                                "safe_q0.95": qd["q0.95"]}
-            request.append(f"--mem={fmt_mem(rec)}")
-            too_low["memory"] = round(1 - memory.RECOMMEND_ALPHA, 3)
+        out["models"][kind.name] = meta["version"]
+        key, block, flag, (low_key, low) = m.advice(m.predict(X), spec)
+        out[key] = block
+        request.append(flag)
+        too_low[low_key] = low
     out["request"] = " ".join(request) or None
     out["chance_too_low"] = too_low
     return out

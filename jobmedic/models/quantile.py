@@ -1,33 +1,38 @@
 """Quantile regression on a log scale (XGBoost `reg:quantileerror`, one model for all
 quantiles), with a conformal shift per quantile fitted on a LATER slice so that the stated
-coverage holds on data after the training window."""
+coverage holds on data after the training window. The runtime and memory kinds build on it."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from jobmedic.knowledge.errors import ModelError
 from jobmedic.models import boosting
+from jobmedic.models.base import ModelKind
 from jobmedic.models.features import FEATURES
 
 
-class QuantileModel:
-    """Predicts the `alphas` quantiles of a positive target; scikit-learn style."""
+class QuantileModel(ModelKind):
+    """Predicts the `ALPHAS` quantiles of a positive target; scikit-learn style."""
 
-    kind = "quantile"
+    role = "request"
+    ALPHAS: ClassVar[list[float]] = []
 
-    def __init__(self, alphas: list[float], params: dict[str, Any] | None = None) -> None:
-        self.alphas = [float(a) for a in alphas]
-        self.params = dict(params or {})
+    def __init__(self, params: dict[str, Any] | None = None) -> None:
+        super().__init__(params)
+        self.alphas = [float(a) for a in self.ALPHAS]
 
-    def fit(self, X: np.ndarray, y: np.ndarray, X_cal: np.ndarray, y_cal: np.ndarray) -> QuantileModel:
+    def fit(self, X: np.ndarray, y: np.ndarray) -> QuantileModel:
         obj = {"objective": "reg:quantileerror", "quantile_alpha": np.array(self.alphas)}
         self.booster_ = boosting.train(X, np.log1p(y), obj, self.params)
-        raw = self._raw(X_cal)
-        resid = np.log1p(y_cal)[:, None] - raw
+        return self
+
+    def calibrate(self, X: np.ndarray, y: np.ndarray) -> QuantileModel:
+        resid = np.log1p(y)[:, None] - self._raw(X)
         # conformal shift: the alpha-quantile of the residuals on the later slice
-        self.shift_ = [float(np.quantile(resid[:, i], a)) if len(y_cal) else 0.0
+        self.shift_ = [float(np.quantile(resid[:, i], a)) if len(y) else 0.0
                        for i, a in enumerate(self.alphas)]
         return self
 
@@ -40,7 +45,10 @@ class QuantileModel:
         q = np.sort(self._raw(X) + np.asarray(self.shift_), axis=1)
         return np.expm1(q).clip(min=0)
 
-    def writers(self) -> dict[str, Any]:
+    def tune_objective(self, X_fit, y_fit, X_val, y_val, max_rounds: int = 600):
+        return tune_objective(X_fit, y_fit, X_val, y_val, self.alphas, max_rounds)
+
+    def files(self) -> dict[str, Any]:
         return {"model.ubj": boosting.save_booster(self.booster_)}
 
     def meta(self) -> dict[str, Any]:
@@ -48,21 +56,40 @@ class QuantileModel:
                 "conformal_shift": self.shift_}
 
     @classmethod
-    def load(cls, d: Path, meta: dict[str, Any], kind: str) -> QuantileModel:
-        m = cls(meta["alphas"], meta.get("params"))
-        m.booster_ = boosting.load_booster(d / "model.ubj", len(meta["features"]), kind)
-        m.shift_ = list(meta["conformal_shift"])
+    def load(cls, d: Path, meta: dict[str, Any]) -> QuantileModel:
+        m = cls(meta.get("params"))
+        if [float(a) for a in meta.get("alphas") or []] != m.alphas:
+            raise ModelError(f"the {cls.name} model {meta.get('version')!r} predicts quantiles "
+                             f"{meta.get('alphas')}, this jobmedic expects {m.alphas}",
+                             f"retrain with `jobmedic train {cls.name}`")
+        m.booster_ = boosting.load_booster(d / "model.ubj", len(meta["features"]), cls.name,
+                                           outputs=len(m.alphas))
+        m.shift_ = boosting.checked_numbers(meta.get("conformal_shift"), len(m.alphas),
+                                            f"{cls.name} conformal shift")
         return m
+
+    def for_serving(self) -> QuantileModel:
+        self.booster_.set_param({"nthread": 1})
+        return self
+
+    # -- per-kind advice, used by predict and batch scoring ------------------------------------
+    def advice_columns(self, q: np.ndarray, timelimit: np.ndarray) -> dict[str, np.ndarray]:
+        """Batch columns: each quantile, and the recommended request."""
+        raise NotImplementedError
+
+    def advice(self, q: np.ndarray, spec: Any) -> tuple[str, dict[str, Any], str, tuple[str, float]]:
+        """One prediction: (result key, block, request flag, (chance-too-low key, value))."""
+        raise NotImplementedError
 
 
 def tune_objective(X_fit, y_fit, X_val, y_val, alphas, max_rounds: int = 600):
     """Optuna objective: mean pinball loss (log scale) on a validation slice."""
     def objective(trial) -> float:
         params = boosting.suggest_params(trial, max_rounds)
-        m = QuantileModel(alphas, params)
-        m.booster_ = boosting.train(X_fit, np.log1p(y_fit), {
+        booster = boosting.train(X_fit, np.log1p(y_fit), {
             "objective": "reg:quantileerror", "quantile_alpha": np.array(alphas)}, params)
-        r = np.log1p(y_val)[:, None] - m._raw(X_val)
+        raw = booster.inplace_predict(np.asarray(X_val, dtype="float32"))
+        r = np.log1p(y_val)[:, None] - np.asarray(raw, float).reshape(len(X_val), len(alphas))
         a = np.asarray(alphas)
         return float(np.mean(np.maximum(a * r, (a - 1) * r)))
     return objective

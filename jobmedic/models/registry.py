@@ -1,38 +1,48 @@
-"""Load the current artifact of each model kind, verified, and cache it in-process (keyed by
-its directory and the mtime of its metadata) so predictions do not re-read files."""
+"""`MODELS`: the explicit registry of model kinds (name -> class implementing
+models/base.ModelKind), and `load`, which reads the current artifact of a kind, verified, and
+caches it in-process (keyed by its folder and the mtime of its metadata) so predictions do
+not re-read files. Adding a kind is one module with one class, and one entry here."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from jobmedic.models import artifacts, memory, runtime
+from jobmedic.knowledge.errors import ModelError
+from jobmedic.models import artifacts
+from jobmedic.models.base import ModelKind
 from jobmedic.models.failure import FailureModel
-from jobmedic.models.quantile import QuantileModel
+from jobmedic.models.gnn import GnnModel
+from jobmedic.models.memory import MemoryModel
+from jobmedic.models.runtime import RuntimeModel
 
-_CACHE: dict[tuple[str, str, float], tuple[Any, dict[str, Any]]] = {}
+MODELS: dict[str, type[ModelKind]] = {
+    m.name: m for m in (FailureModel, RuntimeModel, MemoryModel, GnnModel)}
+
+_CACHE: dict[tuple[str, str, float], tuple[ModelKind, dict[str, Any]]] = {}
 
 
-def new_quantile(kind: str, params: dict[str, Any]) -> QuantileModel:
-    return runtime.new_model(params) if kind == "runtime" else memory.new_model(params)
+def kind(name: str) -> type[ModelKind]:
+    """The class of the model kind `name`; ModelError listing the kinds for an unknown one."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ModelError(f"no model kind {name!r}",
+                         f"the kinds are {', '.join(MODELS)}") from None
 
 
-def load(models_dir: str | Path, kind: str) -> tuple[Any, dict[str, Any]]:
-    """(model, meta) of the current version of `kind`; ModelError when missing or untrusted."""
-    d = artifacts.current_dir(models_dir, kind)
-    key = (str(d), kind, (d / "meta.json").stat().st_mtime if (d / "meta.json").exists() else 0.0)
+def of_role(role: str) -> list[type[ModelKind]]:
+    """The kinds with that role, in registry order (e.g. "request": runtime, memory)."""
+    return [m for m in MODELS.values() if m.role == role]
+
+
+def load(models_dir: str | Path, name: str) -> tuple[Any, dict[str, Any]]:
+    """(model, meta) of the current version of `name`; ModelError when missing or untrusted."""
+    cls = kind(name)
+    d = artifacts.current_dir(models_dir, name)
+    key = (str(d), name, (d / "meta.json").stat().st_mtime if (d / "meta.json").exists() else 0.0)
     if key in _CACHE:
         return _CACHE[key]
-    meta = artifacts.load_meta(d, kind)
-    if kind == "failure":
-        model: Any = FailureModel.load(d, meta)
-    elif kind in ("runtime", "memory"):
-        model = QuantileModel.load(d, meta, kind)
-    else:
-        from jobmedic.models import gnn
-
-        model = gnn.load(d, meta)  # (net, meta)
-    booster = getattr(model, "booster_", None)
-    if booster is not None:  # one thread: a single prediction is faster without a pool
-        booster.set_param({"nthread": 1})
+    meta = artifacts.load_meta(d, name, cls.FILES)
+    model = cls.load(d, meta).for_serving()
     _CACHE[key] = (model, meta)
     return model, meta

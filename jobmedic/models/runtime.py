@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jobmedic.core.units import fmt_duration
 from jobmedic.models import metrics
+from jobmedic.models.base import table
 from jobmedic.models.features import FEATURES
 from jobmedic.models.quantile import QuantileModel
 
@@ -21,12 +23,6 @@ def labels(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     y = df["elapsed_s"].to_numpy(dtype="float64")
     return ((df["state"] == "completed").to_numpy() & np.isfinite(y) & (y >= 0)
             & df["end_time"].notna().to_numpy()), y
-
-
-def new_model(params: dict[str, Any] | None = None) -> QuantileModel:
-    m = QuantileModel(ALPHAS, params)
-    m.kind = "runtime"
-    return m
 
 
 def recommend(q: np.ndarray, timelimit: np.ndarray | None = None) -> np.ndarray:
@@ -67,3 +63,38 @@ def evaluate(model: QuantileModel, X: pd.DataFrame, y: np.ndarray, df: pd.DataFr
     out["walltime_recommendation"] = walltime_effect(y, rec, tl, df["req_cpus"].to_numpy(dtype="float64"))
     out["unit"] = "hours"
     return out
+
+
+class RuntimeModel(QuantileModel):
+    name = "runtime"
+    ALPHAS = ALPHAS
+    labels = staticmethod(labels)
+
+    def evaluate(self, frame, rows, y, card, reference=None) -> dict[str, Any]:
+        df, X = frame
+        return evaluate(self, X.iloc[rows], y, df.iloc[rows],
+                        card.get("global_median_s", float(np.median(y))))
+
+    def card_extra(self, frame, fit_rows, y_fit) -> dict[str, Any]:
+        return {"global_median_s": float(np.median(y_fit))}
+
+    @staticmethod
+    def card_lines(m: dict[str, Any]) -> list[str]:
+        rows = {k: v for k, v in m.items() if isinstance(v, dict) and "mae" in v}
+        return table(rows, ["mae", "median_ae"]) + [
+            "", f"(hours; n = {m.get('n')})", "",
+            f"Coverage per quantile: {m['model'].get('coverage')}",
+            f"Walltime recommendation: {m.get('walltime_recommendation')}"]
+
+    def advice_columns(self, q, timelimit):
+        out = {f"runtime_q{a:g}": np.round(q[:, i], 1) for i, a in enumerate(ALPHAS)}
+        out["recommended_time_s"] = recommend(q, timelimit)
+        return out
+
+    def advice(self, q, spec):
+        qd = {f"q{a:g}": round(float(v), 1) for a, v in zip(ALPHAS, q[0])}
+        tl = spec.get("timelimit_s")
+        rec = float(recommend(q, np.array([float(tl) if tl else np.nan]))[0])
+        block = {"median": qd["q0.5"], "interval_80": [qd["q0.1"], qd["q0.9"]], "quantiles": qd,
+                 "recommended": rec}
+        return "runtime_s", block, f"--time={fmt_duration(rec, request=True)}", ("time", round(1 - RECOMMEND_ALPHA, 3))

@@ -8,7 +8,7 @@ import torch
 
 from jobmedic.knowledge.errors import ModelError
 from jobmedic.knowledge.store import Store
-from jobmedic.models import artifacts, gnn, registry, training
+from jobmedic.models import artifacts, gnn, gnn_graph, registry, training
 from jobmedic.models.features import is_ended
 from jobmedic.models.synthetic import fill_store
 
@@ -29,7 +29,7 @@ def env(tmp_path_factory):
 def test_every_edge_comes_from_a_job_ended_before_the_target_was_submitted(env):
     _, (df, X), _, _ = env
     df, X = df.reset_index(drop=True), X.reset_index(drop=True)
-    _, _, ei, _, _ = gnn.build_graph(df, X, gnn.DEFAULTS | TINY)
+    _, _, ei, _, _ = gnn_graph.build_graph(df, X, gnn.DEFAULTS | TINY)
     src, dst = ei.numpy()
     assert len(src) > len(df)  # a real graph
     assert is_ended(df)[src].all()
@@ -62,14 +62,15 @@ def test_gnn_artifact_is_a_weights_only_state_dict(env, tmp_path):
 
 def test_new_jobs_are_scored_inductively(env):
     s, (df, X), models, _ = env
-    (net, meta), _ = registry.load(models, "gnn")
+    model, meta = registry.load(models, "gnn")
+    net = model.net_
     df2, X2 = df.reset_index(drop=True), X.reset_index(drop=True)
-    x, ys, ei, _, _ = gnn.build_graph(df2, X2, meta["params"], np.asarray(meta["mean"]), np.asarray(meta["std"]))
-    a = gnn._logits(net, x, ys, ei)
+    x, ys, ei, _, _ = gnn_graph.build_graph(df2, X2, meta["params"], np.asarray(meta["mean"]), np.asarray(meta["std"]))
+    a = gnn_graph.logits(net, x, ys, ei)
     # dropping the last 300 jobs changes nothing for the others: a job only sees its past
     cut = len(df2) - 300
-    x, ys, ei, _, _ = gnn.build_graph(df2.iloc[:cut], X2.iloc[:cut], meta["params"],
+    x, ys, ei, _, _ = gnn_graph.build_graph(df2.iloc[:cut], X2.iloc[:cut], meta["params"],
                                       np.asarray(meta["mean"]), np.asarray(meta["std"]))
-    b = gnn._logits(net, x, ys, ei)
+    b = gnn_graph.logits(net, x, ys, ei)
     assert (df2["submit_time"].to_numpy()[:cut] <= df2["submit_time"].to_numpy()[cut:].min()).all()
     np.testing.assert_allclose(a[:cut], b, rtol=1e-4, atol=1e-5)
