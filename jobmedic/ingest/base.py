@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, TextIO
 
+from jobmedic.core.units import mem_quantity
 from jobmedic.ingest.inputs import LineGuard, open_input
 from jobmedic.knowledge.errors import InputError
 from jobmedic.knowledge.migrations import FAILURE_EVENT_COLUMNS, JOB_COLUMNS
@@ -131,7 +132,7 @@ def failure_event_for_job(job: dict[str, Any], first_node: str | None, message: 
         "node_name": first_node, "container_image": job.get("image"),
         "error_message": message or job.get("raw_state"), "evidence": job.get("_evidence"),
         "gpu_count": job.get("req_gpus"),
-        "memory_request": None if job.get("req_mem_mb") is None else f"{job['req_mem_mb']:.0f}M",
+        "memory_request": mem_quantity(job.get("req_mem_mb")),
         "cpu_request": None if job.get("req_cpus") is None else str(job["req_cpus"]),
         "template_id": job.get("template_id"), "source": job.get("source"), "resolved": 0,
     }

@@ -2,39 +2,18 @@
 from __future__ import annotations
 
 import math
-import re
 from datetime import datetime
 from functools import lru_cache
 
-_QTY_RE = re.compile(r"^\s*([+-]?[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
-_SUFFIX = {
-    "": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-    "P": 1e15, "E": 1e18, "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40,
-    "Pi": 2.0**50, "Ei": 2.0**60,
-}
+from jobmedic.core.units import UnitError, k8s_quantity, parse_mem_mb
 
-
-class QuantityError(ValueError):
-    """A resource quantity that is not in Kubernetes' format."""
-
-
-@lru_cache(maxsize=4096)
-def quantity(value: str | int | float | None) -> float | None:
-    """A Kubernetes quantity as a number: ``"500m"`` -> 0.5, ``"64Gi"`` -> 68719476736."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    m = _QTY_RE.match(str(value))
-    if not m or m.group(2) not in _SUFFIX:
-        raise QuantityError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 64Gi)")
-    return float(m.group(1)) * _SUFFIX[m.group(2)]
+QuantityError = UnitError  # a resource quantity that is not in Kubernetes' format
+quantity = k8s_quantity
 
 
 def mem_mb(value: str | None) -> float | None:
-    """A memory quantity in MB as the store counts them (MiB: 2^20 bytes)."""
-    q = quantity(value)
-    return None if q is None else q / 2.0**20
+    """A memory quantity in MiB, as the store counts them (dialect "k8s")."""
+    return parse_mem_mb(value, "k8s")
 
 
 def cpus(value: str | None) -> float | None:

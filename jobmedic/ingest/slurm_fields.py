@@ -6,10 +6,10 @@ import re
 from datetime import datetime, timezone
 from functools import lru_cache
 
+from jobmedic.core.units import UnitError
+from jobmedic.core.units import parse_mem_mb as _parse_mem_mb
 from jobmedic.core.validate import MAX_NODES_PER_JOB, ValueRejected, node_product
 
-_UNITS = {"": 1.0, "K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0**2, "P": 1024.0**3}
-_MEM_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMGTP]?)(i?B?)?\s*([cn]?)\s*$", re.IGNORECASE)
 NO_LIMIT = {"UNLIMITED", "PARTITION_LIMIT", "INVALID", "NONE", ""}
 
 
@@ -49,31 +49,13 @@ def parse_duration(value: str | None, field: str = "duration") -> int | None:
 @lru_cache(maxsize=8192)
 def parse_mem_mb(value: str | None, field: str = "ReqMem", cpus: int | None = None,
                  nodes: int | None = None, default_unit: str = "M") -> float | None:
-    """Memory in MB. `3000Mc` is per CPU, `48000Mn` per node (multiplied out); unitless
-    values take `default_unit` (M for ReqMem; use '' with bytes for MaxRSS)."""
-    if value is None:
-        return None
-    v = value.strip()
-    if v == "" or v.upper() in ("UNKNOWN", "NONE", "0N", "0C"):
-        return None if v == "" or v.upper() in ("UNKNOWN", "NONE") else 0.0
-    m = _MEM_RE.match(v)
-    if not m:
-        raise FieldError(f"{field}: cannot parse {value!r} as a memory size (e.g. 4000M, 3000Mc, 4G)")
-    num, unit, _suffix, per = m.groups()
-    unit = unit.upper()
-    if unit == "":
-        if default_unit == "B":
-            mb = float(num) / (1024.0 * 1024.0)
-        else:
-            mb = float(num) * _UNITS[default_unit]
-    else:
-        mb = float(num) * _UNITS[unit]
-    per = per.lower()
-    if per == "c" and cpus:
-        mb *= cpus
-    elif per == "n" and nodes:
-        mb *= nodes
-    return mb
+    """Memory in MiB, read as Slurm writes it (jobmedic.core.units, dialect "slurm"): `3000Mc`
+    is per CPU, `48000Mn` per node (multiplied out); unitless values take `default_unit`
+    (M for ReqMem; B, bytes, for MaxRSS). FieldError names the field."""
+    try:
+        return _parse_mem_mb(value, "slurm", default_unit=default_unit, cpus=cpus, nodes=nodes)
+    except UnitError as exc:
+        raise FieldError(f"{field}: {exc}") from None
 
 
 @lru_cache(maxsize=4096)

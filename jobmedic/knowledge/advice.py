@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Sequence
 
+from jobmedic.core.units import Dialect, fmt_duration, fmt_mem
 from jobmedic.knowledge.outcomes import CHANGE_TITLES
 from jobmedic.knowledge.remedies import wilson
 from jobmedic.knowledge.rules import RuleBase, Solution
@@ -101,24 +102,9 @@ def _entry(sid: str, title: str, source: str, st: dict[str, Any] | None, scope: 
 
 
 # -- fitting a change to a job ---------------------------------------------------------------
-def fmt_mem(mb: float | None, platform: str | None) -> str:
-    if mb is None:
-        return "?"
-    g = mb / 1024
-    unit = "Gi" if platform == "kubernetes" else "G"
-    if g >= 1:
-        return f"{g:.0f}{unit}" if abs(g - round(g)) < 0.05 else f"{g:.1f}{unit}"
-    return f"{mb:.0f}{'Mi' if platform == 'kubernetes' else 'M'}"
-
-
-def fmt_time(s: float | None) -> str:
-    if s is None:
-        return "?"
-    s = int(s)
-    d, rem = divmod(s, 86400)
-    h, rem = divmod(rem, 3600)
-    m, sec = divmod(rem, 60)
-    return (f"{d}-" if d else "") + f"{h:02d}:{m:02d}:{sec:02d}"
+def dialect_of(platform: str | None) -> Dialect:
+    """The size dialect of a platform: Kubernetes quantities, or Slurm's binary units."""
+    return "k8s" if platform == "kubernetes" else "slurm"
 
 
 def _round_up(x: float, step: float) -> float:
@@ -150,7 +136,7 @@ def fit(sol: Solution, job: dict[str, Any] | None, platform: str | None) -> dict
         "job_id": job.get("job_id"), "pod": job.get("name") or job.get("job_id"),
         "image": job.get("image") or "<image>", "queue": job.get("queue") or "<partition>",
         "nodes": ",".join(nodes) or "<node>", "node": nodes[0] if nodes else "<node>",
-        "mem": fmt_mem(mem, plat), "time": fmt_time(tl), "time_s": tl,
+        "mem": fmt_mem(mem, dialect_of(plat)), "time": fmt_duration(tl), "time_s": tl,
         "gpus": job.get("req_gpus"), "cpus": job.get("req_cpus"), "new_nodes": "<fewer>",
     }
     text = reason = None
@@ -158,22 +144,22 @@ def fit(sol: Solution, job: dict[str, Any] | None, platform: str | None) -> dict
     if mem:
         target = max(mem * float(ch.get("multiplier", 2.0)), (rss or 0) * float(ch.get("headroom", 1.25)))
         new_mb = _round_up(target, 1024)
-        values["new_mem"] = fmt_mem(new_mb, plat)
+        values["new_mem"] = fmt_mem(new_mb, dialect_of(plat))
     if kind == "raise_memory" and mem:
         new["req_mem_mb"] = new_mb
         flag = "--mem" if plat == "slurm" else "resources.limits.memory"
         text = f"raise {flag} from {values['mem']} to {values['new_mem']}"
-        reason = (f"its MaxRSS reached {fmt_mem(rss, plat)} of {values['mem']}" if rss
+        reason = (f"its MaxRSS reached {fmt_mem(rss, dialect_of(plat))} of {values['mem']}" if rss
                   else f"it was killed at its {values['mem']} limit (no MaxRSS recorded)")
     elif kind == "raise_time" and tl:
         new_s = _round_up(max(tl * float(ch.get("multiplier", 1.5)), (el or 0) * 1.25), 900)
         new["timelimit_s"] = new_s
-        values.update(new_time=fmt_time(new_s), new_time_s=int(new_s))
+        values.update(new_time=fmt_duration(new_s), new_time_s=int(new_s))
         flag = "--time" if plat == "slurm" else "activeDeadlineSeconds"
         shown_old = values["time"] if plat == "slurm" else str(tl)
         shown_new = values["new_time"] if plat == "slurm" else str(int(new_s))
         text = f"raise {flag} from {shown_old} to {shown_new}"
-        reason = (f"it ran {fmt_time(el)} of its {values['time']} limit" if el
+        reason = (f"it ran {fmt_duration(el)} of its {values['time']} limit" if el
                   else f"it hit its {values['time']} limit")
     elif kind == "exclude_node" and nodes:
         text = (f"--exclude={values['nodes']}" if plat == "slurm"

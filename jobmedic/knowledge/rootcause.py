@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from jobmedic.core.units import UnitError, parse_mem_mb
+
 XID_MEANING = {
     13: "graphics engine exception (often the application)", 31: "GPU memory page fault (often the application)",
     43: "GPU stopped processing", 45: "preemptive cleanup after another error",
@@ -198,10 +200,11 @@ def root_cause(failure_type: str, text: str | None) -> RootCause | None:
 
 
 def _mem_mb(v: str) -> float | None:
-    m = re.match(r"([\d.]+)([KMGT]?)", v.strip())
-    if not m:
+    """A pasted sacct size (ReqMem, MaxRSS: Slurm's binary units; bare numbers are bytes)."""
+    try:
+        return parse_mem_mb(v, "slurm", default_unit="B")
+    except UnitError:
         return None
-    return float(m.group(1)) * {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 ** 2, "": 1 / 2 ** 20}[m.group(2)]
 
 
 def _fixed_width(line: str, spans: list[tuple[int, int]]) -> list[str]:

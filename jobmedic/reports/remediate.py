@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobmedic.core.units import fmt_mem
+
 
 def pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.0f}%"
@@ -50,9 +52,9 @@ def render(d: dict[str, Any]) -> str:
     if job:
         bits = [f"state {job.get('state')}"]
         if job.get("req_mem_mb"):
-            bits.append(f"asked {job['req_mem_mb'] / 1024:.1f}G memory")
+            bits.append(f"asked {fmt_mem(job['req_mem_mb'])} memory")
         if job.get("max_rss_mb"):
-            bits.append(f"MaxRSS {job['max_rss_mb'] / 1024:.1f}G")
+            bits.append(f"MaxRSS {fmt_mem(job['max_rss_mb'])}")
         if job.get("nodes"):
             bits.append("on " + ", ".join(job["nodes"][:5]))
         lines += ["", f"Job **{job['job_id']}** ({job.get('cluster')}): " + ", ".join(bits) + "."]

@@ -5,7 +5,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
-from jobmedic.knowledge.advice import fmt_mem, fmt_time, platform_of, ranked_fixes
+from jobmedic.core.units import fmt_duration, fmt_mem
+from jobmedic.knowledge.advice import dialect_of, platform_of, ranked_fixes
 from jobmedic.knowledge.graph import graph_for
 from jobmedic.knowledge.readout import read_text
 from jobmedic.knowledge.rootcause import root_cause
@@ -169,11 +170,11 @@ def _job_cause(ftype: str, job: dict[str, Any] | None) -> dict[str, Any] | None:
     if ftype == "oom" and job.get("req_mem_mb"):
         req, rss = job["req_mem_mb"], job.get("max_rss_mb")
         if rss:
-            return {"phrase": f"MaxRSS {fmt_mem(rss, plat)} reached {100 * rss / req:.0f}% of the "
-                              f"{fmt_mem(req, plat)} requested", "max_rss_mb": rss, "req_mem_mb": req}
-        return {"phrase": f"killed at its {fmt_mem(req, plat)} memory limit", "req_mem_mb": req}
+            return {"phrase": f"MaxRSS {fmt_mem(rss, dialect_of(plat))} reached {100 * rss / req:.0f}% of the "
+                              f"{fmt_mem(req, dialect_of(plat))} requested", "max_rss_mb": rss, "req_mem_mb": req}
+        return {"phrase": f"killed at its {fmt_mem(req, dialect_of(plat))} memory limit", "req_mem_mb": req}
     if ftype == "timeout" and job.get("timelimit_s"):
-        return {"phrase": f"ran {fmt_time(job.get('elapsed_s'))} of its {fmt_time(job['timelimit_s'])} "
+        return {"phrase": f"ran {fmt_duration(job.get('elapsed_s'))} of its {fmt_duration(job['timelimit_s'])} "
                           f"time limit", "timelimit_s": job["timelimit_s"]}
     if ftype in ("node_failure", "gpu_error", "nccl_error") and job.get("nodes"):
         return {"phrase": "failed on " + ", ".join(job["nodes"][:8]), "nodes": job["nodes"][:8]}

@@ -7,6 +7,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from jobmedic.core.units import UnitError, parse_mem_mb
 from jobmedic.knowledge.errors import JobmedicError, NotFound
 from jobmedic.knowledge.rules import RuleBase
 from jobmedic.knowledge.templates import Templates
@@ -59,18 +60,14 @@ def find_job(ctx: ToolContext, job_id: str, cluster: str | None, scope: Any) -> 
         "image": ev["container_image"], "failure_type": ev["failure_type"], "blame": ev["blame"],
         "state": "failed", "raw_state": ev["phase"], "source": ev["source"],
         "req_gpus": ev["gpu_count"], "nodes": [ev["node_name"]] if ev["node_name"] else [],
-        "req_mem_mb": _k8s_mem_mb(ev["memory_request"]),
+        "req_mem_mb": _event_mem_mb(ev["memory_request"]),
     }
 
 
-def _k8s_mem_mb(v: str | None) -> float | None:
-    """'64Gi', '4000M', '512Mi', '8G' -> MB (None when unreadable)."""
-    import re
-
-    if not v:
+def _event_mem_mb(v: str | None) -> float | None:
+    """A failure event's memory request (a Kubernetes quantity: 4000M is 3814.7 MiB) in MiB;
+    None when unreadable."""
+    try:
+        return parse_mem_mb(v, "k8s")
+    except UnitError:
         return None
-    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]i?)?[Bb]?\s*", str(v))
-    if not m:
-        return None
-    unit = (m.group(2) or "M").rstrip("i")
-    return float(m.group(1)) * {"K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0 ** 2}[unit]

@@ -2,16 +2,15 @@
 "a 4-GPU job", "8x A100"), CPUs ("16 cores"), nodes ("2 nodes") and wall time ("8 hours",
 "--time=08:00:00", "1-12:00:00", "90 min").
 
-Memory follows Slurm's convention: 1G = 1024M, so 64G is 65536 MB.
+Memory follows Slurm's convention (jobmedic.core.units, dialect "slurm"): 1G = 1024M, so
+64G is 65536 MB.
 """
 from __future__ import annotations
 
 import re
 
-MEM_FACTORS = {"k": 1 / 1024, "kb": 1 / 1024, "ki": 1 / 1024, "kib": 1 / 1024,
-               "m": 1, "mb": 1, "mi": 1, "mib": 1, "meg": 1, "megs": 1,
-               "g": 1024, "gb": 1024, "gi": 1024, "gib": 1024, "gig": 1024, "gigs": 1024,
-               "t": 1024 ** 2, "tb": 1024 ** 2, "ti": 1024 ** 2, "tib": 1024 ** 2}
+from jobmedic.core.units import parse_mem_mb
+
 WORD_NUMS = {"a": 1, "an": 1, "one": 1, "single": 1, "two": 2, "dual": 2, "three": 3, "four": 4,
              "quad": 4, "five": 5, "six": 6, "eight": 8, "sixteen": 16}
 _N = r"(\d+|a|an|one|single|two|dual|three|four|quad|five|six|eight|sixteen)"
@@ -52,7 +51,7 @@ def memory_mb(text: str) -> float | None:
 
 
 def _mb(value: float, unit: str) -> float:
-    mb = value * MEM_FACTORS[unit]
+    mb = parse_mem_mb(f"{value:.10f}{unit[0].upper()}", "slurm") or 0.0  # k.., m.., g.., t..
     return int(mb) if mb == int(mb) else round(mb, 3)
 
 
