@@ -11,7 +11,7 @@ no re-weighting, no tuning) on those three rates and counts, fitted on the same 
 
     .venv/bin/python -m bench.eval_fresco_failure [--tune] [--split 2017-10-16]
 
-Writes bench/out/fresco_failure.json; the store is bench/out/data/fresco.db (rebuilt from the
+Writes bench/out/fresco_failure.json (fresco_failure_tuned.json with --tune); the store is bench/out/data/fresco.db (rebuilt from the
 CSVs when missing).
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bench.eval_common import DATA, OUT, models_dir
+from jobmedic.core.timeutil import iso
 from jobmedic.ingest import READERS, IngestContext, run_ingest
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.taxonomy import Taxonomy
@@ -35,6 +36,7 @@ from jobmedic.settings import config_path
 
 FOLDER = DATA / "fresco_stampede_accounting"
 MONTHS = ("sep", "oct", "nov")
+NOV = 1509494400  # 2017-11-01T00:00:00Z
 SMOOTH = 2.0  # pseudo-jobs at the training base rate behind every online rate
 
 
@@ -113,7 +115,17 @@ def main(argv: list[str]) -> dict:
     out_models["booster_on_rates"] = _short(metrics.classification(failed[te], p))
     out_models["prior_rate"] = _short(metrics.classification(
         failed[te], np.full(int(te.sum()), prior), calibrated=True))
-    iso = training._iso
+    # the same models on the later part of the test window alone (further from training)
+    periods = {}
+    for lo, hi in ((until, NOV), (NOV, None)):
+        part = te & (sub >= lo) & ((sub < hi) if hi else True)
+        r = training.evaluate(s, "failure", mdir, lo, hi, frame=frame)["metrics"]
+        sel = part[te]
+        periods[f"{iso(lo)[:10]}..{iso(hi)[:10] if hi else 'end'}"] = {
+            "failure_model": _short(r["model"]),
+            "user_rate": _short(metrics.classification(failed[part],
+                                                       feats.loc[part, "user_rate"])),
+            "booster_on_rates": _short(metrics.classification(failed[part], p[sel]))}
     out = {
         "data": f"{len(df)} FRESCO Stampede jobs, {iso(np.nanmin(sub))} .. {iso(np.nanmax(sub))}",
         "split": {"train": f"submitted and ended before {iso(until)} "
@@ -123,11 +135,12 @@ def main(argv: list[str]) -> dict:
                           f"{int(failed[te].sum())} failed)"},
         "tuned": "--tune" in argv, "train_seconds": round(train_s, 1),
         "train_counts": card["counts"], "tuning": card.get("tuning"),
-        "models": out_models,
+        "models": out_models, "by_period": periods,
         "jobmedic_card_baselines": {k: _short(v) for k, v in res["metrics"].items()
                                     if isinstance(v, dict) and k != "model"},
     }
-    Path(OUT).parent.joinpath("fresco_failure.json").write_text(json.dumps(out, indent=1))
+    name = "fresco_failure_tuned.json" if "--tune" in argv else "fresco_failure.json"
+    Path(OUT).parent.joinpath(name).write_text(json.dumps(out, indent=1))
     print(json.dumps(out, indent=1))
     return out
 
