@@ -1,14 +1,22 @@
 """Model artifacts: versioned directories of safe files (XGBoost UBJ, torch state_dict, JSON).
 
-Layout: ``<models_dir>/<kind>/<version>/meta.json`` plus the model files it lists with their
-sha256, and ``<models_dir>/<kind>/CURRENT`` naming the version in use. Loading verifies the
-format version, the feature set and every hash first: a corrupt, tampered, foreign or stale
-artifact is refused with a ModelError saying how to retrain; nothing is ever unpickled.
+Layout: ``<models_dir>/<kind>/<version>/meta.json`` (the manifest: format, feature set,
+parameters, calibration, card, and the sha256 of every model file) plus those files, and
+``<models_dir>/<kind>/CURRENT``: the version in use on its first line and the sha256 of that
+version's meta.json on its second, so the manifest is bound to its content: an edited
+calibration, a dropped file entry or a swapped file is refused.
+
+Loading checks, in order: CURRENT names a plain version folder inside the kind's folder (no
+`..`, no absolute path, no link out); meta.json parses and is of this kind, artifact format
+and feature set; its sha256 is the one CURRENT records; every file the loader will open is
+listed and matches its sha256. A refusal is a ModelError naming the kind and version (never a
+server path) and saying how to retrain. Nothing is ever unpickled.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -16,10 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from jobmedic.knowledge.errors import ModelError
-from jobmedic.models.features import FEATURE_SET_VERSION
+from jobmedic.models.features import FEATURE_SET_VERSION, FEATURES
 
-FORMAT_VERSION = 1
+#: 2: CURRENT carries the manifest's sha256 (format 1 artifacts are refused: retrain).
+FORMAT_VERSION = 2
 KINDS = ("failure", "runtime", "memory", "gnn")
+VERSION_NAME = re.compile(r"v[0-9]{8}T[0-9]{6}(-[0-9]{1,6})?")
+DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
 
 
 def jobmedic_version() -> str:
@@ -41,9 +52,22 @@ def _train_hint(kind: str) -> str:
     return f"train one with `jobmedic train {kind}` (see `jobmedic train --help`)"
 
 
+def _refuse(kind: str, version: str, why: str) -> ModelError:
+    return ModelError(f"the {kind} model {version!r} {why}; refusing to load it",
+                      "retrain: " + _train_hint(kind))
+
+
+def write_current(base: Path, version: str, meta_digest: str) -> None:
+    """Point `base/CURRENT` at `version`, recording its manifest's sha256 (atomic replace)."""
+    tmp = base / "CURRENT.tmp"
+    tmp.write_text(f"{version}\nsha256:{meta_digest}\n")
+    tmp.replace(base / "CURRENT")
+
+
 def save(models_dir: str | Path, kind: str, writers: dict[str, Callable[[Path], None]],
          meta: dict[str, Any]) -> Path:
-    """Write a new version: each writer writes its file; meta.json records hashes; CURRENT moves."""
+    """Write a new version: each writer writes its file; meta.json records their hashes;
+    CURRENT moves to it with meta.json's own hash."""
     base = Path(models_dir).expanduser() / kind
     version = time.strftime("v%Y%m%dT%H%M%S", time.gmtime())
     d = base / version
@@ -60,55 +84,82 @@ def save(models_dir: str | Path, kind: str, writers: dict[str, Callable[[Path], 
             "jobmedic_version": jobmedic_version(), "kind": kind, "version": d.name,
             "created_at": int(time.time()), "files": files} | meta
     (d / "meta.json").write_text(json.dumps(meta, indent=2, default=float))
-    (base / "CURRENT").write_text(d.name + "\n")
+    write_current(base, d.name, sha256(d / "meta.json"))
     return d
+
+
+def current(models_dir: str | Path, kind: str) -> tuple[Path, str | None]:
+    """(folder of the current version of `kind`, its manifest's recorded sha256 or None for
+    a format-1 pointer); ModelError when there is none or CURRENT points outside."""
+    base = Path(models_dir).expanduser() / kind
+    cur = base / "CURRENT"
+    try:
+        lines = cur.read_text(encoding="utf-8", errors="strict").splitlines()
+    except FileNotFoundError:
+        raise ModelError(f"no {kind} model has been trained yet for this store",
+                         _train_hint(kind)) from None
+    except (OSError, UnicodeDecodeError):
+        raise ModelError(f"the {kind} model pointer (CURRENT) is unreadable", _train_hint(kind)) from None
+    version = lines[0].strip() if lines else ""
+    if not VERSION_NAME.fullmatch(version):
+        raise ModelError(f"the {kind} model pointer (CURRENT) does not name a version folder "
+                         "of this model", "retrain: " + _train_hint(kind))
+    d = base / version
+    if d.is_symlink() or not d.is_dir() or d.resolve().parent != base.resolve():
+        raise ModelError(f"the current {kind} model {version!r} is missing", _train_hint(kind))
+    m = DIGEST.fullmatch(lines[1].strip()) if len(lines) > 1 else None
+    return d, m.group(1) if m else None
 
 
 def current_dir(models_dir: str | Path, kind: str) -> Path:
-    base = Path(models_dir).expanduser() / kind
-    cur = base / "CURRENT"
-    if not cur.exists():
-        raise ModelError(f"no {kind} model has been trained yet (looked in {base})", _train_hint(kind))
-    d = base / cur.read_text().strip()
-    if not d.is_dir():
-        raise ModelError(f"the current {kind} model {d.name!r} is missing from {base}", _train_hint(kind))
-    return d
+    return current(models_dir, kind)[0]
 
 
-def load_meta(d: Path, kind: str, files: tuple[str, ...] = (), verify: bool = True) -> dict[str, Any]:
-    """The verified metadata of the artifact in `d` (refuses anything it cannot trust); `files`:
-    those the loader will open, each of which must be listed and match its hash."""
+def load_meta(d: Path, kind: str, files: tuple[str, ...] = (), verify: bool = True,
+              digest: str | None = None) -> dict[str, Any]:
+    """The verified metadata of the artifact in `d` (refuses anything it cannot trust).
+
+    `files`: those the loader will open, each of which must be listed and match its hash;
+    `digest`: the manifest's sha256 recorded in CURRENT (checked when `verify`)."""
+    version = d.name
     try:
-        meta = json.loads((d / "meta.json").read_text())
+        raw = (d / "meta.json").read_bytes()
+        meta = json.loads(raw)
     except FileNotFoundError:
-        raise ModelError(f"the {kind} model in {d} has no meta.json", _train_hint(kind)) from None
+        raise _refuse(kind, version, "has no meta.json") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"the {kind} model metadata {d / 'meta.json'} is corrupt: {exc}",
-                         _train_hint(kind)) from None
+        raise _refuse(kind, version, f"has corrupt metadata ({str(exc)[:80]})") from None
     if not isinstance(meta, dict) or meta.get("kind") != kind:
-        raise ModelError(f"{d} does not hold a {kind} model", _train_hint(kind))
+        raise _refuse(kind, version, "does not hold a model of that kind")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ModelError(f"the {kind} model in {d} has artifact format {meta.get('format_version')!r}; "
-                         f"this jobmedic reads format {FORMAT_VERSION}", "retrain: " + _train_hint(kind))
+        raise ModelError(f"the {kind} model {version!r} has artifact format "
+                         f"{meta.get('format_version')!r}; this jobmedic reads format "
+                         f"{FORMAT_VERSION}", "retrain: " + _train_hint(kind))
     if meta.get("feature_set_version") != FEATURE_SET_VERSION:
-        raise ModelError(f"the {kind} model in {d} is stale: built for feature set "
+        raise ModelError(f"the {kind} model {version!r} is stale: built for feature set "
                          f"{meta.get('feature_set_version')!r}, current is {FEATURE_SET_VERSION}",
                          "retrain: " + _train_hint(kind))
+    if meta.get("features") != FEATURES:
+        raise _refuse(kind, version, "lists features other than those of this feature set")
+    if meta.get("version") != version:
+        raise _refuse(kind, version, "has metadata of another version")
     listed = meta.get("files") if isinstance(meta.get("files"), dict) else {}
     unlisted = [f for f in files if f not in listed]
     if unlisted:
-        raise ModelError(f"the {kind} model {meta.get('version')!r} does not list its file(s) "
-                         f"{', '.join(unlisted)} in its manifest; refusing to load it",
-                         "retrain: " + _train_hint(kind))
+        raise _refuse(kind, version, f"does not list {', '.join(unlisted)} in its manifest")
     if verify:
-        for name, digest in listed.items():
+        if digest is None:
+            raise _refuse(kind, version, "has no manifest hash in CURRENT")
+        if hashlib.sha256(raw).hexdigest() != digest:
+            raise _refuse(kind, version, "has a manifest (meta.json) that does not match the "
+                          "sha256 recorded in CURRENT (modified)")
+        for name, want in listed.items():
             p = d / name
-            if not p.is_file():
-                raise ModelError(f"the {kind} model file {p} is missing", "retrain: " + _train_hint(kind))
-            if sha256(p) != digest:
-                raise ModelError(f"the {kind} model file {p} does not match its recorded sha256 "
-                                 "(corrupt or modified); refusing to load it",
-                                 "retrain: " + _train_hint(kind))
+            if "/" in name or "\\" in name or name.startswith(".") or not p.is_file():
+                raise _refuse(kind, version, f"lists a missing or misplaced file {name[:40]!r}")
+            if sha256(p) != want:
+                raise _refuse(kind, version, f"has a file {name} that does not match its recorded "
+                              "sha256 (corrupt or modified)")
     return meta
 
 
@@ -120,7 +171,8 @@ def list_all(models_dir: str | Path) -> list[dict[str, Any]]:
         kd = base / kind
         if not kd.is_dir():
             continue
-        cur = (kd / "CURRENT").read_text().strip() if (kd / "CURRENT").exists() else None
+        cur = ((kd / "CURRENT").read_text().splitlines() or [""])[0].strip() \
+            if (kd / "CURRENT").exists() else None
         for d in sorted((p for p in kd.iterdir() if p.is_dir()), reverse=True):
             try:
                 meta = json.loads((d / "meta.json").read_text())

@@ -28,25 +28,26 @@ def save_booster(booster: xgb.Booster) -> Any:
     return lambda path: booster.save_model(str(path))
 
 
-def load_booster(path: Path, n_features: int, kind: str, outputs: int = 1) -> xgb.Booster:
+def load_booster(path: Path, n_features: int, kind: str, outputs: int = 1,
+                 version: str = "") -> xgb.Booster:
     """The booster in `path`, refused (ModelError naming the kind, not the path) unless it reads
     as XGBoost and has the feature count and outputs the metadata says."""
     b = xgb.Booster()
     try:
         b.load_model(str(path))
     except xgb.core.XGBoostError as exc:
-        raise ModelError(f"cannot read the {kind} model: {str(exc).splitlines()[0][:200]}",
+        raise ModelError(f"cannot read the {kind} model {version!r}: {str(exc).splitlines()[0][:200]}",
                          f"retrain with `jobmedic train {kind}`") from None
     if b.num_features() != n_features:
-        raise ModelError(f"the {kind} model expects {b.num_features()} features, the "
+        raise ModelError(f"the {kind} model {version!r} expects {b.num_features()} features, the "
                          f"metadata lists {n_features}", f"retrain with `jobmedic train {kind}`")
     try:
         got = b.inplace_predict(np.zeros((1, n_features), dtype="float32")).size
     except xgb.core.XGBoostError as exc:
-        raise ModelError(f"cannot use the {kind} model: {str(exc).splitlines()[0][:200]}",
+        raise ModelError(f"cannot use the {kind} model {version!r}: {str(exc).splitlines()[0][:200]}",
                          f"retrain with `jobmedic train {kind}`") from None
     if got != outputs:
-        raise ModelError(f"the {kind} model gives {got} outputs per job, a {kind} model "
+        raise ModelError(f"the {kind} model {version!r} gives {got} outputs per job, a {kind} model "
                          f"gives {outputs} (a model of another kind?)",
                          f"retrain with `jobmedic train {kind}`")
     return b
@@ -62,7 +63,7 @@ def checked_numbers(v: Any, n: int, what: str) -> list[float]:
     return [float(x) for x in v]
 
 
-def checked_calibration(cal: Any, kind: str) -> dict[str, Any]:
+def checked_calibration(cal: Any, kind: str, version: str = "") -> dict[str, Any]:
     """The calibration from the metadata if it is one this module can apply, else ModelError."""
     m = cal.get("method") if isinstance(cal, dict) else None
     ok = m == "identity"
@@ -77,7 +78,7 @@ def checked_calibration(cal: Any, kind: str) -> dict[str, Any]:
     elif m == "platt":
         ok = all(isinstance(cal.get(k), (int, float)) and np.isfinite(cal.get(k)) for k in "ab")
     if not ok:
-        raise ModelError(f"the {kind} model's calibration in its metadata is malformed",
+        raise ModelError(f"the calibration of the {kind} model {version!r} is malformed",
                          f"retrain with `jobmedic train {kind}`")
     return cal
 

@@ -71,8 +71,9 @@ class FailureModel(ModelKind):
     @classmethod
     def load(cls, d: Path, meta: dict[str, Any]) -> FailureModel:
         m = cls(meta.get("params"))
-        m.booster_ = boosting.load_booster(d / "model.ubj", len(meta["features"]), cls.name)
-        m.calibration_ = boosting.checked_calibration(meta.get("calibration"), cls.name)
+        m.booster_ = boosting.load_booster(d / "model.ubj", len(meta["features"]), cls.name,
+                                           version=d.name)
+        m.calibration_ = boosting.checked_calibration(meta.get("calibration"), cls.name, d.name)
         return m
 
     def for_serving(self) -> FailureModel:

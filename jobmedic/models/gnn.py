@@ -120,7 +120,7 @@ class GnnModel(ModelKind):
         n = len(meta["features"])
         m.mean_ = np.asarray(boosting.checked_numbers(meta.get("mean"), n, "gnn mean"))
         m.std_ = np.asarray(boosting.checked_numbers(meta.get("std"), n, "gnn scale"))
-        m.calibration_ = boosting.checked_calibration(meta.get("calibration"), cls.name)
+        m.calibration_ = boosting.checked_calibration(meta.get("calibration"), cls.name, d.name)
         m.net_ = gnn_graph.SageNet(n, int(m.params["hidden"]))
         try:
             state = torch.load(d / "model.pt", weights_only=True, map_location="cpu")

@@ -63,7 +63,7 @@ class QuantileModel(ModelKind):
                              f"{meta.get('alphas')}, this jobmedic expects {m.alphas}",
                              f"retrain with `jobmedic train {cls.name}`")
         m.booster_ = boosting.load_booster(d / "model.ubj", len(meta["features"]), cls.name,
-                                           outputs=len(m.alphas))
+                                           outputs=len(m.alphas), version=d.name)
         m.shift_ = boosting.checked_numbers(meta.get("conformal_shift"), len(m.alphas),
                                             f"{cls.name} conformal shift")
         return m

@@ -1,7 +1,8 @@
 """`MODELS`: the explicit registry of model kinds (name -> class implementing
 models/base.ModelKind), and `load`, which reads the current artifact of a kind, verified, and
-caches it in-process (keyed by its folder and the mtime of its metadata) so predictions do
-not re-read files. Adding a kind is one module with one class, and one entry here."""
+caches it in-process (keyed by its folder, its manifest hash and the mtime of its
+metadata) so predictions do not re-read or re-hash files. Adding a kind is one module with
+one class, and one entry here."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,7 +19,7 @@ from jobmedic.models.runtime import RuntimeModel
 MODELS: dict[str, type[ModelKind]] = {
     m.name: m for m in (FailureModel, RuntimeModel, MemoryModel, GnnModel)}
 
-_CACHE: dict[tuple[str, str, float], tuple[ModelKind, dict[str, Any]]] = {}
+_CACHE: dict[tuple[str, str, str, float], tuple[ModelKind, dict[str, Any]]] = {}
 
 
 def kind(name: str) -> type[ModelKind]:
@@ -38,11 +39,12 @@ def of_role(role: str) -> list[type[ModelKind]]:
 def load(models_dir: str | Path, name: str) -> tuple[Any, dict[str, Any]]:
     """(model, meta) of the current version of `name`; ModelError when missing or untrusted."""
     cls = kind(name)
-    d = artifacts.current_dir(models_dir, name)
-    key = (str(d), name, (d / "meta.json").stat().st_mtime if (d / "meta.json").exists() else 0.0)
+    d, digest = artifacts.current(models_dir, name)
+    key = (str(d), name, digest or "",
+           (d / "meta.json").stat().st_mtime if (d / "meta.json").exists() else 0.0)
     if key in _CACHE:
         return _CACHE[key]
-    meta = artifacts.load_meta(d, name, cls.FILES)
+    meta = artifacts.load_meta(d, name, cls.FILES, digest=digest)
     model = cls.load(d, meta).for_serving()
     _CACHE[key] = (model, meta)
     return model, meta

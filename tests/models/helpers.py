@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jobmedic.knowledge.store import Store
-from jobmedic.models import training
+from jobmedic.models import artifacts, training
 from jobmedic.models.synthetic import fill_store
 
 N_JOBS = 2000
@@ -21,3 +21,10 @@ def build(tmp: Path, kinds=("failure", "runtime", "memory")) -> tuple[Path, Path
     cards = {k: training.train(s, k, str(models), frame=frame, params=SMALL) for k in kinds}
     s.close()
     return db, models, cards
+
+
+def resign(models: Path, kind: str) -> None:
+    """Record the current meta.json's hash in CURRENT, as someone who edits both would: the
+    checks behind the manifest hash must hold on their own too."""
+    d = artifacts.current_dir(models, kind)
+    artifacts.write_current(d.parent, d.name, artifacts.sha256(d / "meta.json"))

@@ -61,7 +61,7 @@ def test_gnn_artifact_is_a_weights_only_state_dict(env, tmp_path):
 
 
 def test_new_jobs_are_scored_inductively(env):
-    s, (df, X), models, _ = env
+    _, (df, X), models, _ = env
     model, meta = registry.load(models, "gnn")
     net = model.net_
     df2, X2 = df.reset_index(drop=True), X.reset_index(drop=True)

@@ -9,7 +9,7 @@ import pytest
 from jobmedic.knowledge.errors import ModelError
 from jobmedic.knowledge.store import Store
 from jobmedic.models import artifacts, registry, training
-from tests.models.helpers import build
+from tests.models.helpers import build, resign
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +95,7 @@ def test_garbage_model_with_matching_hash_is_refused(trained, tmp_path):
     meta = json.loads((d / "meta.json").read_text())
     meta["files"]["model.ubj"] = artifacts.sha256(d / "model.ubj")
     (d / "meta.json").write_text(json.dumps(meta))
+    resign(dst, "failure")  # the manifest hash matches too
     with pytest.raises(ModelError, match="cannot read"):
         registry.load(dst, "failure")
 
