@@ -7,6 +7,7 @@ import numpy as np
 
 from jobmedic.core.timeutil import Window
 from jobmedic.knowledge.migrations import JOB_COLUMNS
+from jobmedic.knowledge.store import Store
 
 T0 = 1_700_006_400  # 2023-11-15 00:00 UTC, a Wednesday
 BLAME = {"node_failure": "cluster", "gpu_error": "cluster", "oom": "job", "app_error": "job",
@@ -17,7 +18,7 @@ STATE = {"oom": "oom", "timeout": "timeout", "node_failure": "node_fail"}
 class Planted:
     """Accumulates jobs, then writes them (and their nodes) through the Store's bulk methods."""
 
-    def __init__(self, store: Any, seed: int = 0, days: int = 7, cluster: str = "c1") -> None:
+    def __init__(self, store: Store, seed: int = 0, days: int = 7, cluster: str = "c1") -> None:
         self.store, self.rng, self.days, self.cluster = store, np.random.default_rng(seed), days, cluster
         self.jobs: list[tuple] = []
         self.nodes: list[tuple[str, str, str]] = []
