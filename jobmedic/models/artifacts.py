@@ -104,8 +104,8 @@ def current(models_dir: str | Path, kind: str) -> tuple[Path, str | None]:
     if not VERSION_NAME.fullmatch(version):
         raise ModelError(f"the {kind} model pointer (CURRENT) does not name a version folder "
                          "of this model", "retrain: " + _train_hint(kind))
-    d = base / version
-    if d.is_symlink() or not d.is_dir() or d.resolve().parent != base.resolve():
+    d = base / version  # one plain name (no separator, no dots): a folder of `base` unless a link
+    if d.is_symlink() or not d.is_dir():
         raise ModelError(f"the current {kind} model {version!r} is missing", _train_hint(kind))
     m = DIGEST.fullmatch(lines[1].strip()) if len(lines) > 1 else None
     return d, m.group(1) if m else None

@@ -11,7 +11,7 @@ import pytest
 
 from jobmedic.knowledge.errors import ModelError
 from jobmedic.knowledge.store import Store
-from jobmedic.models import registry, training
+from jobmedic.models import artifacts, registry, training
 from jobmedic.models.base import ModelKind
 from jobmedic.models.cards import card_markdown
 from tests.models.helpers import build
@@ -26,6 +26,7 @@ def test_every_kind_implements_the_contract():
         assert cls.role in ("risk", "request", "research") and cls.FILES
         assert cls.compare_with in (None, *registry.MODELS)
     assert [k.name for k in registry.of_role("request")] == ["runtime", "memory"]
+    assert artifacts.KINDS == tuple(registry.MODELS)  # `jobmedic models` lists every kind
     with pytest.raises(ModelError, match="no model kind 'nope'") as e:
         registry.kind("nope")
     assert "failure" in e.value.hint
