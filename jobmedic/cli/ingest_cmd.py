@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import typer
 
@@ -126,5 +127,9 @@ def sync_slurm(
         if proc.returncode != 0:
             fail(f"sacct exited with {proc.returncode}: {proc.stderr.decode(errors='replace').strip()[:300]}", 1)
         ingest(ctx, "slurm", out.name, None, None, as_json, False)
+        from jobmedic.live.evidence import after_sync  # the failed jobs' own output
+
+        after_sync(state(ctx).store, state(ctx).taxonomy, since, int(time.time()),
+                   None if as_json else lambda m: typer.echo(m, err=True))
     finally:
         os.unlink(out.name)

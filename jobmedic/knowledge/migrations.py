@@ -162,4 +162,30 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "ALTER TABLE ingest_runs ADD COLUMN pid INTEGER",
         "ALTER TABLE ingest_runs ADD COLUMN host TEXT",
     ]),
+    (8, "live operation: alerts, their deliveries, and the watcher's cursor", [
+        # One row per firing of a condition; while it is open (or acknowledged) its dedup_key
+        # is unique, a resolved one may fire again as a new row. job_ids is a JSON list.
+        """CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY, rule TEXT NOT NULL, subject TEXT NOT NULL,
+            dedup_key TEXT NOT NULL, severity TEXT NOT NULL, text TEXT NOT NULL,
+            job_ids TEXT, failure_type TEXT, evidence TEXT, fix TEXT, project TEXT,
+            cluster TEXT, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+            last_sent INTEGER, state TEXT NOT NULL DEFAULT 'open', resolved_at INTEGER,
+            acked_at INTEGER, acked_by TEXT, count INTEGER NOT NULL DEFAULT 1
+        )""",
+        "CREATE UNIQUE INDEX alerts_open_key ON alerts(dedup_key) WHERE state != 'resolved'",
+        "CREATE INDEX alerts_state ON alerts(state, last_seen)",
+        "CREATE INDEX alerts_project ON alerts(project, last_seen)",
+        # Each notification of an alert to a sink: written before it is sent, so none is lost
+        # when a webhook is down or the watcher stops (pending ones are retried).
+        """CREATE TABLE alert_deliveries (
+            id INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL REFERENCES alerts(id),
+            sink TEXT NOT NULL, event TEXT NOT NULL, status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, created_at INTEGER NOT NULL,
+            sent_at INTEGER
+        )""",
+        "CREATE INDEX alert_deliveries_status ON alert_deliveries(status, created_at)",
+        "CREATE TABLE live_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
+        "updated_at INTEGER NOT NULL)",
+    ]),
 ]

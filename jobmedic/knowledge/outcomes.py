@@ -150,12 +150,13 @@ def _mb(s: pd.Series) -> pd.Series:
     return (s / 1024).round(1).astype(str) + "G"
 
 
-def infer_outcomes(store: Store, rules: RuleBase, window_h: float, now: int | None = None
-                   ) -> InferenceSummary:
-    """Pair resubmissions over the whole store and record them as inferred outcomes."""
+def infer_outcomes(store: Store, rules: RuleBase, window_h: float, now: int | None = None,
+                   df: pd.DataFrame | None = None) -> InferenceSummary:
+    """Pair resubmissions over the whole store (or over `df`, a resubmission frame of a few
+    users' recent jobs, for incremental runs) and record them as inferred outcomes."""
     t0 = time.perf_counter()
     out = InferenceSummary()
-    df = store.resubmission_frame()
+    df = store.resubmission_frame() if df is None else df
     out.jobs_scanned = len(df)
     pairs = pair_resubmissions(df, window_h * 3600)
     out.pairs = len(pairs)

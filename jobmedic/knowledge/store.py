@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
+from jobmedic.knowledge.alerts import LiveQueries
 from jobmedic.knowledge.db import SCHEMA_VERSION, Db, Scope, expected_indexes, scope_clause
 from jobmedic.knowledge.facts import StoreFacts
 from jobmedic.knowledge.feature_queries import FeatureQueries
@@ -60,6 +61,7 @@ class Store:
         self.remedies = RemedyQueries(db)
         self.sessions = SessionQueries(db)
         self.telemetry = TelemetryQueries(db)
+        self.live = LiveQueries(db)  # alerts, the watcher's cursor, job output evidence
         if migrate:  # a run left `running` by a killed ingest is marked (ingest_runs)
             self.loads.mark_interrupted_runs()
 

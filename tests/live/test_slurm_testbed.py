@@ -131,3 +131,36 @@ def test_sync_twice_adds_nothing(battery):
                      "--json")
     summary = json.loads(again.stdout)
     assert summary["inserted"] == 0 and summary["read"] > 0
+
+
+def _event(b, key, task=None):
+    jid = b["ids"][key] + (f"_{task}" if task else "")
+    assert jid in b["events"], f"no failure event for {key} ({jid})"
+    return b["events"][jid]
+
+
+def test_evidence_lines_come_from_the_jobs_own_output(battery):
+    assert "exceeded memory limit" in _event(battery, "oom")["evidence"]
+    assert "DUE TO TIME LIMIT" in _event(battery, "timeout")["evidence"]
+    assert _event(battery, "exit")["evidence"] == "ERROR: cannot open input file data.csv"
+    # -o custom-%x-%j.log from the submit line was found and read
+    assert "about to crash" in _event(battery, "segv")["logs_snippet"]
+    # the array task's own line makes its type specific (it exited 1: app_error by code)
+    task = _event(battery, "array", 2)
+    assert task["failure_type"] == "dependency_error"
+    assert task["evidence"] == "ModuleNotFoundError: No module named torch"
+    assert _row(battery, "array", 2)["failure_type"] == "dependency_error"
+
+
+def test_secrets_in_job_output_are_redacted(battery):
+    snippet = _event(battery, "exit")["logs_snippet"]
+    assert "api_token=<redacted>" in snippet and "sk-abcdef" not in snippet
+
+
+def test_diagnose_quotes_the_jobs_own_line(battery):
+    for key, task, line in (("exit", None, "ERROR: cannot open input file data.csv"),
+                            ("oom", None, "exceeded memory limit"),
+                            ("array", 2, "No module named torch")):
+        jid = battery["ids"][key] + (f"_{task}" if task else "")
+        out = json.loads(jobmedic(battery["db"], "diagnose", "--job-id", jid, "--json").stdout)
+        assert any(line in e for e in out["data"]["evidence"]), (key, out["data"]["evidence"])

@@ -1,0 +1,240 @@
+"""Live operation in the store: alerts and their deliveries, the watcher's cursor, the job
+output evidence of failed jobs, and the windowed counts the alert rules ask for.
+
+Alerts are scoped like everything else: a scoped caller sees only alerts of its projects; an
+alert about several projects at once (a node) has no project and is seen by unscoped callers.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from jobmedic.knowledge.db import Queries, Scope, scope_clause
+from jobmedic.knowledge.taxonomy import FAILED_STATES
+
+_FAILED = tuple(sorted(FAILED_STATES))
+_FAILED_IN = f"state IN ({', '.join('?' * len(_FAILED))})"
+ALERT_FIELDS = ("id", "rule", "subject", "dedup_key", "severity", "text", "job_ids",
+                "failure_type", "evidence", "fix", "project", "cluster", "first_seen",
+                "last_seen", "last_sent", "state", "resolved_at", "acked_at", "acked_by", "count")
+
+
+def _alert(row: Sequence[Any]) -> dict[str, Any]:
+    a = dict(zip(ALERT_FIELDS, row))
+    try:
+        a["job_ids"] = json.loads(a["job_ids"]) if a["job_ids"] else []
+    except ValueError:
+        a["job_ids"] = []
+    return a
+
+
+class LiveQueries(Queries):
+    """Alerts, deliveries, the watcher's state and the rules' windowed counts."""
+
+    # -- the watcher's state (cursor) --------------------------------------------------------
+    def live_get(self, key: str) -> Any:
+        row = self.conn.execute("SELECT value FROM live_state WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def live_put(self, key: str, value: Any) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO live_state (key, value, updated_at) VALUES (?, ?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                         "updated_at = excluded.updated_at",
+                         (key, json.dumps(value), int(time.time())))
+
+    # -- alerts ------------------------------------------------------------------------------
+    def open_alerts(self, rule: str | None = None) -> list[dict[str, Any]]:
+        """Alerts not resolved (open or acknowledged), unscoped: the watcher's own view."""
+        sql = f"SELECT {', '.join(ALERT_FIELDS)} FROM alerts WHERE state != 'resolved'"
+        args: list[Any] = []
+        if rule:
+            sql += " AND rule = ?"
+            args.append(rule)
+        return [_alert(r) for r in self.conn.execute(sql, args)]
+
+    def last_sent_for(self, dedup_key: str) -> int | None:
+        """When any alert with this key was last notified (cooldown across firings)."""
+        row = self.conn.execute("SELECT MAX(last_sent) FROM alerts WHERE dedup_key = ?",
+                                (dedup_key,)).fetchone()
+        return row[0] if row else None
+
+    def add_alert(self, a: dict[str, Any]) -> int:
+        cols = [c for c in ALERT_FIELDS if c != "id" and c in a]
+        vals = [json.dumps(a[c]) if c == "job_ids" else a[c] for c in cols]
+        with self.transaction() as conn:
+            cur = conn.execute(f"INSERT INTO alerts ({', '.join(cols)}) VALUES "
+                               f"({', '.join('?' * len(cols))})", vals)
+            return int(cur.lastrowid)
+
+    def update_alert(self, alert_id: int, **fields: Any) -> None:
+        if not fields:
+            return
+        cols = list(fields)
+        vals = [json.dumps(fields[c]) if c == "job_ids" else fields[c] for c in cols]
+        with self.transaction() as conn:
+            conn.execute(f"UPDATE alerts SET {', '.join(c + ' = ?' for c in cols)} WHERE id = ?",
+                         [*vals, alert_id])
+
+    def list_alerts(self, scope: Scope = None, state: str | None = None,
+                    limit: int = 100) -> list[dict[str, Any]]:
+        """Alerts, newest first, in the caller's scope (state: open, acked, resolved)."""
+        where, args = scope_clause(scope)
+        sql = f"SELECT {', '.join(ALERT_FIELDS)} FROM alerts WHERE {where}"
+        if state:
+            sql += " AND state = ?"
+            args = [*args, state]
+        sql += " ORDER BY last_seen DESC, id DESC LIMIT ?"
+        return [_alert(r) for r in self.conn.execute(sql, [*args, limit])]
+
+    def get_alert(self, alert_id: int, scope: Scope = None) -> dict[str, Any] | None:
+        where, args = scope_clause(scope)
+        row = self.conn.execute(f"SELECT {', '.join(ALERT_FIELDS)} FROM alerts WHERE id = ? "
+                                f"AND {where}", [alert_id, *args]).fetchone()
+        return _alert(row) if row else None
+
+    # -- deliveries --------------------------------------------------------------------------
+    def add_delivery(self, alert_id: int, sink: str, event: str) -> int:
+        with self.transaction() as conn:
+            cur = conn.execute("INSERT INTO alert_deliveries (alert_id, sink, event, status, "
+                               "created_at) VALUES (?, ?, ?, 'pending', ?)",
+                               (alert_id, sink, event, int(time.time())))
+            return int(cur.lastrowid)
+
+    def finish_delivery(self, delivery_id: int, ok: bool, attempts: int,
+                        error: str | None = None) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE alert_deliveries SET status = ?, attempts = ?, last_error = ?, "
+                         "sent_at = ? WHERE id = ?",
+                         ("sent" if ok else "failed", attempts, error,
+                          int(time.time()) if ok else None, delivery_id))
+
+    def deliveries(self, status: str | None = None) -> list[dict[str, Any]]:
+        cols = ("id", "alert_id", "sink", "event", "status", "attempts", "last_error",
+                "created_at", "sent_at")
+        sql = f"SELECT {', '.join(cols)} FROM alert_deliveries"
+        args: list[Any] = []
+        if status:
+            sql += " WHERE status = ?"
+            args.append(status)
+        return [dict(zip(cols, r)) for r in self.conn.execute(sql + " ORDER BY id", args)]
+
+    # -- what the rules count ----------------------------------------------------------------
+    def name_failures(self, since: int, min_count: int) -> list[dict[str, Any]]:
+        """Job names with at least `min_count` failures that ended since `since`."""
+        rows = self.conn.execute(
+            f"SELECT cluster, project, name, COUNT(*), MAX(end_time) FROM jobs "
+            f"WHERE {_FAILED_IN} AND end_time >= ? AND name IS NOT NULL "
+            f"GROUP BY cluster, project, name HAVING COUNT(*) >= ?",
+            [*_FAILED, since, min_count]).fetchall()
+        return [{"cluster": r[0], "project": r[1], "name": r[2], "count": r[3], "last": r[4]}
+                for r in rows]
+
+    def failed_jobs_named(self, cluster: str, project: str | None, name: str, since: int,
+                          limit: int = 50) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            f"SELECT job_id, failure_type, end_time FROM jobs WHERE cluster = ? AND name = ? "
+            f"AND project IS ? AND {_FAILED_IN} AND end_time >= ? ORDER BY end_time, job_id "
+            f"LIMIT ?", [cluster, name, project, *_FAILED, since, limit]).fetchall()
+        return [{"job_id": r[0], "failure_type": r[1], "end_time": r[2]} for r in rows]
+
+    def node_failure_users(self, since: int, min_users: int) -> list[dict[str, Any]]:
+        """Nodes where failures blamed on the cluster or unclear came from several users."""
+        rows = self.conn.execute(
+            f"SELECT n.cluster, n.node, COUNT(DISTINCT j.user), COUNT(*), "
+            f"GROUP_CONCAT(DISTINCT j.project), MAX(j.end_time) FROM jobs j "
+            f"JOIN job_nodes n ON n.cluster = j.cluster AND n.job_id = j.job_id "
+            f"WHERE j.{_FAILED_IN} AND j.end_time >= ? AND j.blame != 'job' "
+            f"GROUP BY n.cluster, n.node HAVING COUNT(DISTINCT j.user) >= ?",
+            [*_FAILED, since, min_users]).fetchall()
+        return [{"cluster": r[0], "node": r[1], "users": r[2], "count": r[3],
+                 "projects": sorted((r[4] or "").split(",")) if r[4] else [], "last": r[5]}
+                for r in rows]
+
+    def failed_jobs_on_node(self, cluster: str, node: str, since: int,
+                            limit: int = 50) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            f"SELECT j.job_id, j.failure_type, j.user FROM job_nodes n JOIN jobs j ON "
+            f"j.cluster = n.cluster AND j.job_id = n.job_id WHERE n.cluster = ? AND n.node = ? "
+            f"AND j.{_FAILED_IN} AND j.end_time >= ? AND j.blame != 'job' "
+            f"ORDER BY j.end_time LIMIT ?", [cluster, node, *_FAILED, since, limit]).fetchall()
+        return [{"job_id": r[0], "failure_type": r[1], "user": r[2]} for r in rows]
+
+    def type_failures(self, since: int) -> list[dict[str, Any]]:
+        """Failures since `since` by (project, failure type), with their job ids."""
+        rows = self.conn.execute(
+            f"SELECT cluster, project, failure_type, COUNT(*), GROUP_CONCAT(job_id) FROM jobs "
+            f"WHERE {_FAILED_IN} AND end_time >= ? AND failure_type IS NOT NULL "
+            f"GROUP BY cluster, project, failure_type", [*_FAILED, since]).fetchall()
+        return [{"cluster": r[0], "project": r[1], "failure_type": r[2], "count": r[3],
+                 "job_ids": (r[4] or "").split(",")[:50]} for r in rows]
+
+    def resubmission_frame_for(self, users: Sequence[str], since: int) -> Any:
+        """The outcome-inference frame of a few users' jobs submitted since `since` (the
+        incremental form of `resubmission_frame`, read through jobs_user_submit)."""
+        import pandas as pd
+
+        from jobmedic.knowledge.remedies import JOB_FRAME_COLUMNS
+
+        users = sorted({u for u in users if u})
+        rows: list[Any] = []
+        for i in range(0, len(users), 500):
+            chunk = users[i:i + 500]
+            rows += self.conn.execute(
+                f"SELECT {', '.join(JOB_FRAME_COLUMNS)} FROM jobs WHERE user IN "
+                f"({', '.join('?' * len(chunk))}) AND submit_time >= ?", [*chunk, since]
+            ).fetchall()
+        return pd.DataFrame.from_records(rows, columns=list(JOB_FRAME_COLUMNS))
+
+    def latest_evidence(self, cluster: str | None, job_ids: Sequence[str]) -> str | None:
+        """The evidence line of the latest failure event among these jobs."""
+        ids = list(job_ids)[:500]
+        if not ids:
+            return None
+        row = self.conn.execute(
+            f"SELECT evidence FROM failure_events WHERE cluster IS ? AND job_id IN "
+            f"({', '.join('?' * len(ids))}) AND evidence IS NOT NULL "
+            f"ORDER BY timestamp DESC, id DESC LIMIT 1", [cluster, *ids]).fetchone()
+        return row[0] if row else None
+
+    # -- job output evidence -----------------------------------------------------------------
+    def jobs_by_ids(self, cluster: str, job_ids: Sequence[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        ids = list(job_ids)
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            cur = self.conn.execute(
+                f"SELECT * FROM jobs WHERE cluster = ? AND job_id IN "
+                f"({', '.join('?' * len(chunk))})", [cluster, *chunk])
+            names = [d[0] for d in cur.description]
+            out += [dict(zip(names, r)) for r in cur]
+        return out
+
+    def failed_jobs_without_output(self, since: int, limit: int = 1000) -> list[dict[str, Any]]:
+        """Failed jobs ended since `since` whose failure event has no job output yet."""
+        cur = self.conn.execute(
+            f"SELECT j.* FROM jobs j JOIN failure_events f ON f.cluster = j.cluster "
+            f"AND f.job_id = j.job_id WHERE j.{_FAILED_IN} AND j.end_time >= ? "
+            f"AND f.logs_snippet IS NULL ORDER BY j.end_time LIMIT ?", [*_FAILED, since, limit])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur]
+
+    def set_job_output(self, cluster: str, job_id: str, snippet: str, evidence: str | None,
+                       failure_type: str | None = None, blame: str | None = None) -> int:
+        """Store what the job printed (redacted tail and deciding line) on its failure event;
+        a more specific type read from the output replaces a generic stored one
+        (app_error, unknown)."""
+        with self.transaction() as conn:
+            n = conn.execute(
+                "UPDATE failure_events SET logs_snippet = ?, "
+                "evidence = COALESCE(?, evidence) WHERE cluster = ? AND job_id = ?",
+                (snippet, evidence, cluster, job_id)).rowcount
+            if failure_type and blame:
+                for table in ("jobs", "failure_events"):
+                    conn.execute(
+                        f"UPDATE {table} SET failure_type = ?, blame = ? WHERE cluster = ? "
+                        f"AND job_id = ? AND failure_type IN ('app_error', 'unknown')",
+                        (failure_type, blame, cluster, job_id))
+            return n
