@@ -8,8 +8,9 @@ extractor for the diagnosed type that matches wins; its line is kept as evidence
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from jobmedic.core.units import UnitError, parse_mem_mb
 
@@ -155,7 +156,7 @@ _X: list[Extractor] = [
     (frozenset({"config_error", "crash_loop", "dependency_error"}), re.compile(
         r'exec: "([^"]+)": executable file not found'), _command),
     (frozenset({"config_error", "crash_loop", "dependency_error"}), re.compile(
-        r"(?:^|[\s:])([\w./+-]+): (?:command )?not found\s*$", re.M), _command),
+        r"(?:^|[\s:])([\w./+-]+): (?:command )?not found\s*$", re.MULTILINE), _command),
     (frozenset({"network_error"}), re.compile(
         r'host "([\w.\-]+)"[^\n]*\n?[^\n]*?port (\d+)'), _pg),
     (frozenset({"network_error"}), re.compile(
@@ -249,36 +250,24 @@ SYMPTOMS = frozenset({"crash_loop", "app_error", "unknown"})
 
 
 def classify_deep(taxonomy: Any, text: str, state: str | None = None) -> tuple[Any, str | None, list[str]]:
-    """Classify a text, then look past symptoms (CrashLoopBackOff, a bare non-zero exit) for a
-    cause the text also names. Returns (classification, symptom code or None, evidence lines:
-    the deciding line first, then other lines matching the same code, at most 5)."""
+    """Classify a failure's text like diagnose reads a paste (jobmedic.knowledge.readout: line
+    rules, root cause before consequence, the classifier), with its state or reason first when
+    that names a cause. Returns (classification, symptom code or None, evidence lines: the
+    deciding line first)."""
+    from jobmedic.knowledge.readout import read_text
     from jobmedic.knowledge.taxonomy import Classification
 
-    c = taxonomy.classify(state, None, None, text)
-    symptom = None
-    if c.failure_type in SYMPTOMS and text:
-        for code, rx in taxonomy.patterns:
-            if code in SYMPTOMS:
-                continue
-            m = rx.search(text)
-            if m:
-                symptom = c.failure_type if c.failure_type != "unknown" else None
-                sym_line = c.evidence
-                c = Classification(code, taxonomy.blame_of(code), f"text:{code}", _line(text, m))
-                break
-        else:
-            sym_line = None
-    lines: list[str] = []
-    if c.evidence:
-        lines.append(c.evidence)
-    if text and c.rule.startswith("text:"):
-        rxs = [rx for code, rx in taxonomy.patterns if code == c.failure_type]
-        for ln in text.splitlines():
-            s = ln.strip()[:400]
-            if s and s not in lines and any(rx.search(ln) for rx in rxs):
-                lines.append(s)
-            if len(lines) >= 5:
-                break
-    if symptom and sym_line and sym_line not in lines:
-        lines.append(sym_line)
-    return c, symptom, lines
+    by_state = taxonomy.classify(state, None, None, None) if state else None
+    if by_state is not None and by_state.failure_type not in SYMPTOMS | {"cancelled"}:
+        return by_state, None, [by_state.evidence] if by_state.evidence else []
+    rd = read_text(taxonomy, text) if text else None
+    if rd is None or rd.failure_type == "unknown":
+        c = by_state or Classification("unknown", taxonomy.blame_of("unknown"), "none", None)
+        return c, None, [c.evidence] if c.evidence else []
+    c = Classification(rd.failure_type, taxonomy.blame_of(rd.failure_type), rd.rule,
+                       rd.evidence[0] if rd.evidence else None)
+    symptom = rd.symptom
+    if by_state is not None and by_state.failure_type in SYMPTOMS and \
+            by_state.failure_type != rd.failure_type:
+        symptom = by_state.failure_type
+    return c, symptom, list(rd.evidence)
