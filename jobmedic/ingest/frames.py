@@ -136,8 +136,9 @@ def parse_chunk(chunk: LineChunk, names: Sequence[str], dtype: Any = None,
     else:
         df = pd.read_csv(io.StringIO("".join(chunk.lines)), sep=sep or r"\s+", header=None,
                          names=list(names),
-                         dtype=dtype, engine="c", skip_blank_lines=False, keep_default_na=True,
-                         na_values=[""], quoting=3)
+                         dtype=dtype, engine="c", skip_blank_lines=False, keep_default_na=False,
+                         na_values=[""], quoting=3)  # only an empty field is missing: "nan"
+                         # or "NULL" in a number column is a reject (numeric)
     df["_line"] = np.asarray(chunk.numbers, dtype=np.int64)
     return df
 

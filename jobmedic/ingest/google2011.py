@@ -64,11 +64,11 @@ _N = (0.0, float(MAX_COUNT))
 
 
 def _job_bounds() -> dict[str, tuple[float, float]]:
-    """Trace seconds whose epoch (+ EPOCH_OFFSET) lies between 1970 and now + 1 year."""
-    t = (-float(EPOCH_OFFSET), float(epoch_max() - EPOCH_OFFSET))
+    """Trace seconds (0 = before the trace) whose epoch (+ EPOCH_OFFSET) is before now + 1 year."""
+    t = (0.0, float(epoch_max() - EPOCH_OFFSET))
     return {"job_id": _ID, "user": _CODE, "scheduling_class": _CODE, "logical_job_name": _CODE,
             "job_name": _CODE, "submit_s": t, "schedule_s": t, "end_s": t, "n_schedule": _N,
-            "n_evict": _N, "n_fail": _N, "n_kill": _N, "n_lost": _N}
+            "n_evict": _N, "n_fail": _N, "n_kill": _N, "n_lost": _N, "missing_info": _N}
 
 
 _TASK_BOUNDS = {"timestamp_us": (0.0, 2.0**63), "job_id": _ID, "task_index": _N,

@@ -169,7 +169,7 @@ def open_input(path: str) -> tuple[TextIO, _CountingReader, int | None]:
     except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
         raise InputError(f"cannot read {path}: corrupt compressed data ({exc})",
                          hint="check that the file was copied completely") from exc
-    if b"\x00" in sample:
+    if _looks_binary(sample):
         raise InputError(f"{path} looks like binary data, not text",
                          hint="pass the text output of sacct / kubectl, optionally gzip or xz compressed")
     guard = LineGuard(binary)
@@ -179,3 +179,13 @@ def open_input(path: str) -> tuple[TextIO, _CountingReader, int | None]:
     return text, counter, total
 
 
+_CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r\f\v") + b"\x7f"
+
+
+def _looks_binary(sample: bytes) -> bool:
+    """Binary data, not text: more than 5% control bytes (NUL included) in the first 8 KiB.
+    A stray NUL in a text file is not that: the guard makes its line a reject."""
+    if b"\x00" not in sample and sample.isascii():
+        return False
+    ctrl = len(sample) - len(sample.translate(None, _CONTROL))
+    return ctrl > max(1, len(sample) // 20)

@@ -256,6 +256,9 @@ def _pod_state(phase: str, status: dict[str, Any], statuses: list[dict[str, Any]
     """(state, reason, exit code, message, end time) of a pod."""
     terminated = [(s.get("state") or {}).get("terminated") for s in statuses]
     terminated = [t for t in terminated if t]
+    for t in terminated:  # every exit code is checked, whichever one the state is taken from
+        if t.get("exitCode") is not None:
+            v.exit_code(t["exitCode"], "state.terminated.exitCode")
     end = max((_time(t.get("finishedAt"), "state.terminated.finishedAt") or 0
                for t in terminated), default=0) or None
     bad = next((t for t in terminated if t.get("exitCode") not in (0, None)
