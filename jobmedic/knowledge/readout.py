@@ -162,7 +162,7 @@ def _lines_with(low: str, lits: tuple[str, ...], starts: list[int]) -> set[int]:
 
 
 def candidates(tax: Any, lines: list[str]) -> list[Candidate]:
-    """Every (line, code) hit, the first rule per code and line. A rule's regex runs only on
+    """Every (line, code) hit, the strongest rule per code and line. A rule's regex runs only on
     the lines that hold one of its literals (found with str.find on the lower-cased text)."""
     text = "\n".join(lines)
     low = text.lower()
@@ -180,11 +180,13 @@ def candidates(tax: Any, lines: list[str]) -> list[Candidate]:
             if m is None:
                 continue
             if rule == "exit":
-                ex = _exit_candidate(tax, m, lines[no], no, m.span())
-                if ex is not None and (no, ex.code) not in seen:
-                    seen[no, ex.code] = ex
-            elif (no, code) not in seen:
-                seen[no, code] = Candidate(no, code, strength, order, lines[no], rule, m.span())
+                cand = _exit_candidate(tax, m, lines[no], no, m.span())
+            else:
+                cand = Candidate(no, code, strength, order, lines[no], rule, m.span())
+            # per line and code: the strongest rule, the first in order among equals
+            if cand is not None and ((no, cand.code) not in seen
+                                     or cand.strength > seen[no, cand.code].strength):
+                seen[no, cand.code] = cand
     return list(seen.values())
 
 
