@@ -1,8 +1,12 @@
-"""The fuzz suite's tallies go to JOBMEDIC_FUZZ_OUT (a JSON file) when it is set."""
+"""The fuzz suite's tallies go to JM_FUZZ_OUT (a JSON file) when it is set."""
 from __future__ import annotations
+
+import pytest
 
 from tests.fuzz.harness import write_report
 
 
-def pytest_sessionfinish(session, exitstatus):
+@pytest.fixture(scope="session", autouse=True)
+def _fuzz_report():
+    yield
     write_report()

@@ -181,8 +181,8 @@ def report() -> dict[str, dict[str, int]]:
 
 
 def write_report() -> None:
-    """With JOBMEDIC_FUZZ_OUT set, merge this process's tallies into that JSON file."""
-    out = os.environ.get("JOBMEDIC_FUZZ_OUT")
+    """With JM_FUZZ_OUT set (not JOBMEDIC_*: tests/conftest.py clears those), merge this process's tallies into that JSON file."""
+    out = os.environ.get("JM_FUZZ_OUT")
     if not out or not COUNTS:
         return
     p = Path(out)

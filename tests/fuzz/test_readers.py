@@ -20,8 +20,8 @@ from tests.fuzz.harness import COUNTS, Format, Raw, dumps, ingest, snapshot
 FORMATS = formats()
 NAMES = sorted(FORMATS)
 #: examples per property and reader: modest in `make test` (the whole suite well under a
-#: minute); JOBMEDIC_FUZZ_EXAMPLES=200 for the figures of docs/security.md
-EXAMPLES = int(os.environ.get("JOBMEDIC_FUZZ_EXAMPLES", "12"))
+#: minute); JM_FUZZ_EXAMPLES=200 for the figures of docs/security.md
+EXAMPLES = int(os.environ.get("JM_FUZZ_EXAMPLES", "12"))
 FAST = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
