@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from jobmedic.ingest import READERS, IngestContext, run_ingest
+from jobmedic.knowledge.errors import InputError
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.taxonomy import Taxonomy
 from jobmedic.knowledge.templates import Templates
@@ -145,6 +146,10 @@ def ingest(fmt: Format, data: str | bytes, tmp: Path, store: Store | None = None
             COUNTS[fmt.reader]["inputs"] += 1
         try:
             summary = run_ingest(store, READERS[fmt.reader], str(path), ctx)
+        except InputError:  # not this format: refused before anything is written
+            if count:
+                COUNTS[fmt.reader]["refused"] += 1
+            raise
         except Exception:
             COUNTS[fmt.reader]["crashes"] += 1
             raise

@@ -104,7 +104,8 @@ def test_bad_value_is_a_reject_on_its_line_and_nothing_else_is_lost(name, tmp_pa
 
 def _garbage(fmt: Format):
     if fmt.reader == "kubernetes":  # an array: damage stays valid JSON (see docs/security.md)
-        return json_values | st.builds(lambda v: {"kind": "Pod", "metadata": v}, json_values)
+        return (json_values | st.builds(lambda v: {"kind": "Pod", "metadata": v}, json_values)
+                ).map(dumps)
     if fmt.reader == "runai":
         return st.text(max_size=200) | json_values.map(json.dumps) | st.binary(max_size=100)
     return st.text(max_size=200) | st.binary(max_size=200)
