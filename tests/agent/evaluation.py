@@ -1,6 +1,6 @@
 """Scoring of the assistant's evaluation set (tests/agent/questions.yaml): action accuracy
 (the list of actions run is exactly the expected one, or the answer asks back / helps as
-expected) and argument accuracy (the actions are right and every argument matches: no
+expected, or refuses a question about nothing it knows) and argument accuracy (the actions are right and every argument matches: no
 missing and no extra arguments; "re:..." values match free text by regular expression)."""
 from __future__ import annotations
 
@@ -35,8 +35,11 @@ def args_match(exp: dict[str, Any], got: dict[str, Any]) -> bool:
 def score_item(item: dict[str, Any], result: Any) -> tuple[bool, bool]:
     """(actions right, actions and arguments right) for one answer."""
     exp = item["expect"]
-    if exp in ("clarify", "help"):
-        kinds = {"clarify": {"clarify"}, "help": {"help", "bad_input"}}[exp]
+    said = item.get("answer")  # "re:...": the answer's text must match too
+    if said is not None and not value_matches(said, result.answer):
+        return False, False
+    if exp in ("clarify", "help", "refuse"):
+        kinds = {"clarify": {"clarify"}, "help": {"help", "bad_input"}, "refuse": {"off_topic"}}[exp]
         ok = not result.calls and result.kind in kinds
         return ok, ok
     actions_ok = [c["action"] for c in result.calls] == [e["action"] for e in exp]
