@@ -113,3 +113,63 @@ def test_the_leak_check_catches_an_unscoped_answer(store):
     assert {"ml-team", "ops-secret"} <= set(_leaks(res))
     res = run_action({"action": "analyze"}, context(store, None))
     assert _leaks(res)
+
+
+#: Other projects' jobs (ml-team's failed j992, ops-secret's failed j1605): never writable.
+FOREIGN_JOBS = ["j992", "j1605"]
+RESEARCH_FAILED = "j1230"  # one of research's planted OOM jobs
+
+
+def _foreign_writes(tool) -> list[dict]:
+    """Each write naming another project's job (in every job field) or another project."""
+    fields = tool.request_model.model_fields
+    base = _payloads(tool)[0]
+    out = []
+    for k in ("job_id", "followup_job"):
+        if k in fields:
+            for j in FOREIGN_JOBS:
+                extra = {"job_id": RESEARCH_FAILED} if k != "job_id" and "job_id" in fields else {}
+                out.append({**base, **extra, k: j, "cluster": "c1"})
+    if "project" in fields:
+        out += [{**base, "project": p} for p in ("ml-team", "ops-secret")]
+    return out
+
+
+def _write_context(store, scope):
+    """The analyze context with the packaged rule base (record_outcome needs it)."""
+    import dataclasses
+
+    import yaml
+
+    from jobmedic.knowledge.rules import RuleBase
+    from jobmedic.settings import config_path
+
+    ctx = context(store, scope)
+    with open(config_path("remediations.yaml"), encoding="utf-8") as fh:
+        rules = RuleBase.from_dict(yaml.safe_load(fh), ctx.taxonomy.codes)
+    return dataclasses.replace(ctx, rules=rules)
+
+
+@pytest.mark.parametrize("how", ["context", "request"])
+@pytest.mark.parametrize("tool", [t for t in TOOLS if t.writes], ids=lambda t: t.name)
+def test_no_action_writes_into_other_projects(store, tool, how):
+    """Every action that writes is tried across projects, as the read actions are: each
+    attempt is refused and leaves the store as it was."""
+    fill(store)
+    ctx = _write_context(store, SCOPE if how == "context" else None)
+    payloads = _foreign_writes(tool)
+    assert len(payloads) >= 2  # not vacuous: each write action names a job or a project
+    for payload in payloads:
+        if how == "request":
+            payload = {**payload, "allowed_projects": SCOPE}
+        before = store.table_counts()
+        res = run_action(payload, ctx)
+        assert res.status == "error", (payload, res.model_dump_json()[:1000])
+        assert res.error.type in ("forbidden", "not_found"), (payload, res.error)
+        assert store.table_counts() == before, payload
+        echoed = json.dumps(payload)  # the caller's own words may come back in the error
+        assert not [n for n in _leaks(res) if n not in echoed], (payload, _leaks(res))
+    ok = run_action({**_payloads(tool)[0], "job_id": RESEARCH_FAILED, "cluster": "c1"}
+                    if "job_id" in tool.request_model.model_fields else _payloads(tool)[0],
+                    _write_context(store, SCOPE))
+    assert ok.status == "ok", ok.model_dump_json()[:1000]  # its own project's job: written

@@ -9,9 +9,10 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from jobmedic.knowledge.db import Queries, expected_indexes
+from jobmedic.knowledge.db import Queries, Scope, expected_indexes
 from jobmedic.knowledge.errors import StoreError
 from jobmedic.knowledge.migrations import FAILURE_EVENT_COLUMNS, JOB_COLUMNS
+from jobmedic.knowledge.ownership import check_event_rows
 
 _NOT_NULL_JOB_COLUMNS = ("cluster", "job_id", "state", "source")
 
@@ -100,13 +101,17 @@ class BulkLoads(Queries):
                 "INSERT OR IGNORE INTO job_nodes (cluster, job_id, node) VALUES (?, ?, ?)", rows)
             return conn.total_changes - before
 
-    def add_failure_events(self, rows: Iterable[Sequence[Any]]) -> int:
+    def add_failure_events(self, rows: Iterable[Sequence[Any]], scope: Scope = None) -> int:
         """Insert failure events given as tuples in FAILURE_EVENT_COLUMNS order + dedup_key.
 
         The dedup key (source-specific, e.g. cluster/job/timestamp/type) makes re-ingest a no-op.
-        Returns the number of new events.
+        A scoped caller's rows are checked first (ownership.check_event_rows: ScopeError for
+        another project's job), in the same transaction. Returns the number of new events.
         """
         with self.transaction() as conn:
+            if scope is not None:
+                rows = list(rows)
+                check_event_rows(conn, rows, scope)
             before = conn.total_changes
             conn.executemany(_INSERT_EVENT_SQL, rows)
             return conn.total_changes - before

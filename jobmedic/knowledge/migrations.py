@@ -188,4 +188,14 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "CREATE TABLE live_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
         "updated_at INTEGER NOT NULL)",
     ]),
+    (9, "ownership of written knowledge: user-entered solutions belong to a project", [
+        # NULL: shared (curated rule solutions, fixes learned from history, or entered without
+        # a scope); a project: a fix whose text a user of that project entered, seen only there.
+        "ALTER TABLE failure_solutions ADD COLUMN project TEXT",
+        # User fixes recorded before this migration: owned by the one project that tried them.
+        """UPDATE failure_solutions SET project = (SELECT MIN(o.project) FROM solution_outcomes o
+            WHERE o.solution_id = failure_solutions.id) WHERE source = 'user' AND
+            (SELECT COUNT(DISTINCT o.project) FROM solution_outcomes o
+             WHERE o.solution_id = failure_solutions.id) = 1""",
+    ]),
 ]

@@ -8,6 +8,8 @@ so recording the same outcome twice counts once.
 
 Scope: rates may be computed over every project (they are numbers without names); job ids,
 notes, projects and per-context splits are only returned for projects in the caller's scope.
+A solution whose text a user entered belongs to that user's project (failure_solutions.project)
+and is listed only inside it; curated and learned solutions are shared (project NULL).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from jobmedic.knowledge.db import Queries, Scope, scope_clause
+from jobmedic.knowledge.ownership import check_outcome_rows, visible_solutions
 
 OUTCOME_COLUMNS = ("solution_id", "cluster", "failed_job", "followup_job", "project", "success",
                    "recorded_by", "recorded_at", "note", "inferred", "context", "dedup_key",
@@ -54,14 +57,16 @@ class RemedyQueries(Queries):
     """Solutions, their attempts and the lookups of diagnose and record_outcome."""
 
     # -- solutions ---------------------------------------------------------------------------
-    def seed_solutions(self, rows: Iterable[tuple[str, str, str | None]], source: str = "rule") -> int:
-        """Insert (failure_type, solution id, key) rows that are not there yet."""
+    def seed_solutions(self, rows: Iterable[tuple[str, str, str | None]], source: str = "rule",
+                       project: str | None = None) -> int:
+        """Insert (failure_type, solution id, key) rows that are not there yet; `project` owns
+        them (a user's own fix text) or None (shared: curated, learned)."""
         with self.transaction() as conn:
             before = conn.total_changes
             conn.executemany(
-                "INSERT INTO failure_solutions (failure_type, solution, solution_key, source) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT(failure_type, solution) DO NOTHING",
-                [(t, s, k, source) for t, s, k in rows])
+                "INSERT INTO failure_solutions (failure_type, solution, solution_key, source, "
+                "project) VALUES (?, ?, ?, ?, ?) ON CONFLICT(failure_type, solution) DO NOTHING",
+                [(t, s, k, source, project) for t, s, k in rows])
             return conn.total_changes - before
 
     def solution_rowids(self, failure_type: str | None = None) -> dict[tuple[str, str], int]:
@@ -71,21 +76,28 @@ class RemedyQueries(Queries):
             sql, args = sql + " WHERE failure_type = ?", [failure_type]
         return {(t, s): i for t, s, i in self.conn.execute(sql, args)}
 
-    def list_solutions(self, failure_type: str) -> list[dict[str, Any]]:
+    def list_solutions(self, failure_type: str, scope: Scope = None) -> list[dict[str, Any]]:
+        """The solutions of a type the scope may see (shared ones and its projects' own)."""
+        vis, vargs = visible_solutions(scope)
         cur = self.conn.execute(
-            "SELECT id, solution, solution_key, source, success_count, failure_count, last_used "
-            "FROM failure_solutions WHERE failure_type = ? ORDER BY id", (failure_type,))
+            f"SELECT id, solution, solution_key, source, success_count, failure_count, last_used, "
+            f"project FROM failure_solutions s WHERE failure_type = ? AND {vis} ORDER BY id",
+            (failure_type, *vargs))
         return [dict(zip([d[0] for d in cur.description], r)) for r in cur]
 
     # -- outcomes ----------------------------------------------------------------------------
-    def add_outcomes(self, rows: Iterable[Sequence[Any]]) -> int:
+    def add_outcomes(self, rows: Iterable[Sequence[Any]], scope: Scope = None) -> int:
         """Insert outcome rows (OUTCOME_COLUMNS order); returns rows inserted or changed.
 
         The dedup key names one attempt (e.g. ``job:<cluster>:<failed job>:<solution>``), so a
         repeated record changes nothing and a person's record corrects an inferred one.
-        Solution counts are refreshed afterwards.
+        A scoped caller's rows are checked first (ownership.check_outcome_rows: ScopeError for
+        another project's job or solution). Solution counts are refreshed afterwards.
         """
         with self.transaction() as conn:
+            if scope is not None:
+                rows = list(rows)
+                check_outcome_rows(conn, rows, scope)
             before = conn.total_changes
             conn.executemany(_ADD_OUTCOME_SQL, rows)
             changed = conn.total_changes - before
@@ -118,6 +130,7 @@ class RemedyQueries(Queries):
         with `context` ({"cluster": .., "queue": .., "gpu": "gpu"|"cpu"}) the in-scope counts in
         that context, as "cluster=hpc": [successes, attempts]. One scan of the covering index."""
         where, params = scope_clause(scope, "o.project")
+        vis, vargs = visible_solutions(scope)
         ctx = [(k, v) for k, v in (context or {}).items() if k in CONTEXTS and v is not None]
         extra, eargs = "", []
         for k, v in ctx:
@@ -131,8 +144,8 @@ class RemedyQueries(Queries):
             f"COALESCE(SUM(CASE WHEN o.id IS NOT NULL AND {where} THEN 1 END), 0), "
             f"COALESCE(SUM(CASE WHEN o.id IS NOT NULL AND {where} THEN o.success END), 0), "
             f"MAX(o.recorded_at){extra} FROM failure_solutions s LEFT JOIN solution_outcomes o ON "
-            f"o.solution_id = s.id WHERE s.failure_type = ? GROUP BY s.id ORDER BY s.id",
-            [*params, *params, *eargs, failure_type])
+            f"o.solution_id = s.id WHERE s.failure_type = ? AND {vis} GROUP BY s.id ORDER BY s.id",
+            [*params, *params, *eargs, failure_type, *vargs])
         cols = ("rowid", "solution", "key", "source", "attempts", "successes", "inferred",
                 "attempts_in_scope", "successes_in_scope", "last_used")
         out = []
@@ -150,11 +163,12 @@ class RemedyQueries(Queries):
         if by not in CONTEXTS:
             raise ValueError(f"unknown context {by!r}; accepted: {', '.join(CONTEXTS)}")
         where, params = scope_clause(scope, "o.project")
+        vis, vargs = visible_solutions(scope)
         cur = self.conn.execute(
             f"SELECT s.solution, {CONTEXTS[by]} AS ctx, COUNT(*), SUM(o.success) FROM "
             f"solution_outcomes o JOIN failure_solutions s ON s.id = o.solution_id WHERE "
-            f"s.failure_type = ? AND {where} GROUP BY s.solution, ctx HAVING ctx IS NOT NULL",
-            [failure_type, *params])
+            f"s.failure_type = ? AND {where} AND {vis} GROUP BY s.solution, ctx "
+            f"HAVING ctx IS NOT NULL", [failure_type, *params, *vargs])
         return [{"solution": s, "context": by, "value": v, "attempts": n, "successes": k}
                 for s, v, n, k in cur]
 
@@ -169,8 +183,10 @@ class RemedyQueries(Queries):
         sel = ("SELECT ?, cluster, failed_job, followup_job, project, success, inferred, change, "
                "note, recorded_at FROM solution_outcomes WHERE solution_id = ?")
         out: list[tuple] = []
+        vis, vargs = visible_solutions(scope)
         for sid, name in self.conn.execute(
-                "SELECT id, solution FROM failure_solutions WHERE failure_type = ?", (failure_type,)):
+                f"SELECT id, solution FROM failure_solutions s WHERE failure_type = ? AND {vis}",
+                (failure_type, *vargs)).fetchall():
             if scope is None:
                 out += self.conn.execute(sel + " ORDER BY recorded_at DESC LIMIT ?",
                                          (name, sid, int(limit))).fetchall()
@@ -187,21 +203,27 @@ class RemedyQueries(Queries):
         if not keys:
             return []
         where, params = scope_clause(scope, "o.project")
+        vis, vargs = visible_solutions(scope)
         out = []
         for cluster, job in keys:
             cur = self.conn.execute(
                 f"SELECT s.solution, o.failed_job, o.followup_job, o.success, o.inferred, o.change "
                 f"FROM solution_outcomes o JOIN failure_solutions s ON s.id = o.solution_id "
-                f"WHERE o.cluster = ? AND o.failed_job = ? AND {where}", [cluster, job, *params])
+                f"WHERE o.cluster = ? AND o.failed_job = ? AND {where} AND {vis}",
+                [cluster, job, *params, *vargs])
             out += [dict(zip(("solution", "failed_job", "followup_job", "success", "inferred",
                               "change"), r)) for r in cur]
         return out
 
     # -- lookups for diagnose / record_outcome -----------------------------------------------
-    def failure_event_of(self, cluster: str, job_id: str) -> dict[str, Any] | None:
+    def failure_event_of(self, cluster: str, job_id: str, scope: Scope = None
+                         ) -> dict[str, Any] | None:
+        """The latest failure event of a job, among those of the scope's projects (diagnose
+        passes the job's own project, so another project's event never stands for it)."""
+        where, params = scope_clause(scope)
         cur = self.conn.execute(
-            "SELECT * FROM failure_events WHERE cluster = ? AND job_id = ? ORDER BY id DESC LIMIT 1",
-            (cluster, job_id))
+            f"SELECT * FROM failure_events WHERE cluster = ? AND job_id = ? AND {where} "
+            f"ORDER BY id DESC LIMIT 1", (cluster, job_id, *params))
         r = cur.fetchone()
         return None if r is None else dict(zip([d[0] for d in cur.description], r))
 

@@ -5,6 +5,7 @@ transactions; each query family is a class of its own module holding that one `D
 (composition): `store.loads` (ingest's bulk writes), `store.facts` (counts, ranges),
 `store.vocab`, `store.stats`, `store.features`, `store.remedies`, `store.sessions`,
 `store.telemetry`.
+`store.ownership` checks the scope of writes.
 Every family takes a `scope` (the projects a caller may see) that is applied inside the SQL.
 The families' methods are also the Store's own (`store.window_totals(...)` is
 `store.stats.window_totals(...)`), listed below family by family, so callers need one object.
@@ -23,6 +24,7 @@ from jobmedic.knowledge.db import SCHEMA_VERSION, Db, Scope, expected_indexes, s
 from jobmedic.knowledge.facts import StoreFacts
 from jobmedic.knowledge.feature_queries import FeatureQueries
 from jobmedic.knowledge.loads import BulkLoads
+from jobmedic.knowledge.ownership import OwnershipQueries
 from jobmedic.knowledge.remedies import RemedyQueries
 from jobmedic.knowledge.sessions import SessionQueries
 from jobmedic.knowledge.stats_queries import StatsQueries
@@ -60,6 +62,7 @@ class Store:
         self.features = FeatureQueries(db)
         self.remedies = RemedyQueries(db)
         self.sessions = SessionQueries(db)
+        self.ownership = OwnershipQueries(db)
         self.telemetry = TelemetryQueries(db)
         self.live = LiveQueries(db)  # alerts, the watcher's cursor, job output evidence
         if migrate:  # a run left `running` by a killed ingest is marked (ingest_runs)
@@ -179,6 +182,9 @@ class Store:
     cache_put = _via("sessions", SessionQueries.cache_put)
     find_job_refs = _via("sessions", SessionQueries.find_job_refs)
     top_failure_type = _via("sessions", SessionQueries.top_failure_type)
+
+    # -- ownership: the scope check of writes -----------------------------------------------
+    write_project = _via("ownership", OwnershipQueries.write_project)
 
     # -- telemetry: samples of running and past jobs -----------------------------------------
     add_samples = _via("telemetry", TelemetryQueries.add_samples)

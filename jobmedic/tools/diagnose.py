@@ -68,7 +68,8 @@ def run(ctx: ToolContext, req: DiagnoseRequest) -> ToolResult:
 
 
 def _job_text(ctx: ToolContext, job: dict[str, Any], extra: str | None) -> str:
-    ev = job.get("_event") or (ctx.store.failure_event_of(job["cluster"], job["job_id"])
+    own = [job["project"]] if job.get("project") else None  # never another project's event
+    ev = job.get("_event") or (ctx.store.failure_event_of(job["cluster"], job["job_id"], own)
                                if job.get("job_id") else None)
     job["_event"] = ev
     parts = [extra] if extra else []

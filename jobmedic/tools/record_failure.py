@@ -2,8 +2,11 @@
 
 Without a failure_type the event is classified from its phase and texts (the taxonomy, then
 past symptoms such as CrashLoopBackOff to a cause the text names) and templated with the
-store's Drain3 miner. The dedup key (cluster, job id or name, pod, timestamp, type) makes a
-repeated report of the same event a no-op.
+store's Drain3 miner. The dedup key (project, cluster, job id or name, pod, timestamp, type)
+makes a repeated report of the same event a no-op; it is per project, so one project's events
+never make another's report a "duplicate". A scoped caller writes only onto its own projects'
+jobs: naming another project's job is refused in the store (ScopeError, HTTP 403), and the
+event is stored with the job's own project.
 """
 from __future__ import annotations
 
@@ -70,6 +73,7 @@ def run(ctx: ToolContext, req: RecordFailureRequest) -> ToolResult:
                                 "your projects: " + ", ".join(scope), "project", inv)
     ts = parse_time_arg(req.timestamp, "timestamp") if req.timestamp else ctx.current_time()
     cluster = req.cluster or ctx.default_cluster
+    project = ctx.store.write_project(cluster, req.job_id, project, scope)  # ScopeError: not yours
     text = "\n".join(t for t in (req.error_message, req.logs_snippet, req.events_snippet) if t)
     evidence: list[str] = []
     if req.failure_type:
@@ -88,9 +92,10 @@ def run(ctx: ToolContext, req: RecordFailureRequest) -> ToolResult:
           "cluster": cluster, "project": project, "failure_type": code, "blame": blame,
           "timestamp": ts, "template_id": template_id, "evidence": evidence[0] if evidence else None,
           "source": "record_failure", "resolved": 0}
-    dedup = f"event:{cluster}:{req.job_id or req.job_name}:{req.pod_name or ''}:{ts}:{code}"
+    dedup = (f"event:{project or ''}:{cluster}:{req.job_id or req.job_name}:{req.pod_name or ''}:"
+             f"{ts}:{code}")
     with ctx.store.transaction():
-        added = ctx.store.add_failure_events([event_tuple(ev, dedup)])
+        added = ctx.store.add_failure_events([event_tuple(ev, dedup)], scope)
         pending = templates.drain_pending()
         if pending and added:
             ctx.store.save_templates(pending)

@@ -4,6 +4,11 @@ The solution may be an id (``oom.raise_memory``) or words ("doubled the memory")
 matched to the rule base (RuleBase.match), then to solutions already learned for the type;
 only a fix that matches nothing becomes a new user solution. One attempt per failed job and
 solution: recording it again changes nothing, recording it with the other result corrects it.
+
+Ownership (checked in the store): a scoped caller records only onto its own projects' jobs,
+the outcome is stored with the job's project (or, with no job, the caller's one project), and
+a new user solution, whose text the user wrote, belongs to that project: no other project
+ever lists it. Curated and learned solutions, and anonymous counts, are shared.
 """
 from __future__ import annotations
 
@@ -56,25 +61,30 @@ def run(ctx: ToolContext, req: RecordOutcomeRequest) -> ToolResult:
             raise JobmedicError(f"job {req.job_id!r} did not fail (state {job.get('state')}), so "
                                 "there is no failure type to record a fix for",
                                 hint="give --failure-type as well")
-    if job is None and scope is not None:
-        project = scope[0] if len(scope) == 1 else None
+    if job is None:
+        project = scope[0] if scope is not None and len(scope) == 1 else None
     else:
-        project = job.get("project") if job else None
-    sid, how, source, key = match_solution(ctx, ftype, req.solution)
-    store.seed_solutions([(ftype, sid, key)], source)
-    rowid = store.solution_rowids(ftype)[(ftype, sid)]
+        project = job.get("project")
+    project = store.write_project(job["cluster"] if job else None, job["job_id"] if job else None,
+                                  project, scope)  # ScopeError: not the caller's
+    sid, how, source, key = match_solution(ctx, ftype, req.solution, scope, project)
+    owner = project if source == "user" and how == "new" else None
     now = ctx.current_time()
     if job:
         dedup = f"job:{job['cluster']}:{job['job_id']}:{sid}"
     else:
         digest = hashlib.sha1((req.note or "").encode()).hexdigest()[:12]
-        dedup = f"type:{ftype}:{sid}:{int(req.success)}:{req.recorded_by or ''}:{digest}"
+        dedup = f"type:{ftype}:{sid}:{int(req.success)}:{req.recorded_by or ''}:{digest}" + (
+            f":{project}" if project else "")  # per project: never another project's duplicate
     before = store.outcome_exists(dedup)
     gpu = None if not job or job.get("req_gpus") is None else int(bool(job["req_gpus"]))
-    row = (rowid, job["cluster"] if job else None, job["job_id"] if job else None, req.followup_job,
-           project, int(req.success), req.recorded_by or "user", now, req.note, 0, None, dedup,
-           job.get("queue") if job else None, gpu, None)
-    changed = store.add_outcomes([row])
+    with store.transaction():  # a new solution lands only with its outcome (or neither does)
+        store.seed_solutions([(ftype, sid, key)], source, project=owner)
+        rowid = store.solution_rowids(ftype)[(ftype, sid)]
+        row = (rowid, job["cluster"] if job else None, job["job_id"] if job else None,
+               req.followup_job, project, int(req.success), req.recorded_by or "user", now,
+               req.note, 0, None, dedup, job.get("queue") if job else None, gpu, None)
+        changed = store.add_outcomes([row], scope)
     status = "recorded" if before is None else ("updated" if changed else "duplicate")
     stat = next(s for s in store.solution_stats(ftype, scope) if s["solution"] == sid)
     data: dict[str, Any] = {
@@ -88,13 +98,16 @@ def run(ctx: ToolContext, req: RecordOutcomeRequest) -> ToolResult:
     return ok("record_outcome", data, render_outcome(data), inv)
 
 
-def match_solution(ctx: ToolContext, ftype: str, text: str) -> tuple[str, str, str, str | None]:
-    """(solution id, how it matched, source, key) for a fix given as an id or in words."""
+def match_solution(ctx: ToolContext, ftype: str, text: str, scope: list[str] | None = None,
+                   project: str | None = None) -> tuple[str, str, str, str | None]:
+    """(solution id, how it matched, source, key) for a fix given as an id or in words, among
+    the solutions the scope sees; a new one of a `project` carries it in its id (``@project``)
+    so that two projects' fixes in the same words stay two solutions."""
     rules = rules_of(ctx)
     sol, how = rules.match(text, ftype)
     if sol is not None:
         return sol.id, how, "rule", (sol.learn_from[0] if sol.learn_from else None)
-    known = ctx.store.list_solutions(ftype)
+    known = ctx.store.list_solutions(ftype, scope)
     t = text.strip()
     norm, toks = normalise(t), set(tokens(t))
     for s in known:
@@ -119,4 +132,4 @@ def match_solution(ctx: ToolContext, ftype: str, text: str) -> tuple[str, str, s
         return s["solution"], "tokens", s["source"], s["solution_key"]
     slug = "_".join(tokens(t)[:6]) or "fix"
     slug = re.sub(r"[^a-z0-9_]", "", slug)[:60] or "fix"
-    return f"{ftype}.user_{slug}", "new", "user", t[:200]
+    return f"{ftype}.user_{slug}" + (f"@{project}" if project else ""), "new", "user", t[:200]

@@ -9,7 +9,7 @@ from jobmedic.knowledge.db import Queries
 from jobmedic.knowledge.store import Store
 
 KNOWLEDGE = Path(__file__).resolve().parents[2] / "jobmedic" / "knowledge"
-FAMILIES = ("loads", "facts", "vocab", "stats", "features", "remedies", "sessions")
+FAMILIES = ("loads", "facts", "vocab", "stats", "features", "remedies", "sessions", "ownership")
 
 
 def test_every_public_family_method_is_a_store_method():
