@@ -107,3 +107,14 @@ def test_a_type_only_outcome_from_several_projects_must_name_one(two, tctx):  # 
     r = act(both, action="record_outcome", failure_type="oom", solution="oom.raise_memory",
             success=True, allowed_projects=["projA"])
     assert r.status == "ok"
+
+
+def test_an_events_memory_request_is_read_as_a_kubernetes_quantity(tctx, store):  # noqa: F811
+    """Issue 10: "4000M" was 4000 MB in remediate and 3815 in ingest; a Kubernetes 4000M is
+    4e9 bytes = 3814.7 MiB wherever it is read."""
+    r = act(tctx, action="record_failure", job_name="pod-mem", cluster="k", phase="OOMKilled",
+            memory_request="4000M", error_message=OOM_TEXT)
+    assert r.status == "ok", r.model_dump_json()
+    rem = act(tctx, action="remediate", job_id="pod-mem", cluster="k")
+    assert rem.status == "ok", rem.model_dump_json()
+    assert round(rem.data["job"]["req_mem_mb"], 1) == 3814.7
