@@ -28,10 +28,11 @@ MAX_SHOWN = 400
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _EXIT = re.compile(
-    r"(?:exit(?:ed)?[ _]?(?:with )?(?:code|status)|exitcode|\"exitCode\"|Exit Code|ExitCode=|"
+    r"(?:exit(?:ed|s)?[ _]?(?:with )?(?:return |run |exit )?(?:code|status)|exitcode|\"exitCode\"|"
+    r"Exit Code|ExitCode=|return code|错误码|"
     r"was sent code|status code|WTERMSIG|(?:on|by|with) signal)[\s:=`'\"]*(-?\d{1,3})(?::(\d{1,3}))?",
     re.IGNORECASE)
-_EXIT_LITS = ("code", "exit", "signal", "status", "wtermsig")
+_EXIT_LITS = ("code", "exit", "signal", "status", "wtermsig", "错误码")
 _ERRORISH = re.compile(r"error|fail|fatal|exception|killed|abort|denied|refused|traceback|panic|"
                        r"warn|cannot|unable|invalid|terminated|错误|失败|报错", re.IGNORECASE)
 _INJECTION = re.compile(r"ignore (?:all |any )?(?:the )?(?:previous|prior|above) instructions|"
