@@ -12,9 +12,12 @@ import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobmedic.live.joboutput import SNIPPET_CHARS, JobOutput, classify, read_job_output, redact
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
 
 KUBE_LOGS = "kubectl logs --previous --tail=200 -n {namespace} {pod}"
 _TIMEOUT_S = 20
@@ -86,7 +89,7 @@ def _read(job: dict[str, Any], taxonomy: Any, known: dict[str, str],
     return res
 
 
-def collect(store: Any, taxonomy: Any, jobs: list[dict[str, Any]], *, use_scontrol: bool = True,
+def collect(store: Store, taxonomy: Any, jobs: list[dict[str, Any]], *, use_scontrol: bool = True,
             kube_command: str | None = None) -> EvidenceSummary:
     """Read the output of each failed job in `jobs` and store it on its failure event."""
     summary = EvidenceSummary()
@@ -116,7 +119,7 @@ def collect(store: Any, taxonomy: Any, jobs: list[dict[str, Any]], *, use_scontr
     return summary
 
 
-def collect_since(store: Any, taxonomy: Any, since: int, **kw: Any) -> EvidenceSummary:
+def collect_since(store: Store, taxonomy: Any, since: int, **kw: Any) -> EvidenceSummary:
     """Evidence for every failed job ended since `since` that has none yet."""
     return collect(store, taxonomy, store.live.failed_jobs_without_output(since), **kw)
 
@@ -142,7 +145,7 @@ def sacct_time_to_epoch(value: str | None, now: int) -> int:
         return now - 86400
 
 
-def after_sync(store: Any, taxonomy: Any, since: str | None, now: int,
+def after_sync(store: Store, taxonomy: Any, since: str | None, now: int,
                echo: Any = None) -> EvidenceSummary:
     """`jobmedic sync slurm`'s last step: the output of the failed jobs it brought."""
     s = collect_since(store, taxonomy, sacct_time_to_epoch(since, now))

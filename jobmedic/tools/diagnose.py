@@ -17,6 +17,7 @@ from jobmedic.tools.remedy_common import find_job, rules_of, templates_for
 
 if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store
+    from jobmedic.knowledge.store import Store
 
 MAX_TEXT = 10 * 1024 * 1024
 ANALYSED = 200_000  # characters classified: the first and the last half of a longer text
@@ -137,7 +138,7 @@ def diagnose_text(ctx: ToolContext, text: str, job: dict[str, Any] | None, scope
     return data
 
 
-def _from_templates(store: Any, rd: Any, scope: Any) -> None:
+def _from_templates(store: Store, rd: Any, scope: Any) -> None:
     """When neither rules nor classifier decide: a considered line whose log template matches
     past failures of one type in the store decides (the share of them is the confidence)."""
     miner = templates_for(store)
