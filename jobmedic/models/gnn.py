@@ -52,7 +52,7 @@ class GnnModel(ModelKind):
         super().__init__(DEFAULTS | dict(params or {}))
         self.mean_: np.ndarray | None = None
         self.std_: np.ndarray | None = None
-        self._graph: tuple[Any, tuple] | None = None  # (frame key, (x, y_src, edge_index))
+        self._graph: tuple[Any, tuple] | None = None  # (jobs frame, (x, y_src, edge_index))
         self._raw: np.ndarray | None = None  # uncalibrated scores of every node of that graph
         self.graph_seconds_ = 0.0
 
@@ -61,13 +61,12 @@ class GnnModel(ModelKind):
         mean and scale once there are some) and the rows to fit or score."""
         from jobmedic.models import gnn_graph
 
-        key = (id(frame[0]), len(frame[0]))
-        if self._graph is None or self._graph[0] != key:
+        if self._graph is None or self._graph[0] is not frame[0]:  # held: no id reuse
             t = time.perf_counter()
             df, X = frame
             x, ys, ei, mean, std = gnn_graph.build_graph(df, X, self.params, self.mean_, self.std_)
             self.mean_, self.std_ = mean, std
-            self._graph, self._raw = (key, (x, ys, ei)), None
+            self._graph, self._raw = (df, (x, ys, ei)), None
             self.graph_seconds_ = time.perf_counter() - t
         return GraphRows(*self._graph[1], np.asarray(rows))
 
