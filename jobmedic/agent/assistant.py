@@ -55,7 +55,7 @@ class Assistant:
         t0 = time.perf_counter()
         try:
             return self._ask(question, session, t0)
-        except Exception as exc:  # noqa: BLE001 - the boundary: a polite answer, not a traceback
+        except Exception as exc:  # the boundary: a polite answer, not a traceback
             log.exception("assistant failed on %r", str(question)[:200])
             text = (f"Something went wrong on my side while answering ({type(exc).__name__}); "
                     "the log has the details.\n\n" + comp.examples_text())

@@ -14,7 +14,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from jobmedic.agent.compose import help_answer
 
@@ -25,7 +25,7 @@ class RouterChatModel(BaseChatModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     router: Any  # jobmedic.agent.router.Router
-    history: list[dict[str, Any]] = []  # the session's earlier turns
+    history: list[dict[str, Any]] = Field(default_factory=list)  # the session's earlier turns
 
     @property
     def _llm_type(self) -> str:

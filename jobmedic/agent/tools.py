@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -35,7 +35,7 @@ def args_model(tool: Tool) -> type[BaseModel]:
             default = f.default if f.default is not None and not callable(f.default) else None
             if default is not None:
                 desc += f" (default {default})"
-            fields[name] = (Optional[f.annotation], Field(None, description=desc))
+            fields[name] = (f.annotation | None, Field(None, description=desc))
     camel = "".join(p.title() for p in tool.name.split("_"))
     return create_model(f"{camel}Args", __config__=ConfigDict(extra="forbid"), **fields)
 

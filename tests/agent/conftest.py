@@ -10,12 +10,12 @@ import pytest
 
 from jobmedic.agent import Assistant
 from jobmedic.app import build_tool_context
+from jobmedic.core.timeutil import parse_time_arg
 from jobmedic.ingest import READERS, IngestContext, run_ingest
 from jobmedic.ingest.base import event_tuple
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.templates import Templates
 from jobmedic.settings import load_settings
-from jobmedic.core.timeutil import parse_time_arg
 from tests.conftest import FIXTURES
 
 HERE = Path(__file__).resolve().parent

@@ -9,12 +9,13 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field
 
 
 class ScriptedToolModel(GenericFakeChatModel):
     """LangChain's GenericFakeChatModel, able to bind tools: replays scripted AIMessages."""
 
-    seen: list[Any] = []
+    seen: list[Any] = Field(default_factory=list)
 
     def bind_tools(self, tools: Any, **kwargs: Any):
         return self
@@ -38,7 +39,7 @@ class ObedientModel(BaseChatModel):
     tool output included. It stands for a real model that is steered by injected text."""
 
     first: dict[str, Any]
-    contents: list[str] = []
+    contents: list[str] = Field(default_factory=list)
 
     @property
     def _llm_type(self) -> str:

@@ -8,10 +8,9 @@ import random
 import pytest
 from typer.testing import CliRunner
 
-from jobmedic.agent import Assistant, AskResult
+from jobmedic.agent import AskResult, Assistant
 from jobmedic.cli import app
 from jobmedic.knowledge.store import Store
-
 from tests.agent.conftest import build_store, make_ctx
 
 
@@ -138,7 +137,7 @@ def test_scope_jobs_of_other_projects_answer_like_missing_ones(agent_store, taxo
     a, b = scoped.ask(hidden, session="h"), scoped.ask(missing, session="m")
     assert [c["action"] for c in a.calls] == [c["action"] for c in b.calls]
     assert [c["status"] for c in a.calls] == [c["status"] for c in b.calls]
-    norm = lambda text, tok: text.replace(tok, "X")  # noqa: E731
+    norm = lambda text, tok: text.replace(tok, "X")
     hid_tok = next(t for t in hidden.rstrip("?").split() if any(ch.isdigit() for ch in t) or "-" in t)
     mis_tok = next(t for t in missing.rstrip("?").split() if any(ch.isdigit() for ch in t) or "-" in t)
     assert norm(a.answer, hid_tok) == norm(b.answer, mis_tok)

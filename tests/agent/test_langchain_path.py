@@ -9,7 +9,6 @@ from jobmedic.agent import Assistant
 from jobmedic.agent.chat_model import RouterChatModel
 from jobmedic.agent.tools import HIDDEN_FIELDS, build_tools
 from jobmedic.tools import TOOLS
-
 from tests.agent.conftest import add_events
 from tests.agent.evaluation import load_items, score_item
 from tests.agent.fakes import BrokenModel, ObedientModel, call, scripted

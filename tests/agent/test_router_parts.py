@@ -8,7 +8,6 @@ from jobmedic.agent.router.extract import failure_type_of, group_by_of, outcome_
 from jobmedic.agent.router.intents import is_garbage, pasted_text
 from jobmedic.agent.router.times import parse_time
 from jobmedic.agent.router.vocabulary import Vocabulary, norm
-
 from tests.agent.conftest import NOW  # 2024-05-03 12:00 UTC, a Friday
 
 

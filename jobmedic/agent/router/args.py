@@ -130,7 +130,7 @@ def failure_fields(text: str, ent: Entities) -> dict[str, Any]:
         for field in ("node_name", "project", "container_image", "user"):  # "... on gpu01"
             if a.get(field):
                 msg = re.sub(rf"[\s,]+(?:on|in|at|with|for|by)\s+(?:node\s+|project\s+|user\s+|image\s+)?"
-                             rf"{re.escape(str(a[field]))}\s*$", "", msg, flags=re.I)
+                             rf"{re.escape(str(a[field]))}\s*$", "", msg, flags=re.IGNORECASE)
         a["error_message"] = msg
     if ent.sizes.get("req_gpus"):
         a["gpu_count"] = ent.sizes["req_gpus"]

@@ -118,9 +118,9 @@ def intent_of(q: str, has_job: bool, has_outcome: bool, has_failure: bool) -> st
     if PREDICT.search(q):
         return "predict"
     if DIAGNOSE.search(q) and (has_job or re.search(r"\b(?:it|this|that|error|message|exit code|"
-                                                    r"signal|mean)\b", q, _Q)):
-        if has_job or not re.search(r"\b(?:jobs|failures|things|pods|workloads)\b", q, _Q):
-            return "diagnose"
+                                                    r"signal|mean)\b", q, _Q)) \
+            and (has_job or not re.search(r"\b(?:jobs|failures|things|pods|workloads)\b", q, _Q)):
+        return "diagnose"
     if REMEDIATE.search(q) or (has_failure and re.search(r"\b(?:help|halp|ideas?)\W*$", q, _Q)):
         return "remediate"
     if STATS.search(q):

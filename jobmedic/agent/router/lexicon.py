@@ -16,9 +16,9 @@ def _words(name: str) -> frozenset[str]:
 
 
 #: Failure-type synonyms, tried in order; the first match (by position in the text) wins.
-#: Each is a regular expression, written as its alternatives, one a line.
-FAILURE_SYNONYMS: list[tuple[str, str]] = [
-    ("gpu_error", "|".join([
+#: Each is a regular expression written as its alternatives, one a line.
+FAILURE_SYNONYMS: list[tuple[str, tuple[str, ...]]] = [
+    ("gpu_error", (
         r"\bxid\b",
         r"\becc\b",
         r"fell off the bus",
@@ -27,8 +27,8 @@ FAILURE_SYNONYMS: list[tuple[str, str]] = [
         r"bad gpus?",
         r"dead gpus?",
         r"gpu_error",
-    ])),
-    ("oom", "|".join([
+    )),
+    ("oom", (
         r"\bexit(?: code| status)?:? 137\b",
         r"\bcuda oom\b",
         r"\bgpu oom\b",
@@ -44,8 +44,8 @@ FAILURE_SYNONYMS: list[tuple[str, str]] = [
         r"\brunning out of (?:ram|memory)\b",
         r"\bout of ram\b",
         r"\boomed\b",
-    ])),
-    ("timeout", "|".join([
+    )),
+    ("timeout", (
         r"\btime ?outs?\b",
         r"\btimed ?out\b",
         r"\btime[- ]?limits?\b",
@@ -56,39 +56,39 @@ FAILURE_SYNONYMS: list[tuple[str, str]] = [
         r"\bout of time\b",
         r"\bhit the limit\b",
         r"\bexceeded (?:the )?time\b",
-    ])),
-    ("node_failure", "|".join([
+    )),
+    ("node_failure", (
         r"\bnode[_ ]?fail(?:ed|ures?|s)?\b",
         r"\bnode (?:died|crash(?:ed|es)?|down|lost|went down|reboot(?:ed|s)?)\b",
         r"\bdead nodes?\b",
         r"\bboot[_ ]?fail(?:ures?|ed)?\b",
         r"\bnodes? (?:dying|going down)\b",
-    ])),
-    ("nccl_error", "|".join([
+    )),
+    ("nccl_error", (
         r"\bnccl\b",
         r"\bcollective (?:timeouts?|errors?)\b",
         r"\ballreduce\b",
         r"\bmpi[_ ]abort\b",
-    ])),
-    ("image_pull", "|".join([
+    )),
+    ("image_pull", (
         r"\bimage ?pull(?:backoff)?\b",
         r"\berrimagepull\b",
         r"\bpull (?:errors?|failures?|backoff)\b",
         r"(?:can'?t|cannot|could ?n[o']t|fail(?:ed|s)? to) pull\b",
-    ])),
-    ("crash_loop", "|".join([
+    )),
+    ("crash_loop", (
         r"\bcrash ?loop(?:backoff|ing|s)?\b",
         r"\bkeeps? restarting\b",
         r"\brestart loops?\b",
-    ])),
-    ("config_error", "|".join([
+    )),
+    ("config_error", (
         r"\bconfig(?:uration)? errors?\b",
         r"\bmisconfig\w*",
         r"\bbad config\w*",
         r"\bmissing (?:secret|env(?:ironment)? var\w*|configmap|volume)s?\b",
         r"\bcreatecontainerconfigerror\b",
-    ])),
-    ("dependency_error", "|".join([
+    )),
+    ("dependency_error", (
         r"\bdependency (?:errors?|issues?|problems?)\b",
         r"\bimport ?errors?\b",
         r"\bmodulenotfounderror\b",
@@ -97,68 +97,68 @@ FAILURE_SYNONYMS: list[tuple[str, str]] = [
         r"\blibcudnn\b",
         r"\bversion mismatch\b",
         r"\bno module named\b",
-    ])),
-    ("permission_denied", "|".join([
+    )),
+    ("permission_denied", (
         r"\bpermission(?:s| denied| errors?)\b",
         r"\baccess denied\b",
         r"\beacces\b",
-    ])),
-    ("disk_quota", "|".join([
+    )),
+    ("disk_quota", (
         r"\b(?:disk )?quota\b",
         r"\bdisk full\b",
         r"\bno space left\b",
         r"\bout of (?:disk|space)\b",
         r"\bfull disk\b",
         r"\bedquot\b",
-    ])),
-    ("filesystem_error", "|".join([
+    )),
+    ("filesystem_error", (
         r"\bfile ?system (?:errors?|issues?|problems?)\b",
         r"\blustre\b",
         r"\bgpfs\b",
         r"\bi/?o errors?\b",
         r"\bstale (?:nfs )?file handles?\b",
         r"\bnfs (?:errors?|issues?)\b",
-    ])),
-    ("network_error", "|".join([
+    )),
+    ("network_error", (
         r"\bnetwork(?:ing)? (?:errors?|issues?|problems?|failures?)\b",
         r"\bconnection (?:refused|reset|timeouts?|errors?)\b",
         r"\bdns (?:errors?|failures?|issues?)\b",
-    ])),
-    ("segfault", "|".join([
+    )),
+    ("segfault", (
         r"\bexit(?: code| status)?:? 139\b",
         r"\bseg ?faults?\b",
         r"\bsegmentation faults?\b",
         r"\bsigsegv\b",
         r"\bcore ?dump(?:s|ed)?\b",
         r"\bsegfaulted\b",
-    ])),
-    ("preempted", "|".join([
+    )),
+    ("preempted", (
         r"\bpreempt(?:ed|ions?|s)?\b",
         r"\bevict(?:ed|ions?|s)?\b",
         r"\bbumped\b",
-    ])),
-    ("cancelled", "|".join([
+    )),
+    ("cancelled", (
         r"\bcancel(?:l)?(?:ed|ations?|s)?\b",
         r"\bscancel(?:l?ed)?\b",
-    ])),
-    ("scheduling", "|".join([
+    )),
+    ("scheduling", (
         r"\bscheduling (?:errors?|failures?|issues?|problems?)\b",
         r"\bunschedulable\b",
         r"\bfailedscheduling\b",
         r"(?:can'?t|cannot|won'?t) (?:be )?schedul\w*",
         r"\bstuck (?:in )?pending\b",
         r"\binsufficient (?:gpus?|cpus?|memory|resources)\b",
-    ])),
-    ("app_error", "|".join([
+    )),
+    ("app_error", (
         r"\bapp(?:lication)? errors?\b",
         r"\bnon[- ]?zero exit\w*",
         r"\bapp_error\b",
-    ])),
-    ("unknown", "|".join([
+    )),
+    ("unknown", (
         r"\bunknown (?:failures?|errors?|causes?)\b",
-    ])),
+    )),
 ]
-FAILURE_RX = [(code, re.compile(rx, re.IGNORECASE)) for code, rx in FAILURE_SYNONYMS]
+FAILURE_RX = [(code, re.compile("|".join(alts), re.IGNORECASE)) for code, alts in FAILURE_SYNONYMS]
 
 #: "by node", "per user", "top images" -> stats group_by.
 GROUP_WORDS = {

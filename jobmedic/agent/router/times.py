@@ -30,9 +30,10 @@ _NUM = r"(\d+(?:\.\d+)?|an?|one|two|three|four|five|six|seven|eight|nine|ten|ele
        r"fourteen|fifteen|twenty|thirty|couple(?: of)?|a few|few|several)"
 _UNIT = r"(hours?|hrs?|h|minutes?|mins?|days?|d|weeks?|wks?|w|fortnights?|months?|mos?|" \
         r"quarters?|years?|yrs?)"
-_DATE = r"(\d{4}-\d{1,2}-\d{1,2}(?:[t ]\d{1,2}:\d{2}(?::\d{2})?)?|(?:%s)\.? \d{1,2}(?:st|nd|rd|th)?" \
-        r"(?:,? \d{4})?|\d{1,2}(?:st|nd|rd|th)? (?:%s)\.?(?: \d{4})?|%s|yesterday|today)" % (
-            "|".join(MONTHS), "|".join(MONTHS), "|".join(WEEKDAYS))
+_MONTH = "|".join(MONTHS)
+_DATE = (r"(\d{4}-\d{1,2}-\d{1,2}(?:[t ]\d{1,2}:\d{2}(?::\d{2})?)?|(?:" + _MONTH
+         + r")\.? \d{1,2}(?:st|nd|rd|th)?(?:,? \d{4})?|\d{1,2}(?:st|nd|rd|th)? (?:" + _MONTH
+         + r")\.?(?: \d{4})?|" + "|".join(WEEKDAYS) + "|yesterday|today)")
 
 RX_LAST_N = re.compile(rf"\b(?:last|past|previous|prev|over the last|in the last|within the last|"
                        rf"the last|the past)\s+{_NUM}\s*{_UNIT}\b")
@@ -42,7 +43,7 @@ RX_LAST_UNIT = re.compile(r"\b(?:last|past|previous|this past)\s+(hour|day|24 ?h
 RX_SINCE = re.compile(rf"\b(?:since|from|after)\s+(?:last\s+)?{_DATE}")
 RX_ON = re.compile(rf"\bon\s+{_DATE}")
 RX_BETWEEN = re.compile(rf"\b(?:between|from)\s+{_DATE}\s+(?:and|to|until|till|-)\s+{_DATE}")
-RX_IN_MONTH = re.compile(r"\b(?:in|during|for)\s+(%s)\b(?:\s+(\d{4}))?" % "|".join(MONTHS))
+RX_IN_MONTH = re.compile(r"\b(?:in|during|for)\s+(" + _MONTH + r")\b(?:\s+(\d{4}))?")
 RX_SIMPLE = re.compile(r"\b(today|tonight|this morning|yesterday|this week|this month|"
                        r"this year|so far this week)\b")
 RX_BARE = re.compile(r"(?<![\w.:-])(\d+)\s*(hrs?|h|days?|d|weeks?|wks?|w|months?|mos?)\b(?![-:])")

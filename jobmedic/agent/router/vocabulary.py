@@ -8,6 +8,7 @@ of the data, so a question on a large store does not rescan the jobs table.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -70,27 +71,23 @@ class Vocabulary:
         """Load (or reuse the cached) vocabulary of every kind for this scope."""
         key = "vocab:" + ("*" if scope is None else ",".join(sorted(scope)))
         stamp = None
-        try:
+        with contextlib.suppress(Exception):  # a store without the cache table still works
             stamp = store.data_stamp()
-        except Exception:  # noqa: BLE001 - a store without the cache table still works
-            pass
         memo = store.__dict__.setdefault("_agent_vocab_memo", {})  # lives as long as the store
         memo_key = (key, str(stamp))
         if stamp is not None and memo_key in memo:
             return memo[memo_key]  # a long-lived process (server, chat UI) asks again
         try:
             cached = store.cache_get(key, stamp) if stamp is not None else None
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - an unreadable cache entry is rebuilt
             cached = None
         if isinstance(cached, dict) and all(k in cached for k in KINDS):
             vocab = cls({k: list(cached[k]) for k in KINDS})
         else:
             vocab = cls({k: store.known(k, scope) for k in KINDS})
             if stamp is not None:
-                try:
+                with contextlib.suppress(Exception):  # a read-only store: just do not cache
                     store.cache_put(key, stamp, vocab.names)
-                except Exception:  # noqa: BLE001 - a read-only store: just do not cache
-                    pass
         if stamp is not None:
             if len(memo) > 32:
                 memo.clear()
