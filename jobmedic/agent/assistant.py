@@ -28,7 +28,7 @@ class AskResult:
     results: list[dict[str, Any]] = field(default_factory=list)  # the full envelopes
     fell_back: bool = False  # the configured model failed and the router answered
     note: str | None = None  # why it fell back (also said in the answer)
-    kind: str = "answer"  # answer | clarify | help | bad_input | error
+    kind: str = "answer"  # answer | clarify | help | bad_input | off_topic | error
     timings: dict[str, float] = field(default_factory=dict)  # ms: route, actions, total
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,6 +71,8 @@ class Assistant:
         t_route = time.perf_counter()
         if plan.kind == "bad_input":
             return self._reply(comp.help_answer(plan.reply), "bad_input", t0, t_route)
+        if plan.kind == "off_topic":  # no model is asked: there is nothing to look up
+            return self._reply(comp.refusal(), "off_topic", t0, t_route)
         fell_back, note, out, done = False, None, None, Outcome()
         if self._chat_model is not None or not is_router(self.model):
             try:

@@ -16,7 +16,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
-from jobmedic.agent.compose import help_answer
+from jobmedic.agent.compose import help_answer, refusal
 
 
 class RouterChatModel(BaseChatModel):
@@ -51,8 +51,8 @@ class RouterChatModel(BaseChatModel):
         bound = {t["function"]["name"] for t in kwargs.get("tools") or []}
         calls = [c for c in plan.calls if not bound or c["action"] in bound]
         if not calls:
-            text = plan.reply if plan.kind == "clarify" else help_answer(
-                plan.reply if plan.kind == "bad_input" else None)
+            text = plan.reply if plan.kind == "clarify" else refusal() if plan.kind == "off_topic" \
+                else help_answer(plan.reply if plan.kind == "bad_input" else None)
             return _result(AIMessage(content=text, response_metadata={"router": plan.kind}))
         return _result(AIMessage(
             content="", response_metadata={"router": "calls", "notes": plan.notes},

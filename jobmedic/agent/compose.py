@@ -38,6 +38,12 @@ def examples_text() -> str:
     return "You can ask, for example:\n\n" + "\n".join(f"- {e}" for e in EXAMPLES)
 
 
+def refusal() -> str:
+    """The short answer to a question about nothing jobmedic knows."""
+    return ("That is outside what I can answer: I only know about jobs on this cluster and why "
+            "they fail (Slurm, Kubernetes, Run:AI), from the knowledge store.\n\n" + examples_text())
+
+
 def help_answer(reason: str | None = None) -> str:
     head = BAD_INPUT.get(reason or "", "") if reason else ""
     intro = ("I answer questions about failed cluster jobs (Slurm, Kubernetes, Run:AI) with "

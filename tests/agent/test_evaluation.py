@@ -37,3 +37,18 @@ def test_heldout_questions(agent_ctx):
         print("MISS", json.dumps(f, ensure_ascii=False))
     assert report["action_accuracy"] >= 0.85, report["failures"]
     assert report["argument_accuracy"] >= 0.80, report["failures"]
+
+
+def test_second_heldout_set(agent_ctx):
+    """Issue 13's held-out set (job + why, pasted errors, unknown names, off-topic questions,
+    ordinary ones): written before the router was changed for them, never tuned on."""
+    items = load_items(QUESTIONS.with_name("questions_heldout2.yaml"))
+    assert len(items) >= 60
+    assert sum(1 for it in items if it["expect"] == "refuse") >= 5
+    assert sum(1 for it in items if it["expect"] == "clarify") >= 5
+    report = evaluate(lambda: Assistant(agent_ctx), items)
+    print(json.dumps({k: v for k, v in report.items() if k != "failures"}))
+    for f in report["failures"]:
+        print("MISS", json.dumps(f, ensure_ascii=False))
+    assert report["action_accuracy"] >= 0.95, report["failures"]
+    assert report["argument_accuracy"] >= 0.95, report["failures"]

@@ -13,7 +13,14 @@ from typing import Any
 
 from jobmedic.agent.router import args as argmod
 from jobmedic.agent.router.extract import Entities, extract
-from jobmedic.agent.router.intents import HELP, clauses, intent_of, is_garbage, pasted_text
+from jobmedic.agent.router.intents import (
+    HELP,
+    clauses,
+    intent_of,
+    is_garbage,
+    off_topic,
+    pasted_text,
+)
 from jobmedic.agent.router.lexicon import FOLLOWUP_RX, PRONOUN_RX
 from jobmedic.agent.router.times import TimeSpec
 from jobmedic.agent.router.vocabulary import Vocabulary
@@ -29,7 +36,7 @@ class Plan:
 
     calls: list[dict[str, Any]] = field(default_factory=list)
     reply: str | None = None
-    kind: str = "calls"  # calls | clarify | help | bad_input
+    kind: str = "calls"  # calls | clarify | help | bad_input | off_topic
     notes: list[str] = field(default_factory=list)
 
 
@@ -54,6 +61,10 @@ class Router:
             return Plan([{"action": "diagnose", "args": argmod.build("diagnose", ent, q, paste)}])
         whole = self._extract(q)
         prev = _last_turn(history)
+        recognised = bool(whole.jobs or whole.failure_type or whole.sizes or whole.group_by
+                          or set(whole.names) - set(whole.guessed))
+        if off_topic(q, recognised, bool(prev or whole.time or FOLLOWUP_RX.search(q))):
+            return Plan(kind="off_topic")
         plan = Plan(notes=list(whole.notes))
         seen: set[str] = set()
         parts = clauses(q)
@@ -156,8 +167,9 @@ class Router:
             lines.append(f"'{tok}' could be {', '.join(names)}: which one did you mean?")
         for tok, kind, close in ent.unknown:
             what = kind or "project, node, user, queue or image"
-            near = f" The closest I know: {', '.join(close)}." if close else ""
-            lines.append(f"I don't know a {what} '{tok}'.{near}")
+            near = f"; did you mean {', '.join(close[:-1]) + ' or ' if len(close) > 1 else ''}" \
+                f"{close[-1]}?" if close else "."
+            lines.append(f"I don't know a {what} called '{tok}'{near}")
         return Plan(kind="clarify", reply=" ".join(lines) + " Ask again with the exact name.")
 
 

@@ -72,6 +72,7 @@ class Entities:
     sizes: dict[str, Any] = field(default_factory=dict)
     success: bool | None = None
     top: int | None = None
+    guessed: list[str] = field(default_factory=list)  # kinds read from a partial or typo match
 
     def any_filter(self) -> bool:
         return bool(self.names or self.time)
@@ -169,10 +170,12 @@ def extract(text: str, vocab: Vocabulary, now: int,
                 ent.ambiguous.append((tok, [best.name] + [m.name for m in rivals][:4]))
             elif best.kind not in ent.names:
                 ent.names[best.kind] = best.name
+                ent.guessed.append(best.kind)
                 ent.notes.append(f"I read '{tok}' as {best.kind} {best.name}.")
             continue
         leftovers.append(tok)
-        if strong or (weak and re.search(r"[\d_\-]", tok)) or re.fullmatch(r"[a-z]+(?:[-_][a-z]+)+", lowtok):
+        if strong or (weak and (re.search(r"[\d_\-]", tok) or (tok[:1].isupper() and lowtok not in DOMAIN))) \
+                or re.fullmatch(r"[a-z]+(?:[-_][a-z]+)+", lowtok):
             ent.unknown.append((tok, strong, vocab.closest(tok, (strong,) if strong else KINDS)))
     ent.jobs = list(job_tokens)
     refs = find_jobs([t for t in leftovers if not t.isdigit()]) if (find_jobs and leftovers) else {}

@@ -59,6 +59,7 @@ ANALYZE = re.compile(r"\banaly[sz]\w*|\bwhat(?:'s| is| are|s)? (?:been |have bee
                      r"stuff)\b|\bfailures?\b|\bfailing\b|\bbroken\b|\bbreaking\b|\bcheck\b|\bany (?:bad|"
                      r"broken|sick)\b|\bon fire\b|\bmeltdown\b|\bblame\b|\bwhose fault\b|\bcrash\w*|\bdying\b|"
                      r"\bsick\b|\bacting up\b|\bweird\b|\bwtf\b|\bwhat'?s up\b|\bgoing on\b|"
+                     r"\bwhat (?:failed|broke|crashed|died)\b|"
                      r"\bhow(?:'s| is| are)\b.{0,30}\b(?:doing|going|looking)\b", _Q)
 QUESTION_START = re.compile(r"^\s*(?:how|what|which|why|did|does|do|is|are|can|could|should|will|would|has|"
                             r"have|was|were|any)\b", _Q)
@@ -70,7 +71,18 @@ PASTE_HINT = re.compile(r"traceback \(most recent call last\)|^\s*\w*(?:error|ex
                         r"\bat [\w.$]+\([\w.]+:\d+\)|^\s*File \"|\bcore dumped\b|\bOOMKilled\b|Back-off|"
                         r"^\s*(?:Warning|Normal)\s+\w+|^\s*(?:RuntimeError|torch\.|CUDA error|NCCL|"
                         r"ImportError|ModuleNotFoundError|OSError|KeyError|ValueError)|oom-kill|"
-                        r"\bexit code:? \d+|DUE TO TIME LIMIT|CANCELLED AT|\bsignal \d+\b", _Q | re.MULTILINE)
+                        r"\bexit code:? \d+|DUE TO TIME LIMIT|CANCELLED AT|\bsignal \d+\b|"
+                        r"Failed to pull image|ErrImagePull|CrashLoopBackOff|rpc error: code|\[Errno \d+\]|"
+                        r"\bexit ?code:? ?\d+|(?-i:\b(?:OUT_OF_MEMORY|NODE_FAIL|BOOT_FAIL|TIMEOUT|"
+                        r"PREEMPTED|DEADLINE)\b)|^\s*(?:State|Reason|Exit ?Code|Last State|Status):\s*\S",
+                        _Q | re.MULTILINE)
+#: A pasted line that begins with a job reference is prose about that job ("job 2001 got
+#: OOMKilled, why"): the job is diagnosed, not the sentence.
+JOB_FIRST = re.compile(r"\s*(?:(?:my|the|our)\s+)?(?:job|pod|workload)\s*(?:id\s*)?#?\s*[\w.\-]*\d", _Q)
+#: A short question closing a paste ("why?", "what does this mean?"): not part of the paste.
+TRAILING_ASK = re.compile(r"^\s*(?:why|how come|what|wh?y|huh|\?|any idea|ideas|help|explain|"
+                          r"what does|what happened|what went wrong|what's|whats|is this|can you)\b.{0,60}$|"
+                          r"^\s*\?+\s*$", _Q)
 ASKING = re.compile(r"\b(?:how|what|which|why|number|count|show|list|give|analy[sz]e|stats?|many|"
                     r"top|fix|top)\b", _Q)
 QUOTED = re.compile(r"[\"“`']([^\"”`']{8,})[\"”`']")
@@ -85,10 +97,16 @@ def pasted_text(q: str) -> str | None:
         return None
     if len(lines) >= 2:
         first_prose = not PASTE_HINT.search(lines[0]) and len(lines[0]) < 160
-        body = "\n".join(lines[1:] if first_prose else lines)
+        body_lines = lines[1:] if first_prose else lines
+        if len(body_lines) >= 2 and len(body_lines[-1]) <= 80 and TRAILING_ASK.search(body_lines[-1]) \
+                and not PASTE_HINT.search(body_lines[-1]):
+            body_lines = body_lines[:-1]
+        body = "\n".join(body_lines)
         if PASTE_HINT.search(body) or len(lines) >= 4:
             return body.strip()
     hint = PASTE_HINT.search(q)
+    if hint and len(lines) == 1 and len(q) < 160 and JOB_FIRST.match(q):
+        return None
     if hint and (len(q) > 100 or not QUESTION_START.search(q)) and \
             not ASKING.search(q[:hint.start()]) and not re.search(r"\b(?:last|past)\s+\d+", q, _Q):
         m = re.search(r"[:\-–]\s*(.{8,})$", q.strip()) if QUESTION_START.search(q) else None
@@ -117,7 +135,8 @@ def intent_of(q: str, has_job: bool, has_outcome: bool, has_failure: bool) -> st
         return "record_failure"
     if PREDICT.search(q):
         return "predict"
-    if DIAGNOSE.search(q) and (has_job or re.search(r"\b(?:it|this|that|error|message|exit code|"
+    if DIAGNOSE.search(q) and (has_job or re.search(r"\b(?:it|(?:this|that)(?! (?:week|month|morning|"
+                                                    r"afternoon|evening|year|quarter|weekend))|error|message|exit code|"
                                                     r"signal|mean)\b", q, _Q)) \
             and (has_job or not re.search(r"\b(?:jobs|failures|things|pods|workloads)\b", q, _Q)):
         return "diagnose"
@@ -141,3 +160,44 @@ def is_garbage(q: str) -> str | None:
     if letters and sum(1 for ch in letters if ord(ch) > 0x24F) > len(letters) * 0.5:
         return "language"
     return None
+
+
+#: Requests about something else altogether (a poem, the weather, a translation): refused
+#: with examples, even when they mention a word of the domain ("a poem about GPUs").
+OFF_TOPIC = re.compile(r"\b(?:poems?|haikus?|limericks?|song|lyrics|jokes?|riddles?|weather|translat\w*|"
+                       r"recipes?|capital of|president of|football|soccer|basketball|cricket|movies?|"
+                       r"films?|bitcoin|crypto\w*|share price|price of|meeting room|book (?:a|me)|restaurants?|"
+                       r"horoscope|essay|girlfriend|boyfriend|birthday|vacation|holiday plans?)\b", _Q)
+#: Words of this domain: a question with none of them (and no name, job, failure type or
+#: size the router recognised) is about nothing jobmedic knows.
+DOMAIN_TOPIC = re.compile(r"\b(?:jobs?|fail\w*|errors?|crash\w*|nodes?|gpus?|cpus?|mem\w*|ram|oom\w*|"
+                          r"slurm\w*|sacct|squeue|sbatch|srun|scontrol|seff|pods?|kube\w*|k8s|clusters?|queues?|"
+                          r"partitions?|kill\w*|logs?|workloads?|images?|containers?|exit|walltime|"
+                          r"time ?limit|timeouts?|runs?|running|train\w*|cuda|nccl|mpi|analy[sz]\w*|stat\w*|"
+                          r"diagnos\w*|fix\w*|remed\w*|predict\w*|projects?|users?|teams?|accounts?|"
+                          r"preempt\w*|evict\w*|broke\w*|break\w*|die|died|dying|dead|problems?|issues?|"
+                          r"wrong|happen\w*|health\w*|flaky|blame|segfault\w*|core|disk|quota|storage|"
+                          r"network\w*|outcomes?|submit\w*|resources?|cores?|tasks?|steps?|scheduler|"
+                          r"namespace|deploy\w*|restarts?|backoff|signal|traceback|exceptions?|python|torch)\b",
+                          _Q)
+
+
+def off_topic(q: str, recognised: bool, followup: bool) -> bool:
+    """True for a question about nothing jobmedic knows: refused with examples.
+
+    `recognised`: the router found a job, a failure type, a known name (exactly), a size or a
+    dimension; `followup`: an earlier turn exists, or the question has a time phrase or a
+    follow-up cue, so a bare "what about last month?" is not off topic.
+    """
+    if recognised:
+        return False
+    if OFF_TOPIC.search(q):
+        return True
+    if followup or DOMAIN_TOPIC.search(q) or intent_of(q, False, False, False):
+        return False
+    if any(ord(ch) > 127 for ch in q if ch.isalpha()):  # another language: the help answer says so
+        return False
+    asks = is_question(q) or re.match(r"\s*(?:who|whom|where|when|tell|write|give|show|make|find|"
+                                      r"recommend|suggest|book|play|sing|compose|create|draw|"
+                                      r"please|can|could)\b", q, _Q)
+    return bool(asks) and len(re.findall(r"[^\W\d_]{2,}", q)) >= 3

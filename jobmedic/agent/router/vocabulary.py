@@ -24,6 +24,10 @@ _ZEROS = re.compile(r"(?<!\d)0+(?=\d)")
 _SEPS = str.maketrans("", "", "-_ \t")
 
 
+def _numbers(name: str) -> list[str]:
+    return [d.lstrip("0") or "0" for d in re.findall(r"\d+", name)]
+
+
 def norm(name: str) -> str:
     """Case, separators and leading zeros of numbers do not distinguish names."""
     s = name.lower()
@@ -127,6 +131,8 @@ class Vocabulary:
                     out += [Match(k, n, "prefix", 0.9) for n in pre]
                     continue
             for lo in get_close_matches(low, list(lower), n=3, cutoff=cutoff):
+                if lo[0] != low[0] or _numbers(lo) != _numbers(low):
+                    continue  # a typo keeps the first letter and the numbers: gpu42 is not gpu02
                 out.append(Match(k, lower[lo], "typo", SequenceMatcher(None, low, lo).ratio()))
         out.sort(key=lambda m: -m.score)
         return out
