@@ -127,6 +127,14 @@ def test_every_unit_has_a_floor():
     assert units <= set(FLOORS), f"place these in FLOORS (and docs/architecture.md): {units - set(FLOORS)}"
 
 
+def test_architecture_page_names_every_floor():
+    """docs/architecture.md describes each floor of FLOORS (its table names `unit/` or `unit.py`)."""
+    text = (PKG.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    missing = [u for u in FLOORS if u not in ("__init__", "__main__")
+               and f"`{u}/`" not in text and f"`{u}.py`" not in text]
+    assert not missing, f"docs/architecture.md does not describe: {missing}"
+
+
 @pytest.mark.parametrize("unit", sorted(FLOORS))
 def test_unit_imports_only_below(unit):
     bad = sorted(f"{m} imports {t}" for m in _modules() if _unit(m) == unit
