@@ -96,6 +96,18 @@ class ServerSettings(BaseModel):
     tokens: list[TokenSpec] = []
 
 
+class LiveSettings(BaseModel):
+    """`jobmedic watch`: polling, job output, sinks and alert rules (docs/live.md)."""
+
+    interval_s: float = Field(60, gt=0)
+    overlap_s: int = Field(300, ge=0)
+    read_output: bool = True
+    kube_logs_command: str | None = None  # e.g. "kubectl logs --previous -n {namespace} {pod}"
+    sinks: list[str] = []
+    alerts: dict[str, Any] = {}  # rule settings over jobmedic.live.rules.DEFAULTS
+    smtp: dict[str, Any] = {}  # host, port, user, password, starttls, sender
+
+
 #: The explicit configuration file of the load in progress (set by load_settings only while it
 #: constructs Settings; a context variable, so concurrent loads never see each other's file).
 _EXPLICIT: ContextVar[Path | None] = ContextVar("jobmedic_config_file", default=None)
@@ -117,6 +129,7 @@ class Settings(BaseSettings):
     models: ModelSettings = ModelSettings()
     agent: AgentSettings = AgentSettings()
     server: ServerSettings = ServerSettings()
+    live: LiveSettings = LiveSettings()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from jobmedic.cli import actions_cmd, db_cmd, ingest_cmd, models_cmd
+from jobmedic.cli import actions_cmd, db_cmd, ingest_cmd, models_cmd, report_cmd, watch_cmd
 from jobmedic.cli.context import CliState, JobmedicGroup
 
 app = typer.Typer(name="jobmedic", no_args_is_help=True, add_completion=False,
@@ -45,6 +45,8 @@ from jobmedic.cli import learn_cmd
 
 learn_cmd.register(app)
 models_cmd.register(app)
+watch_cmd.register(app)
+report_cmd.register(app)
 
 
 def build():

@@ -6,8 +6,14 @@ import os
 
 import pytest
 
-from jobmedic.live.joboutput import (candidate_files, expand, read_job_output, read_tail, redact,
-                                     submit_options)
+from jobmedic.live.joboutput import (
+    candidate_files,
+    expand,
+    read_job_output,
+    read_tail,
+    redact,
+    submit_options,
+)
 
 SCONTROL = ("JobId=77 JobName=train UserId=alice(1000) WorkDir=/scratch/alice "
             "StdErr=/scratch/alice/err-77.log StdIn=/dev/null StdOut=/scratch/alice/out-77.log")
@@ -59,8 +65,7 @@ def test_where_the_files_are_in_order_of_trust(tmp_path):
 def test_huge_file_reads_only_the_tail(tmp_path):
     p = tmp_path / "big.out"
     with open(p, "w") as f:
-        for i in range(200_000):
-            f.write(f"step {i} loss 0.{i}\n")
+        f.writelines(f"step {i} loss 0.{i}\n" for i in range(200_000))
         f.write("RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB\n")
     t = read_tail(p, limit=4096)
     assert t.truncated and t.size > 3_000_000 and len(t.text) <= 4096

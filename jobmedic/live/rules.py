@@ -1,0 +1,172 @@
+"""Alert rules: conditions over the store's recent failures, each giving candidate alerts.
+
+A candidate names its rule, subject and dedup key; the engine (alerting.py) turns candidates
+into alerts, keeps one open alert per key, and resolves it when the candidate stops appearing.
+Rules read only the jobs of their window (indexed), so they stay cheap on a large store.
+
+Configuration (the `alerts:` section of jobmedic.yaml), with the defaults:
+
+    alerts:
+      cooldown_s: 1800           # a key is notified at most once per cooldown
+      repeat_failures: {enabled: true, count: 3, window_s: 3600, severity: high}
+      node_users: {enabled: true, users: 2, window_s: 3600, severity: high}
+      hotspot: {enabled: true, lookback_days: 1, every_s: 300, severities: [high, critical]}
+      known_fix: {enabled: true, window_s: 3600, min_attempts: 3, min_success_rate: 0.7,
+                  severity: info}
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "cooldown_s": 1800,
+    "repeat_failures": {"enabled": True, "count": 3, "window_s": 3600, "severity": "high"},
+    "node_users": {"enabled": True, "users": 2, "window_s": 3600, "severity": "high"},
+    "hotspot": {"enabled": True, "lookback_days": 1.0, "every_s": 300,
+                "severities": ["high", "critical"]},
+    "known_fix": {"enabled": True, "window_s": 3600, "min_attempts": 3,
+                  "min_success_rate": 0.7, "severity": "info"},
+}
+
+
+def merged(config: dict[str, Any] | None) -> dict[str, Any]:
+    """The defaults overlaid with a (possibly partial) `alerts:` configuration."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
+    for k, v in (config or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k].update(v)
+        else:
+            out[k] = v
+    return out
+
+
+@dataclass
+class Candidate:
+    rule: str
+    subject: str
+    severity: str
+    text: str
+    job_ids: list[str] = field(default_factory=list)
+    failure_type: str | None = None
+    evidence: str | None = None
+    fix: str | None = None
+    project: str | None = None
+    cluster: str | None = None
+
+    @property
+    def dedup_key(self) -> str:
+        return f"{self.rule}:{self.cluster or ''}:{self.subject}"
+
+
+def repeat_failures(store: Any, now: int, cfg: dict[str, Any]) -> list[Candidate]:
+    """A job name failing `count` times within `window_s`."""
+    since = now - int(cfg["window_s"])
+    out = []
+    for g in store.live.name_failures(since, int(cfg["count"])):
+        jobs = store.live.failed_jobs_named(g["cluster"], g["project"], g["name"], since)
+        ids = [j["job_id"] for j in jobs]
+        types = [j["failure_type"] for j in jobs if j["failure_type"]]
+        ftype = max(set(types), key=types.count) if types else None
+        ev = store.live.latest_evidence(g["cluster"], ids)
+        mins = int(cfg["window_s"]) // 60
+        out.append(Candidate(
+            "repeat_failures", f"name:{g['name']}", cfg["severity"],
+            f"job {g['name']!r} ({g['project'] or 'no project'}) failed {g['count']} times in "
+            f"the last {mins} min ({ftype or 'unknown'}): jobs {', '.join(ids[:10])}"
+            + (f" (+{len(ids) - 10} more)" if len(ids) > 10 else ""),
+            ids, ftype, ev, None, g["project"], g["cluster"]))
+    return out
+
+
+def node_users(store: Any, now: int, cfg: dict[str, Any]) -> list[Candidate]:
+    """A node where failures not blamed on the job came from several users."""
+    since = now - int(cfg["window_s"])
+    out = []
+    for g in store.live.node_failure_users(since, int(cfg["users"])):
+        jobs = store.live.failed_jobs_on_node(g["cluster"], g["node"], since)
+        ids = [j["job_id"] for j in jobs]
+        types = [j["failure_type"] for j in jobs if j["failure_type"]]
+        ftype = max(set(types), key=types.count) if types else None
+        out.append(Candidate(
+            "node_users", f"node:{g['node']}", cfg["severity"],
+            f"node {g['node']}: {g['count']} failures from {g['users']} users in the last "
+            f"{int(cfg['window_s']) // 60} min ({ftype or 'unknown'}); suspect the node",
+            ids, ftype, store.live.latest_evidence(g["cluster"], ids),
+            f"drain {g['node']} and run the node diagnostics",
+            g["projects"][0] if len(g["projects"]) == 1 else None, g["cluster"]))
+    return out
+
+
+def hotspot(store: Any, now: int, cfg: dict[str, Any]) -> list[Candidate]:
+    """A node / image / project / user whose failure rate is significantly high."""
+    from jobmedic.analyzers.hotspots import Hotspots
+    from jobmedic.core.timeutil import Window
+
+    findings = Hotspots().run(store, Window.lookback(now, float(cfg["lookback_days"])), None)
+    out = []
+    for f in findings:
+        if f.severity not in cfg["severities"] or not f.subject:
+            continue
+        kind, _, value = f.subject.partition(":")
+        out.append(Candidate("hotspot", f.subject, f.severity, f.summary,
+                             project=value if kind == "project" else None,
+                             fix=f.recommendation or None))
+    return out
+
+
+def known_fix(store: Any, now: int, cfg: dict[str, Any], fixes_for: Any) -> list[Candidate]:
+    """Recent failures of a type whose best fix has a good record: say which fix."""
+    if fixes_for is None:
+        return []
+    out = []
+    for g in store.live.type_failures(now - int(cfg["window_s"])):
+        if g["failure_type"] in ("unknown", "app_error", "cancelled"):
+            continue
+        best = None
+        for fx in fixes_for(g["failure_type"], g["project"]):
+            n, rate = fx.get("attempts") or 0, fx.get("success_rate")
+            if n >= int(cfg["min_attempts"]) and rate is not None and \
+                    rate >= float(cfg["min_success_rate"]):
+                best = fx
+                break
+        if best is None:
+            continue
+        fix = f"{best.get('title')} ({best.get('successes')}/{best['attempts']} worked)"
+        out.append(Candidate(
+            "known_fix", f"type:{g['failure_type']}:{g['project'] or ''}", cfg["severity"],
+            f"{g['count']} {g['failure_type']} failure(s) in {g['project'] or 'no project'}; "
+            f"a fix with a good record: {fix}", g["job_ids"], g["failure_type"],
+            store.live.latest_evidence(g["cluster"], g["job_ids"]), fix, g["project"],
+            g["cluster"]))
+    return out
+
+
+class RuleSet:
+    """The configured rules; `evaluate` returns the candidates of every rule it ran, and the
+    names of the rules that ran (a rule skipped this time resolves nothing)."""
+
+    def __init__(self, config: dict[str, Any] | None = None, fixes_for: Any = None) -> None:
+        self.cfg = merged(config)
+        self.fixes_for = fixes_for
+        self._hotspot_at = 0.0
+
+    def evaluate(self, store: Any, now: int | None = None) -> tuple[list[Candidate], set[str]]:
+        now = int(time.time()) if now is None else now
+        out: list[Candidate] = []
+        ran: set[str] = set()
+        for name, fn in (("repeat_failures", repeat_failures), ("node_users", node_users)):
+            if self.cfg[name].get("enabled", True):
+                out += fn(store, now, self.cfg[name])
+                ran.add(name)
+        hc = self.cfg["hotspot"]
+        if hc.get("enabled", True) and now - self._hotspot_at >= float(hc["every_s"]):
+            out += hotspot(store, now, hc)
+            ran.add("hotspot")
+            self._hotspot_at = now
+        kc = self.cfg["known_fix"]
+        if kc.get("enabled", True) and self.fixes_for is not None:
+            out += known_fix(store, now, kc, self.fixes_for)
+            ran.add("known_fix")
+        return out, ran

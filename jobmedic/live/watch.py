@@ -1,0 +1,105 @@
+"""The watch loop: poll, read the new failures' output, learn from new resubmissions, evaluate
+the alert rules, notify. Every step touches only what the poll brought (the after-ingest work
+is incremental: outcome inference pairs only the new jobs' users' recent jobs).
+
+`run` stops cleanly between polls when its stop event is set (the CLI sets it on SIGINT and
+SIGTERM); a scheduler command that is missing or failing is reported and retried with
+backoff (interval, doubling, capped), never fatal.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobmedic.live.alerting import AlertEngine, EvalSummary
+from jobmedic.live.evidence import collect
+from jobmedic.live.poller import PollResult, SourceUnavailable
+from jobmedic.live.rules import RuleSet
+from jobmedic.live.sinks import Dispatcher
+
+_RUN_MARGIN_S = 2 * 86400  # a failed job may have run this long before its resubmission
+
+
+@dataclass
+class StepResult:
+    poll: PollResult
+    evidence: dict[str, Any] = field(default_factory=dict)
+    outcomes: int = 0
+    alerts: EvalSummary = field(default_factory=EvalSummary)
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        p, a = self.poll, self.alerts
+        return (f"poll: {p.read} jobs read, {len(p.new_jobs)} new ({len(p.new_failures)} "
+                f"failed), {p.running} running; alerts {a.opened} opened, {a.resolved} "
+                f"resolved; {self.seconds:.2f}s")
+
+
+class Watcher:
+    def __init__(self, store: Any, taxonomy: Any, poller: Any, rules: RuleSet,
+                 dispatcher: Dispatcher, *, rulebase: Any = None, resubmit_window_h: float = 24,
+                 kube_command: str | None = None, read_output: bool = True,
+                 use_scontrol: bool = True,
+                 log: Callable[[str], None] = lambda s: None) -> None:
+        self.store, self.taxonomy, self.poller, self.rules = store, taxonomy, poller, rules
+        self.dispatcher, self.rulebase = dispatcher, rulebase
+        self.window_s = int(resubmit_window_h * 3600)
+        self.kube_command, self.read_output, self.log = kube_command, read_output, log
+        self.use_scontrol = use_scontrol
+        self.engine = AlertEngine(store, int(rules.cfg.get("cooldown_s", 1800)))
+
+    def step(self, now: int | None = None, since: int | None = None) -> StepResult:
+        t0 = time.perf_counter()
+        res = StepResult(self.poller.poll(now=now, since=since))
+        new = res.poll.new_jobs
+        if new and self.read_output:
+            res.evidence = collect(self.store, self.taxonomy, res.poll.new_failures,
+                                   use_scontrol=self.use_scontrol,
+                                   kube_command=self.kube_command).to_dict()
+        if new and self.rulebase is not None:
+            res.outcomes = self._learn(new)
+        cands, ran = self.rules.evaluate(self.store, now)
+        res.alerts = self.engine.apply(cands, ran, now)
+        self.dispatcher.dispatch(res.alerts.notices)
+        res.seconds = time.perf_counter() - t0
+        return res
+
+    def _learn(self, new: list[dict[str, Any]]) -> int:
+        from jobmedic.knowledge.outcomes import infer_outcomes
+
+        submits = [j["submit_time"] for j in new if j.get("submit_time")]
+        if not submits:
+            return 0
+        df = self.store.live.resubmission_frame_for(
+            [j.get("user") for j in new], min(submits) - self.window_s - _RUN_MARGIN_S)
+        if df.empty:
+            return 0
+        return infer_outcomes(self.store, self.rulebase, self.window_s / 3600, df=df
+                              ).outcomes_written
+
+    def run(self, interval_s: float, *, once: bool = False, since: int | None = None,
+            stop: threading.Event | None = None, max_backoff_s: float = 600) -> int:
+        """Poll until `stop` is set (or once). Returns the number of polls that failed."""
+        stop = stop or threading.Event()
+        failures = 0
+        delay = interval_s
+        first = True
+        while not stop.is_set():
+            try:
+                r = self.step(since=since if first else None)
+                self.log(r.line())
+                first, delay = False, interval_s
+            except SourceUnavailable as exc:
+                failures += 1
+                delay = min(max(interval_s, 1) * 2 ** min(failures, 10), max_backoff_s)
+                self.log(f"poll failed: {exc.message}; retrying in {delay:.0f}s"
+                         + (f" ({exc.hint})" if exc.hint else ""))
+            self.dispatcher.drain()
+            if once:
+                break
+            stop.wait(delay)
+        self.dispatcher.close()
+        return failures
