@@ -200,10 +200,12 @@ def _pod(pod: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
                end_time=end)
     if end and job["start_time"]:
         job["elapsed_s"] = max(0, end - job["start_time"])
-    job = _checked(job)
-    message = None if message is None else v.text(message, "message")
     failing = state in ("failed", "timeout", "oom", "node_fail", "preempted") or (
         state == "pending" and reason == "Unschedulable")
+    if failing:  # when it failed: its end, else when it last changed condition (see _failed_at)
+        job["failed_at"] = end or _failed_at(status, job)
+    job = _checked(job)
+    message = None if message is None else v.text(message, "message")
     common = {"cluster": ctx.cluster, "job_id": job_id, "job_name": job["name"],
               "project": job["project"], "user": job["user"], "pod_name": name,
               "node_name": node, "gpu_count": gpu, "memory_request": mem_txt,
@@ -216,7 +218,7 @@ def _pod(pod: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
         tid = ctx.templates.add(template_line(text, c.evidence), c.failure_type, end) if text else None
         job["template_id"] = tid
         ev = dict(common, failure_type=c.failure_type, blame=c.blame, phase=phase,
-                  timestamp=end or job["start_time"] or job["submit_time"] or 0,
+                  timestamp=job["failed_at"] or 0,
                   container_image=job["image"], error_message=text, evidence=c.evidence,
                   events_snippet=f"restarts: {restarts}" if restarts else None, template_id=tid)
         events.insert(0, event_tuple(ev, f"pod:{ctx.cluster}:{job_id}:{reason}"))
@@ -249,6 +251,17 @@ def _restart_event(s: dict[str, Any], job: dict[str, Any], common: dict[str, Any
     row = event_tuple(ev, f"pod:{ctx.cluster}:{job['job_id']}:{s.get('name')}:"
                           f"{last.get('finishedAt')}")
     return tuple(v.cell(x, "container status") for x in row)
+
+
+def _failed_at(status: dict[str, Any], job: dict[str, Any]) -> int | None:
+    """The failure time of a pod that failed without terminating (a waiting reason, evicted,
+    unschedulable): the latest condition transition (Ready / ContainersReady turning False,
+    PodScheduled False), else its start, else its creation. The same time is its failure
+    event's timestamp, so the pod counts in a window when its failure happened."""
+    times = [_time(c.get("lastTransitionTime"), "status.conditions.lastTransitionTime")
+             for c in status.get("conditions") or [] if isinstance(c, dict)]
+    times = [t for t in times if t]
+    return max(times) if times else (job["start_time"] or job["submit_time"])
 
 
 def _pod_state(phase: str, status: dict[str, Any], statuses: list[dict[str, Any]]

@@ -11,8 +11,8 @@ The text is templated (Drain3). Key: ``runai:<cluster>:<job_id>:<timestamp>:<pod
 
 When the record names its job (``job_name``) a `jobs` row is written too: ``job_id`` = the
 record's ``job_id`` else ``<project>/<job_name>``, state from the failure type (oom, timeout,
-node_fail, preempted, cancelled, pending for scheduling, else failed), end time = the
-failure time, requests from gpu_count / memory_request / cpu_request (Kubernetes
+node_fail, preempted, cancelled, pending for scheduling, else failed), end time and
+``failed_at`` = the failure time (a record without an end still counts in a window then), requests from gpu_count / memory_request / cpu_request (Kubernetes
 quantities), node into job_nodes. Timestamps: RFC 3339 / ISO 8601 text, or epoch seconds
 (milliseconds when > 10^11).
 """
@@ -189,7 +189,7 @@ def _record(obj: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
            "project": project, "image": image, "state": STATE_OF.get(code, "failed"),
            "raw_state": phase or given, "exit_code": exit_code, "failure_type": code,
            "blame": blame, "reason": given if given not in tax.codes else None,
-           "end_time": ts, "req_cpus": req_cpus, "req_gpus": gpus,
+           "end_time": ts, "failed_at": ts, "req_cpus": req_cpus, "req_gpus": gpus,
            "req_mem_mb": req_mem, "n_nodes": 1 if node else None, "node_list": node,
            "template_id": tid, "source": "runai"}
     row = tuple(v.cell(x, "record") for x in job_tuple(job))

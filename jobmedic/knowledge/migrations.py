@@ -11,7 +11,7 @@ JOB_COLUMNS = (
     "state", "raw_state", "exit_code", "signal", "failure_type", "blame", "reason",
     "submit_time", "start_time", "end_time", "elapsed_s", "timelimit_s", "req_cpus",
     "req_gpus", "req_mem_mb", "max_rss_mb", "n_nodes", "node_list", "work_dir", "script",
-    "template_id", "source", "resubmit_of",
+    "template_id", "source", "resubmit_of", "failed_at",
 )
 
 FAILURE_EVENT_COLUMNS = (
@@ -20,6 +20,11 @@ FAILURE_EVENT_COLUMNS = (
     "events_snippet", "gpu_count", "memory_request", "cpu_request", "template_id", "evidence",
     "source", "resolved", "resolution",
 )
+
+#: A row (of jobs, unaliased) that is a failure: a failure state, or a pod that cannot be
+#: scheduled (state pending, failure_type scheduling: it failed to start, with no end).
+FAILING_ROW_SQL = ("(state IN ('failed', 'timeout', 'oom', 'node_fail', 'preempted') "
+                   "OR (state = 'pending' AND failure_type = 'scheduling'))")
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema", [
@@ -197,5 +202,22 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             WHERE o.solution_id = failure_solutions.id) WHERE source = 'user' AND
             (SELECT COUNT(DISTINCT o.project) FROM solution_outcomes o
              WHERE o.solution_id = failure_solutions.id) = 1""",
+    ]),
+    (10, "failures counted at their failure time: failed_at, event_time, window index on it", [
+        # A job or pod that failed without terminating (ImagePullBackOff, CrashLoopBackOff,
+        # evicted or unschedulable pods, Run:AI records without an end) has no end_time; the
+        # reader sets failed_at, the time of its failure event. event_time is when a job
+        # counts in a window: its end, or for a failure without one, its failure time (the
+        # start or submit time when the source gives none). Windowed queries use it for both
+        # numerator and denominator.
+        "ALTER TABLE jobs ADD COLUMN failed_at INTEGER",
+        f"""ALTER TABLE jobs ADD COLUMN event_time INTEGER GENERATED ALWAYS AS (COALESCE(end_time,
+            CASE WHEN {FAILING_ROW_SQL} THEN COALESCE(failed_at, start_time, submit_time) END))
+            VIRTUAL""",
+        "DROP INDEX IF EXISTS jobs_window",
+        """CREATE INDEX jobs_window ON jobs(state, event_time, project, cluster, user, image,
+            queue, failure_type, blame, job_id, n_nodes, elapsed_s, req_cpus, req_gpus, name,
+            template_id)""",
+        "CREATE INDEX jobs_event_time ON jobs(event_time)",
     ]),
 ]

@@ -1,8 +1,11 @@
 """Statistics queries for the analyzers and the stats action: jobs exposed and failures in a
 time window, grouped by a whitelisted dimension, always inside the caller's scope.
 
-Window membership: a job belongs to a window when its `end_time` falls in [start, end) and its
-outcome is known (completed or one of the failure states). Cancelled jobs are censored (their
+Window membership: a job belongs to a window when its `event_time` falls in [start, end) and
+its outcome is known (completed or one of the failure states). `event_time` (migration 10) is
+the job's end, or for a failure that never terminated (ImagePullBackOff, CrashLoopBackOff, an
+evicted or unschedulable pod, a Run:AI record without an end) the time of its failure event:
+the same rule for numerator and denominator. Cancelled jobs are censored (their
 outcome says nothing about whether they would have failed), so they are counted apart and kept
 out of both numerator and denominator; running and pending jobs have no outcome yet. Every
 aggregate is computed in SQL (the covering index of migration 2 serves the window scans).
@@ -16,20 +19,26 @@ from jobmedic.knowledge.db import Queries, scope_clause
 
 FAILED_SQL = "('failed', 'timeout', 'oom', 'node_fail', 'preempted')"
 OUTCOME_SQL = "('completed', 'failed', 'timeout', 'oom', 'node_fail', 'preempted')"
+#: Besides the failure states, an unschedulable pod (pending, failure type scheduling: it
+#: failed to start and has no end) is a failure. Written as one state list plus a check, so
+#: the state-led window index still serves the scan (pending rows without a failure time have
+#: no event_time and fall outside every window range).
+_NOT_WAITING = "(j.state != 'pending' OR j.failure_type = 'scheduling')"
 #: Grouping dimension -> SQL expression over the jobs alias `j` (whitelisted: never free SQL).
 DIMENSIONS = {
     "project": "j.project", "user": "j.user", "image": "j.image", "queue": "j.queue",
     "cluster": "j.cluster", "failure_type": "j.failure_type", "blame": "j.blame",
     "state": "j.state", "name": "j.name",
-    "day": "(j.end_time / 86400) * 86400", "hour": "(j.end_time / 3600) % 24",
-    "dow": "((j.end_time / 86400) + 3) % 7",  # 0 = Monday (1970-01-01 was a Thursday)
+    "day": "(j.event_time / 86400) * 86400", "hour": "(j.event_time / 3600) % 24",
+    "dow": "((j.event_time / 86400) + 3) % 7",  # 0 = Monday (1970-01-01 was a Thursday)
 }
 FILTERS = {"project": "j.project", "user": "j.user", "image": "j.image", "queue": "j.queue",
            "cluster": "j.cluster"}
 EVENT_DIMS = {"project": "project", "user": "user", "image": "container_image",
               "node": "node_name", "cluster": "cluster", "failure_type": "failure_type",
               "template": "template_id"}
-_F = f"(j.state IN {FAILED_SQL})"
+_F = (f"(j.state IN ('failed', 'timeout', 'oom', 'node_fail', 'preempted', 'pending') "
+      f"AND {_NOT_WAITING})")
 #: One row of aggregates shared by every grouped query: jobs, failures, impact.
 AGG = (f"COUNT(*) AS jobs, SUM({_F}) AS failures, "
        f"SUM(CASE WHEN {_F} THEN COALESCE(j.elapsed_s, 0) * COALESCE(j.req_gpus, 0) END) / 3600.0 AS gpu_h, "
@@ -93,10 +102,11 @@ class StatsQueries(Queries):
                      ) -> tuple[str, list[Any]]:
         """WHERE clause (alias j) for the jobs of a window, scope and filters."""
         where, params = scope_clause(scope, "j.project")
-        sql = ["j.end_time >= ? AND j.end_time < ?", where]
+        sql = ["j.event_time >= ? AND j.event_time < ?", where]
         args: list[Any] = [int(window.start), int(window.end), *params]
         if outcome:
-            sql.append(f"j.state IN {OUTCOME_SQL}")
+            sql.append("j.state IN ('completed', 'failed', 'timeout', 'oom', 'node_fail', "
+                       f"'preempted', 'pending') AND {_NOT_WAITING}")
         for key, value in (filters or {}).items():
             if value is None:
                 continue
@@ -107,7 +117,7 @@ class StatsQueries(Queries):
                 sql.append("fn.node = ?")
                 args.append(value)
             elif key == "failure_type":
-                sql.append("(j.failure_type = ? OR j.state NOT IN " + FAILED_SQL + ")")
+                sql.append(f"(j.failure_type = ? OR NOT {_F})")
                 args.append(value)
             elif key in DIMENSIONS:  # an entity of a breakdown (hour, day, ...)
                 sql.append(f"{DIMENSIONS[key]} = ?")
@@ -175,7 +185,7 @@ class StatsQueries(Queries):
         first = (int(window.start) // step) * step
         edges = list(range(first, int(window.end), step))
         if len(edges) > max_bins:
-            sql = (f"SELECT (j.end_time / {int(step)}) * {int(step)} AS key, {AGG_LEAN} FROM {frm} "
+            sql = (f"SELECT (j.event_time / {int(step)}) * {int(step)} AS key, {AGG_LEAN} FROM {frm} "
                    f"WHERE {where} GROUP BY key ORDER BY key")
             return _rows(self.conn.execute(sql, args))
         sql = f"SELECT {AGG_LEAN} FROM {frm} WHERE {where}"
@@ -200,7 +210,7 @@ class StatsQueries(Queries):
         where, args = self.window_where(window, scope, filters)
         sql = (f"SELECT j.project AS project, j.user AS user, j.image AS image, "
                f"j.failure_type AS failure_type, j.template_id AS template, j.name AS name, "
-               f"COUNT(*) AS failures, MIN(j.end_time) AS first, MAX(j.end_time) AS last, "
+               f"COUNT(*) AS failures, MIN(j.event_time) AS first, MAX(j.event_time) AS last, "
                f"SUM(COALESCE(j.elapsed_s, 0) * COALESCE(j.req_gpus, 0)) / 3600.0 AS gpu_h, "
                f"SUM(COALESCE(j.elapsed_s, 0) * COALESCE(j.req_cpus, 1)) / 3600.0 AS core_h "
                f"FROM {job_from(filters)} WHERE {where} AND {_F} GROUP BY 1, 2, 3, 4, 5, 6 "
@@ -258,13 +268,14 @@ class StatsQueries(Queries):
                   filters: dict[str, Any] | None = None) -> dict[str, int]:
         """Jobs per job name ending in the window, any outcome (cancelled included): the
         denominator of "most runs of this name fail". Unscoped and unfiltered, a covering
-        (name, end_time) index answers it without reading the table."""
+        (name, end_time) index answers it without reading the table (a failure without an end
+        counts at its failure time: event_time)."""
         if not names:
             return {}
         marks = ", ".join("?" * len(names))
         if scope is None and not any(v is not None for v in (filters or {}).values()):
-            sql = (f"SELECT name, COUNT(*) FROM jobs WHERE name IN ({marks}) AND end_time >= ? "
-                   f"AND end_time < ? GROUP BY name")
+            sql = (f"SELECT name, COUNT(*) FROM jobs WHERE name IN ({marks}) AND event_time >= ? "
+                   f"AND event_time < ? GROUP BY name")
             args: list[Any] = [*names, int(window.start), int(window.end)]
         else:
             where, wargs = self.window_where(window, scope, filters, outcome=False)

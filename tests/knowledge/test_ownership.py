@@ -124,6 +124,9 @@ def test_migration_gives_old_user_solutions_to_the_one_project_that_tried_them(t
         s.conn.execute("PRAGMA user_version = 8")
     con = sqlite3.connect(path)  # as a store of schema 8 had it: no project column
     con.execute("ALTER TABLE failure_solutions DROP COLUMN project")
+    for sql in ("DROP INDEX jobs_event_time", "DROP INDEX jobs_window",  # nor migration 10's
+                "ALTER TABLE jobs DROP COLUMN event_time", "ALTER TABLE jobs DROP COLUMN failed_at"):
+        con.execute(sql)
     con.commit()
     con.close()
     with Store(path) as s:
