@@ -70,6 +70,8 @@ def train(
     trials: int = typer.Option(20, "--trials", min=1, max=1000, help="Optuna trials for --tune."),
     time_budget: float = typer.Option(300, "--time-budget", min=1, help="Seconds allowed for --tune."),
     param: Annotated[list[str] | None, typer.Option("--param", help="Model parameter KEY=VALUE (repeatable), e.g. num_boost_round=500, max_depth=8, epochs=60 (gnn).")] = None,
+    cluster: Annotated[list[str] | None, typer.Option("--cluster", help="Train only on this cluster's jobs (repeatable).")] = None,
+    source: Annotated[list[str] | None, typer.Option("--source", help="Train only on jobs ingested from this source, e.g. slurm, swf, lanl (repeatable).")] = None,
 ) -> None:
     """Train a model on the store and save a versioned artifact with its card."""
     from jobmedic.models import training
@@ -79,7 +81,8 @@ def train(
     try:
         card = training.train(st.store, kind.value, _models_dir(st), _time(until, "until"),
                               s.allowed_projects, tune=tune, trials=trials, time_budget=time_budget,
-                              holdout_fraction=s.models.holdout_fraction, params=_params(param))
+                              holdout_fraction=s.models.holdout_fraction, params=_params(param),
+                              clusters=cluster, sources=source)
     except JobmedicError as exc:
         fail(exc, 2)
     typer.echo(f"trained {kind.value} model {card['version']} -> {card['path']}")

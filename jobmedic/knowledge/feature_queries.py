@@ -33,12 +33,13 @@ def shape_key(user, cpus, timelimit) -> str | None:
         return None
 FRAME_COLUMNS = ("cluster", "job_id", "name", "user", "project", "queue", "qos", "image",
                  "state", "submit_time", "start_time", "end_time", "elapsed_s", "timelimit_s",
-                 "req_cpus", "req_gpus", "req_mem_mb", "max_rss_mb", "n_nodes")
+                 "req_cpus", "req_gpus", "req_mem_mb", "max_rss_mb", "n_nodes", "source")
 RECENT_K = 10
 _ENDED_SQL = "(end_time IS NOT NULL AND state IN ({}))".format(
     ", ".join(f"'{s}'" for s in sorted(ENDED_STATES)))
 _FAIL_SQL = "(state IN ({}))".format(", ".join(f"'{s}'" for s in sorted(FAILED_STATES)))
-_TEXT_COLS = ("cluster", "job_id", "name", "user", "project", "queue", "qos", "image", "state")
+_TEXT_COLS = ("cluster", "job_id", "name", "user", "project", "queue", "qos", "image", "state",
+              "source")
 
 
 def _kind_column(kind: str) -> str:

@@ -43,6 +43,9 @@ class ModelKind(ABC):
     FILES: ClassVar[tuple[str, ...]] = ("model.ubj",)
     #: A kind whose predictions this one is compared with in its validation and evaluation.
     compare_with: ClassVar[str | None] = None
+    #: A classifier's fewest failed (and successful) jobs in its training slice; training
+    #: refuses a slice with fewer (models/training.refuse_useless). 0: not a classifier.
+    min_positives: ClassVar[int] = 0
     #: Optuna direction of `tune_objective`'s value ("maximize" / "minimize").
     tune_direction: ClassVar[str] = "minimize"
 

@@ -12,6 +12,11 @@ def card_markdown(res: Mapping[str, Any]) -> str:
     m = res.get("metrics", {})
     lines = [f"## {res['kind']} model {res.get('version')}", "",
              f"Train window: {res.get('train_window')}", f"Test window: {res.get('test_window')}"]
+    on = res.get("trained_on") or {}
+    if on.get("clusters"):
+        lines.append("Trained on: " + ", ".join(
+            f"{c} ({v['jobs']} jobs" + (f", {v['positives']} failed)" if "positives" in v else ")")
+            for c, v in on["clusters"].items()))
     if res.get("warning"):
         lines.append(f"**Warning:** {res['warning']}")
     lines.append("")

@@ -28,6 +28,7 @@ class FailureModel(ModelKind):
     name = "failure"
     role = "risk"
     tune_direction = "maximize"
+    min_positives = 10
 
     labels = staticmethod(labels)
 

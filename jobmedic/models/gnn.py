@@ -45,6 +45,7 @@ class GnnModel(ModelKind):
     role = "research"
     FILES = ("model.pt",)
     compare_with = FailureModel.name
+    min_positives = FailureModel.min_positives
 
     labels = staticmethod(labels)
 

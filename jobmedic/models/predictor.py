@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 
 
 def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str,
-                levels: Mapping[str, float], scope: Sequence[str] | None = None) -> dict[str, Any]:
-    """The prediction for `spec` submitted at `now` (epoch s). ModelError without a failure model."""
+                levels: Mapping[str, float], scope: Sequence[str] | None = None,
+                cluster: str | None = None) -> dict[str, Any]:
+    """The prediction for `spec` submitted at `now` (epoch s). ModelError without a failure model.
+    `cluster` (default the spec's): a cluster the failure model never saw is warned about."""
     fm, fmeta = registry.load(models_dir, "failure")
     x, hists = spec_features(store, spec, now, scope)
     X = x[None, :]
@@ -34,6 +36,10 @@ def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str
         "cold_start": [NOUN[k] for k, h in hists.items() if h.get("value") not in (None, "") and h["n"] == 0],
         "models": {"failure": fmeta["version"]}, "missing_models": [],
     }
+    unseen = unseen_cluster(fmeta, cluster or spec.get("cluster"))
+    if unseen:
+        out["unseen_cluster"] = unseen
+        out["warnings"] = [unseen["message"]]
     request: list[str] = []
     too_low: dict[str, float] = {}
     for kind in registry.of_role("request"):  # runtime, memory: advice on the request
@@ -50,3 +56,16 @@ def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str
     out["request"] = " ".join(request) or None
     out["chance_too_low"] = too_low
     return out
+
+
+def unseen_cluster(meta: Mapping[str, Any], cluster: str | None) -> dict[str, Any] | None:
+    """When `cluster` is not among the clusters the model's card says it was trained on: the
+    cluster, those it saw, and the warning in words (None when it saw it, or nobody knows)."""
+    seen = ((meta.get("card") or {}).get("trained_on") or {}).get("clusters")
+    if not cluster or not seen or cluster in seen:
+        return None
+    names = ", ".join(seen)
+    return {"cluster": cluster, "trained_on": list(seen),
+            "message": f"the failure model never saw cluster {cluster} (it was trained on "
+                       f"{names}): this risk is extrapolated; train one with `jobmedic train "
+                       f"failure --cluster {cluster}`"}

@@ -79,16 +79,22 @@ def _reference(model: ModelKind, models_dir: str, frame: Frame, rows: np.ndarray
 def train(store: Store, kind: str, models_dir: str, until: int | None = None,
           scope: Sequence[str] | None = None, *, tune: bool = False, trials: int = 20,
           time_budget: float = 300, holdout_fraction: float = 0.2, cal_fraction: float = 0.2,
-          params: dict[str, Any] | None = None, frame: Frame | None = None) -> dict[str, Any]:
-    """Fit one model kind, write its artifact, refresh the history summary; returns the card."""
+          params: dict[str, Any] | None = None, frame: Frame | None = None,
+          clusters: Sequence[str] | None = None, sources: Sequence[str] | None = None
+          ) -> dict[str, Any]:
+    """Fit one model kind, write its artifact, refresh the history summary; returns the card.
+
+    `clusters` / `sources` select the jobs it learns from (the history features still see every
+    job). A classifier refuses a slice with too few failures or successes (ModelError)."""
     cls = registry.kind(kind)
     t0 = time.perf_counter()
     frame = _positional(frame if frame is not None else load(store, scope))
     df = frame[0]
-    until = default_until(df, holdout_fraction) if until is None else int(until)
+    chosen = selection(df, clusters, sources)
+    until = (default_until(df[chosen], holdout_fraction) if until is None else int(until))
     mask, y = cls.labels(df)
     sub = df["submit_time"].to_numpy()
-    lab = np.flatnonzero(mask & (sub < until) & (df["end_time"].to_numpy() < until))
+    lab = np.flatnonzero(chosen & mask & (sub < until) & (df["end_time"].to_numpy() < until))
     order = lab[np.argsort(sub[lab], kind="stable")]
     cut = int(len(order) * (1 - cal_fraction))
     fit_i, cal_i = order[:cut], order[cut:]
@@ -96,6 +102,8 @@ def train(store: Store, kind: str, models_dir: str, until: int | None = None,
         raise ModelError(f"too few labelled jobs before {_iso(until)} to train the {kind} model "
                          f"({len(order)}; need about 100)", "ingest more history or pass a later --until")
     yf, yc = y[fit_i], y[cal_i]
+    trained_on = composition(df, fit_i, cal_i, y, cls.min_positives > 0)
+    refuse_useless(kind, cls.min_positives, yf, yc, trained_on, until)
     model = cls(params)
     Xf = model.inputs(frame, fit_i)
     tuned = (_tune(model, Xf, yf, trials, time_budget, int((params or {}).get("num_boost_round", 600)))
@@ -107,7 +115,9 @@ def train(store: Store, kind: str, models_dir: str, until: int | None = None,
     card: dict[str, Any] = {
         "window": {"train_from": _iso(df["submit_time"].min()), "until": _iso(until),
                    "calibration_from": _iso(sub[cal_i[0]]), "until_epoch": until},
-        "counts": {"fit": len(fit_i), "calibration": len(cal_i)}, "tuning": tuned}
+        "counts": {"fit": len(fit_i), "calibration": len(cal_i)}, "tuning": tuned,
+        "trained_on": trained_on | {"selected": {"clusters": list(clusters or []) or None,
+                                                 "sources": list(sources or []) or None}}}
     extra = model.card_extra(frame, fit_i, yf)
     card["counts"] |= extra.pop("counts", {})
     card |= extra
@@ -121,6 +131,73 @@ def train(store: Store, kind: str, models_dir: str, until: int | None = None,
     if np.isfinite(last_end):
         store.refresh_entity_stats(int(last_end) + 1)
     return card
+
+
+def selection(df: pd.DataFrame, clusters: Sequence[str] | None,
+              sources: Sequence[str] | None) -> np.ndarray:
+    """The mask of the jobs of the given clusters and sources (all jobs when none is given);
+    ModelError naming what the store holds when a name matches no job."""
+    keep = np.ones(len(df), dtype=bool)
+    for col, names, flag in (("cluster", clusters, "--cluster"), ("source", sources, "--source")):
+        if not names:
+            continue
+        held = df[col].astype(object) if col in df else pd.Series([None] * len(df))
+        hit = held.isin(list(names)).to_numpy()
+        if not hit.any():
+            have = sorted({str(v) for v in held.dropna().unique()})
+            raise ModelError(f"no jobs of {col} {', '.join(map(str, names))} to train on",
+                             f"{flag} takes one of: {', '.join(have) or '(none stored)'}")
+        keep &= hit
+    if not keep.any():
+        raise ModelError("no jobs match both --cluster and --source", "drop one of them")
+    return keep
+
+
+def composition(df: pd.DataFrame, fit_i: np.ndarray, cal_i: np.ndarray, y: np.ndarray,
+                binary: bool) -> dict[str, Any]:
+    """What a model learned from: jobs (and, for a classifier, positives) per cluster and
+    source over the fit and calibration slices, and the label counts of each slice."""
+    rows = np.concatenate([fit_i, cal_i])
+    out: dict[str, Any] = {}
+    for col in ("cluster", "source"):
+        vals = (df[col].astype(object).fillna("(none)").to_numpy()[rows] if col in df
+                else np.array(["(none)"] * len(rows), dtype=object))
+        per: dict[str, Any] = {}
+        for v in sorted({str(x) for x in vals}):
+            sel = vals == v
+            per[v] = {"jobs": int(sel.sum())}
+            if binary:
+                per[v]["positives"] = int(y[rows][sel].sum())
+        out[col + "s"] = per
+    if binary:
+        out["labels"] = {name: {"positives": int(y[i].sum()), "negatives": int(len(i) - y[i].sum())}
+                         for name, i in (("fit", fit_i), ("calibration", cal_i))}
+    return out
+
+
+def refuse_useless(kind: str, min_pos: int, yf: np.ndarray, yc: np.ndarray,
+                   trained_on: dict[str, Any], until: int) -> None:
+    """ModelError when a classifier's fit slice holds fewer than `min_pos` positives or
+    negatives, or its calibration slice a single class: such a model states risks it never
+    learned (e.g. 0 % for a user who failed 2 jobs of 3)."""
+    if min_pos <= 0:
+        return
+    fp, fn = int(yf.sum()), int(len(yf) - yf.sum())
+    cp, cn = int(yc.sum()), int(len(yc) - yc.sum())
+    where = ", ".join(f"{c}: {v['jobs']} jobs, {v.get('positives', 0)} failed"
+                      for c, v in trained_on["clusters"].items())
+    hint = ("train on the clusters that have failures (`--cluster NAME` / `--source NAME`), "
+            "or pass a later --until so the training slice includes them")
+    if min(fp, fn) < min_pos:
+        what = "failed" if fp < min_pos else "successful"
+        raise ModelError(
+            f"refusing to train the {kind} model: its training slice (before {_iso(until)}) has "
+            f"{fp} failed and {fn} successful jobs, fewer than {min_pos} {what} ones ({where})",
+            hint)
+    if cp == 0 or cn == 0:
+        raise ModelError(
+            f"refusing to train the {kind} model: its calibration slice holds a single class "
+            f"({cp} failed, {cn} successful jobs; {where})", hint)
 
 
 def evaluate(store: Store, kind: str, models_dir: str, start: int, end: int | None = None,
@@ -141,6 +218,8 @@ def evaluate(store: Store, kind: str, models_dir: str, start: int, end: int | No
     res: dict[str, Any] = {"kind": kind, "version": meta["version"],
                            "test_window": {"from": _iso(start), "to": _iso(end) if end else None},
                            "train_window": card.get("window")}
+    if card.get("trained_on"):
+        res["trained_on"] = card["trained_on"]
     if card.get("window", {}).get("until_epoch", -np.inf) > start:
         res["warning"] = "the test window overlaps the training window: these figures are optimistic"
     res["metrics"] = model.evaluate(frame, rows, y[rows], card,

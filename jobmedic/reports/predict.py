@@ -19,6 +19,8 @@ def render(d: Mapping[str, Any], levels: Mapping[str, float]) -> str:
     lines.append(f"**Failure risk: {d['failure_risk']:.0%} ({d['risk_level']})** "
                  f"— levels: moderate ≥ {levels['moderate']:g}, high ≥ {levels['high']:g}, "
                  f"critical ≥ {levels['critical']:g}.")
+    for w in d.get("warnings", []):
+        lines.append(f"**Warning:** {w}.")
     if d.get("cold_start"):
         lines.append(f"History is empty for this {', '.join(d['cold_start'])} (cold start): the "
                      "risk leans on the other fields and the cluster's base rate.")

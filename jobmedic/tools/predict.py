@@ -82,7 +82,8 @@ def run(ctx: ToolContext, req: PredictRequest) -> ToolResult:
                          "train one first: `jobmedic train failure`")
     from jobmedic.models.predictor import predict_one  # XGBoost loads only when predicting
 
-    data = predict_one(ctx.store, spec, now, ctx.models_dir, levels, scope)
+    data = predict_one(ctx.store, spec, now, ctx.models_dir, levels, scope,
+                       cluster=req.cluster or (job or {}).get("cluster"))
     data["spec"] = {k: v for k, v in spec.items() if v is not None}
     data["submit_time"] = iso(now)
     if job is not None:
