@@ -1,10 +1,12 @@
 """Advice: the fixes for a failure type, rule-based and learned, ranked honestly and, for a
 specific job, fitted to what that job actually asked for and used.
 
-Ranking: solutions with recorded or inferred attempts are ordered by the lower bound of the
-95 % Wilson interval of their success rate (over all projects: numbers only), then the
-curated solutions nobody has tried yet, in rule-base order. A fitted change reads like
-"raise --mem from 8G to 16G: its MaxRSS reached 7.9G of 8G".
+Ranking (jobmedic/knowledge/fixrank.py): empirical-Bayes success rates (over all projects:
+numbers only) with curated fixes as a prior, per cluster for a job (pooled towards the other
+clusters), ordered by their posterior lower bound; curated solutions nobody has tried yet
+follow in rule-base order, and a learned fix with fewer than three attempts after them. An OOM
+on the GPU gets GPU fixes, never `--mem`. Every fix still shows its 95 % Wilson interval.
+A fitted change reads like "raise --mem from 8G to 16G: its MaxRSS reached 7.9G of 8G".
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import math
 from typing import TYPE_CHECKING, Any, Sequence
 
 from jobmedic.core.units import Dialect, fmt_duration, fmt_mem
+from jobmedic.knowledge import fixrank
 from jobmedic.knowledge.outcomes import CHANGE_TITLES
 from jobmedic.knowledge.remedies import wilson
 from jobmedic.knowledge.rules import RuleBase, Solution
@@ -41,17 +44,40 @@ def context_of(job: dict[str, Any] | None) -> dict[str, Any] | None:
             "gpu": None if g is None else ("gpu" if g else "cpu")}
 
 
+def oom_memory(store: Store, failure_type: str, text: str | None,
+               job: dict[str, Any] | None) -> str | None:
+    """For an OOM: "gpu" or "host" from the text, else the job's stored failure event and
+    state; None for other types or when nothing says."""
+    if failure_type != "oom":
+        return None
+    parts = [text]
+    if job:
+        ev = job.get("_event")
+        if ev is None and job.get("job_id") and job.get("cluster"):
+            own = [job["project"]] if job.get("project") else None
+            ev = store.failure_event_of(job["cluster"], job["job_id"], own)
+        if ev:
+            parts += [ev.get(k) for k in ("error_message", "logs_snippet", "events_snippet")]
+        parts += [job.get("reason"), job.get("raw_state")]
+    return fixrank.memory_kind(*(p for p in parts if isinstance(p, str)))
+
+
 def ranked_fixes(store: Store, rules: RuleBase, failure_type: str, scope: Sequence[str] | None,
                  platform: str | None = None, gpu: bool | None = None,
-                 job: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Every applicable fix of a type with its counts, interval and (for a job) fitted change."""
-    stats = {s["solution"]: s for s in store.solution_stats(failure_type, scope, context_of(job))}
+                 job: dict[str, Any] | None = None, text: str | None = None) -> list[dict[str, Any]]:
+    """Every applicable fix of a type with its counts, interval, posterior score and (for a
+    job) fitted change; `text` (a pasted log) tells a GPU OOM from a host one."""
+    ctx = context_of(job)
+    stats = {s["solution"]: s for s in store.solution_stats(failure_type, scope, ctx)}
+    memory = oom_memory(store, failure_type, text, job)
+    if memory == "gpu":
+        gpu = True  # a CUDA OOM ran on a GPU whatever the request says
     out = []
     order = 0
     seen = set()
     for sol in rules.for_type(failure_type):
         seen.add(sol.id)
-        if not sol.applies(platform, gpu):
+        if not sol.applies(platform, gpu) or (memory == "gpu" and sol.memory == "host"):
             continue
         out.append(_entry(sol.id, sol.title, "rule", stats.get(sol.id), scope, order, sol, job,
                           platform))
@@ -66,10 +92,25 @@ def ranked_fixes(store: Store, rules: RuleBase, failure_type: str, scope: Sequen
             title = st.get("key") or title
         out.append(_entry(sid, title, st["source"], st, scope, 1000 + order, None, job, platform))
         order += 1
-    out.sort(key=lambda e: (-(e["lower_bound"] or 0.0), -e["attempts"], e["_order"]))
+    prior = fixrank.fit_prior([(int(s["successes"]), int(s["attempts"])) for s in stats.values()])
+    cluster = (ctx or {}).get("cluster")
+    for e in out:
+        st = stats.get(e["id"])
+        cc = st.get("cluster_counts") if st and cluster is not None else None
+        e["posterior"] = fixrank.score(prior, e["source"] == "rule", e["successes"], e["attempts"],
+                                       tuple(cc) if cc else None)
+        if cc:
+            e["posterior"]["cluster"] = cluster
+        e["score"] = e["posterior"]["low"]
+        e["_tier"] = fixrank.tier(e, memory)
+    out.sort(key=lambda e: (e["_tier"], -e["score"] if e["_tier"] != 1 else 0.0,
+                            -e["attempts"], e["_order"]))
     for i, e in enumerate(out, 1):
         e["rank"] = i
         e.pop("_order")
+        e.pop("_tier")
+        if memory:
+            e["oom_memory"] = memory
     return out
 
 
@@ -93,7 +134,7 @@ def _entry(sid: str, title: str, source: str, st: dict[str, Any] | None, scope: 
     if sol is not None:
         generic = _generic_values(sol)
         e.update({"change": dict(sol.change), "applies_to": sol.applies_to, "gpu_only": sol.gpu_only,
-                  "why": sol.why,
+                  "why": sol.why, "memory": sol.memory,
                   **{p: _render(v, generic) for p, v in sol.variants.items()}})
         fitted = fit(sol, job, platform)
         if fitted:

@@ -128,11 +128,17 @@ class RemedyQueries(Queries):
                        context: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Per solution of a type: attempts and successes over all projects and in scope, and
         with `context` ({"cluster": .., "queue": .., "gpu": "gpu"|"cpu"}) the in-scope counts in
-        that context, as "cluster=hpc": [successes, attempts]. One scan of the covering index."""
+        that context, as "cluster=hpc": [successes, attempts], and `cluster_counts`: [successes,
+        attempts] on that cluster over all projects. One scan of the covering index."""
         where, params = scope_clause(scope, "o.project")
         vis, vargs = visible_solutions(scope)
         ctx = [(k, v) for k, v in (context or {}).items() if k in CONTEXTS and v is not None]
         extra, eargs = "", []
+        cl = dict(ctx).get("cluster")
+        if cl is not None:  # all projects' attempts on that cluster (rates are names-free)
+            extra += (", COALESCE(SUM(CASE WHEN o.cluster = ? THEN o.success END), 0), "
+                      "COALESCE(SUM(CASE WHEN o.cluster = ? THEN 1 END), 0)")
+            eargs += [cl, cl]
         for k, v in ctx:
             cond = f"o.id IS NOT NULL AND {where} AND {CONTEXTS[k]} = ?"
             extra += (f", COALESCE(SUM(CASE WHEN {cond} THEN o.success END), 0), "
@@ -151,9 +157,13 @@ class RemedyQueries(Queries):
         out = []
         for r in cur:
             d = dict(zip(cols, r))
+            at = len(cols)
+            if cl is not None:
+                d["cluster_counts"] = [int(r[at]), int(r[at + 1])]  # [successes, attempts]
+                at += 2
             if ctx:
-                d["context"] = {f"{k}={v}": [r[len(cols) + 2 * i], r[len(cols) + 2 * i + 1]]
-                                for i, (k, v) in enumerate(ctx) if r[len(cols) + 2 * i + 1]}
+                d["context"] = {f"{k}={v}": [r[at + 2 * i], r[at + 2 * i + 1]]
+                                for i, (k, v) in enumerate(ctx) if r[at + 2 * i + 1]}
             out.append(d)
         return out
 

@@ -35,6 +35,7 @@ class Solution:
     gpu_only: bool = False
     learn_from: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    memory: str | None = None  # "gpu" / "host": which memory an OOM fix acts on (fixrank)
 
     @property
     def kind(self) -> str:
@@ -53,7 +54,8 @@ class Solution:
         return {"id": self.id, "failure_type": self.failure_type, "title": self.title,
                 "change": dict(self.change), "slurm": self.variants.get("slurm"),
                 "kubernetes": self.variants.get("kubernetes"), "applies_to": self.applies_to,
-                "gpu_only": self.gpu_only, "why": self.why, "learn_from": list(self.learn_from)}
+                "gpu_only": self.gpu_only, "why": self.why, "learn_from": list(self.learn_from),
+                "memory": self.memory}
 
 
 @dataclass
@@ -179,9 +181,11 @@ def _solution(code: str, item: Any) -> Solution:
     if bad:
         raise RuleError(f"{where}: learn_from {bad} not in {list(CHANGES)}")
     unknown = set(item) - {"id", "title", "change", "why", "gpu_only", "learn_from",
-                           "keywords", *PLATFORMS}
+                           "keywords", "memory", *PLATFORMS}
     if unknown:
         raise RuleError(f"{where}: unknown fields {sorted(unknown)}")
+    if item.get("memory") not in (None, "gpu", "host"):
+        raise RuleError(f"{where}: memory must be 'gpu' or 'host', not {item['memory']!r}")
     return Solution(sid, code, item["title"].strip(), dict(change), variants,
                     item["why"].strip(), bool(item.get("gpu_only", False)), learn,
-                    tuple(str(k) for k in item.get("keywords") or ()))
+                    tuple(str(k) for k in item.get("keywords") or ()), item.get("memory"))

@@ -118,7 +118,7 @@ def diagnose_text(ctx: ToolContext, text: str, job: dict[str, Any] | None, scope
     similar = _similar(store, ftype, template_id, node, image, job, scope)
     platform = platform_of(job) or _guess_platform(text)
     gpu = bool(job.get("req_gpus")) if job and job.get("req_gpus") is not None else None
-    fixes = ranked_fixes(store, rules_of(ctx), ftype, scope, platform, gpu, job) if ftype else []
+    fixes = ranked_fixes(store, rules_of(ctx), ftype, scope, platform, gpu, job, text) if ftype else []
     data: dict[str, Any] = {
         "failure_type": ftype, "blame": blame, "description": tax.describe(ftype), "rule": rule,
         "decided_by": decided_by, "confidence": confidence,
