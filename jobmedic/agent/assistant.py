@@ -10,6 +10,7 @@ from typing import Any
 
 from jobmedic.agent import compose as comp
 from jobmedic.agent import session as sess
+from jobmedic.agent.grounding import call_problem, check_answer
 from jobmedic.agent.loop import Outcome, run_plan
 from jobmedic.agent.models import describe_failure, is_router
 from jobmedic.agent.router import Plan, Router, Vocabulary
@@ -30,6 +31,8 @@ class AskResult:
     note: str | None = None  # why it fell back (also said in the answer)
     kind: str = "answer"  # answer | clarify | help | bad_input | off_topic | error
     timings: dict[str, float] = field(default_factory=dict)  # ms: route, actions, total
+    decided_by: str = "router"  # router | model: which chose the actions
+    grounding: str | None = None  # accepted | rejected: the model's wording, when it gave one
 
     def to_dict(self) -> dict[str, Any]:
         """The `jobmedic ask --json` and `POST /v1/ask` shape."""
@@ -89,12 +92,21 @@ class Assistant:
             out.actions_s += done.actions_s
             out.notes = plan.notes + out.notes
         notes = ([note] if note else []) + out.notes
-        summary = None
+        summary, grounding = None, None
+        decided = "router" if fell_back or self._chat_model is None and is_router(self.model) \
+            else "model"
         if out.summary:
             summary, why = comp.safe_summary(out.summary, out.results)
+            ok, bad = check_answer(summary, out.results, router.vocab.all_names(),
+                                   self.ctx.taxonomy.codes.keys())
+            if not ok:
+                summary, why = None, (f"The model's wording was rejected by the grounding check: "
+                                      f"{bad}; the report below is the deterministic one.")
+            grounding = "accepted" if summary else "rejected"
             if why:
                 notes.append(why)
-        answer = comp.compose(out.calls, out.results, notes, summary)
+        who = "the built-in router" if decided == "router" else f"the model {self._model_name()}"
+        answer = comp.compose(out.calls, out.results, notes, summary, decided=who)
         if out.calls:
             codes = self.ctx.taxonomy.codes.keys()
             turns.append(sess.turn_record(question, out.calls, out.results, codes))
@@ -103,7 +115,8 @@ class Assistant:
         timings = {"route_ms": (t_route - t0) * 1e3, "actions_ms": out.actions_s * 1e3,
                    "total_ms": (t1 - t0) * 1e3}
         timings["overhead_ms"] = timings["total_ms"] - timings["actions_ms"]
-        return AskResult(answer, out.calls, out.results, fell_back, note, "answer", timings)
+        return AskResult(answer, out.calls, out.results, fell_back, note, "answer", timings,
+                         decided, grounding)
 
     # -- parts ------------------------------------------------------------------------------
     def router(self) -> Router:
@@ -134,7 +147,8 @@ class Assistant:
             model = model.model_copy(update={"history": list(turns)})
         writes = [c["action"] for c in plan.calls if c["action"] in WRITE_ACTIONS]
         return run_chat_model(model, question, turns, self.ctx, self._prompt or system_prompt(),
-                              writes_asked=writes)
+                              writes_asked=writes,
+                              check=lambda name, args: call_problem(name, args, question, plan.calls))
 
     def _reply(self, text: str, kind: str, t0: float, t_route: float,
                note: str | None = None) -> AskResult:

@@ -76,8 +76,9 @@ def counts_of(data: Any) -> dict[str, Any]:
     return dict(list(out.items())[:8])
 
 
-def provenance(calls: list[dict[str, Any]], results: list[dict[str, Any]]) -> str:
-    lines = ["---", "**Actions run**"]
+def provenance(calls: list[dict[str, Any]], results: list[dict[str, Any]],
+               decided: str | None = None) -> str:
+    lines = ["---", f"**Actions run** (chosen by {decided})" if decided and calls else "**Actions run**"]
     if not calls:
         lines.append("- none (no action was needed to answer)")
     for i, (c, env) in enumerate(zip(calls, results), 1):
@@ -97,7 +98,7 @@ def provenance(calls: list[dict[str, Any]], results: list[dict[str, Any]]) -> st
 
 
 def compose(calls: list[dict[str, Any]], results: list[dict[str, Any]], notes: Iterable[str] = (),
-            summary: str | None = None, reply: str | None = None) -> str:
+            summary: str | None = None, reply: str | None = None, decided: str | None = None) -> str:
     """The whole answer in markdown, always ending with the provenance."""
     parts: list[str] = [f"_{n}_" for n in notes if n]
     if reply:
@@ -109,7 +110,7 @@ def compose(calls: list[dict[str, Any]], results: list[dict[str, Any]], notes: I
         if len(calls) > 1 and not text.startswith("#"):
             text = f"### {c['action']}\n\n{text}"
         parts.append(text)
-    parts.append(provenance(calls, results))
+    parts.append(provenance(calls, results, decided))
     return "\n\n".join(parts)
 
 

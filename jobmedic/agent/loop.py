@@ -13,7 +13,7 @@ have suggested.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,7 +67,8 @@ def history_messages(turns: Sequence[dict[str, Any]], limit: int = 3) -> list[An
 
 
 def run_chat_model(model: Any, question: str, turns: Sequence[dict[str, Any]], ctx: ToolContext,
-                   system_prompt: str, writes_asked: Sequence[str] = (), max_steps: int = 4) -> Outcome:
+                   system_prompt: str, writes_asked: Sequence[str] = (), max_steps: int = 4,
+                   check: Callable[[str, dict[str, Any]], str | None] | None = None) -> Outcome:
     """Drive a LangChain chat model with the action tools until it answers."""
     from langchain_core.messages import HumanMessage, SystemMessage
 
@@ -82,14 +83,15 @@ def run_chat_model(model: Any, question: str, turns: Sequence[dict[str, Any]], c
     msgs: list[Any] = [SystemMessage(system_prompt), *history_messages(turns), HumanMessage(question)]
     out = Outcome()
     try:
-        return _drive(bound, msgs, by_name, writes_asked, max_steps, out)
+        return _drive(bound, msgs, by_name, writes_asked, max_steps, out, check)
     except Exception as exc:
         exc.partial = out  # type: ignore[attr-defined]  # what already ran (writes are not redone)
         raise
 
 
 def _drive(bound: Any, msgs: list[Any], by_name: dict[str, Any], writes_asked: Sequence[str],
-           max_steps: int, out: Outcome) -> Outcome:
+           max_steps: int, out: Outcome,
+           check: Callable[[str, dict[str, Any]], str | None] | None = None) -> Outcome:
     from langchain_core.messages import AIMessage, ToolMessage
 
     for step in range(max_steps):
@@ -108,6 +110,9 @@ def _drive(bound: Any, msgs: list[Any], by_name: dict[str, Any], writes_asked: S
             name, tc_id = tc.get("name"), tc.get("id") or f"call_{len(out.calls)}"
             if name not in by_name:
                 raise ToolCallError(f"the model called an unknown tool {name!r}")
+            wrong = check(name, tc.get("args") or {}) if check else None
+            if wrong:
+                raise ToolCallError(f"wrong call: {wrong}")
             why = refusal(name, step, writes_asked, len(out.calls))
             if why:
                 out.notes.append(why)

@@ -1,7 +1,7 @@
 """Chat models named by configuration (`agent.model`, `--model`): "router" (built in), or any
 model string LangChain's `init_chat_model` understands ("ollama:llama3.1",
 "openai:gpt-4o-mini", ...) with an optional `base_url` for a local or OpenAI-compatible
-endpoint. Provider packages are the optional extra `jobmedic[models]`; when one is missing
+endpoint, or "local:smollm2" / "local:/path/model.gguf" (run in-process, the `local-llm` extra). Provider packages are the optional extra `jobmedic[models]`; when one is missing
 or the model cannot be built, `ModelUnavailable` says so and the assistant uses the router.
 """
 from __future__ import annotations
@@ -24,6 +24,10 @@ def is_router(model: str | None) -> bool:
 def make_chat_model(model: str, base_url: str | None = None, timeout_s: float = 30) -> Any:
     """A LangChain chat model for `model` (raises ModelUnavailable with the reason)."""
     provider = model.split(":", 1)[0] if ":" in model else ""
+    if provider == "local":  # a GGUF file run in-process (the `local-llm` extra)
+        from jobmedic.agent.local_model import make_local
+
+        return make_local(model)
     kwargs: dict[str, Any] = {}
     if base_url:
         kwargs["base_url"] = base_url

@@ -99,6 +99,10 @@ class Vocabulary:
         return vocab
 
     # -- lookups -----------------------------------------------------------------------------
+    def all_names(self, kinds: Sequence[str] = ("node", "user", "project", "image")) -> list[str]:
+        """Every known name of these kinds (what a grounding check looks for in an answer)."""
+        return [n for k in kinds for n in self.names.get(k, [])]
+
     def exact(self, token: str, kinds: Sequence[str] = KINDS, normalise: bool = True) -> list[Match]:
         """Matches that need no guessing: exact, case-insensitive or normalised."""
         out: list[Match] = []
