@@ -18,7 +18,6 @@ from typing import Any
 from jobmedic.knowledge.db import Queries, scope_clause
 
 FAILED_SQL = "('failed', 'timeout', 'oom', 'node_fail', 'preempted')"
-OUTCOME_SQL = "('completed', 'failed', 'timeout', 'oom', 'node_fail', 'preempted')"
 #: Besides the failure states, an unschedulable pod (pending, failure type scheduling: it
 #: failed to start and has no end) is a failure. Written as one state list plus a check, so
 #: the state-led window index still serves the scan (pending rows without a failure time have
