@@ -7,6 +7,11 @@ against everything else by a one-sided exact binomial test; q values are Benjami
 within each dimension. A failure of an n-node job weighs 1/n on each node, so one crashed
 18-node job flags no node. A flagged entity whose excess disappears once one user's (or one
 job name's) jobs are set aside is reported as explained by them, not as a hotspot.
+
+The test decides *whether* to flag; flagged entities are *ordered* (and cut at `max_per_dim`)
+by an empirical-Bayes shrunken rate (analyzers/shrink.py: the 5 % quantile of a beta-binomial
+posterior by default, `rank_by: shrunk_mean` for its mean, `q` for the old order by q value),
+which balances evidence and rate; see the evaluation in docs/analyzers.md.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from jobmedic.analyzers.base import Finding, Inputs
+from jobmedic.analyzers.shrink import beta_prior, beta_scores
 from jobmedic.analyzers.stats_utils import bh, vs_rest, wilson
 from jobmedic.core.timeutil import Window
 
@@ -54,10 +60,13 @@ class Hotspots:
 
     def __init__(self, min_exposure: int = 10, fdr: float = 0.05, min_rate_ratio: float = 1.5,
                  dominance: float = 0.6, min_failures: int = 3, max_per_dim: int = 10,
-                 dims: Sequence[str] = DIMS) -> None:
+                 dims: Sequence[str] = DIMS, rank_by: str = "shrunk_low") -> None:
         bad = [d for d in dims if d not in DIMS]
         if bad:
             raise ValueError(f"hotspots.dims: unknown {bad}; accepted: {', '.join(DIMS)}")
+        if rank_by not in RANK_BY:
+            raise ValueError(f"hotspots.rank_by: unknown {rank_by!r}; accepted: {', '.join(RANK_BY)}")
+        self.rank_by = rank_by
         self.min_exposure, self.fdr, self.min_rate_ratio = min_exposure, fdr, min_rate_ratio
         self.dominance, self.min_failures, self.max_per_dim = dominance, min_failures, max_per_dim
         self.dims = tuple(dims)
@@ -87,10 +96,13 @@ class Hotspots:
         df["k"] = df["wfailures"] if dim == "node" else df["failures"]
         df = df.fillna({"k": 0, "gpu_h": 0.0, "core_h": 0.0})
         K, N = float(df["k"].sum()), float(df["jobs"].sum())
+        known = df["key"].notna().to_numpy()
+        prior = beta_prior(df["k"].to_numpy(float)[known], df["jobs"].to_numpy(float)[known])
         df = df[df["key"].notna() & (df["jobs"] >= self.min_exposure)].copy()
         if df.empty:
             return df
         k, n = df["k"].to_numpy(float), df["jobs"].to_numpy(float)
+        df["shrunk_mean"], df["shrunk_low"] = beta_scores(k, n, prior)
         df["p"], df["baseline"] = vs_rest(k, n, K, N)
         df["q"] = bh(df["p"].to_numpy())
         df["rate"] = k / n
@@ -105,7 +117,7 @@ class Hotspots:
         df = self.test(rows, dim)
         if df.empty or not df["flag"].any():
             return []
-        hits = df[df["flag"]].sort_values(["q", "k"], ascending=[True, False]).head(self.max_per_dim)
+        hits = order(df[df["flag"]], self.rank_by).head(self.max_per_dim)
         expl = self.explanations(store, dim, hits, window, scope, filters, df.attrs["K"], df.attrs["N"])
         if dim == "node":  # the lean node scan left users and hours lost to the flagged few
             imp = store.impact_of(dim, [str(k) for k in hits["key"]], window, scope, filters)
@@ -119,6 +131,8 @@ class Hotspots:
                   "baseline": round(float(r.baseline), 4),
                   "rate_ratio": round(float(r.rate / max(r.baseline, 1e-9)), 2),
                   "p": float(f"{r.p:.3g}"), "q": float(f"{r.q:.3g}"), "users": int(r.users),
+                  "shrunk_rate": round(float(r.shrunk_mean), 4),
+                  "shrunk_low": round(float(r.shrunk_low), 4),
                   "failed_jobs": int(r.failures), "gpu_h": round(float(r.gpu_h), 1),
                   "core_h": round(float(r.core_h), 1)}
             ex = expl.get(str(r.key))
@@ -174,6 +188,16 @@ class Hotspots:
                                 "explainer_failures": round(float(top[wcol]), 2),
                                 "explainer_jobs": int(top["jobs"]), "p_without": float(p2[0])}
         return out
+
+
+RANK_BY = ("shrunk_low", "shrunk_mean", "q")
+
+
+def order(df: pd.DataFrame, rank_by: str = "shrunk_low") -> pd.DataFrame:
+    """Tested rows best first: by a shrunken rate (then evidence), or by q then failures."""
+    if rank_by == "q":
+        return df.sort_values(["q", "k"], ascending=[True, False], kind="stable")
+    return df.sort_values([rank_by, "k"], ascending=[False, False], kind="stable")
 
 
 def per_entity(combos: pd.DataFrame, dim: str) -> list[dict[str, Any]]:

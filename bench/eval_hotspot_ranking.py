@@ -1,0 +1,262 @@
+"""Does the shrunken-rate order of flagged hotspots beat counting? Three real sources, each split
+in time: subjects are flagged and ranked on one period and judged on the next by the lift (the
+pooled failure rate of the top K over the whole population's, in the later period), against
+the top K by raw failure count, at equal K.
+
+* Google 2011 task events (bench/google_tasks.py store): machines, failures of task attempts;
+  the flag is jobmedic's own Hotspots.test (exact binomial vs the rest, BH, rate ratio, min
+  failures); dev: first quarter -> second quarter; final: first half -> second half.
+* LANL node failures 1996-2005: nodes of each system, failures over node-days in production
+  (install / decommission months of the data); Poisson flag (exact conditional test, BH, ratio,
+  3 failures); dev: Sep 2002-Sep 2003 -> Sep 2003-Sep 2004; final: -> Sep 2004-Sep 2005.
+* Titan GPU placements 2013-2019: node slots, slots and cages; failures (DBE / off the bus) over
+  GPU-days placed there; dev: 2015 -> 2016; final: 2016 -> 2017.
+
+Rankers: `count` (raw failures), `q` (jobmedic's old order of flagged subjects), `shrunk_mean`
+and `shrunk_low` (empirical-Bayes posterior mean / 5 % quantile, analyzers/shrink.py); each
+jobmedic ranker lists the flagged subjects first, then the others tested, in its order. The
+method is chosen on the dev splits (mean log-lift ratio over count), then the final splits are
+reported once. `python -m bench.eval_hotspot_ranking [--part google|lanl|titan]`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from jobmedic.analyzers.hotspots import Hotspots, order
+from jobmedic.analyzers.shrink import gamma_prior, gamma_scores, poisson_vs_rest
+from jobmedic.analyzers.stats_utils import bh
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parent.parent / "shared" / "data"
+OUT = HERE / "out"
+RANKERS = ("count", "q", "shrunk_mean", "shrunk_low")
+
+
+# -- rankings --------------------------------------------------------------------------------
+def rank_binomial(rows: list[dict]) -> tuple[dict[str, list[str]], int]:
+    """Orders of node keys from one period's node_rates rows; and how many are flagged."""
+    hs = Hotspots(max_per_dim=10**9)
+    df = hs.test(rows, "node")
+    flagged = df[df["flag"]] if not df.empty else df
+    allr = pd.DataFrame(rows)
+    out = {"count": [str(k) for k in allr.sort_values("failures", ascending=False,
+                                                      kind="stable")["key"]]}
+    for r in RANKERS[1:]:  # the flagged first, in the ranker's order, then the rest
+        rest = df[~df["flag"]] if not df.empty else df
+        out[r] = [str(k) for k in order(flagged, r)["key"]] + [str(k) for k in order(rest, r)["key"]]
+    return out, len(flagged)
+
+
+def rank_poisson(keys: np.ndarray, k: np.ndarray, e: np.ndarray, fdr: float = 0.05,
+                 ratio: float = 1.5, min_failures: int = 3) -> tuple[dict[str, list[str]], int]:
+    """The same for event counts over exposure (node-days, GPU-days)."""
+    keep = e > 0
+    keys, k, e = keys[keep], k[keep], e[keep]
+    p, rest = poisson_vs_rest(k, e)
+    q = bh(p)
+    rate = k / e
+    flag = (q <= fdr) & (rate >= ratio * rest) & (k >= min_failures)
+    mean, low = gamma_scores(k, e, gamma_prior(k, e))
+    df = pd.DataFrame({"key": keys, "k": k, "q": q, "shrunk_mean": mean, "shrunk_low": low})
+    out = {"count": list(df.sort_values("k", ascending=False, kind="stable")["key"])}
+    for r in RANKERS[1:]:  # the flagged first, in the ranker's order, then the rest
+        out[r] = list(order(df[flag], r)["key"]) + list(order(df[~flag], r)["key"])
+    return out, int(flag.sum())
+
+
+def lifts(orders: dict[str, list[str]], h2: dict[str, tuple[float, float]], base: float,
+          ks: list[int]) -> dict[str, dict[int, float | None]]:
+    """Lift of each ranker's top K in the later period (None: fewer than K subjects)."""
+    res: dict[str, dict[int, float | None]] = {}
+    for name, keys in orders.items():
+        res[name] = {}
+        for K in ks:
+            if len(keys) < K:
+                res[name][K] = None
+                continue
+            f = sum(h2.get(x, (0.0, 0.0))[0] for x in keys[:K])
+            n = sum(h2.get(x, (0.0, 0.0))[1] for x in keys[:K])
+            res[name][K] = round(f / n / base, 3) if n and base else None
+    return res
+
+
+# -- Google 2011 -----------------------------------------------------------------------------
+def google(db: Path) -> dict:
+    from bench.bench_google_hotnodes import TRACE_END_S
+    from bench.google_tasks import EPOCH_OFFSET
+    from jobmedic.core.timeutil import Window
+    from jobmedic.knowledge.store import Store
+
+    out = {}
+    T = TRACE_END_S
+    splits = {"dev": (0, T // 4, T // 2), "final": (0, T // 2, T + 1)}
+    with Store(str(db)) as store:
+        for name, (a, b, c) in splits.items():
+            w1, w2 = Window(EPOCH_OFFSET + a, EPOCH_OFFSET + b), Window(EPOCH_OFFSET + b, EPOCH_OFFSET + c)
+            orders, nflag = rank_binomial(store.node_rates(w1, None, lean=True))
+            r2 = store.node_rates(w2, None, lean=True)
+            h2 = {str(r["key"]): (float(r["failures"]), float(r["jobs"])) for r in r2}
+            base = sum(v[0] for v in h2.values()) / sum(v[1] for v in h2.values())
+            ks = sorted({10, 25, 50, 100, nflag} - {0})
+            out[name] = {"flagged": nflag, "machines": len(orders["count"]),
+                         "cluster_rate": round(base, 4), "lift": lifts(orders, h2, base, ks)}
+    return out
+
+
+# -- LANL ------------------------------------------------------------------------------------
+def _month(s: object, default: pd.Timestamp) -> pd.Timestamp:
+    s = str(s).strip()
+    if s in ("", "nan", "before tracking"):
+        return pd.Timestamp("1990-01-01") if s == "before tracking" else default
+    if s == "current":
+        return pd.Timestamp("2005-10-01")
+    a, _, b = s.partition("-")
+    try:
+        if a.isdigit():  # "5-Apr": April 2005 (a spreadsheet's rendering)
+            return pd.Timestamp(f"{2000 + int(a)}-{pd.Timestamp('2000-' + b + '-01').month:02d}-01")
+        return pd.Timestamp(pd.to_datetime("01-" + s, format="%d-%b-%y"))  # "Nov-96"
+    except ValueError:
+        return default
+
+
+def lanl(folder: Path) -> dict:
+    d = pd.read_csv(next(folder.glob("*.csv.xz")))
+    d["t"] = pd.to_datetime(d["Prob Started"], format="%m/%d/%Y %H:%M", errors="coerce")
+    d = d[d["t"].notna() & d["nodenum"].notna()]
+    lo, hi = pd.Timestamp("1990-01-01"), pd.Timestamp("2005-10-01")
+    nodes = d.groupby(["System", "nodenum"]).agg(prod=("node prod", "first"),
+                                                 decom=("node decom", "first"),
+                                                 size=("nodes", "first")).reset_index()
+    nodes["start"] = [_month(x, lo) for x in nodes["prod"]]
+    nodes["stop"] = [_month(x, hi) for x in nodes["decom"]]
+    splits = {"dev": ("2002-09-01", "2003-09-01", "2004-09-01"),
+              "final": ("2003-09-01", "2004-09-01", "2005-09-01")}
+    out: dict = {}
+    for name, (a, b, c) in splits.items():
+        a, b, c = map(pd.Timestamp, (a, b, c))
+        out[name] = {}
+        for sysid, nd in nodes.groupby("System"):
+            ev = d[d["System"] == sysid]
+            # nodes that never failed are not in the data: add them (the system's size) with the
+            # system's typical production period, so the population and its rate are whole
+            missing = max(int((nd["size"].max() if nd["size"].notna().any() else 0) - len(nd)), 0)
+            st, sp = nd["start"].median(), nd["stop"].median()
+            keys = np.array([str(int(x)) for x in nd["nodenum"]] + [f"quiet{i}" for i in range(missing)])
+            start = np.array(list(nd["start"]) + [st] * missing, dtype="datetime64[ns]")
+            stop = np.array(list(nd["stop"]) + [sp] * missing, dtype="datetime64[ns]")
+
+            def period(p0, p1, ev=ev, keys=keys, start=start, stop=stop):
+                lo_ = np.maximum(start, np.datetime64(p0))
+                hi_ = np.minimum(stop, np.datetime64(p1))
+                e = np.clip((hi_ - lo_) / np.timedelta64(1, "D"), 0, None)
+                inside = ev[(ev["t"] >= p0) & (ev["t"] < p1)]
+                cnt = inside.groupby(inside["nodenum"].astype(int).astype(str)).size()
+                k = np.array([float(cnt.get(x, 0)) for x in keys])
+                return k, e.astype(float)
+
+            k1, e1 = period(a, b)
+            k2, e2 = period(b, c)
+            if len(keys) < 16 or k1.sum() < 30 or k2.sum() < 30:
+                continue
+            orders, nflag = rank_poisson(keys, k1, e1)
+            h2 = {x: (k2[i], e2[i]) for i, x in enumerate(keys)}
+            base = k2.sum() / e2.sum()
+            ks = sorted({5, 10, 20, nflag} - {0})
+            out[name][f"system {sysid}"] = {"nodes": len(keys), "flagged": nflag,
+                                            "failures_1": int(k1.sum()), "failures_2": int(k2.sum()),
+                                            "exposure_cv": round(float(e1[e1 > 0].std() / e1[e1 > 0].mean()), 3),
+                                            "lift": lifts(orders, h2, base, ks)}
+    return out
+
+
+# -- Titan -----------------------------------------------------------------------------------
+def titan(folder: Path) -> dict:
+    d = pd.read_csv(folder / "data_gc_full.csv", dtype={"SN": str})
+    d["ins"], d["rem"] = pd.to_datetime(d["insert"]), pd.to_datetime(d["remove"])
+    d["failed"] = d["event"].isin(["DBE", "OTB"])
+    loc = d["location"].str.extract(r"^(c\d+-\d+)c(\d+)s(\d+)n(\d+)$")
+    d["node"] = d["location"]
+    d["slot"] = loc[0] + "c" + loc[1] + "s" + loc[2]
+    d["cage"] = loc[0] + "c" + loc[1]
+    splits = {"dev": ("2015-01-01", "2016-01-01", "2017-01-01"),
+              "final": ("2016-01-01", "2017-01-01", "2018-01-01")}
+    out: dict = {}
+    for name, (a, b, c) in splits.items():
+        a, b, c = map(pd.Timestamp, (a, b, c))
+        out[name] = {}
+        for level, ks in (("node", [10, 25, 50, 100]), ("slot", [10, 25, 50]), ("cage", [5, 10, 20])):
+            def period(p0, p1, level=level):
+                e = ((d["rem"].clip(upper=p1) - d["ins"].clip(lower=p0)).dt.total_seconds() / 86400).clip(lower=0)
+                k = d["failed"] & (d["rem"] >= p0) & (d["rem"] < p1)
+                g = pd.DataFrame({"key": d[level], "k": k.astype(float), "e": e}).groupby("key").sum()
+                return g
+            g1, g2 = period(a, b), period(b, c)
+            keys = g1.index.to_numpy().astype(str)
+            orders, nflag = rank_poisson(keys, g1["k"].to_numpy(), g1["e"].to_numpy())
+            h2 = {str(x): (float(r.k), float(r.e)) for x, r in g2.iterrows()}
+            base = g2["k"].sum() / g2["e"].sum()
+            e1 = g1["e"].to_numpy()
+            out[name][level] = {"subjects": len(keys), "flagged": nflag,
+                                "failures_1": int(g1["k"].sum()), "failures_2": int(g2["k"].sum()),
+                                "exposure_cv": round(float(e1[e1 > 0].std() / e1[e1 > 0].mean()), 3),
+                                "lift": lifts(orders, h2, base, sorted(set(ks) | ({nflag} - {0})))}
+    return out
+
+
+# -- choosing on dev, reporting final ---------------------------------------------------------
+def _cells(block: dict) -> list[dict[str, dict[int, float | None]]]:
+    """Every lift table of a part's split (one per system / level / the cluster)."""
+    if "lift" in block:
+        return [block["lift"]]
+    return [v["lift"] for v in block.values() if isinstance(v, dict) and "lift" in v]
+
+
+def choose(results: dict) -> dict:
+    """Mean log(lift / count lift) on the dev splits, over every table and K both reach."""
+    score: dict[str, list[float]] = {r: [] for r in RANKERS[1:]}
+    for part in results.values():
+        for table in _cells(part["dev"]):
+            for r, vals in score.items():
+                for K, v in table[r].items():
+                    c = table["count"].get(K)
+                    if v and c:
+                        vals.append(math.log(v / c))
+    mean = {r: round(float(np.mean(v)), 4) if v else None for r, v in score.items()}
+    best = max((r for r in mean if mean[r] is not None), key=lambda r: mean[r])
+    return {"dev_mean_log_ratio_vs_count": mean, "cells": {r: len(v) for r, v in score.items()},
+            "chosen": best}
+
+
+def main(argv: list[str]) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m bench.eval_hotspot_ranking")
+    ap.add_argument("--part", action="append", choices=["google", "lanl", "titan"])
+    ap.add_argument("--google-db", default=str(OUT / "google_tasks.db"))
+    ap.add_argument("--data", default=str(DATA))
+    args = ap.parse_args(argv)
+    parts = args.part or ["google", "lanl", "titan"]
+    data = Path(args.data)
+    results: dict = {}
+    if "google" in parts:
+        results["google"] = google(Path(args.google_db))
+    if "lanl" in parts:
+        results["lanl"] = lanl(data / "lanl_failures")
+    if "titan" in parts:
+        results["titan"] = titan(data / "titan_gpu_lifetimes")
+    results["choice"] = choose({k: v for k, v in results.items()})
+    OUT.mkdir(exist_ok=True)
+    name = "hotspot_ranking" + ("" if len(parts) == 3 else "_" + "_".join(parts))
+    (OUT / f"{name}.json").write_text(json.dumps(results, indent=1, default=str))
+    print(json.dumps(results, indent=1, default=str))
+    return results
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

@@ -1,0 +1,96 @@
+"""Hotspot ranking (issue 12, item 5): the significance test decides whether to flag, an
+empirical-Bayes shrunken rate decides the order; the shrinkage helpers on known cases."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jobmedic.analyzers.hotspots import Hotspots, order
+from jobmedic.analyzers.shrink import (
+    beta_prior,
+    beta_scores,
+    gamma_prior,
+    gamma_scores,
+    poisson_vs_rest,
+)
+
+
+def rows(extra: dict[str, tuple[int, int]]) -> list[dict]:
+    """50 ordinary nodes (100 jobs, 10 failures each) plus the given (failures, jobs)."""
+    out = [{"key": f"n{i:02d}", "jobs": 100, "failures": 10, "wfailures": 10.0, "users": 3,
+            "gpu_h": 0.0, "core_h": 0.0} for i in range(50)]
+    out += [{"key": k, "jobs": n, "failures": f, "wfailures": float(f), "users": 3, "gpu_h": 0.0,
+             "core_h": 0.0} for k, (f, n) in extra.items()]
+    return out
+
+
+# busy: many failures at a modest rate; sharp: fewer failures at a high, well-supported rate;
+# lucky: a high rate on little evidence
+PLANTED = {"busy": (75, 400), "sharp": (30, 50), "lucky": (5, 6)}
+
+
+@pytest.mark.parametrize("rank_by,expected", [
+    ("shrunk_low", ["sharp", "busy", "lucky"]),
+    # the mean shrinks 5 of 6 but still ranks it above the busy node: the lower bound (the
+    # default) is the one that asks for evidence
+    ("shrunk_mean", ["sharp", "lucky", "busy"]),
+    ("q", ["sharp", "busy", "lucky"]),  # the old order: the smallest q value first
+])
+def test_flagged_subjects_are_ordered_by_shrunken_rate(rank_by, expected):
+    df = Hotspots(min_exposure=5).test(rows(PLANTED), "node")
+    flagged = df[df["flag"]]
+    assert set(flagged["key"]) == set(PLANTED)  # the test flags all three
+    assert list(order(flagged, rank_by)["key"]) == expected
+    # a count ranking would lead with the busy node: 75 failures against 30
+    assert flagged.sort_values("k", ascending=False)["key"].iloc[0] == "busy"
+
+
+def test_the_lucky_node_is_shrunk_towards_the_cluster():
+    df = Hotspots(min_exposure=5).test(rows(PLANTED), "node").set_index("key")
+    assert df.loc["lucky", "rate"] > df.loc["sharp", "rate"]  # 83 % raw against 60 %
+    assert df.loc["lucky", "shrunk_mean"] < df.loc["sharp", "shrunk_mean"]
+    assert df.loc["lucky", "shrunk_low"] < df.loc["busy", "shrunk_low"]
+
+
+def test_findings_carry_the_shrunken_rate_and_rank_by_is_checked(store):
+    hs = Hotspots(min_exposure=5)
+    assert hs.rank_by == "shrunk_low"
+    with pytest.raises(ValueError, match="rank_by"):
+        Hotspots(rank_by="loudest")
+    from jobmedic.core.timeutil import Window
+
+    fs = hs.dimension(store, "node", rows(PLANTED), Window(0, 1), None, {})
+    assert [f.evidence["entity"] for f in fs] == ["sharp", "busy", "lucky"]
+    ev = fs[0].evidence
+    assert 0 < ev["shrunk_low"] < ev["shrunk_rate"] < ev["rate"]
+
+
+def test_beta_prior_recovers_a_known_spread():
+    rng = np.random.default_rng(0)
+    p = rng.beta(2.0, 18.0, 4000)  # mean 0.1, strength 20
+    n = rng.integers(20, 400, 4000)
+    k = rng.binomial(n, p)
+    a, b = beta_prior(k, n)
+    assert a / (a + b) == pytest.approx(0.1, abs=0.005)
+    assert a + b == pytest.approx(20, rel=0.2)
+    # no spread beyond binomial noise: a very strong prior, every subject pulled to the mean
+    k2 = rng.binomial(n, 0.1)
+    a2, b2 = beta_prior(k2, n)
+    assert a2 + b2 > 1000
+    mean, low = beta_scores(np.array([9.0]), np.array([10.0]), (a2, b2))
+    assert mean[0] == pytest.approx(0.1, abs=0.01) and low[0] < mean[0]
+
+
+def test_gamma_prior_and_poisson_test():
+    rng = np.random.default_rng(1)
+    lam = rng.gamma(4.0, 0.01 / 4.0, 3000)  # mean 0.01 per day, shape 4
+    e = rng.uniform(100, 1000, 3000)
+    k = rng.poisson(lam * e)
+    s, r = gamma_prior(k, e)
+    assert s / r == pytest.approx(0.01, rel=0.05)
+    assert s == pytest.approx(4.0, rel=0.35)
+    mean, low = gamma_scores(np.array([30.0, 3.0]), np.array([1000.0, 100.0]), (s, r))
+    assert (low < mean).all() and low[0] > low[1]  # the same rate, ten times the evidence
+    p, rest = poisson_vs_rest(np.array([30.0, 5.0, 5.0, 0.0]), np.array([100.0, 500.0, 500.0, 100.0]))
+    assert p[0] < 1e-6 and p[1] > 0.5 and p[3] == 1.0
+    assert rest[0] == pytest.approx(10 / 1100)
