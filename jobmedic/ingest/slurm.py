@@ -3,7 +3,9 @@ header-less with the columns named by `--fields`).
 
 Job steps (`.batch`, `.extern`, `.0`) fold into their job: the job's state and exit code
 come from the allocation line, MaxRSS is the largest over steps. Array tasks (`123_4`) keep
-their own id with `array_id` = 123; node lists are expanded into job_nodes.
+their own id with `array_id` = 123; a pending array range (`123_[1-3]`, `123_[9-11,13%2]`)
+becomes one job per task (`123_1`, ...) sharing the line's fields, as Open XDMoD does (at most
+MAX_ARRAY_TASKS tasks a line, else a reject); node lists are expanded into job_nodes.
 """
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from typing import Any, Iterator, TextIO
 
 from jobmedic.core import validate as v
 from jobmedic.ingest.base import Batch, IngestContext, classify_job, failure_event_for_job
-from jobmedic.ingest.slurm_fields import (FieldError, expand_nodelist, gpus_from_tres,
-                                          parse_duration, parse_exit, parse_mem_mb, parse_time)
+from jobmedic.ingest.slurm_fields import (FieldError, array_range, expand_nodelist,
+                                          gpus_from_tres, parse_duration, parse_exit,
+                                          parse_mem_mb, parse_time)
 from jobmedic.knowledge.errors import InputError
 from jobmedic.knowledge.migrations import JOB_COLUMNS
 
@@ -162,6 +165,7 @@ class _Folder:
                   or _int(get("AllocNodes"), "AllocNodes", v.MAX_NODES)
                   or _int(get("ReqNodes"), "ReqNodes", v.MAX_NODES))
         array_id = base.split("_", 1)[0] if "_" in base else None
+        tasks = array_range(base)[1] if "_[" in base else None  # a pending range: checked here
         timelimit = get("TimelimitRaw")
         timelimit_s = (int(timelimit) * 60 if timelimit and timelimit.isdigit()
                        else parse_duration(get("Timelimit"), "Timelimit"))
@@ -197,7 +201,7 @@ class _Folder:
             "work_dir": get("WorkDir") or None, "script": get("SubmitLine") or None,
             "_comment": get("Comment") or None, "source": "slurm", "_line": self.lineno,
         })
-        job["_nodes"] = nodes
+        job["_nodes"], job["_tasks"] = nodes, tasks
         if job["n_nodes"] is None and nodes:
             job["n_nodes"] = len(nodes)
         job["_has_alloc"] = not from_step
@@ -238,6 +242,15 @@ def _emit(job: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
         if c.failure_type not in ("app_error", "unknown"):
             job["failure_type"], job["blame"], job["_evidence"] = c.failure_type, c.blame, c.evidence
     nodes = job.pop("_nodes")
+    tasks = job.pop("_tasks", None)
+    if tasks:  # a pending array range: one job per task, sharing the line's fields (as XDMoD)
+        for i in tasks:
+            _emit_one(dict(job, job_id=f"{job['array_id']}_{i}"), nodes, text, batch)
+    else:
+        _emit_one(job, nodes, text, batch)
+
+
+def _emit_one(job: dict[str, Any], nodes: list[str], text: str, batch: Batch) -> None:
     ev = failure_event_for_job(job, nodes[0] if nodes else None, text or None)
     batch.jobs.append(tuple(map(job.get, COLUMNS)))
     batch.nodes.extend((job["cluster"], job["job_id"], n) for n in nodes)

@@ -207,3 +207,43 @@ def _expand_one(item: str) -> list[str]:
             for t in tails:
                 out.append(f"{prefix}{n:0{width}d}{t}")
     return out
+
+
+#: A pending array line names its tasks by range: `123_[1-3]`, `123_[9-11,13,16-20]`, with an
+#: optional `%N` throttle (`123_[1-100%4]`) and `:step` (`123_[1-15:4]`). Open XDMoD's Slurm
+#: parser expands these into one record per task; so does jobmedic, up to this many tasks per
+#: line (Slurm's own MaxArraySize tops out at 4,000,001; a line asking for more than the cap,
+#: or for an index above Slurm's ceiling, is rejected rather than expanded).
+MAX_ARRAY_TASKS = 100_000
+MAX_ARRAY_INDEX = 4_000_000
+_ARRAY_RANGE = re.compile(r"^(\d+)_\[([0-9,:\-]+)(?:%(\d+))?\]$")
+
+
+def array_range(job_id: str) -> tuple[str, list[int]] | None:
+    """(array job id, task indexes) of a pending array range line, or None when `job_id` is
+    not one (`123`, `123_4`). Raises ValueRejected for a malformed, reversed, oversized or
+    absurd range, before any task is expanded."""
+    if "_[" not in job_id:
+        return None
+    m = _ARRAY_RANGE.match(job_id)
+    if m is None:
+        raise ValueRejected("JobID", job_id[:60], "is not an array range like 123_[1-3,7%2]")
+    parts: list[tuple[int, int, int]] = []
+    total = 0
+    for item in m.group(2).split(","):
+        rng, _, step_txt = item.partition(":")
+        lo_txt, dash, hi_txt = rng.partition("-")
+        if not lo_txt.isdigit() or (dash and not hi_txt.isdigit()) or (
+                step_txt and not step_txt.isdigit()):
+            raise ValueRejected("JobID", job_id[:60], f"bad array range item {item!r}")
+        lo, hi, step = int(lo_txt), int(hi_txt) if dash else int(lo_txt), int(step_txt or 1)
+        if hi < lo or step < 1 or hi > MAX_ARRAY_INDEX:
+            raise ValueRejected("JobID", job_id[:60], f"array range item {item!r} is reversed, "
+                                f"has a zero step or an index above {MAX_ARRAY_INDEX:,}")
+        total += (hi - lo) // step + 1
+        if total > MAX_ARRAY_TASKS:
+            raise ValueRejected("JobID", job_id[:60], f"expands to more than {MAX_ARRAY_TASKS:,} "
+                                "array tasks")
+        parts.append((lo, hi, step))
+    tasks = sorted({i for lo, hi, step in parts for i in range(lo, hi + 1, step)})
+    return m.group(1), tasks

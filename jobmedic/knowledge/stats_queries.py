@@ -143,6 +143,29 @@ class StatsQueries(Queries):
             f"SELECT COUNT(*) FROM {frm} WHERE {where} AND j.state = 'cancelled'", args).fetchone()[0]
         return {k: (v or 0) for k, v in out.items()}
 
+    def open_work(self, window: Any, scope: Sequence[str] | None,
+                  filters: dict[str, Any] | None = None) -> dict[str, int]:
+        """Work not finished: jobs pending (array tasks of a pending range each count) or
+        running, submitted before the window's end, with no outcome (no event_time) yet."""
+        where, args = scope_clause(scope, "j.project")
+        sql = ["j.state IN ('pending', 'running')", "j.event_time IS NULL",
+               "(j.submit_time IS NULL OR j.submit_time < ?)", where]
+        args = [int(window.end), *args]
+        for key, value in (filters or {}).items():
+            if value is not None and key in FILTERS:
+                sql.append(f"{FILTERS[key]} = ?")
+                args.append(value)
+        frm = "jobs j"
+        if (filters or {}).get("node") is not None:
+            frm = keyed_from(filters)
+            sql.append("fn.node = ?")
+            args.append(filters["node"])
+        out = {"pending": 0, "running": 0}
+        out.update({str(k): int(n) for k, n in self.conn.execute(
+            f"SELECT j.state, COUNT(*) FROM {frm} WHERE {' AND '.join(sql)} GROUP BY j.state",
+            args)})
+        return out
+
     def window_failures(self, window: Any, scope: Sequence[str] | None,
                         filters: dict[str, Any] | None = None) -> int:
         """The number of failed jobs in the window (failure rows only: cheap)."""

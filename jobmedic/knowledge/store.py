@@ -131,6 +131,7 @@ class Store:
     window_where = _via("stats", StatsQueries.window_where)
     window_totals = _via("stats", StatsQueries.window_totals)
     window_failures = _via("stats", StatsQueries.window_failures)
+    open_work = _via("stats", StatsQueries.open_work)
     entity_combos = _via("stats", StatsQueries.entity_combos)
     binned = _via("stats", StatsQueries.binned)
     hourly = _via("stats", StatsQueries.hourly)

@@ -13,6 +13,9 @@ def render(data: dict[str, Any]) -> str:
              f"({pct(t['failure_rate'])})**; {num(t['cancelled'])} cancelled (not counted); "
              f"{hours(t['gpu_h_lost'])} GPU and {hours(t['core_h_lost'])} core time lost. "
              f"Scope: {scope_line(data.get('scope'))}.")]
+    if t.get("pending") or t.get("running"):
+        lines.append(f"\nNot finished (not counted): {num(t.get('pending', 0))} pending "
+                     f"(each array task apart), {num(t.get('running', 0))} running.")
     for g in data["groups"]:
         lines += ["", f"### By {g['by']}", ""]
         if g["by"] == "failure_type":

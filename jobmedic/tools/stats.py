@@ -78,6 +78,7 @@ def run(ctx: ToolContext, req: StatsRequest) -> ToolResult:
                  for r in ctx.store.binned(window, scope, filters, 86400)]
         trend = [{"day": d.pop("key"), **d} for d in trend]
     data = {"window": window.to_dict(), "scope": scope, "filters": filters,
-            "totals": {**summary(totals), "failure_rate": round(tf / tj, 4) if tj else None},
+            "totals": {**summary(totals), "failure_rate": round(tf / tj, 4) if tj else None,
+                       **ctx.store.open_work(window, scope, filters)},
             "groups": groups, "trend": trend}
     return ok("stats", data, render(data), inv)

@@ -41,13 +41,13 @@ def test_sync_slurm_runs_sacct_from_path(tmp_path):
                               "--until", "2024-05-02", "--json"], env={"PATH": path})
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout[res.stdout.index("{"):])
-    assert summary["source"] == "slurm" and summary["inserted"] == 14 and summary["rejected"] == 2
+    assert summary["source"] == "slurm" and summary["inserted"] == 17 and summary["rejected"] == 2
     args = (tmp_path / "sacct-args").read_text()
     for flag in ("--parsable2", "--duplicates", "--starttime=2024-05-01", "--endtime=2024-05-02",
                  "--allusers", "--format=JobID,"):
         assert flag in args
     with Store(db) as s:
-        assert s.table_counts()["jobs"] == 14
+        assert s.table_counts()["jobs"] == 17  # the pending range 1010_[5-7,9]: 4 jobs
     again = runner.invoke(app, ["--db", str(db), "sync", "slurm", "--json"], env={"PATH": path})
     assert json.loads(again.stdout[again.stdout.index("{"):])["inserted"] == 0
 

@@ -88,7 +88,10 @@ def test_units_steps_and_times(loaded):
 def test_arrays_and_nodes(loaded, store):
     j = loaded[1]
     assert j["1010_4"]["array_id"] == "1010"
-    assert j["1010_[5-7,9]"]["state"] == "pending"
+    # a pending array range is one job per task, sharing the line's fields (issue 12)
+    assert "1010_[5-7,9]" not in j
+    for i in (5, 6, 7, 9):
+        assert j[f"1010_{i}"]["state"] == "pending" and j[f"1010_{i}"]["array_id"] == "1010"
     nodes = [r[0] for r in store.conn.execute(
         "SELECT node FROM job_nodes WHERE job_id = '1003' ORDER BY node")]
     assert nodes == ["cn5", "gpu01", "gpu02", "gpu03", "gpu07"]
@@ -154,7 +157,8 @@ def test_gzip_and_stdin_like_paths(store, taxonomy, tmp_path):
     with open(FIXTURES / "sacct_states.txt", "rb") as src, gzip.open(gz, "wb") as dst:
         shutil.copyfileobj(src, dst)
     s = ingest(store, taxonomy, gz)
-    assert s.inserted == 14 and s.status == "partial"  # the file's 2 rejects (issue 11)
+    # the file's 2 rejects (issue 11); its pending range 1010_[5-7,9] is 4 jobs (issue 12)
+    assert s.inserted == 17 and s.status == "partial"
 
 
 def test_truncated_gzip_keeps_what_was_read(store, taxonomy, tmp_path):
