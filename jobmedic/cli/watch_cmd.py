@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import sys
 import threading
@@ -39,7 +40,12 @@ def build_watcher(app, sinks: list[str], interval: float, log=None):
                          first_lookback_s=max(int(interval) * 2, 3600),
                          batch_size=app.settings.ingest.batch_size)
     rules = RuleSet(cfg.alerts, _fixes_for(app))
-    return Watcher(store, app.taxonomy, poller, rules, Dispatcher(store, parsed),
+    sampler = None  # memory of running jobs for the memkill rule, where sstat exists
+    if (cfg.alerts.get("memkill") or {}).get("enabled", True) and shutil.which("sstat"):
+        from jobmedic.live.memkill import SstatSampler
+
+        sampler = SstatSampler(store, app.settings.cluster)
+    return Watcher(store, app.taxonomy, poller, rules, Dispatcher(store, parsed), sampler=sampler,
                    rulebase=app.rules, resubmit_window_h=app.settings.ingest.resubmit_window_h,
                    kube_command=cfg.kube_logs_command, read_output=cfg.read_output,
                    log=log or (lambda m: None))

@@ -111,6 +111,28 @@ class TelemetryQueries(Queries):
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r)) for r in cur]
 
+    def running_jobs(self, cluster: str | None = None, scope: Scope = None,
+                     sampled_since: int | None = None) -> list[dict[str, Any]]:
+        """Running jobs (cluster, job_id, user, project, name, req_mem_mb, start_time) the scope
+        may see; with `sampled_since`, only those with a sample at or after that time."""
+        where, args = ["j.state = 'running'"], []
+        if scope is not None:
+            w, p = scope_clause(scope, "j.project")
+            where.append(w)
+            args += p
+        if cluster is not None:
+            where.append("j.cluster = ?")
+            args.append(cluster)
+        if sampled_since is not None:
+            where.append("EXISTS (SELECT 1 FROM telemetry s WHERE s.cluster = j.cluster AND "
+                         "s.job_id = j.job_id AND s.t >= ?)")
+            args.append(int(sampled_since))
+        cur = self.conn.execute(
+            "SELECT j.cluster, j.job_id, j.user, j.project, j.name, j.req_mem_mb, j.start_time "
+            f"FROM jobs j WHERE {' AND '.join(where)} ORDER BY j.cluster, j.job_id", args)
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur]
+
     def telemetry_counts(self, scope: Scope = None) -> dict[str, Any]:
         """Rows, jobs with samples, metrics and the time range the scope may see."""
         vis, params = self._job_visible(scope)

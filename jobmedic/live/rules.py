@@ -13,6 +13,7 @@ Configuration (the `alerts:` section of jobmedic.yaml), with the defaults:
       hotspot: {enabled: true, lookback_days: 1, every_s: 300, severities: [high, critical]}
       known_fix: {enabled: true, window_s: 3600, min_attempts: 3, min_success_rate: 0.7,
                   severity: info}
+      memkill: {enabled: true, horizon_s: 900, window_s: 180, stale_s: 120, severity: high}
 """
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
                 "severities": ["high", "critical"]},
     "known_fix": {"enabled": True, "window_s": 3600, "min_attempts": 3,
                   "min_success_rate": 0.7, "severity": "info"},
+    # running jobs about to pass their memory request (live/memkill.py)
+    "memkill": {"enabled": True, "horizon_s": 900, "window_s": 180, "stale_s": 120,
+                "severity": "high"},
 }
 
 
@@ -169,4 +173,10 @@ class RuleSet:
         if kc.get("enabled", True) and self.fixes_for is not None:
             out += known_fix(store, now, kc, self.fixes_for)
             ran.add("known_fix")
+        mc = self.cfg.get("memkill") or {}
+        if mc.get("enabled", True):
+            from jobmedic.live.memkill import memkill
+
+            out += memkill(store, now, mc)
+            ran.add("memkill")
         return out, ran

@@ -42,13 +42,14 @@ class Watcher:
     def __init__(self, store: Any, taxonomy: Any, poller: Any, rules: RuleSet,
                  dispatcher: Dispatcher, *, rulebase: Any = None, resubmit_window_h: float = 24,
                  kube_command: str | None = None, read_output: bool = True,
-                 use_scontrol: bool = True,
+                 use_scontrol: bool = True, sampler: Any = None,
                  log: Callable[[str], None] = lambda s: None) -> None:
         self.store, self.taxonomy, self.poller, self.rules = store, taxonomy, poller, rules
         self.dispatcher, self.rulebase = dispatcher, rulebase
         self.window_s = int(resubmit_window_h * 3600)
         self.kube_command, self.read_output, self.log = kube_command, read_output, log
         self.use_scontrol = use_scontrol
+        self.sampler = sampler  # e.g. live/memkill.SstatSampler: memory of running jobs
         self.engine = AlertEngine(store, int(rules.cfg.get("cooldown_s", 1800)))
 
     def step(self, now: int | None = None, since: int | None = None) -> StepResult:
@@ -61,6 +62,8 @@ class Watcher:
                                    kube_command=self.kube_command).to_dict()
         if new and self.rulebase is not None:
             res.outcomes = self._learn(new)
+        if self.sampler is not None:
+            self.sampler.sample(now)
         cands, ran = self.rules.evaluate(self.store, now)
         res.alerts = self.engine.apply(cands, ran, now)
         self.dispatcher.dispatch(res.alerts.notices)
