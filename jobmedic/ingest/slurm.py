@@ -10,9 +10,12 @@ MAX_ARRAY_TASKS tasks a line, else a reject); node lists are expanded into job_n
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import lru_cache
 from typing import Any, Iterator, TextIO
 
 from jobmedic.core import validate as v
+from jobmedic.core.validate import (EXIT_MAX, EXIT_MIN, MAX_DURATION_S, MAX_GPUS, MAX_LINE,
+                                    MAX_MEM_MB, MAX_NAME)
 from jobmedic.ingest.base import Batch, IngestContext, classify_job, failure_event_for_job
 from jobmedic.ingest.slurm_fields import (FieldError, array_range, expand_nodelist,
                                           gpus_from_tres, parse_duration, parse_exit,
@@ -67,8 +70,8 @@ class SlurmReader:
             if not line.strip():
                 continue
             try:
-                if len(line) > v.MAX_LINE:
-                    raise FieldError(f"line longer than {v.MAX_LINE:,} characters")
+                if len(line) > MAX_LINE:
+                    raise FieldError(f"line longer than {MAX_LINE:,} characters")
                 closed = folder.feed(line, n)
             except (FieldError, ValueError) as exc:
                 batch.rejects.append(("slurm", ctx.file, n, str(exc), line[:2000]))
@@ -109,7 +112,7 @@ class _Folder:
         jobid = parts[self.i_jobid]
         if not jobid:
             raise FieldError("JobID is empty")
-        if len(jobid) > v.MAX_NAME:
+        if len(jobid) > MAX_NAME:
             v.name(jobid, "JobID")
         self.lineno = lineno
         base, _, step = jobid.partition(".")
@@ -140,7 +143,7 @@ class _Folder:
 
     def _add_step(self, job: dict[str, Any], parts: list, base: str) -> None:
         rss = parse_mem_mb(parts[self.i_rss], "MaxRSS", default_unit="B")
-        if rss is not None and not 0 <= rss <= v.MAX_MEM_MB:
+        if rss is not None and not 0 <= rss <= MAX_MEM_MB:
             v.amount(rss, "MaxRSS (MB)")
         exit_field = parts[self.i_exit]
         step_exit = step_sig = None
@@ -172,19 +175,24 @@ class _Folder:
         elapsed_raw = get("ElapsedRaw")
         elapsed = (int(elapsed_raw) if elapsed_raw and elapsed_raw.isdigit()
                    else parse_duration(get("Elapsed"), "Elapsed"))
-        times = (parse_time(get("Submit"), "Submit"), parse_time(get("Start"), "Start"),
-                 parse_time(get("End"), "End"))
-        for t, field in zip(times, ("Submit", "Start", "End")):
-            if t is not None and not 0 <= t <= self.top:
-                v.epoch(t, field)
-        for d, field in ((timelimit_s, "Timelimit"), (elapsed, "Elapsed")):
-            if d is not None and not 0 <= d <= v.MAX_DURATION_S:
-                v.duration(d, field)
+        submit, start, end = (parse_time(get("Submit"), "Submit"),
+                              parse_time(get("Start"), "Start"), parse_time(get("End"), "End"))
+        top = self.top  # the checks inline (a call only to say what is wrong)
+        if submit is not None and not 0 <= submit <= top:
+            v.epoch(submit, "Submit")
+        if start is not None and not 0 <= start <= top:
+            v.epoch(start, "Start")
+        if end is not None and not 0 <= end <= top:
+            v.epoch(end, "End")
+        if timelimit_s is not None and not 0 <= timelimit_s <= MAX_DURATION_S:
+            v.duration(timelimit_s, "Timelimit")
+        if elapsed is not None and not 0 <= elapsed <= MAX_DURATION_S:
+            v.duration(elapsed, "Elapsed")
         gpus = gpus_from_tres(get("ReqTRES"), get("AllocTRES"), get("ReqGRES"))
-        if gpus is not None and gpus > v.MAX_GPUS:
-            v.count(gpus, "ReqTRES gpus", v.MAX_GPUS)
+        if gpus is not None and gpus > MAX_GPUS:
+            v.count(gpus, "ReqTRES gpus", MAX_GPUS)
         mem = parse_mem_mb(get("ReqMem"), "ReqMem", cpus=cpus, nodes=nnodes)
-        if mem is not None and not 0 <= mem <= v.MAX_MEM_MB:
+        if mem is not None and not 0 <= mem <= MAX_MEM_MB:
             v.amount(mem, "ReqMem (MB)")
         nodes = expand_nodelist(get("NodeList"))
         job.update({
@@ -194,7 +202,7 @@ class _Folder:
             "qos": get("QOS") or None, "raw_state": raw_state,
             "state": ctx.taxonomy.normalise_state(raw_state),
             "exit_code": exit_code, "signal": sig, "reason": get("Reason") or None,
-            "submit_time": times[0], "start_time": times[1], "end_time": times[2],
+            "submit_time": submit, "start_time": start, "end_time": end,
             "elapsed_s": elapsed, "timelimit_s": timelimit_s, "req_cpus": cpus,
             "req_gpus": gpus, "req_mem_mb": mem,
             "n_nodes": nnodes, "node_list": get("NodeList") or None,
@@ -207,10 +215,11 @@ class _Folder:
         job["_has_alloc"] = not from_step
 
 
+@lru_cache(maxsize=4096)
 def _exit(value: str | None) -> tuple[int | None, int | None]:
     """`N:S` exit code and signal, each within 32 bits."""
     code, sig = parse_exit(value)
-    if code is not None and not v.EXIT_MIN <= code <= v.EXIT_MAX:
+    if code is not None and not EXIT_MIN <= code <= EXIT_MAX:
         v.exit_code(code, "ExitCode")
     if sig is not None and not 0 <= sig <= 255:
         v.integer(sig, "ExitCode signal", 0, 255)
@@ -270,7 +279,7 @@ def _int(text: str | None, field: str, hi: int) -> int | None:
     if num.isdigit() and len(num) < 10:
         return int(num)
     try:
-        x = float(num)
+        float(num)
     except ValueError:
         return None
-    return v.count(x, field, hi)
+    return v.count(num, field, hi)  # inf, nan, 1e400, negative, too many: a reject
