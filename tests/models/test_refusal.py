@@ -126,3 +126,32 @@ def test_unseen_cluster_needs_a_card_that_names_clusters():
     meta = {"card": {"trained_on": {"clusters": {"a": {"jobs": 1}}}}}
     assert unseen_cluster(meta, "a") is None and unseen_cluster(meta, None) is None
     assert unseen_cluster(meta, "b")["trained_on"] == ["a"]
+
+
+def test_cli_train_cluster_and_predict_warning(tmp_path, taxonomy):
+    """`jobmedic train failure` refuses the mixed store (exit 2, the reason), `--cluster hpc2`
+    trains, and `predict --cluster ricc` warns in the envelope and the text."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from jobmedic.cli import app
+
+    db = tmp_path / "jm.db"
+    sacct = tmp_path / "sacct.txt"
+    sacct.write_text(_sacct(240))
+    with Store(db) as store:
+        _ingest(store, taxonomy, "swf", FIXTURES / "RICC-2010-2_excerpt.swf")
+        _ingest(store, taxonomy, "slurm", sacct, cluster="hpc2")
+    run = CliRunner().invoke
+    params = ["--param", "num_boost_round=15", "--param", "nthread=1"]
+    res = run(app, ["--db", str(db), "train", "failure", *params])
+    assert res.exit_code == 2 and "refusing" in res.output
+    res = run(app, ["--db", str(db), "train", "failure", "--cluster", "hpc2", *params])
+    assert res.exit_code == 0, res.output
+    assert '"hpc2"' in res.output and '"trained_on"' in res.output
+    res = run(app, ["--db", str(db), "predict", "--cluster", "ricc", "--user", "u0", "--json"])
+    assert res.exit_code == 0, res.output
+    env = json.loads(res.stdout)
+    assert env["data"]["unseen_cluster"]["cluster"] == "ricc"
+    assert "never saw cluster ricc" in env["text"]
