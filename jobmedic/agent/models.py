@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobmedic.agent.model_errors import ModelUnavailable
+
 ROUTER_NAMES = ("router", "", "builtin", "offline")
 PROVIDER_PACKAGES = {"ollama": "langchain-ollama", "openai": "langchain-openai",
                      "anthropic": "langchain-anthropic", "google_genai": "langchain-google-genai"}
 
 
-class ModelUnavailable(Exception):
-    """The configured chat model cannot be built or reached."""
+__all__ = ["ModelUnavailable", "describe_failure", "is_router", "make_chat_model"]
 
 
 def is_router(model: str | None) -> bool:
