@@ -78,6 +78,15 @@ class LiveQueries(Queries):
             conn.execute(f"UPDATE alerts SET {', '.join(c + ' = ?' for c in cols)} WHERE id = ?",
                          [*vals, alert_id])
 
+    def touch_alerts(self, ids: Sequence[int], now: int) -> None:
+        """Mark open alerts whose condition still holds, unchanged, as seen now (one
+        transaction for all of them: a watcher refreshes every open alert on every poll)."""
+        if not ids:
+            return
+        with self.transaction() as conn:
+            conn.executemany("UPDATE alerts SET last_seen = ? WHERE id = ?",
+                             [(now, i) for i in ids])
+
     def list_alerts(self, scope: Scope = None, state: str | None = None,
                     limit: int = 100) -> list[dict[str, Any]]:
         """Alerts, newest first, in the caller's scope (state: open, acked, resolved)."""
@@ -122,52 +131,55 @@ class LiveQueries(Queries):
         return [dict(zip(cols, r)) for r in self.conn.execute(sql + " ORDER BY id", args)]
 
     # -- what the rules count ----------------------------------------------------------------
-    def name_failures(self, since: int, min_count: int) -> list[dict[str, Any]]:
-        """Job names with at least `min_count` failures that ended since `since`."""
+    def name_failures(self, since: int, until: int, min_count: int) -> list[dict[str, Any]]:
+        """Job names with at least `min_count` failures that ended in [since, until]."""
         rows = self.conn.execute(
             f"SELECT cluster, project, name, COUNT(*), MAX(end_time) FROM jobs "
-            f"WHERE {_FAILED_IN} AND end_time >= ? AND name IS NOT NULL "
+            f"WHERE {_FAILED_IN} AND end_time BETWEEN ? AND ? AND name IS NOT NULL "
             f"GROUP BY cluster, project, name HAVING COUNT(*) >= ?",
-            [*_FAILED, since, min_count]).fetchall()
+            [*_FAILED, since, until, min_count]).fetchall()
         return [{"cluster": r[0], "project": r[1], "name": r[2], "count": r[3], "last": r[4]}
                 for r in rows]
 
     def failed_jobs_named(self, cluster: str, project: str | None, name: str, since: int,
-                          limit: int = 50) -> list[dict[str, Any]]:
+                          until: int, limit: int = 50) -> list[dict[str, Any]]:
         rows = self.conn.execute(
-            f"SELECT job_id, failure_type, end_time FROM jobs WHERE cluster = ? AND name = ? "
-            f"AND project IS ? AND {_FAILED_IN} AND end_time >= ? ORDER BY end_time, job_id "
-            f"LIMIT ?", [cluster, name, project, *_FAILED, since, limit]).fetchall()
+            f"SELECT job_id, failure_type, end_time FROM jobs INDEXED BY jobs_name_end "
+            f"WHERE name = ? AND end_time BETWEEN ? AND ? AND cluster = ? AND project IS ? "
+            f"AND {_FAILED_IN} ORDER BY end_time, job_id LIMIT ?",
+            [name, since, until, cluster, project, *_FAILED, limit]).fetchall()
         return [{"job_id": r[0], "failure_type": r[1], "end_time": r[2]} for r in rows]
 
-    def node_failure_users(self, since: int, min_users: int) -> list[dict[str, Any]]:
+    def node_failure_users(self, since: int, until: int, min_users: int
+                           ) -> list[dict[str, Any]]:
         """Nodes where failures blamed on the cluster or unclear came from several users."""
         rows = self.conn.execute(
             f"SELECT n.cluster, n.node, COUNT(DISTINCT j.user), COUNT(*), "
             f"GROUP_CONCAT(DISTINCT j.project), MAX(j.end_time) FROM jobs j "
             f"JOIN job_nodes n ON n.cluster = j.cluster AND n.job_id = j.job_id "
-            f"WHERE j.{_FAILED_IN} AND j.end_time >= ? AND j.blame != 'job' "
+            f"WHERE j.{_FAILED_IN} AND j.end_time BETWEEN ? AND ? AND j.blame != 'job' "
             f"GROUP BY n.cluster, n.node HAVING COUNT(DISTINCT j.user) >= ?",
-            [*_FAILED, since, min_users]).fetchall()
+            [*_FAILED, since, until, min_users]).fetchall()
         return [{"cluster": r[0], "node": r[1], "users": r[2], "count": r[3],
                  "projects": sorted((r[4] or "").split(",")) if r[4] else [], "last": r[5]}
                 for r in rows]
 
-    def failed_jobs_on_node(self, cluster: str, node: str, since: int,
+    def failed_jobs_on_node(self, cluster: str, node: str, since: int, until: int,
                             limit: int = 50) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             f"SELECT j.job_id, j.failure_type, j.user FROM job_nodes n JOIN jobs j ON "
             f"j.cluster = n.cluster AND j.job_id = n.job_id WHERE n.cluster = ? AND n.node = ? "
-            f"AND j.{_FAILED_IN} AND j.end_time >= ? AND j.blame != 'job' "
-            f"ORDER BY j.end_time LIMIT ?", [cluster, node, *_FAILED, since, limit]).fetchall()
+            f"AND j.{_FAILED_IN} AND j.end_time BETWEEN ? AND ? AND j.blame != 'job' "
+            f"ORDER BY j.end_time LIMIT ?", [cluster, node, *_FAILED, since, until, limit]
+        ).fetchall()
         return [{"job_id": r[0], "failure_type": r[1], "user": r[2]} for r in rows]
 
-    def type_failures(self, since: int) -> list[dict[str, Any]]:
-        """Failures since `since` by (project, failure type), with their job ids."""
+    def type_failures(self, since: int, until: int) -> list[dict[str, Any]]:
+        """Failures in [since, until] by (project, failure type), with their job ids."""
         rows = self.conn.execute(
             f"SELECT cluster, project, failure_type, COUNT(*), GROUP_CONCAT(job_id) FROM jobs "
-            f"WHERE {_FAILED_IN} AND end_time >= ? AND failure_type IS NOT NULL "
-            f"GROUP BY cluster, project, failure_type", [*_FAILED, since]).fetchall()
+            f"WHERE {_FAILED_IN} AND end_time BETWEEN ? AND ? AND failure_type IS NOT NULL "
+            f"GROUP BY cluster, project, failure_type", [*_FAILED, since, until]).fetchall()
         return [{"cluster": r[0], "project": r[1], "failure_type": r[2], "count": r[3],
                  "job_ids": (r[4] or "").split(",")[:50]} for r in rows]
 

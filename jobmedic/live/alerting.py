@@ -53,6 +53,7 @@ class AlertEngine:
         out = EvalSummary()
         open_by_key = {a["dedup_key"]: a for a in live.open_alerts()}
         seen: set[str] = set()
+        touched: list[int] = []
         for c in candidates:
             key = c.dedup_key
             if key in seen:
@@ -74,6 +75,11 @@ class AlertEngine:
                     out.notices.append(Notice("fire", a))
                 continue
             grew = bool(set(c.job_ids) - set(cur["job_ids"]))
+            if not grew and (c.text, c.severity, c.job_ids) == (cur["text"], cur["severity"],
+                                                                  cur["job_ids"]):
+                touched.append(cur["id"])
+                out.refreshed += 1
+                continue
             upd: dict[str, Any] = {"last_seen": now, "text": c.text, "job_ids": c.job_ids,
                                    "severity": c.severity, "count": cur["count"] + int(grew)}
             for k in ("evidence", "fix", "failure_type"):
@@ -86,6 +92,7 @@ class AlertEngine:
             out.refreshed += 1
             if resend:
                 out.notices.append(Notice("repeat", {**cur, **upd}))
+        live.touch_alerts(touched, now)
         for key, a in open_by_key.items():
             if key in seen or a["rule"] not in ran:
                 continue

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+# End times come from the scheduler's clock: one a little ahead of this host's still counts.
+SKEW_S = 300
 DEFAULTS: dict[str, Any] = {
     "cooldown_s": 1800,
     "repeat_failures": {"enabled": True, "count": 3, "window_s": 3600, "severity": "high"},
@@ -68,8 +70,9 @@ def repeat_failures(store: Any, now: int, cfg: dict[str, Any]) -> list[Candidate
     """A job name failing `count` times within `window_s`."""
     since = now - int(cfg["window_s"])
     out = []
-    for g in store.live.name_failures(since, int(cfg["count"])):
-        jobs = store.live.failed_jobs_named(g["cluster"], g["project"], g["name"], since)
+    until = now + SKEW_S
+    for g in store.live.name_failures(since, until, int(cfg["count"])):
+        jobs = store.live.failed_jobs_named(g["cluster"], g["project"], g["name"], since, until)
         ids = [j["job_id"] for j in jobs]
         types = [j["failure_type"] for j in jobs if j["failure_type"]]
         ftype = max(set(types), key=types.count) if types else None
@@ -88,8 +91,8 @@ def node_users(store: Any, now: int, cfg: dict[str, Any]) -> list[Candidate]:
     """A node where failures not blamed on the job came from several users."""
     since = now - int(cfg["window_s"])
     out = []
-    for g in store.live.node_failure_users(since, int(cfg["users"])):
-        jobs = store.live.failed_jobs_on_node(g["cluster"], g["node"], since)
+    for g in store.live.node_failure_users(since, now + SKEW_S, int(cfg["users"])):
+        jobs = store.live.failed_jobs_on_node(g["cluster"], g["node"], since, now + SKEW_S)
         ids = [j["job_id"] for j in jobs]
         types = [j["failure_type"] for j in jobs if j["failure_type"]]
         ftype = max(set(types), key=types.count) if types else None
@@ -125,7 +128,7 @@ def known_fix(store: Any, now: int, cfg: dict[str, Any], fixes_for: Any) -> list
     if fixes_for is None:
         return []
     out = []
-    for g in store.live.type_failures(now - int(cfg["window_s"])):
+    for g in store.live.type_failures(now - int(cfg["window_s"]), now + SKEW_S):
         if g["failure_type"] in ("unknown", "app_error", "cancelled"):
             continue
         best = None
