@@ -30,7 +30,7 @@ class _CountingReader(io.RawIOBase):
         return n
 
 
-class LineGuard(io.RawIOBase):
+class LineGuard(io.BufferedIOBase):
     """The decoded bytes of the input, whole lines at a time, made safe for the readers.
 
     * A line holding a NUL byte or bytes that are not UTF-8 becomes an empty line (readers skip
@@ -55,15 +55,25 @@ class LineGuard(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b: Any) -> int:
+    def read1(self, size: int | None = -1) -> bytes:
+        """The next clean bytes: a whole block (no copy) when `size` allows."""
         while self.pos >= len(self.out):
             if self.eof:
-                return 0
+                return b""
             self._fill()
-        n = min(len(b), len(self.out) - self.pos)
-        b[:n] = self.out[self.pos:self.pos + n]
-        self.pos += n
-        return n
+        left = len(self.out) - self.pos
+        if size is None or size < 0 or size >= left:
+            out = self.out if self.pos == 0 else self.out[self.pos:]
+            self.pos = len(self.out)
+            return out
+        out = self.out[self.pos:self.pos + size]
+        self.pos += size
+        return out
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size >= 0:
+            return self.read1(size)
+        return b"".join(iter(self.read1, b""))
 
     def _fill(self) -> None:
         chunks, size = [self.tail], len(self.tail)
@@ -173,8 +183,8 @@ def open_input(path: str) -> tuple[TextIO, _CountingReader, int | None]:
         raise InputError(f"{path} looks like binary data, not text",
                          hint="pass the text output of sacct / kubectl, optionally gzip or xz compressed")
     guard = LineGuard(binary)
-    text = io.TextIOWrapper(io.BufferedReader(guard, buffer_size=1 << 20), encoding="utf-8",
-                            errors="replace", newline=None)
+    text = io.TextIOWrapper(guard, encoding="utf-8", errors="replace", newline=None)
+    text._CHUNK_SIZE = LineGuard.BLOCK  # type: ignore[attr-defined]  # whole blocks, no copy
     text.guard = guard  # type: ignore[attr-defined]
     return text, counter, total
 
