@@ -35,7 +35,7 @@ FILTERS = {"project": "j.project", "user": "j.user", "image": "j.image", "queue"
            "cluster": "j.cluster"}
 EVENT_DIMS = {"project": "project", "user": "user", "image": "container_image",
               "node": "node_name", "cluster": "cluster", "failure_type": "failure_type",
-              "template": "template_id"}
+              "template": "template_id", "day": "timestamp / 86400 * 86400"}
 _F = (f"(j.state IN ('failed', 'timeout', 'oom', 'node_fail', 'preempted', 'pending') "
       f"AND {_NOT_WAITING})")
 #: One row of aggregates shared by every grouped query: jobs, failures, impact.

@@ -8,6 +8,8 @@ from jobmedic.reports.markdown import hours, num, pct, scope_line, table, window
 
 def render(data: dict[str, Any]) -> str:
     t = data["totals"]
+    if data.get("events_only"):
+        return _render_events(data)
     lines = [f"## Failure statistics: {window_line(data.get('window'))}", "",
              (f"**{num(t['failures'])} failures in {num(t['jobs'])} finished jobs "
              f"({pct(t['failure_rate'])})**; {num(t['cancelled'])} cancelled (not counted); "
@@ -35,4 +37,22 @@ def render(data: dict[str, Any]) -> str:
         lines += ["", "### Daily trend", "",
                   table(["day", "failures", "jobs", "rate"],
                         [(d["day"], d["failures"], d["jobs"], pct(d["rate"])) for d in trend])]
+    return "\n".join(lines)
+
+
+def _render_events(data: dict[str, Any]) -> str:
+    """Failure events without job records (e.g. LANL node failures): counts, no rates."""
+    t = data["totals"]
+    lines = [f"## Failure statistics: {window_line(data.get('window'))}", "",
+             (f"**{num(t['failures'])} failure events**, with no job records in this window, so "
+              f"no failure rate (no jobs to divide by). Scope: {scope_line(data.get('scope'))}.")]
+    for g in data["groups"]:
+        lines += ["", f"### By {g['by']}", ""]
+        rows = [(r["key"], r["failures"], pct(r["share"])) for r in g["rows"]]
+        lines.append(table([g["by"], "failure events", "share"], rows))
+        if g.get("more"):
+            lines.append(f"\n_{num(g['more'])} more rows (raise --top)._")
+    if data.get("not_grouped"):
+        lines.append(f"\n_Not available from failure events alone: by "
+                     f"{', '.join(data['not_grouped'])}._")
     return "\n".join(lines)

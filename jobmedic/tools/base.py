@@ -155,8 +155,9 @@ def no_data(action: str, store: Store, window: Window | None, invocation: Invoca
         span = f" between {iso(window.start)} and {iso(window.end)}" if window else ""
         msg = f"No {what}{span}."
         held = {"first": iso(lo), "last": iso(hi)}
-        hint = (f"The store holds data from {iso(lo)} to {iso(hi)}; try `--as-of {iso(hi)[:10]}` "
-                f"or a longer lookback.")
+        # the day after the last record: the window [as_of - lookback, as_of) then holds it
+        hint = (f"The store holds data from {iso(lo)} to {iso(hi)}; try "
+                f"`--as-of {iso((hi // 86400 + 1) * 86400)[:10]}` or a longer lookback.")
     return ToolResult(status="no_data", action=action, data={"store_range": held},
                       text=f"{msg}\n\n{hint}", invocation=invocation)
 
@@ -215,5 +216,6 @@ def validation_error(action: str, exc: ValidationError) -> ToolResult:
         else:
             parts.append(f"{loc}: {e.get('msg')} (got {e.get('input')!r})"[:300])
     return error_result(action, "invalid_field", "; ".join(parts),
-                        f"see `jobmedic {action} --help` for the accepted fields and ranges",
+                        f"see `jobmedic {action.replace('_', '-')} --help` for the accepted "
+                        "fields and ranges",  # the CLI's command names use hyphens
                         field_name)
