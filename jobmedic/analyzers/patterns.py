@@ -28,8 +28,12 @@ class Patterns:
     needs: tuple[str, ...] = ()
 
     def __init__(self, min_count: int = 3, repeat_min: int = 3, dominant_share: float = 0.6,
-                 min_share_gap: float = 0.15, alpha: float = 0.01, max_per_kind: int = 5) -> None:
+                 min_share_gap: float = 0.15, alpha: float = 0.01, max_per_kind: int = 5,
+                 new_history_days: float = 14.0, new_history_records: int = 200) -> None:
         self.alpha = alpha
+        # "new" needs earlier history to be new against: data at least this many days before
+        # the window and this many finished jobs or failure events before it
+        self.new_history_days, self.new_history_records = new_history_days, new_history_records
         self.min_count, self.repeat_min, self.min_share_gap = min_count, repeat_min, min_share_gap
         self.dominant_share, self.max_per_kind = dominant_share, max_per_kind
 
@@ -128,7 +132,16 @@ class Patterns:
         g = df.groupby("failure_type").agg(failures=("failures", "sum"), users=("user", "nunique"),
                                            gpu_h=("gpu_h", "sum"), core_h=("core_h", "sum"))
         g = g[g["failures"] >= self.min_count].sort_values("failures", ascending=False)
+        if g.empty:
+            return []
+        hist = store.history_before(window.start, scope, cap=self.new_history_records)
+        days = (window.start - hist["first"]) / 86400 if hist["first"] is not None else 0.0
+        if (days < self.new_history_days
+                or hist["jobs"] + hist["events"] < self.new_history_records):
+            return []  # too little earlier data to call anything new (the window starts early)
         seen = store.types_seen_before(list(g.index), window.start, scope)
+        need = (f"{self.new_history_days:g} days and {self.new_history_records} finished jobs "
+                "or failure events")
         out = []
         for t, r in g.iterrows():
             if t in seen:
@@ -136,8 +149,10 @@ class Patterns:
             n, u = int(r["failures"]), int(r["users"])
             out.append(Finding(
                 self.name, f"failure_type:{t}", "medium",
-                f"{t} is new: {n} failures in the window, none before it.",
-                {"failure_type": t, "failures": n, "users": u,
+                f"{t} is new: {n} failures in the window, none in the {days:.0f} days of "
+                f"history before it (at least {need} required to say so).",
+                {"failure_type": t, "failures": n, "users": u, "history_days": round(days, 1),
+                 "history_required": need,
                  "gpu_h": round(float(r["gpu_h"] or 0), 1), "core_h": round(float(r["core_h"] or 0), 1)},
                 f"Find what changed before {iso(window.start)}: {t} appeared with {n} failures "
                 f"across {u} users and was never seen before.", kind="new_type"))

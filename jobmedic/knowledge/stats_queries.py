@@ -383,6 +383,28 @@ class StatsQueries(Queries):
                 seen.add(t)
         return seen
 
+    def history_before(self, before: int, scope: Sequence[str] | None, cap: int = 10_000
+                       ) -> dict[str, Any]:
+        """What the store holds before `before`, in scope: the earliest time (a job's submit
+        or event time, a failure event's timestamp) and how many finished jobs and failure
+        events (each count capped at `cap`: enough to say whether there is history)."""
+        where, params = scope_clause(scope, "project")
+        b = int(before)
+        first = [self.conn.execute(f"SELECT MIN(submit_time) FROM jobs WHERE {where}",
+                                   params).fetchone()[0],
+                 self.conn.execute(f"SELECT MIN(event_time) FROM jobs WHERE {where}",
+                                   params).fetchone()[0],
+                 self.conn.execute(f"SELECT MIN(timestamp) FROM failure_events WHERE {where}",
+                                   params).fetchone()[0]]
+        first = [t for t in first if t is not None]
+        jobs = self.conn.execute(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE event_time < ? AND {where} "
+            f"LIMIT {int(cap)})", [b, *params]).fetchone()[0]
+        events = self.conn.execute(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM failure_events WHERE timestamp < ? AND {where} "
+            f"LIMIT {int(cap)})", [b, *params]).fetchone()[0]
+        return {"first": min(first) if first else None, "jobs": int(jobs), "events": int(events)}
+
     def orphan_event_counts(self, dim: str, window: Any, scope: Sequence[str] | None,
                             filters: dict[str, Any] | None = None, limit: int = 50
                             ) -> list[dict[str, Any]]:

@@ -145,6 +145,7 @@ class Store:
     node_combos = _via("stats", StatsQueries.node_combos)
     template_texts = _via("stats", StatsQueries.template_texts)
     types_seen_before = _via("stats", StatsQueries.types_seen_before)
+    history_before = _via("stats", StatsQueries.history_before)
     orphan_event_counts = _via("stats", StatsQueries.orphan_event_counts)
 
     # -- features: the models' data ----------------------------------------------------------

@@ -26,6 +26,38 @@ def _event(i, **kw):
     return tuple(ev[c] for c in FAILURE_EVENT_COLUMNS) + (f"dk{i}",)
 
 
+def _history(n=200, days=20):
+    """n completed jobs spread over the `days` before the window: the earlier history."""
+    return [_job(1000 + i, end_time=T0 - 3600 - (i % days) * 86400,
+                 submit_time=T0 - 7200 - (i % days) * 86400) for i in range(n)]
+
+
+def _new_type_store(store, history):
+    jobs = [_job(i) for i in range(50)]
+    jobs += [_job(100 + i, state="oom", failure_type="oom", blame="job") for i in range(6)]
+    store.upsert_jobs(jobs + (_history() if history else []))
+
+
+def test_new_type_needs_earlier_history(store):
+    """A window that starts where the data starts has nothing to be new against: no finding
+    (before issue 12 every type was "new" there, at medium severity)."""
+    _new_type_store(store, history=False)
+    findings = Patterns().run(store, Planted(store).window, None)
+    assert not [f for f in findings if f.kind == "new_type"]
+
+
+def test_new_type_states_the_history_it_rests_on(store):
+    _new_type_store(store, history=True)
+    findings = Patterns().run(store, Planted(store).window, None)
+    new = [f for f in findings if f.kind == "new_type"]
+    assert [f.evidence["failure_type"] for f in new] == ["oom"]
+    assert new[0].evidence["history_days"] >= 14
+    assert "days of history" in new[0].summary and "required" in new[0].summary
+    # too few earlier records: not new either
+    assert not [f for f in Patterns(new_history_records=500).run(
+        store, Planted(store).window, None) if f.kind == "new_type"]
+
+
 def test_repeats_new_types_and_events(store):
     store.save_templates([(41, "CUDA out of memory. Tried to allocate <*> GiB", 6, "oom", T0)])
     jobs = [_job(i) for i in range(100)]
@@ -35,6 +67,7 @@ def test_repeats_new_types_and_events(store):
     jobs += [_job(200, state="timeout", failure_type="timeout", blame="job", end_time=T0 - 86400,
                   submit_time=T0 - 90000)]
     jobs += [_job(201 + i, state="timeout", failure_type="timeout", blame="job") for i in range(4)]
+    jobs += _history()  # "new" needs earlier history to be new against (issue 12)
     store.upsert_jobs(jobs)
     store.add_failure_events([_event(i) for i in range(5)])
     p = Planted(store)
