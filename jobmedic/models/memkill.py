@@ -35,6 +35,9 @@ WINDOW_S = 180  # the recent window the trend reads
 STALE_S = 120  # a newest sample older than this: no estimate
 HORIZON_S = 900  # alarm when the limit is this close
 MIN_POINTS = 5  # envelope bins needed for a trend
+MIN_SPAN_S = 30  # growth must be seen this long before it alarms (a short climb may stop)
+RECENT_S = 10  # ... and have set a new high within this (or a quarter of the span)
+NEW_HIGH = 0.01  # ... by this share of the limit
 AT_LIMIT = 0.97  # this share of the limit, still rising: alarm whatever the estimate
 #: Preferred memory metrics, best first (current RSS before the high-water mark).
 METRICS = ("mem_rss_bytes", "mem_used_bytes", "mem_ave_rss_bytes", "mem_max_rss_bytes",
@@ -96,8 +99,8 @@ def _eta(gap: float, slope: float) -> float | None:
 
 def estimate(samples: Iterable[Sequence[float]], limit: float | None, now: float, *,
              window_s: float = WINDOW_S, stale_s: float = STALE_S,
-             horizon_s: float = HORIZON_S, bins: int = 24, metric: str | None = None
-             ) -> dict[str, Any]:
+             horizon_s: float = HORIZON_S, bins: int = 24, metric: str | None = None,
+             min_span_s: float = MIN_SPAN_S, recent_s: float = RECENT_S) -> dict[str, Any]:
     """The memory-kill estimate of one series against `limit` (same unit); see the module
     docstring. Always returns a dict with `status` and `alarm`; never raises on bad input."""
     t, v, dropped = clean(samples, now)
@@ -137,6 +140,9 @@ def estimate(samples: Iterable[Sequence[float]], limit: float | None, now: float
     out["slope_interval"] = [round(use_lo, 6), round(max(r_hi, hi), 6)]
     growing = lo > 0 and r_lo > 0
     gap = limit - level
+    old = tw < last_t - max(recent_s, span / 4)
+    if growing and old.any() and vw[~old].max() <= vw[old].max() + NEW_HIGH * limit:
+        growing = False  # no new high lately: it has levelled off
     if not growing:
         out["status"] = "falling" if r_slope < 0 and r_hi < 0 else "plateau"
         return out
@@ -147,7 +153,9 @@ def estimate(samples: Iterable[Sequence[float]], limit: float | None, now: float
     out["eta_s"] = None if eta is None else round(eta, 1)
     out["eta_interval_s"] = [None if early is None else round(early, 1),
                              None if late is None else round(late, 1)]
-    out["alarm"] = bool((eta is not None and eta <= horizon_s) or level >= AT_LIMIT * limit)
+    out["growth_seen_s"] = round(span, 1)
+    out["alarm"] = bool(span >= min_span_s and (
+        (eta is not None and eta <= horizon_s) or level >= AT_LIMIT * limit))
     return out
 
 
