@@ -1,6 +1,6 @@
 """The real local chat model through the agent (issue 13): SmolLM2-135M-Instruct (GGUF, the
 `local-llm` extra) on this machine's CPU, 20 questions of tests/agent/questions_heldout2.yaml
-(every third one that expects actions) against the agent test store.
+(every second one that expects actions) against the agent test store.
 
 `python -m bench.bench_local_llm [--n 20] [--threads 1]` -> bench/out/local_llm.json
 
@@ -32,7 +32,7 @@ OUT = Path(__file__).resolve().parent / "out"
 def questions(n: int) -> list[dict]:
     items = [it for it in load_items(QUESTIONS.with_name("questions_heldout2.yaml"))
              if isinstance(it["expect"], list) and not it.get("before")]
-    return items[::3][:n]
+    return items[::2][:n]
 
 
 def main(argv: list[str] | None = None) -> dict:

