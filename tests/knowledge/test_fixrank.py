@@ -151,3 +151,15 @@ def test_memory_field_is_validated(taxonomy, remediations):  # noqa: F811
     bad["solutions"]["oom"][0]["memory"] = "vram"
     with pytest.raises(RuleError, match="memory must be"):
         RuleBase.from_dict(bad, taxonomy.codes)
+
+
+def test_the_report_says_which_memory_and_how_it_ranks(store, rules, sid):
+    from jobmedic.reports.remediate import render
+
+    store.add_outcomes([outcome(sid("oom.reduce_batch_size"), f"b{i}", 1, cluster="x")
+                        for i in range(4)])
+    job = GPU_JOB | {"cluster": "x"}
+    fixes = ranked_fixes(store, rules, "oom", None, "slurm", True, job, CUDA)
+    text = render({"failure_type": "oom", "blame": "job", "fixes": fixes})
+    assert "The GPU ran out of memory" in text and "--mem=" not in text
+    assert "on cluster x, the other clusters as prior" in text
