@@ -36,9 +36,19 @@ def _upsert_jobs_sql(columns: tuple[str, ...]) -> str:
 
 
 _FE_COLS = FAILURE_EVENT_COLUMNS + ("dedup_key",)
+#: A job's own failure event (dedup key `job:<cluster>:<job_id>`) follows its job: when a
+#: later record of the job (its final state, its steps) classifies it anew, the event is
+#: re-derived (type, blame, template, text, evidence, time, node); its resolution is kept.
+#: Other events (Kubernetes, Run:AI, recorded ones) are facts of their time: never rewritten.
+_REDERIVED = ("failure_type", "blame", "phase", "timestamp", "node_name", "error_message",
+              "template_id", "evidence")
 _INSERT_EVENT_SQL = (
     f"INSERT INTO failure_events ({', '.join(_FE_COLS)}) VALUES ({', '.join('?' * len(_FE_COLS))}) "
-    "ON CONFLICT(dedup_key) DO NOTHING"
+    "ON CONFLICT(dedup_key) DO UPDATE SET "
+    + ", ".join(f"{c} = COALESCE(excluded.{c}, failure_events.{c})" for c in _REDERIVED)
+    + " WHERE failure_events.dedup_key LIKE 'job:%' AND ("
+    + ", ".join(f"failure_events.{c}" for c in _REDERIVED) + ") IS NOT ("
+    + ", ".join(f"COALESCE(excluded.{c}, failure_events.{c})" for c in _REDERIVED) + ")"
 )
 
 
@@ -106,7 +116,8 @@ class BulkLoads(Queries):
 
         The dedup key (source-specific, e.g. cluster/job/timestamp/type) makes re-ingest a no-op.
         A scoped caller's rows are checked first (ownership.check_event_rows: ScopeError for
-        another project's job), in the same transaction. Returns the number of new events.
+        another project's job), in the same transaction. A job's own event is re-derived when
+        its job is (see _REDERIVED). Returns the number of events added or re-derived.
         """
         with self.transaction() as conn:
             if scope is not None:
