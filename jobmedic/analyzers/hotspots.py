@@ -124,8 +124,9 @@ class Hotspots:
             for col in ("users", "gpu_h", "core_h"):
                 hits[col] = [(imp.get(str(k)) or {}).get(col) or 0 for k in hits["key"]]
         out = []
-        for r in hits.itertuples():
+        for i, r in enumerate(hits.itertuples(), 1):
             ev = {"dimension": dim, "entity": str(r.key), "failures": round(float(r.k), 2),
+                  "rank_in_dimension": i,
                   "jobs": int(r.jobs), "rate": round(float(r.rate), 4),
                   "ci_low": round(float(r.ci_low), 4), "ci_high": round(float(r.ci_high), 4),
                   "baseline": round(float(r.baseline), 4),

@@ -61,6 +61,7 @@ def test_findings_carry_the_shrunken_rate_and_rank_by_is_checked(store):
 
     fs = hs.dimension(store, "node", rows(PLANTED), Window(0, 1), None, {})
     assert [f.evidence["entity"] for f in fs] == ["sharp", "busy", "lucky"]
+    assert [f.evidence["rank_in_dimension"] for f in fs] == [1, 2, 3]
     ev = fs[0].evidence
     assert 0 < ev["shrunk_low"] < ev["shrunk_rate"] < ev["rate"]
 
