@@ -130,7 +130,9 @@ def models(ctx: typer.Context,
         typer.echo(f"{'*' if m.get('current') else ' '} {m.get('kind'):8} {m.get('version')}  "
                    f"window {card.get('window', {}).get('train_from')} .. "
                    f"{card.get('window', {}).get('until')}  fit {card.get('counts', {}).get('fit')}  "
-                   f"{m.get('error', '')}")
+                   + (f"on {', '.join((card.get('trained_on') or {}).get('clusters') or {})}  "
+                      if (card.get("trained_on") or {}).get("clusters") else "")
+                   + f"{m.get('error', '')}")
 
 
 def predict_batch(

@@ -150,6 +150,8 @@ def test_cli_train_cluster_and_predict_warning(tmp_path, taxonomy):
     res = run(app, ["--db", str(db), "train", "failure", "--cluster", "hpc2", *params])
     assert res.exit_code == 0, res.output
     assert '"hpc2"' in res.output and '"trained_on"' in res.output
+    res = run(app, ["--db", str(db), "models"])
+    assert res.exit_code == 0 and "on hpc2" in res.output
     res = run(app, ["--db", str(db), "predict", "--cluster", "ricc", "--user", "u0", "--json"])
     assert res.exit_code == 0, res.output
     env = json.loads(res.stdout)
