@@ -123,8 +123,9 @@ def _drive(bound: Any, msgs: list[Any], by_name: dict[str, Any], writes_asked: S
                 tm = by_name[name].invoke({"type": "tool_call", "name": name,
                                            "args": tc.get("args") or {}, "id": tc_id})
             except Exception as exc:
+                detail = " ".join(ln.strip() for ln in str(exc).splitlines()[:3])
                 raise ToolCallError(f"the model's arguments for {name} are invalid: "
-                                    f"{str(exc).splitlines()[0][:200]}") from exc
+                                    f"{detail[:240]}") from exc
             out.actions_s += time.perf_counter() - t
             env = tm.artifact
             err = env.get("error") or {}
