@@ -74,10 +74,12 @@ class Blame:
                     for d in ENTITY_DIMS}
         empty = pd.DataFrame(columns=["entity", "failure_type", "blame", "failures", "users", "images"])
         out = []
+        chain = explanations(flagged)
         for f in flagged:
             dim, ent = f.evidence["dimension"], f.evidence["entity"]
             colo = colocated(by_group[dim].get(ent, groups.iloc[0:0]), dim)
-            out.append(self.verdict(f, dim, ent, coefs, by_ent[dim].get(ent, empty), colo))
+            v = self.verdict(f, dim, ent, coefs, by_ent[dim].get(ent, empty), colo)
+            out.append(one_conclusion(f, v, chain))
         return out
 
     def fit(self, df: pd.DataFrame, cands: dict[str, list[str]]) -> dict[str, float]:
@@ -231,3 +233,59 @@ def candidate_groups(store: Store, cands: dict[str, list[str]], window: Window,
     g = g[g["jobs"] > 0]
     g[list(ENTITY_DIMS)] = g[list(ENTITY_DIMS)].replace(NONE, None)
     return g.reset_index(drop=True)
+
+
+def explanations(flagged: Sequence[Finding]) -> dict[str, str]:
+    """subject -> the subject its excess failures are explained by (the hotspots' drill-down:
+    "project A's excess is explained by user B")."""
+    out = {}
+    for f in flagged:
+        by, who = f.evidence.get("explained_by"), f.evidence.get("explainer")
+        if f.kind == "explained" and by and who is not None:
+            out[f.subject] = f"{by}:{who}"
+    return out
+
+
+def _end_of(subject: str, chain: dict[str, str]) -> list[str]:
+    """The drill-down path from `subject` to its end (A -> B -> C), without cycles."""
+    path = [subject]
+    while path[-1] in chain and chain[path[-1]] not in path:
+        path.append(chain[path[-1]])
+    return path
+
+
+def one_conclusion(f: Finding, v: Finding, chain: dict[str, str]) -> Finding:
+    """One conclusion per subject. The drill-down (which subgroup the failures come from, in
+    counts) outranks the attribution model (a regression over overlapping groups): for an
+    explained subject the conclusion is the end of its drill-down path, and when the model
+    points elsewhere, or back up the path (a user "attributed to" the project it is the
+    explanation of), the blame finding says so and why, instead of a second recommendation."""
+    path = _end_of(f.subject, chain)
+    target = v.evidence.get("attributed_to")
+    ups = {s for s, t in chain.items() if t == f.subject}  # subjects this one explains
+    if len(path) == 1 and target not in ups:
+        return v
+    end = path[-1]
+    dim, ent = f.subject.split(":", 1)
+    edim, eent = end.split(":", 1)
+    model = (f"the attribution model points at {target.replace(':', ' ', 1)} "
+             f"(odds ratio {v.evidence.get('rival_odds_ratio') or v.evidence.get('odds_ratio')})"
+             if target and target != f.subject else
+             f"the attribution model, over overlapping groups, keeps it on {dim} {ent} itself")
+    steps = " -> ".join(p.replace(":", " ", 1) for p in path)
+    if end == f.subject:  # explains others, but the model sends it back up: the path wins
+        summary = (f"{dim} {ent} is where the failures of "
+                   f"{', '.join(sorted(u.replace(':', ' ', 1) for u in ups))} come from; "
+                   f"{model}, but the two overlap (the same jobs), and the counts of the "
+                   f"drill-down decide: look at {dim} {ent}.")
+        rec = f"Look at {dim} {ent}: its failures account for the excess of the groups it belongs to."
+        v.evidence.update(attributed_to=f.subject, conflict=target, path=[f.subject])
+    else:
+        but = "" if target == end else ", but the drill-down's counts decide"
+        summary = (f"{dim} {ent}'s failures come from {edim} {eent} ({steps}); {model}{but}: "
+                   f"one conclusion, look at {edim} {eent}.")
+        rec = f"Do not act on {dim} {ent}; look at {edim} {eent} ({steps})."
+        v.evidence.update(attributed_to=end, conflict=None if target == end else target, path=path)
+    f.evidence["attributed_to"] = v.evidence["attributed_to"]
+    f.recommendation = rec
+    return Finding(v.analyzer, v.subject, v.severity, summary, v.evidence, rec, kind=v.kind)
