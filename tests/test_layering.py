@@ -18,13 +18,14 @@ PKG = Path(__file__).resolve().parent.parent / "jobmedic"
 
 # The floors, bottom up: unit -> the jobmedic units it may import (besides itself). A unit is a
 # package (jobmedic/<name>/) or a top-level module (jobmedic/<name>.py).
-_BELOW_AGENT = {"core", "knowledge", "ingest", "analyzers", "models", "reports", "tools"}
+_BELOW_AGENT = {"core", "knowledge", "ingest", "analyzers", "models", "engines", "reports", "tools"}
 FLOORS: dict[str, set[str]] = {
     "core": set(),
     "knowledge": {"core"},
     "ingest": {"core", "knowledge"},
     "analyzers": {"core", "knowledge"},
     "models": {"core", "knowledge"},
+    "engines": {"core", "knowledge", "models"},  # Parquet export, Dask (beside models)
     "reports": {"core", "knowledge", "analyzers"},
     "tools": {"core", "knowledge", "ingest", "analyzers", "models", "reports"},
     "live": set(_BELOW_AGENT),

@@ -47,6 +47,9 @@ learn_cmd.register(app)
 models_cmd.register(app)
 watch_cmd.register(app)
 report_cmd.register(app)
+from jobmedic.cli import export_cmd  # noqa: E402
+
+export_cmd.register(app)
 
 
 def build():

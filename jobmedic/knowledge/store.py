@@ -21,6 +21,7 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from jobmedic.knowledge.alerts import LiveQueries
 from jobmedic.knowledge.db import SCHEMA_VERSION, Db, Scope, expected_indexes, scope_clause
+from jobmedic.knowledge.export_queries import ExportQueries
 from jobmedic.knowledge.facts import StoreFacts
 from jobmedic.knowledge.feature_queries import FeatureQueries
 from jobmedic.knowledge.loads import BulkLoads
@@ -60,6 +61,7 @@ class Store:
         self.vocab = VocabQueries(db)
         self.stats = StatsQueries(db)
         self.features = FeatureQueries(db)
+        self.export = ExportQueries(db)  # Parquet export partitions (engines/parquet.py)
         self.remedies = RemedyQueries(db)
         self.sessions = SessionQueries(db)
         self.ownership = OwnershipQueries(db)

@@ -1,0 +1,4 @@
+"""Engines beyond one machine: the Parquet export of the store (parquet.py), submit-time
+features on Dask (dask_features.py) and training / batch scoring on a Dask cluster
+(dask_engine.py). Sits beside models: imports core, knowledge and models only. Dask and
+pyarrow are the optional `dask` extra; nothing here is imported by the single-machine path."""

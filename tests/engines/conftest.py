@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="session")
+def client():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as c:
+        yield c
