@@ -19,6 +19,7 @@ class Kind(str, Enum):
     runtime = "runtime"
     memory = "memory"
     gnn = "gnn"
+    early = "early"
 
 
 class Fmt(str, Enum):
@@ -58,6 +59,15 @@ def _models_dir(st) -> str:
     return str(d)
 
 
+def _frame(st, kind: Kind):
+    """The early kind reads telemetry windows beside the submit-time features."""
+    if kind != Kind.early:
+        return None
+    from jobmedic.models import early_data
+
+    return early_data.frame(st.store, st.settings.allowed_projects)
+
+
 def _summary(card: dict) -> str:
     return json.dumps(card, indent=2, default=str)
 
@@ -80,7 +90,7 @@ def train(
     s = st.settings
     try:
         card = training.train(st.store, kind.value, _models_dir(st), _time(until, "until"),
-                              s.allowed_projects, tune=tune, trials=trials, time_budget=time_budget,
+                              s.allowed_projects, tune=tune, frame=_frame(st, kind), trials=trials, time_budget=time_budget,
                               holdout_fraction=s.models.holdout_fraction, params=_params(param),
                               clusters=cluster, sources=source)
     except JobmedicError as exc:
@@ -103,7 +113,8 @@ def evaluate(
     st = state(ctx)
     try:
         res = training.evaluate(st.store, kind.value, _models_dir(st),
-                                _time(start, "from"), _time(end, "to"), st.settings.allowed_projects)
+                                _time(start, "from"), _time(end, "to"), st.settings.allowed_projects,
+                                frame=_frame(st, kind))
     except JobmedicError as exc:
         fail(exc, 2)
     typer.echo(json.dumps(res, indent=2, default=str) if as_json else card_markdown(res))

@@ -11,13 +11,14 @@ from typing import Any
 from jobmedic.knowledge.errors import ModelError
 from jobmedic.models import artifacts
 from jobmedic.models.base import ModelKind
+from jobmedic.models.early import EarlyModel
 from jobmedic.models.failure import FailureModel
 from jobmedic.models.gnn import GnnModel
 from jobmedic.models.memory import MemoryModel
 from jobmedic.models.runtime import RuntimeModel
 
 MODELS: dict[str, type[ModelKind]] = {
-    m.name: m for m in (FailureModel, RuntimeModel, MemoryModel, GnnModel)}
+    m.name: m for m in (FailureModel, RuntimeModel, MemoryModel, GnnModel, EarlyModel)}
 
 _CACHE: dict[tuple[str, str, str, float], tuple[ModelKind, dict[str, Any]]] = {}
 
