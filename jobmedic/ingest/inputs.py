@@ -43,8 +43,8 @@ class LineGuard(io.BufferedIOBase):
 
     BLOCK = 1 << 20
 
-    def __init__(self, binary: Any) -> None:
-        self.binary = binary
+    def __init__(self, binary: Any, file: Any = None) -> None:
+        self.binary, self.file = binary, file  # file: the opened path, closed with the guard
         self.out, self.pos, self.tail = b"", 0, b""
         self.lines = 0  # newlines handed on so far
         self.rejects: list[tuple[int, str, str]] = []  # (line, reason, raw)
@@ -69,6 +69,11 @@ class LineGuard(io.BufferedIOBase):
         out = self.out[self.pos:self.pos + size]
         self.pos += size
         return out
+
+    def close(self) -> None:
+        if not self.closed and self.file is not None:
+            self.file.close()
+        super().close()
 
     def read(self, size: int | None = -1) -> bytes:
         if size is not None and size >= 0:
@@ -177,12 +182,16 @@ def open_input(path: str) -> tuple[TextIO, _CountingReader, int | None]:
     try:
         sample = binary.peek(8192)[:8192] if hasattr(binary, "peek") else b""
     except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+        if path != "-":
+            raw.close()
         raise InputError(f"cannot read {path}: corrupt compressed data ({exc})",
                          hint="check that the file was copied completely") from exc
     if _looks_binary(sample):
+        if path != "-":
+            raw.close()
         raise InputError(f"{path} looks like binary data, not text",
                          hint="pass the text output of sacct / kubectl, optionally gzip or xz compressed")
-    guard = LineGuard(binary)
+    guard = LineGuard(binary, None if path == "-" else raw)
     text = io.TextIOWrapper(guard, encoding="utf-8", errors="replace", newline=None)
     text._CHUNK_SIZE = LineGuard.BLOCK  # type: ignore[attr-defined]  # whole blocks, no copy
     text.guard = guard  # type: ignore[attr-defined]
