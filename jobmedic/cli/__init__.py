@@ -47,7 +47,7 @@ learn_cmd.register(app)
 models_cmd.register(app)
 watch_cmd.register(app)
 report_cmd.register(app)
-from jobmedic.cli import export_cmd  # noqa: E402
+from jobmedic.cli import export_cmd
 
 export_cmd.register(app)
 

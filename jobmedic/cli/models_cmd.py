@@ -22,6 +22,11 @@ class Kind(str, Enum):
     early = "early"
 
 
+class Engine(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
 class Fmt(str, Enum):
     csv = "csv"
     jsonl = "jsonl"
@@ -82,12 +87,29 @@ def train(
     param: Annotated[list[str] | None, typer.Option("--param", help="Model parameter KEY=VALUE (repeatable), e.g. num_boost_round=500, max_depth=8, epochs=60 (gnn).")] = None,
     cluster: Annotated[list[str] | None, typer.Option("--cluster", help="Train only on this cluster's jobs (repeatable).")] = None,
     source: Annotated[list[str] | None, typer.Option("--source", help="Train only on jobs ingested from this source, e.g. slurm, swf, lanl (repeatable).")] = None,
+    engine: Annotated[Engine, typer.Option("--engine", help="local (this process) or dask (features and boosting on a Dask cluster; docs/scale.md).")] = Engine.local,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="--engine dask: start a local Dask cluster of N worker processes (default 2).")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="--engine dask: use the running Dask scheduler at this address (tcp://HOST:8786).")] = None,
+    slurm_workers: Annotated[int | None, typer.Option("--slurm-workers", min=1, help="--engine dask: start N Dask workers as Slurm jobs (dask-jobqueue).")] = None,
 ) -> None:
     """Train a model on the store and save a versioned artifact with its card."""
     from jobmedic.models import training
 
     st = state(ctx)
     s = st.settings
+    if engine == Engine.dask:
+        from jobmedic.engines import dask_engine
+        try:
+            with dask_engine.cluster(workers, scheduler, slurm_workers) as client:
+                card = dask_engine.train(st.store, kind.value, _models_dir(st), client,
+                                         until=_time(until, "until"), scope=s.allowed_projects,
+                                         holdout_fraction=s.models.holdout_fraction,
+                                         params=_params(param), clusters=cluster, sources=source)
+        except JobmedicError as exc:
+            fail(exc, 2)
+        typer.echo(f"trained {kind.value} model {card['version']} on Dask -> {card['path']}")
+        typer.echo(_summary({k: v for k, v in card.items() if k not in ("path",)}))
+        return
     try:
         card = training.train(st.store, kind.value, _models_dir(st), _time(until, "until"),
                               s.allowed_projects, tune=tune, frame=_frame(st, kind), trials=trials, time_budget=time_budget,
@@ -151,6 +173,10 @@ def predict_batch(
     file: Annotated[Path, typer.Argument(help="CSV or JSON Lines file of job specs (columns as in `jobmedic predict`).")],
     out: Annotated[Path | None, typer.Option("--out", help="Write predictions here (default: stdout).")] = None,
     fmt: Annotated[Fmt, typer.Option("--format", help="Output format: csv or jsonl.")] = Fmt.csv,
+    engine: Annotated[Engine, typer.Option("--engine", help="local (this process) or dask (features and boosting on a Dask cluster; docs/scale.md).")] = Engine.local,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="--engine dask: start a local Dask cluster of N worker processes (default 2).")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="--engine dask: use the running Dask scheduler at this address (tcp://HOST:8786).")] = None,
+    slurm_workers: Annotated[int | None, typer.Option("--slurm-workers", min=1, help="--engine dask: start N Dask workers as Slurm jobs (dask-jobqueue).")] = None,
 ) -> None:
     """Score a file of job specs in bulk and write one prediction per row."""
     import pandas as pd
@@ -165,8 +191,14 @@ def predict_batch(
         fail(f"cannot read {file}: {exc}", 2, "give a CSV with a header row or a JSON Lines file")
     tc = st.tool_context()
     try:
-        res = score(st.store, specs, _models_dir(st), tc.current_time(),
-                    tc.risk_levels, tc.scope)
+        if engine == Engine.dask:
+            from jobmedic.engines import dask_engine
+            with dask_engine.cluster(workers, scheduler, slurm_workers) as client:
+                res = dask_engine.score(st.store, specs, _models_dir(st), tc.current_time(),
+                                        tc.risk_levels, client, tc.scope)
+        else:
+            res = score(st.store, specs, _models_dir(st), tc.current_time(),
+                        tc.risk_levels, tc.scope)
     except JobmedicError as exc:
         fail(exc, 2)
     text = res.to_csv(index=False) if fmt == Fmt.csv else res.to_json(orient="records", lines=True)

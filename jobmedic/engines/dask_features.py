@@ -62,8 +62,10 @@ NEEDED = ["submit_time", "end_time", "state", "elapsed_s", "max_rss_mb"]
 
 
 def build_features_dask(history: pd.DataFrame, queries: pd.DataFrame | None = None, *,
-                        client: Any, npartitions: int = 4) -> pd.DataFrame:
-    """`build_features(history, queries)` computed on the Dask cluster of `client`."""
+                        client: Any, npartitions: int = 4,
+                        shuffle_method: str | None = None) -> pd.DataFrame:
+    """`build_features(history, queries)` computed on the Dask cluster of `client`
+    (`shuffle_method`: Dask's; default "tasks" below 2M rows, "p2p" above)."""
     import dask.dataframe as dd
 
     history = with_shape(history)
@@ -77,11 +79,13 @@ def build_features_dask(history: pd.DataFrame, queries: pd.DataFrame | None = No
                                             **{_ROW: np.arange(len(history))})
         parts = [h]
         if queries is not None:
-            parts.append(q[[kind] + NEEDED].assign(_h=False, _q=True, **{_ROW: np.arange(len(q))}))
+            qq = q[[kind, "submit_time"]].reindex(columns=[kind] + NEEDED)
+            parts.append(qq.assign(_h=False, _q=True, **{_ROW: np.arange(len(q))}))
         both = pd.concat(parts, ignore_index=True)
         both["_key"] = both[kind].astype(object).where(both[kind].notna(), "\0none")
         ddf = dd.from_pandas(both, npartitions=npartitions, sort=False)
-        ddf = ddf.shuffle("_key", npartitions=npartitions)
+        method = shuffle_method or ("tasks" if len(both) < 2_000_000 else "p2p")
+        ddf = ddf.shuffle("_key", npartitions=npartitions, shuffle_method=method)
         blocks.append(ddf.map_partitions(_kind_part, kind, tmin, scale, meta=_meta(kind)))
     computed = client.compute(blocks, sync=True)
     for b in computed:

@@ -2,7 +2,7 @@
 (history as-of each spec's submit time from one bulk read of the store)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,11 +52,14 @@ def specs_frame(specs: pd.DataFrame, now: int) -> pd.DataFrame:
 
 
 def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: dict[str, float],
-          scope: Sequence[str] | None = None, history: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Predictions for every spec: risk and level, runtime and memory quantiles, the request."""
+          scope: Sequence[str] | None = None, history: pd.DataFrame | None = None,
+          features: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] = build_features
+          ) -> pd.DataFrame:
+    """Predictions for every spec: risk and level, runtime and memory quantiles, the request.
+    `features`: build_features or an equal engine (engines/dask_features.py)."""
     q = specs_frame(specs, now)
     hist = store.jobs_frame(scope) if history is None else history
-    X = build_features(hist, q)[FEATURES].to_numpy()
+    X = features(hist, q)[FEATURES].to_numpy()
     fm, _ = registry.load(models_dir, "failure")
     p = fm.predict(X)
     out = pd.DataFrame({"failure_risk": np.round(p, 4), "risk_level": level_of(p, levels)},

@@ -2,6 +2,8 @@
 save, and probability calibration stored as JSON numbers (isotonic steps or Platt a, b)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +18,19 @@ TREE_PARAMS = {"max_depth": 6, "eta": 0.05, "min_child_weight": 5.0, "subsample"
                "colsample_bytree": 0.8, "lambda": 2.0, "num_boost_round": 300}
 
 
+#: Another way to train with the same parameters, set for the duration of a run (e.g.
+#: engines/dask_engine.py: `xgboost.dask` on a cluster): called as (params, X, y, rounds).
+TRAINER: ContextVar[Callable[..., xgb.Booster] | None] = ContextVar("boosting_trainer", default=None)
+
+
 def train(X: np.ndarray, y: np.ndarray, objective: dict[str, Any], params: dict[str, Any],
           nthread: int = 2) -> xgb.Booster:
     p = dict(TREE_PARAMS) | {"nthread": nthread} | dict(params)
     rounds = int(p.pop("num_boost_round"))
     p |= objective | {"tree_method": "hist", "verbosity": 0, "seed": 0}
+    trainer = TRAINER.get()
+    if trainer is not None:
+        return trainer(p, X, y, rounds)
     return xgb.train(p, xgb.DMatrix(X, label=y, missing=np.nan), num_boost_round=rounds)
 
 
