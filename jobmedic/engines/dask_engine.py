@@ -62,10 +62,11 @@ def cluster(workers: int | None = None, scheduler: str | None = None,
 
         opts = {"cores": threads_per_worker, "processes": 1, "memory": memory_per_worker,
                 "walltime": "01:00:00"} | dict(slurm or {})
+        wait_s = float(opts.pop("wait_s", 180))
         with SLURMCluster(**opts) as c, distributed.Client(c) as client:
             c.scale(jobs=slurm_workers)
             try:
-                client.wait_for_workers(slurm_workers, timeout=opts.get("wait_s", 180))
+                client.wait_for_workers(slurm_workers, timeout=wait_s)
             except (TimeoutError, OSError):
                 raise ModelError(f"the {slurm_workers} Slurm worker job(s) did not start in time",
                                  "check `squeue` for the dask-worker jobs and the queue/"
