@@ -17,6 +17,7 @@ from jobmedic.models.quantile import QuantileModel
 UNDER_COST = 5.0
 RECOMMEND_ALPHA = round(UNDER_COST / (UNDER_COST + 1), 4)
 ALPHAS = [0.5, RECOMMEND_ALPHA, 0.95]
+BUDGETS = [0.01, 0.02, 0.05]  # retry budgets evaluated on the card
 
 
 def labels(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +51,10 @@ def evaluate(model: QuantileModel, X: pd.DataFrame, y: np.ndarray, df: pd.DataFr
                            "model": metrics.regression(y, med, 1024)
                            | {"coverage": metrics.quantile_coverage(y, q, ALPHAS)}}
     out["recommendation"] = allocation(y, recommend(q))
+    for b in BUDGETS:  # the conformal request for a retry budget (calibrated on the later slice)
+        alloc = model.for_budget(X[FEATURES].to_numpy(), b)
+        if alloc is not None:
+            out[f"retry_budget_{b:g}"] = allocation(y, np.ceil(alloc / 256) * 256)
     out["user_request"] = allocation(y, df["req_mem_mb"].to_numpy(dtype="float64"))
     out["user_past_max"] = allocation(y, X["user_max_rss"].to_numpy())
     return out

@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 
 def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str,
                 levels: Mapping[str, float], scope: Sequence[str] | None = None,
-                cluster: str | None = None) -> dict[str, Any]:
+                cluster: str | None = None, retry_budget: float | None = None) -> dict[str, Any]:
     """The prediction for `spec` submitted at `now` (epoch s). ModelError without a failure model.
-    `cluster` (default the spec's): a cluster the failure model never saw is warned about."""
+    `cluster` (default the spec's): a cluster the failure model never saw is warned about.
+    `retry_budget`: the acceptable share of killed runs; adds the conformal request meeting it."""
     fm, fmeta = registry.load(models_dir, "failure")
     x, hists = spec_features(store, spec, now, scope)
     X = x[None, :]
@@ -42,6 +43,7 @@ def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str
         out["warnings"] = [unseen["message"]]
     request: list[str] = []
     too_low: dict[str, float] = {}
+    budget_req: dict[str, float | None] = {}
     for kind in registry.of_role("request"):  # runtime, memory: advice on the request
         try:
             m, meta = registry.load(models_dir, kind.name)
@@ -53,8 +55,41 @@ def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str
         out[key] = block
         request.append(flag)
         too_low[low_key] = low
+        if retry_budget is not None:
+            v = m.for_budget(X, retry_budget)
+            budget_req[kind.name] = None if v is None else float(v[0])
     out["request"] = " ".join(request) or None
+    if retry_budget is not None:
+        out["retry_budget"] = budget_block(spec, retry_budget, budget_req)
     out["chance_too_low"] = too_low
+    return out
+
+
+def budget_block(spec: Mapping[str, Any], budget: float,
+                 req: Mapping[str, float | None]) -> dict[str, Any]:
+    """The request meeting `budget` (a share of killed runs) and its cost against the user's own
+    request: core-hours for time, GB-hours for memory (over the time asked for)."""
+    cpus = float(spec.get("req_cpus") or 1)
+    tl, mem = spec.get("timelimit_s"), spec.get("req_mem_mb")
+    t = req.get("runtime")
+    t = None if t is None else float(np.ceil(t / 60) * 60 + 60)
+    if t is not None and tl:
+        t = min(t, float(tl))
+    m = req.get("memory")
+    m = None if m is None else float(np.ceil(m / 256) * 256)
+    out: dict[str, Any] = {"budget": budget, "time_s": t, "mem_mb": m,
+                           "missing": [k for k, v in req.items() if v is None] or None}
+    if t is not None:
+        out["core_hours"] = round(t * cpus / 3600, 3)
+        out["user_core_hours"] = round(float(tl) * cpus / 3600, 3) if tl else None
+    if m is not None:
+        hours = (t or (float(tl) if tl else 3600.0)) / 3600
+        out["gb_hours"] = round(m / 1024 * hours, 3)
+        out["user_gb_hours"] = (round(float(mem) / 1024 * (float(tl) if tl else 3600.0) / 3600, 3)
+                                if mem else None)
+    flags = ([f"--time={int(t // 60)}"] if t is not None else []) + (
+        [f"--mem={int(m)}M"] if m is not None else [])
+    out["request"] = " ".join(flags) or None
     return out
 
 

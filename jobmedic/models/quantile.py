@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from jobmedic.knowledge.errors import ModelError
-from jobmedic.models import boosting
+from jobmedic.models import boosting, conformal
 from jobmedic.models.base import ModelKind
 from jobmedic.models.features import FEATURES
 
@@ -34,7 +34,17 @@ class QuantileModel(ModelKind):
         # conformal shift: the alpha-quantile of the residuals on the later slice
         self.shift_ = [float(np.quantile(resid[:, i], a)) if len(y) else 0.0
                        for i, a in enumerate(self.alphas)]
+        # the retry-budget table: residuals over the highest quantile, in time order
+        self.budget_ = conformal.fit_table(resid[:, int(np.argmax(self.alphas))])
         return self
+
+    def for_budget(self, X: np.ndarray, budget: float) -> np.ndarray | None:
+        """The request (target units) that at most a share `budget` of jobs exceed, from the
+        conformal table of the calibration slice; None for a model trained without one."""
+        s = conformal.shift_for(getattr(self, "budget_", None), budget)
+        if s is None:
+            return None
+        return np.expm1(self._raw(X)[:, int(np.argmax(self.alphas))] + s).clip(min=0)
 
     def _raw(self, X: np.ndarray) -> np.ndarray:
         out = self.booster_.inplace_predict(np.asarray(X, dtype="float32"))
@@ -53,7 +63,7 @@ class QuantileModel(ModelKind):
 
     def meta(self) -> dict[str, Any]:
         return {"features": FEATURES, "params": self.params, "alphas": self.alphas,
-                "conformal_shift": self.shift_}
+                "conformal_shift": self.shift_, "budget_table": getattr(self, "budget_", None)}
 
     @classmethod
     def load(cls, d: Path, meta: dict[str, Any]) -> QuantileModel:
@@ -66,6 +76,7 @@ class QuantileModel(ModelKind):
                                            outputs=len(m.alphas), version=d.name)
         m.shift_ = boosting.checked_numbers(meta.get("conformal_shift"), len(m.alphas),
                                             f"{cls.name} conformal shift")
+        m.budget_ = conformal.loaded(meta.get("budget_table"))
         return m
 
     def for_serving(self) -> QuantileModel:

@@ -16,6 +16,15 @@ from jobmedic.models.quantile import QuantileModel
 
 ALPHAS = [0.1, 0.5, 0.9, 0.95]
 RECOMMEND_ALPHA = 0.95
+BUDGETS = [0.02, 0.05]  # retry budgets evaluated on the card
+
+
+def budget_time(t: np.ndarray, timelimit: np.ndarray | None = None) -> np.ndarray:
+    """A budget's --time: whole minutes plus one, never above the user's own limit."""
+    rec = np.ceil(np.asarray(t, float) / 60) * 60 + 60
+    if timelimit is not None:
+        rec = np.where(np.isfinite(timelimit) & (timelimit > 0), np.minimum(rec, timelimit), rec)
+    return rec
 
 
 def labels(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +69,12 @@ def evaluate(model: QuantileModel, X: pd.DataFrame, y: np.ndarray, df: pd.DataFr
     for name, pred in base.items():
         out[name] = metrics.regression(y, pred, 3600)
     rec = recommend(q, tl)
-    out["walltime_recommendation"] = walltime_effect(y, rec, tl, df["req_cpus"].to_numpy(dtype="float64"))
+    cpus = df["req_cpus"].to_numpy(dtype="float64")
+    out["walltime_recommendation"] = walltime_effect(y, rec, tl, cpus)
+    for b in BUDGETS:  # the conformal --time for a retry budget (calibrated on the later slice)
+        t = model.for_budget(X[FEATURES].to_numpy(), b)
+        if t is not None:
+            out[f"walltime_retry_budget_{b:g}"] = walltime_effect(y, budget_time(t, tl), tl, cpus)
     out["unit"] = "hours"
     return out
 
@@ -84,7 +98,9 @@ class RuntimeModel(QuantileModel):
         return table(rows, ["mae", "median_ae"]) + [
             "", f"(hours; n = {m.get('n')})", "",
             f"Coverage per quantile: {m['model'].get('coverage')}",
-            f"Walltime recommendation: {m.get('walltime_recommendation')}"]
+            f"Walltime recommendation: {m.get('walltime_recommendation')}"] + [
+            f"Walltime at retry budget {k.rsplit('_', 1)[1]}: {v}" for k, v in m.items()
+            if k.startswith("walltime_retry_budget_")]
 
     def advice_columns(self, q, timelimit):
         out = {f"runtime_q{a:g}": np.round(q[:, i], 1) for i, a in enumerate(ALPHAS)}

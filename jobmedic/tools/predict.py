@@ -43,6 +43,10 @@ class PredictRequest(ActionRequest):
                                        description="Requested time limit in seconds, up to one year.")
     n_nodes: int | None = Field(None, ge=1, le=100_000, description="Requested nodes.")
     submit_time: str | None = Field(None, description="When it will be submitted (default now).")
+    retry_budget: float | None = Field(None, ge=0.001, le=0.5,
+                                       description="Acceptable share of killed runs (0.001..0.5; default "
+                                                   "the cluster's, 2 %): returns the time and memory "
+                                                   "request meeting it, calibrated on held-out history.")
 
     @field_validator("submit_time")
     @classmethod
@@ -82,13 +86,19 @@ def run(ctx: ToolContext, req: PredictRequest) -> ToolResult:
                          "train one first: `jobmedic train failure`")
     from jobmedic.models.predictor import predict_one  # XGBoost loads only when predicting
 
+    cluster = req.cluster or (job or {}).get("cluster")
+    budget = req.retry_budget if req.retry_budget is not None else ctx.retry_budget(cluster)
     data = predict_one(ctx.store, spec, now, ctx.models_dir, levels, scope,
-                       cluster=req.cluster or (job or {}).get("cluster"))
+                       cluster=cluster, retry_budget=budget)
     data["spec"] = {k: v for k, v in spec.items() if v is not None}
     data["submit_time"] = iso(now)
     if job is not None:
         data["job"] = {"job_id": job["job_id"], "cluster": job["cluster"], "state": job["state"],
                        "elapsed_s": job.get("elapsed_s"), "max_rss_mb": job.get("max_rss_mb")}
+    if job is not None and job.get("state") == "running":  # early warning from its samples
+        from jobmedic.models.early_running import assess
+
+        data["running"] = assess(ctx.store, job, ctx.current_time(), ctx.models_dir, scope)
     inv = Invocation(window={"history_before": iso(now)},
                      filters={k: v for k, v in req.model_dump().items()
                               if v is not None and k not in ("action", "allowed_projects")},
