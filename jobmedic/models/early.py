@@ -126,7 +126,16 @@ class EarlyModel(ModelKind):
         return {k: boosting.apply_calibration(self.calibration_[k], v) for k, v in s.items()}
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.calibrated(X)[self.chosen_]
+        """The chosen candidate's calibrated probability (only what it needs is computed)."""
+        from jobmedic.models import early_seq
+
+        k = self.chosen_
+        if k in ("gru", "ae"):
+            return self.calibrated(X)[k]
+        if k == "window_ae":
+            X = X.assign(ae_error=early_seq.ae_error(self.ae_, seq_of(X)))
+        raw = self.boosters_[k].inplace_predict(X[TABLES[k]].to_numpy(dtype="float32"))
+        return boosting.apply_calibration(self.calibration_[k], raw)
 
     # -- artifact ----------------------------------------------------------------------------
     def files(self) -> dict[str, Any]:

@@ -39,11 +39,20 @@ def render(d: Mapping[str, Any], levels: Mapping[str, float]) -> str:
         ch = d.get("chance_too_low", {})
         parts = [f"{k} {v:.0%}" for k, v in ch.items()]
         lines += ["", f"**Request:** `{d['request']}` — chance of being too low: {', '.join(parts)}."]
+    rb = d.get("retry_budget")
+    if rb and rb.get("request"):
+        lines += [f"**For a {rb['budget']:.1%} retry budget:** `{rb['request']}`"
+                  + (f" — {rb['core_hours']} core-h (yours {rb['user_core_hours']})" if rb.get("user_core_hours") else "")
+                  + (f", {rb['gb_hours']} GB·h (yours {rb['user_gb_hours']})" if rb.get("user_gb_hours") else "") + "."]
     for m in d.get("missing_models", []):
         lines += ["", f"_{m['kind']}: {m['message']}; {m['hint']}_"]
     job = d.get("job")
     if job:
         lines += ["", f"Job {job['job_id']} actually ended {job['state']}"
                   + (f" after {_h(job['elapsed_s'])}" if job.get("elapsed_s") else "") + "."]
+    if d.get("running"):
+        from jobmedic.reports.early import running_lines
+
+        lines += running_lines(d["running"])
     lines += ["", "Models: " + ", ".join(f"{k} {v}" for k, v in d.get("models", {}).items())]
     return "\n".join(lines)
