@@ -180,7 +180,8 @@ def build_tool_context(s: Settings, store: Store, taxonomy: Taxonomy, now: int |
                        now=now, options={k: dict(v or {}) for k, v in s.analyzers.items()},
                        rules=load_rules(taxonomy), models_dir=models_dir,
                        risk_levels=s.risk_levels.model_dump(),
-                       resubmit_window_h=s.ingest.resubmit_window_h, default_cluster=s.cluster)
+                       resubmit_window_h=s.ingest.resubmit_window_h, default_cluster=s.cluster,
+                       retry_budgets=dict(s.retry_budget))
 
 
 @dataclass

@@ -126,6 +126,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     analyzers: dict[str, dict[str, Any]] = {}
     risk_levels: RiskLevels = RiskLevels()
+    retry_budget: dict[str, float] = {"*": 0.02}  # share of killed runs per cluster ("*": default)
     models: ModelSettings = ModelSettings()
     agent: AgentSettings = AgentSettings()
     server: ServerSettings = ServerSettings()

@@ -103,6 +103,12 @@ class ToolContext:
     risk_levels: dict[str, float] = field(default_factory=dict)  # moderate / high / critical
     resubmit_window_h: float = 72.0  # how far apart a failure and its resubmission may be
     default_cluster: str = "default"  # cluster name for writes that do not say one
+    retry_budgets: dict[str, float] = field(default_factory=dict)  # cluster (or "*") -> share killed
+
+    def retry_budget(self, cluster: str | None) -> float:
+        """The default acceptable share of killed runs for `cluster` (2 % unless configured)."""
+        b = self.retry_budgets
+        return float(b.get(cluster or self.default_cluster, b.get("*", 0.02)))
 
     def current_time(self) -> int:
         return int(self.now if self.now is not None else now_epoch())
