@@ -99,10 +99,6 @@ def run(ctx: ToolContext, req: PredictRequest) -> ToolResult:
         from jobmedic.models.early_running import assess
 
         data["running"] = assess(ctx.store, job, ctx.current_time(), ctx.models_dir, scope)
-    if job is not None and job.get("state") == "running":  # early warning from its samples
-        from jobmedic.models.early_running import assess
-
-        data["running"] = assess(ctx.store, job, ctx.current_time(), ctx.models_dir, scope)
     inv = Invocation(window={"history_before": iso(now)},
                      filters={k: v for k, v in req.model_dump().items()
                               if v is not None and k not in ("action", "allowed_projects")},
