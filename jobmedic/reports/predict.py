@@ -44,11 +44,6 @@ def render(d: Mapping[str, Any], levels: Mapping[str, float]) -> str:
         lines += [f"**For a {rb['budget']:.1%} retry budget:** `{rb['request']}`"
                   + (f" — {rb['core_hours']} core-h (yours {rb['user_core_hours']})" if rb.get("user_core_hours") else "")
                   + (f", {rb['gb_hours']} GB·h (yours {rb['user_gb_hours']})" if rb.get("user_gb_hours") else "") + "."]
-    rb = d.get("retry_budget")
-    if rb and rb.get("request"):
-        lines += [f"**For a {rb['budget']:.1%} retry budget:** `{rb['request']}`"
-                  + (f" — {rb['core_hours']} core-h (yours {rb['user_core_hours']})" if rb.get("user_core_hours") else "")
-                  + (f", {rb['gb_hours']} GB·h (yours {rb['user_gb_hours']})" if rb.get("user_gb_hours") else "") + "."]
     for m in d.get("missing_models", []):
         lines += ["", f"_{m['kind']}: {m['message']}; {m['hint']}_"]
     job = d.get("job")
