@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobmedic.live.rules import Candidate
+from jobmedic.live.candidate import Candidate
 
 
 @dataclass

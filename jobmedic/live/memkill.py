@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from jobmedic.ingest.sstat import parse_sstat, sstat_command
-from jobmedic.live.rules import Candidate
+from jobmedic.live.candidate import Candidate
 from jobmedic.models.memkill import job_estimate
 
 DEFAULTS = {"enabled": True, "horizon_s": 900, "window_s": 180, "stale_s": 120,

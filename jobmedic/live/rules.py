@@ -18,8 +18,9 @@ Configuration (the `alerts:` section of jobmedic.yaml), with the defaults:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
+
+from jobmedic.live.candidate import Candidate
 
 # End times come from the scheduler's clock: one a little ahead of this host's still counts.
 SKEW_S = 300
@@ -46,24 +47,6 @@ def merged(config: dict[str, Any] | None) -> dict[str, Any]:
         else:
             out[k] = v
     return out
-
-
-@dataclass
-class Candidate:
-    rule: str
-    subject: str
-    severity: str
-    text: str
-    job_ids: list[str] = field(default_factory=list)
-    failure_type: str | None = None
-    evidence: str | None = None
-    fix: str | None = None
-    project: str | None = None
-    cluster: str | None = None
-
-    @property
-    def dedup_key(self) -> str:
-        return f"{self.rule}:{self.cluster or ''}:{self.subject}"
 
 
 def repeat_failures(store: Any, now: int, cfg: dict[str, Any]) -> list[Candidate]:
