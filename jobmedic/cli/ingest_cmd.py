@@ -16,10 +16,6 @@ from jobmedic.ingest import READERS, IngestContext, run_ingest
 from jobmedic.knowledge.errors import JobmedicError
 from jobmedic.knowledge.templates import Templates
 
-SACCT_FIELDS = ("JobID,JobIDRaw,JobName,User,Account,Partition,QOS,State,ExitCode,Reason,Submit,"
-                "Start,End,Elapsed,ElapsedRaw,Timelimit,TimelimitRaw,ReqCPUS,NCPUS,ReqMem,MaxRSS,"
-                "NNodes,NodeList,ReqTRES,AllocTRES,WorkDir,SubmitLine,Cluster,Comment")
-
 
 def _progress_fn(enabled: bool):
     if not enabled:
@@ -116,6 +112,8 @@ def sync_slurm(
     if exe is None:
         fail("sacct is not on PATH", 2, "run this on a Slurm login node, or ingest a saved file "
              "with `jobmedic ingest slurm FILE`")
+    from jobmedic.live.poller import SACCT_FIELDS  # the one list of columns (watch asks the same)
+
     cmd = [exe, "--parsable2", "--duplicates", f"--format={SACCT_FIELDS}", f"--starttime={since}"]
     if until:
         cmd.append(f"--endtime={until}")

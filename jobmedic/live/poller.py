@@ -24,7 +24,8 @@ from jobmedic.ingest import READERS, IngestContext, run_ingest
 from jobmedic.knowledge.errors import JobmedicError
 from jobmedic.knowledge.templates import Templates
 
-# The columns `jobmedic sync slurm` asks for (kept in step with cli/ingest_cmd.py).
+# The sacct columns asked for by `jobmedic watch` and `jobmedic sync slurm` (cli/ingest_cmd.py
+# imports this one list).
 SACCT_FIELDS = ("JobID,JobIDRaw,JobName,User,Account,Partition,QOS,State,ExitCode,Reason,Submit,"
                 "Start,End,Elapsed,ElapsedRaw,Timelimit,TimelimitRaw,ReqCPUS,NCPUS,ReqMem,MaxRSS,"
                 "NNodes,NodeList,ReqTRES,AllocTRES,WorkDir,SubmitLine,Cluster,Comment")
