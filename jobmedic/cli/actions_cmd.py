@@ -149,7 +149,8 @@ def command_for(tool: Tool) -> Callable[..., None]:
 
             if fmt not in ("csv", "jsonl"):
                 raise typer.BadParameter("--format must be csv or jsonl", param_hint="--format")
-            predict_batch(ctx, Path(batch), Path(out) if out else None, Fmt(fmt))
+            predict_batch(ctx, Path(batch), Path(out) if out else None, Fmt(fmt),
+                          retry_budget=kwargs.get("retry_budget"))
             return
         payload: dict[str, Any] = {"action": tool.name}
         for k, v in kwargs.items():

@@ -53,10 +53,11 @@ def specs_frame(specs: pd.DataFrame, now: int) -> pd.DataFrame:
 
 def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: dict[str, float],
           scope: Sequence[str] | None = None, history: pd.DataFrame | None = None,
-          features: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] = build_features
-          ) -> pd.DataFrame:
+          features: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] = build_features,
+          retry_budget: float | None = None) -> pd.DataFrame:
     """Predictions for every spec: risk and level, runtime and memory quantiles, the request.
-    `features`: build_features or an equal engine (engines/dask_features.py)."""
+    `features`: build_features or an equal engine (engines/dask_features.py). `retry_budget`:
+    adds the conformal request meeting that share of killed runs (budget_time_s, budget_mem_mb)."""
     q = specs_frame(specs, now)
     hist = store.jobs_frame(scope) if history is None else history
     X = features(hist, q)[FEATURES].to_numpy()
@@ -69,8 +70,12 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
             m, _ = registry.load(models_dir, kind.name)
         except ModelError:  # optional models: their columns are left out
             continue
-        for col, v in m.advice_columns(m.predict(X), q["timelimit_s"].to_numpy()).items():
+        qs, b = m.predict_with_budget(X, retry_budget)
+        for col, v in m.advice_columns(qs, q["timelimit_s"].to_numpy()).items():
             out[col] = v
+        if b is not None:
+            for col, v in m.budget_columns(b, q["timelimit_s"].to_numpy()).items():
+                out[col] = v
     for c in ("job_id", "user", "name"):
         if c in specs:
             out.insert(0, c, specs[c])

@@ -81,6 +81,9 @@ class MemoryModel(QuantileModel):
         out["recommended_mem_mb"] = recommend(q)
         return out
 
+    def budget_columns(self, request, timelimit):
+        return {"budget_mem_mb": np.ceil(request / 256) * 256}
+
     def advice(self, q, spec):
         qd = {f"q{a:g}": round(float(v), 1) for a, v in zip(ALPHAS, q[0])}
         rec = float(recommend(q)[0])

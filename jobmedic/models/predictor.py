@@ -51,13 +51,13 @@ def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str
             out["missing_models"].append({"kind": kind.name, "message": exc.message, "hint": exc.hint})
             continue
         out["models"][kind.name] = meta["version"]
-        key, block, flag, (low_key, low) = m.advice(m.predict(X), spec)
+        qs, b = m.predict_with_budget(X, retry_budget)
+        key, block, flag, (low_key, low) = m.advice(qs, spec)
         out[key] = block
         request.append(flag)
         too_low[low_key] = low
         if retry_budget is not None:
-            v = m.for_budget(X, retry_budget)
-            budget_req[kind.name] = None if v is None else float(v[0])
+            budget_req[kind.name] = None if b is None else float(b[0])
     out["request"] = " ".join(request) or None
     if retry_budget is not None:
         out["retry_budget"] = budget_block(spec, retry_budget, budget_req)

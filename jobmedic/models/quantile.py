@@ -41,10 +41,20 @@ class QuantileModel(ModelKind):
     def for_budget(self, X: np.ndarray, budget: float) -> np.ndarray | None:
         """The request (target units) that at most a share `budget` of jobs exceed, from the
         conformal table of the calibration slice; None for a model trained without one."""
+        return self._budget(self._raw(X), budget)
+
+    def _budget(self, raw: np.ndarray, budget: float) -> np.ndarray | None:
         s = conformal.shift_for(getattr(self, "budget_", None), budget)
         if s is None:
             return None
-        return np.expm1(self._raw(X)[:, int(np.argmax(self.alphas))] + s).clip(min=0)
+        return np.expm1(raw[:, int(np.argmax(self.alphas))] + s).clip(min=0)
+
+    def predict_with_budget(self, X: np.ndarray, budget: float | None
+                            ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(quantiles, request for `budget` or None) from one pass of the booster."""
+        raw = self._raw(X)
+        q = np.expm1(np.sort(raw + np.asarray(self.shift_), axis=1)).clip(min=0)
+        return q, (None if budget is None else self._budget(raw, budget))
 
     def _raw(self, X: np.ndarray) -> np.ndarray:
         out = self.booster_.inplace_predict(np.asarray(X, dtype="float32"))
@@ -86,6 +96,10 @@ class QuantileModel(ModelKind):
     # -- per-kind advice, used by predict and batch scoring ------------------------------------
     def advice_columns(self, q: np.ndarray, timelimit: np.ndarray) -> dict[str, np.ndarray]:
         """Batch columns: each quantile, and the recommended request."""
+        raise NotImplementedError
+
+    def budget_columns(self, request: np.ndarray, timelimit: np.ndarray) -> dict[str, np.ndarray]:
+        """Batch columns of the request for a retry budget, in request units."""
         raise NotImplementedError
 
     def advice(self, q: np.ndarray, spec: Any) -> tuple[str, dict[str, Any], str, tuple[str, float]]:

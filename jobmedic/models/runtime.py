@@ -107,6 +107,9 @@ class RuntimeModel(QuantileModel):
         out["recommended_time_s"] = recommend(q, timelimit)
         return out
 
+    def budget_columns(self, request, timelimit):
+        return {"budget_time_s": budget_time(request, timelimit)}
+
     def advice(self, q, spec):
         qd = {f"q{a:g}": round(float(v), 1) for a, v in zip(ALPHAS, q[0])}
         tl = spec.get("timelimit_s")

@@ -78,3 +78,23 @@ def test_predict_returns_the_request_for_the_budget(env):
     assert tight["mem_mb"] >= loose["mem_mb"] and tight["time_s"] >= loose["time_s"]
     bad = run_action(spec | {"retry_budget": 0.9}, ctx)
     assert bad.status == "error" and "retry_budget" in bad.error.message + str(bad.error.field)
+
+
+def test_batch_scoring_adds_the_budget_request(env):
+    import pandas as pd
+
+    from jobmedic.models.batch import score
+
+    s, models, _ = env
+    specs = pd.DataFrame({"user": ["user3", "user5"], "req_cpus": [4, 1],
+                          "req_walltime_s": [7 * 86400, 600]})
+    now = START + 61 * 86400
+    loose = score(s, specs, str(models), now, {"moderate": .3, "high": .6, "critical": .8},
+                  retry_budget=0.2)
+    tight = score(s, specs, str(models), now, {"moderate": .3, "high": .6, "critical": .8},
+                  retry_budget=0.005)
+    assert (tight["budget_mem_mb"] >= loose["budget_mem_mb"]).all()
+    assert (tight["budget_time_s"] >= loose["budget_time_s"]).all()
+    assert tight.loc[1, "budget_time_s"] <= 600  # never above the user's own limit
+    plain = score(s, specs, str(models), now, {"moderate": .3, "high": .6, "critical": .8})
+    assert "budget_mem_mb" not in plain and plain["recommended_mem_mb"].equals(loose["recommended_mem_mb"])
