@@ -28,7 +28,7 @@ from jobmedic.models.features import FEATURE_SET_VERSION, FEATURES
 
 #: 2: CURRENT carries the manifest's sha256 (format 1 artifacts are refused: retrain).
 FORMAT_VERSION = 2
-KINDS = ("failure", "runtime", "memory", "gnn")
+KINDS = ("failure", "runtime", "memory", "gnn", "early")
 VERSION_NAME = re.compile(r"v[0-9]{8}T[0-9]{6}(-[0-9]{1,6})?")
 DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
 

@@ -20,7 +20,7 @@ MODELS_SRC = Path(registry.__file__).parent
 
 
 def test_every_kind_implements_the_contract():
-    assert list(registry.MODELS) == ["failure", "runtime", "memory", "gnn"]
+    assert list(registry.MODELS) == ["failure", "runtime", "memory", "gnn", "early"]
     for name, cls in registry.MODELS.items():
         assert issubclass(cls, ModelKind) and cls.name == name and not inspect.isabstract(cls)
         assert cls.role in ("risk", "request", "research") and cls.FILES
