@@ -13,14 +13,13 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
 from jobmedic.analyzers.base import Finding, Inputs
 from jobmedic.analyzers.hotspots import hotspots_of
 from jobmedic.core.timeutil import Window
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from jobmedic.knowledge.store import Store
 
 ENTITY_DIMS = ("node", "image", "user", "project", "queue")
@@ -41,6 +40,7 @@ class Blame:
     def run(self, store: Store, window: Window, scope: Sequence[str] | None,
             filters: dict[str, Any] | None = None, inputs: Inputs | None = None
             ) -> list[Finding]:
+        import pandas as pd
         filters = filters or {}
         hot = hotspots_of(inputs, store, window, scope, filters)
         flagged = [f for f in hot if f.kind in ("hotspot", "explained")
@@ -84,6 +84,7 @@ class Blame:
 
     def fit(self, df: pd.DataFrame, cands: dict[str, list[str]]) -> dict[str, float]:
         """Log-odds coefficient per candidate ("node:gpu-03") from the grouped job counts."""
+        import numpy as np
         cols = [f"{d}:{v}" for d, vals in cands.items() for v in vals]
         if df.empty or not cols or df["failures"].sum() == 0:
             return {}
@@ -116,6 +117,7 @@ class Blame:
     def verdict(self, f: Finding, dim: str, ent: str, coefs: dict[str, float],
                 mix: pd.DataFrame, colo: set[str]) -> Finding:
         """The blame finding for one flagged entity; also annotates the hotspot finding."""
+        import pandas as pd
         own = coefs.get(f"{dim}:{ent}", 0.0)
         others = {k: v for k, v in coefs.items() if k != f"{dim}:{ent}"}
         rows = mix
@@ -210,6 +212,7 @@ def candidate_groups(store: Store, cands: dict[str, list[str]], window: Window,
     image / user / project / queue each job touched (None for none). Built from the window's
     (project, user, image, queue) combinations, already aggregated for hotspots, and the
     candidate nodes' own jobs (read through the node index), so no extra window scan."""
+    import pandas as pd
     keys = ["project", "user", "image", "queue"]
     combos = pd.DataFrame(store.entity_combos(window, scope, filters))
     if combos.empty:

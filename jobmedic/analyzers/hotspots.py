@@ -18,15 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
 from jobmedic.analyzers.base import Finding, Inputs
 from jobmedic.analyzers.shrink import beta_prior, beta_scores
 from jobmedic.analyzers.stats_utils import bh, vs_rest, wilson
 from jobmedic.core.timeutil import Window
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from jobmedic.knowledge.store import Store
 
 DIMS = ("node", "image", "project", "user", "queue")
@@ -74,6 +73,7 @@ class Hotspots:
     def run(self, store: Store, window: Window, scope: Sequence[str] | None,
             filters: dict[str, Any] | None = None, inputs: Inputs | None = None
             ) -> list[Finding]:
+        import pandas as pd
         filters = filters or {}
         out: list[Finding] = []
         dims = [d for d in self.dims if filters.get(d) is None]  # one entity: nothing to compare
@@ -90,6 +90,8 @@ class Hotspots:
 
     def test(self, rows: list[dict[str, Any]], dim: str) -> pd.DataFrame:
         """The tested table of one dimension: rate, Wilson interval, baseline, p, q, flagged."""
+        import numpy as np
+        import pandas as pd
         df = pd.DataFrame(rows)
         if df.empty:
             return df
@@ -161,6 +163,8 @@ class Hotspots:
                      ) -> dict[str, dict[str, Any]]:
         """Entities whose excess one user / one job name accounts for (dominant share of the
         failures, and no longer significant once that user's or name's jobs are removed)."""
+        import numpy as np
+        import pandas as pd
         keys = [str(k) for k in hits["key"]]
         by_key = {str(r.key): r for r in hits.itertuples()}
         out: dict[str, dict[str, Any]] = {}

@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
 from jobmedic.analyzers.base import Finding, Inputs
 from jobmedic.analyzers.stats_utils import binom_excess_p
 from jobmedic.core.timeutil import Window, iso
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from jobmedic.knowledge.store import Store
 
 DIMS = ("project", "user", "image")
@@ -40,6 +39,7 @@ class Patterns:
     def run(self, store: Store, window: Window, scope: Sequence[str] | None,
             filters: dict[str, Any] | None = None, inputs: Inputs | None = None
             ) -> list[Finding]:
+        import pandas as pd
         filters = filters or {}
         df = pd.DataFrame(store.failure_detail(window, scope, filters))
         out: list[Finding] = []
@@ -54,6 +54,7 @@ class Patterns:
         return out
 
     def dominant(self, df: pd.DataFrame, dim: str) -> list[Finding]:
+        import numpy as np
         overall = df.groupby("failure_type")["failures"].sum()
         all_fail = max(float(overall.sum()), 1.0)
         d = df[df[dim].notna()]

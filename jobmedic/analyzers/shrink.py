@@ -14,7 +14,10 @@ bench/eval_hotspot_ranking.py (docs/analyzers.md).
 """
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LOWER_Q = 0.05
 MAX_STRENGTH = 1e6
@@ -22,6 +25,7 @@ MAX_STRENGTH = 1e6
 
 def beta_prior(k: np.ndarray, n: np.ndarray) -> tuple[float, float]:
     """(a, b) of the beta prior of subjects with k failures of n (k may be fractional)."""
+    import numpy as np
     k, n = np.asarray(k, float), np.asarray(n, float)
     keep = n > 0
     k, n = k[keep], n[keep]
@@ -40,6 +44,7 @@ def beta_prior(k: np.ndarray, n: np.ndarray) -> tuple[float, float]:
 
 def gamma_prior(k: np.ndarray, e: np.ndarray) -> tuple[float, float]:
     """(shape, rate) of the gamma prior of subjects with k events over exposure e."""
+    import numpy as np
     k, e = np.asarray(k, float), np.asarray(e, float)
     keep = e > 0
     k, e = k[keep], e[keep]
@@ -60,6 +65,7 @@ def gamma_prior(k: np.ndarray, e: np.ndarray) -> tuple[float, float]:
 def beta_scores(k: np.ndarray, n: np.ndarray, prior: tuple[float, float] | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(posterior mean, posterior 5 % quantile) of each subject's failure rate."""
+    import numpy as np
     from scipy.special import betaincinv  # on use: scipy's import is slow
 
     k, n = np.asarray(k, float), np.asarray(n, float)
@@ -71,6 +77,7 @@ def beta_scores(k: np.ndarray, n: np.ndarray, prior: tuple[float, float] | None 
 def gamma_scores(k: np.ndarray, e: np.ndarray, prior: tuple[float, float] | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(posterior mean, posterior 5 % quantile) of each subject's event rate per exposure."""
+    import numpy as np
     from scipy.special import gammaincinv
 
     k, e = np.asarray(k, float), np.asarray(e, float)
@@ -82,6 +89,7 @@ def gamma_scores(k: np.ndarray, e: np.ndarray, prior: tuple[float, float] | None
 def poisson_vs_rest(k: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One-sided exact test of each subject's event count against everyone else's rate,
     conditional on the total (k ~ Binomial(k + k_rest, e / (e + e_rest))): (p, rest's rate)."""
+    import numpy as np
     from scipy import stats
 
     k, e = np.asarray(k, float), np.asarray(e, float)

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def wilson(k: np.ndarray | float, n: np.ndarray | float, conf: float = 0.95
            ) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for k successes out of n (k may be fractional); (0, 1) for n = 0."""
+    import numpy as np
     k = np.asarray(k, dtype=float)
     n = np.asarray(n, dtype=float)
     from scipy import stats  # imported on use: scipy.stats costs ~1 s at start-up
@@ -36,6 +39,7 @@ def binom_excess_p(k: np.ndarray, n: np.ndarray, p0: np.ndarray) -> np.ndarray:
     Fractional k (failures of multi-node jobs shared 1/n per node) is rounded to the nearest
     whole failure, the conservative reading of shared blame.
     """
+    import numpy as np
     k = np.rint(np.asarray(k, dtype=float))
     n = np.asarray(n, dtype=float)
     p0 = np.clip(np.asarray(p0, dtype=float), 1e-12, 1 - 1e-12)
@@ -47,6 +51,7 @@ def binom_excess_p(k: np.ndarray, n: np.ndarray, p0: np.ndarray) -> np.ndarray:
 
 def vs_rest(k: np.ndarray, n: np.ndarray, k_total: float, n_total: float) -> tuple[np.ndarray, np.ndarray]:
     """Each entity's one-sided exact p value against the rate of everything else, and that rate."""
+    import numpy as np
     k = np.asarray(k, dtype=float)
     n = np.asarray(n, dtype=float)
     n_rest = np.maximum(n_total - n, 1.0)
@@ -59,6 +64,7 @@ def vs_rest(k: np.ndarray, n: np.ndarray, k_total: float, n_total: float) -> tup
 
 def bh(p: np.ndarray) -> np.ndarray:
     """Benjamini-Hochberg adjusted p values (q values), in the input order."""
+    import numpy as np
     p = np.asarray(p, dtype=float)
     m = p.size
     if m == 0:
@@ -88,6 +94,7 @@ class ChangePoint:
 
 def _loglik(k: np.ndarray, n: np.ndarray) -> np.ndarray:
     """Maximised binomial log-likelihood of k failures in n jobs (vectorised, 0 log 0 = 0)."""
+    import numpy as np
     k = np.asarray(k, dtype=float)
     n = np.asarray(n, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -105,6 +112,7 @@ def change_points(k: np.ndarray, n: np.ndarray, alpha: float = 0.01, min_seg: in
     alpha / (number of candidate splits) (a Bonferroni guard for scanning every day), and each
     side has at least `min_seg` bins and `min_jobs` jobs.
     """
+    import numpy as np
     k = np.asarray(k, dtype=float)
     n = np.asarray(n, dtype=float)
     found: list[ChangePoint] = []

@@ -7,14 +7,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from jobmedic.analyzers.base import Finding, Inputs
 from jobmedic.analyzers.hotspots import hotspots_of
 from jobmedic.analyzers.stats_utils import bh, change_points, vs_rest, wilson
 from jobmedic.core.timeutil import Window, iso
 
 if TYPE_CHECKING:
+
     from jobmedic.knowledge.store import Store
 
 DAY = 86400
@@ -55,6 +54,7 @@ class Temporal:
         return out
 
     def spikes(self, rows: list[dict[str, Any]], dim: str) -> list[Finding]:
+        import numpy as np
         if len(rows) < 2:
             return []
         k = np.array([r["failures"] or 0 for r in rows], float)
@@ -87,6 +87,7 @@ class Temporal:
 
     def shifts(self, rows: list[dict[str, Any]], window: Window, entity: str | None
                ) -> list[Finding]:
+        import numpy as np
         if not rows:
             return []
         first = (window.start // DAY) * DAY

@@ -10,11 +10,12 @@ rewrites only those.
 """
 from __future__ import annotations
 
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from jobmedic.knowledge.db import Queries
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _JOB_TIME = "COALESCE(j.submit_time, j.end_time)"
 #: table -> (FROM clause, time expression, cluster expression, marker of mutable columns)
@@ -60,6 +61,7 @@ class ExportQueries(Queries):
 
     def export_rows(self, table: str, cluster: str, month: str) -> pd.DataFrame:
         """The rows of one partition (all columns of the table, in rowid order)."""
+        import pandas as pd
         frm, t, cl, _ = TABLES[_checked(table)]
         a = _ALIAS[table]
         cols = self.export_columns(table)

@@ -9,13 +9,13 @@ so a prediction adds only the few jobs that ended since, instead of scanning a b
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from jobmedic.knowledge.db import Queries, scope_clause
 from jobmedic.knowledge.taxonomy import ENDED_STATES, FAILED_STATES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Entity kinds whose online history is a feature: whitelisted jobs columns, plus "shape",
 #: the user's exact request (user, cpus, time limit): what a resubmitted job usually repeats.
@@ -64,6 +64,7 @@ class FeatureQueries(Queries):
     def jobs_frame(self, scope: Sequence[str] | None = None, since: int | None = None,
                    until: int | None = None) -> pd.DataFrame:
         """Jobs (in scope, optionally submitted in [since, until)) as a DataFrame in rowid order."""
+        import pandas as pd
         where, params = scope_clause(scope)
         if since is not None:
             where += " AND submit_time >= ?"
@@ -114,6 +115,7 @@ class FeatureQueries(Queries):
         (newest first) as (failed, elapsed_s, max_rss_mb, end_time). Uses the summary when it
         is not newer than `before`, plus the jobs that ended since; else scans the index.
         """
+        import numpy as np
         match, mparams = _kind_match(kind, value)
         where, params = scope_clause(scope)
         params = mparams + params

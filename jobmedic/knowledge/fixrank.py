@@ -30,8 +30,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
-
 PRIOR_STRENGTH = 4.0
 CLUSTER_POOL = 8.0
 MIN_LEARNED = 3
@@ -75,8 +73,12 @@ def memory_kind(*texts: str | None) -> str | None:
     return "gpu" if g >= 0 else "host" if h >= 0 else None
 
 
-_GRID = (np.arange(4000) + 0.5) / 4000
-_LOG, _LOG1M = np.log(_GRID), np.log1p(-_GRID)
+@lru_cache(maxsize=1)
+def _grid() -> tuple[Any, Any, Any]:
+    """The midpoint grid on (0, 1) with its log and log(1 - x) (numpy is imported on first use)."""
+    import numpy as np
+    grid = (np.arange(4000) + 0.5) / 4000
+    return grid, np.log(grid), np.log1p(-grid)
 
 
 @lru_cache(maxsize=4096)
@@ -84,6 +86,8 @@ def beta_quantile(a: float, b: float, q: float) -> float:
     """The q quantile of Beta(a, b), integrated on a midpoint grid and interpolated (error
     about 1e-3; scipy's import would cost this module seconds). Cached: a type's fixes keep
     their counts between calls."""
+    import numpy as np
+    _GRID, _LOG, _LOG1M = _grid()
     logp = (a - 1) * _LOG + (b - 1) * _LOG1M
     cdf = np.cumsum(np.exp(logp - logp.max()))
     cdf /= cdf[-1]

@@ -18,11 +18,10 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Sequence
 
-import networkx as nx
-import numpy as np
-import pandas as pd
-
 if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
     from jobmedic.knowledge.store import Store
 
 Scope = Sequence[str] | None
@@ -56,6 +55,9 @@ class KnowledgeGraph:
     """A directed graph of failure entities with per-project edge counts beside it."""
 
     def __init__(self) -> None:
+        import networkx as nx
+        import pandas as pd
+
         self.g = nx.DiGraph()
         self.event_id = 0  # failure events up to this id are in the graph
         self.outcomes_version: tuple[int, int] | None = None
@@ -68,6 +70,8 @@ class KnowledgeGraph:
     # -- building ----------------------------------------------------------------------------
     def refresh(self, store: Store) -> "KnowledgeGraph":
         """Add failure events and outcomes that are new since the last refresh."""
+        import pandas as pd
+
         hi, out_id, out_ver = store.remedy_versions()
         if hi > self.event_id:
             ev = store.graph_event_frame(self.event_id, hi)
@@ -107,6 +111,8 @@ class KnowledgeGraph:
 
     def _merge(self, delta: pd.DataFrame) -> None:
         """Add per-project rows: totals onto graph edges (type counts onto type nodes)."""
+        import pandas as pd
+
         if delta.empty:
             return
         self._proj = pd.concat([self._proj, delta], ignore_index=True)
@@ -139,6 +145,9 @@ class KnowledgeGraph:
 
         The first scoped question about an entity groups its rows by project (cached until the
         graph changes); later ones, whatever the scope, only add up small dicts."""
+        import numpy as np
+        import pandas as pd
+
         per = self._per_entity.get(k)
         if per is None:
             if self._index is None:

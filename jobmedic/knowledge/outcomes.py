@@ -21,13 +21,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
 from jobmedic.knowledge.rules import CHANGES, RuleBase
 from jobmedic.knowledge.taxonomy import FAILED_STATES
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from jobmedic.knowledge.store import Store
 
 ENDED = FAILED_STATES | {"completed"}
@@ -58,6 +57,8 @@ class InferenceSummary:
 
 def pair_resubmissions(df: pd.DataFrame, window_s: float) -> pd.DataFrame:
     """(failed row, follow-up row) index pairs of `df` (a resubmission_frame)."""
+    import numpy as np
+    import pandas as pd
     if df.empty:
         return pd.DataFrame({"a": [], "f": []}, dtype="int64")
     submit = df["submit_time"].astype("float64").to_numpy()
@@ -102,14 +103,19 @@ def pair_resubmissions(df: pd.DataFrame, window_s: float) -> pd.DataFrame:
 
 def detect_changes(a: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
     """Long frame (pair, change, detail) of what differs between failed and follow-up rows."""
+    import numpy as np
+    import pandas as pd
     a, f = a.reset_index(drop=True), f.reset_index(drop=True)
 
     def num(df: pd.DataFrame, c: str) -> pd.Series:
+        import pandas as pd
         return pd.to_numeric(df[c], errors="coerce").astype("float64")
 
     parts = []
 
     def add(mask: pd.Series, change: str, detail: pd.Series | str) -> None:
+        import numpy as np
+        import pandas as pd
         mask = mask.fillna(False).astype(bool)
         if mask.any():
             d = detail[mask] if isinstance(detail, pd.Series) else detail
@@ -154,6 +160,8 @@ def infer_outcomes(store: Store, rules: RuleBase, window_h: float, now: int | No
                    df: pd.DataFrame | None = None) -> InferenceSummary:
     """Pair resubmissions over the whole store (or over `df`, a resubmission frame of a few
     users' recent jobs, for incremental runs) and record them as inferred outcomes."""
+    import numpy as np
+    import pandas as pd
     t0 = time.perf_counter()
     out = InferenceSummary()
     df = store.resubmission_frame() if df is None else df

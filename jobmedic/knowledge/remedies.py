@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from jobmedic.knowledge.db import Queries, Scope, scope_clause
 from jobmedic.knowledge.ownership import check_outcome_rows, visible_solutions
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 OUTCOME_COLUMNS = ("solution_id", "cluster", "failed_job", "followup_job", "project", "success",
                    "recorded_by", "recorded_at", "note", "inferred", "context", "dedup_key",
@@ -285,6 +286,7 @@ class RemedyQueries(Queries):
     # -- inference support -------------------------------------------------------------------
     def resubmission_frame(self) -> pd.DataFrame:
         """Every job with a user, with the columns outcome inference compares (one scan)."""
+        import pandas as pd
         cols = ", ".join(JOB_FRAME_COLUMNS)
         cur = self.conn.execute(f"SELECT {cols} FROM jobs WHERE user IS NOT NULL")
         return pd.DataFrame.from_records(cur.fetchall(), columns=list(JOB_FRAME_COLUMNS))
@@ -314,6 +316,7 @@ class RemedyQueries(Queries):
     # -- knowledge graph support -------------------------------------------------------------
     def graph_event_frame(self, lo_id: int, hi_id: int) -> pd.DataFrame:
         """The entity columns of failure events with lo_id < id <= hi_id (one narrow scan)."""
+        import pandas as pd
         cur = self.conn.execute(
             f"SELECT {', '.join(GRAPH_COLUMNS)} FROM failure_events WHERE id > ? AND id <= ?",
             (lo_id, hi_id))

@@ -22,9 +22,10 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 ARTIFACT = Path(__file__).with_name("textclf.npz")
 DIM = 1 << 18
@@ -59,6 +60,7 @@ class TextModel:
     weights: np.ndarray  # (n_features, n_classes)
 
     def scores(self, feats: dict[int, float]) -> np.ndarray:
+        import numpy as np
         out = self.intercept.astype(np.float64).copy()
         for k, v in feats.items():
             r = self.rows.get(k)
@@ -68,6 +70,7 @@ class TextModel:
 
     def predict(self, text: str) -> list[tuple[str, float]]:
         """(code, probability) for every class, most probable first."""
+        import numpy as np
         s = self.scores(featurize(text))
         p = np.exp(s - s.max())
         p /= p.sum()
@@ -93,6 +96,7 @@ class TextModel:
 
 def load(path: Path = ARTIFACT) -> TextModel | None:
     """The shipped model (cached; None when the artifact is missing)."""
+    import numpy as np
     key = str(path)
     with _LOCK:
         if key not in _MODEL:
@@ -110,6 +114,7 @@ def load(path: Path = ARTIFACT) -> TextModel | None:
 def train(rows: list[dict[str, Any]], c: float = 20.0) -> dict[str, np.ndarray]:
     """Fit on rows with "text" and "label" (callers pass the TRAIN split only); returns the
     arrays of the artifact."""
+    import numpy as np
     from scipy.sparse import csr_matrix
     from sklearn.linear_model import LogisticRegression
 
@@ -133,6 +138,7 @@ def train(rows: list[dict[str, Any]], c: float = 20.0) -> dict[str, np.ndarray]:
 
 
 def save(arrays: dict[str, np.ndarray], path: Path = ARTIFACT) -> None:
+    import numpy as np
     with open(path, "wb") as fh:
         np.savez_compressed(fh, **arrays)
     _MODEL.pop(str(path), None)

@@ -5,7 +5,6 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from jobmedic.analyzers import build, ranking, run_all
 from jobmedic.core.timeutil import Window
 from jobmedic.reports.analyze import render
 from jobmedic.tools.base import Invocation, ToolContext, ToolResult, WindowedRequest, no_data, ok
@@ -63,6 +62,8 @@ def run(ctx: ToolContext, req: AnalyzeRequest) -> ToolResult:
     totals = ctx.store.window_totals(window, scope, filters)
     if not has_data(ctx, window, scope, filters, totals):
         return no_data("analyze", ctx.store, window, inv, "finished jobs or failure events", scope)
+    from jobmedic.analyzers import build, ranking, run_all  # numpy/pandas: only when analyzing
+
     analyzers = build(ctx.options)
     findings, errors = run_all(analyzers, ctx.store, window, scope, filters,
                                rank_with=ranking(ctx.options))

@@ -1,0 +1,83 @@
+"""CLI start-up (issue 16 item 6): wall and CPU time of whole `jobmedic` commands on a small
+store, each a fresh child process reaped with os.wait4 (so its CPU time is its own), plus the
+heavy modules each command imported (`python -X importtime`).
+
+    python -m bench startup [--runs 7] [--src DIR]
+
+--src runs the commands from another checkout (e.g. a `git worktree` of an older commit) with
+this interpreter, so two trees can be compared side by side in one session.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("pandas", "numpy", "scipy", "sklearn", "xgboost", "torch", "networkx", "pyarrow",
+         "sqlite_utils", "pydantic_settings")
+COMMANDS = {
+    "--help": ["--help"],
+    "db info": ["db", "info"],
+    "act stats": ["act", '{"action":"stats"}'],
+    "act analyze": ["act", '{"action":"analyze"}'],
+    "act remediate": ["act", '{"action":"remediate","failure_type":"oom"}'],
+}
+
+
+def _child(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall s, CPU s of the child, stderr) of one command."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True)
+    err = p.stderr.read() if p.stderr else ""
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    if p.returncode not in (0, 1, 3):
+        raise RuntimeError(f"{argv} exited {p.returncode}: {err[-500:]}")
+    return wall, ru.ru_utime + ru.ru_stime, err
+
+
+def heavy_imports(stderr: str) -> list[str]:
+    """Top-level packages of HEAVY named in a `-X importtime` report."""
+    seen = set()
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            seen.add(line.split("|")[2].strip().split(".")[0])
+    return sorted(seen & set(HEAVY))
+
+
+def main(argv: list[str]) -> dict:
+    ap = argparse.ArgumentParser(prog="bench startup")
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--src", default=str(ROOT), help="checkout whose jobmedic package runs")
+    a = ap.parse_args(argv)
+    src = Path(a.src).resolve()
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    with tempfile.TemporaryDirectory() as tmp:
+        db = str(Path(tmp) / "small.db")
+        base = [sys.executable, "-m", "jobmedic", "--db", db]
+        _child([*base, "ingest", "slurm", str(ROOT / "tests/fixtures/sacct_states.txt")], src, env)
+        rows = {}
+        for name, args in COMMANDS.items():
+            _, _, err = _child([sys.executable, "-X", "importtime", *base[1:], *args], src, env)
+            walls, cpus = [], []
+            for _ in range(a.runs):
+                w, c, _ = _child([*base, *args], src, env)
+                walls.append(w)
+                cpus.append(c)
+            rows[name] = {"wall_median_s": round(statistics.median(walls), 3),
+                          "cpu_median_s": round(statistics.median(cpus), 3),
+                          "heavy_imports": heavy_imports(err)}
+            print(f"{name:15s} wall {rows[name]['wall_median_s']:.3f} s  CPU "
+                  f"{rows[name]['cpu_median_s']:.3f} s  heavy: {', '.join(rows[name]['heavy_imports']) or '-'}",
+                  flush=True)
+    load = os.getloadavg()
+    print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs")
+    return {"src": str(src), "runs": a.runs, "loadavg": load, "commands": rows}

@@ -1,0 +1,82 @@
+"""Start-up (issue 16 item 6): the commands that do not need them import no heavy library.
+
+Behavioural, not timed: each command runs in a fresh interpreter and reports the modules it
+loaded (sys.modules at exit), so a top-level `import pandas` anywhere on the CLI's import path
+fails here whatever the machine's speed.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+HEAVY = ("torch", "xgboost", "sklearn", "scipy", "pandas", "numpy", "networkx", "pyarrow")
+
+#: Run jobmedic.main's command line, then print the top-level packages loaded (on stderr, so the
+#: command's own output and exit code are left alone).
+PROBE = r"""
+import atexit, json, sys
+atexit.register(lambda: print("LOADED=" + json.dumps(sorted({m.split(".")[0] for m in sys.modules})), file=sys.stderr))
+from jobmedic.main import main
+sys.argv = ["jobmedic", *sys.argv[1:]]
+main()
+"""
+
+
+def loaded(*args: str) -> tuple[int, set[str], str]:
+    p = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
+                       cwd=ROOT, timeout=120)
+    line = [ln for ln in p.stderr.splitlines() if ln.startswith("LOADED=")]
+    assert line, p.stderr[-2000:]
+    return p.returncode, set(json.loads(line[-1][len("LOADED="):])), p.stdout
+
+
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory) -> str:
+    db = str(tmp_path_factory.mktemp("startup") / "small.db")
+    p = subprocess.run([sys.executable, "-m", "jobmedic", "--db", db, "ingest", "slurm",
+                        str(FIXTURES / "sacct_states.txt")], capture_output=True, text=True,
+                       cwd=ROOT, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return db
+
+
+def test_help_imports_no_heavy_library():
+    rc, mods, out = loaded("--help")
+    assert rc == 0 and "ingest" in out and "analyze" in out
+    assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
+
+
+def test_db_info_imports_no_heavy_library(small_db):
+    rc, mods, out = loaded("--db", small_db, "db", "info")
+    assert rc == 0 and "jobs" in out
+    assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
+
+
+@pytest.mark.parametrize("action", ["stats", "analyze"])
+def test_windowed_actions_import_no_ml_library(small_db, action):
+    rc, mods, out = loaded("--db", small_db, "act", json.dumps({"action": action}))
+    assert rc == 0, out
+    assert json.loads(out)["action"] == action
+    assert not mods & {"torch", "xgboost", "sklearn", "scipy"}, sorted(mods & set(HEAVY))
+
+
+def test_the_probe_sees_a_heavy_import():
+    """The check above can fail: a command that does load pandas is reported as such."""
+    p = subprocess.run([sys.executable, "-c", "import pandas\n" + PROBE, "--help"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert "pandas" in json.loads(p.stderr.split("LOADED=")[-1].splitlines()[0])
+
+
+def test_lazy_reader_registry_names_match_their_readers():
+    from jobmedic.ingest import READERS
+
+    assert len(READERS) == len(list(READERS)) >= 10
+    for name in READERS:
+        assert READERS[name].name == name
+    assert READERS.get("no-such-source") is None
