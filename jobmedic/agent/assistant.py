@@ -105,7 +105,9 @@ class Assistant:
             grounding = "accepted" if summary else "rejected"
             if why:
                 notes.append(why)
-        who = "the built-in router" if decided == "router" else f"the model {self._model_name()}"
+        configured = self._chat_model is not None or not is_router(self.model)
+        who = None if not configured else (  # the default router: provenance as before
+            "the built-in router" if decided == "router" else f"the model {self._model_name()}")
         answer = comp.compose(out.calls, out.results, notes, summary, decided=who)
         if out.calls:
             codes = self.ctx.taxonomy.codes.keys()
