@@ -103,6 +103,10 @@ class LiveSettings(BaseModel):
     overlap_s: int = Field(300, ge=0)
     read_output: bool = True
     kube_logs_command: str | None = None  # e.g. "kubectl logs --previous -n {namespace} {pod}"
+    sacct: bool = True  # poll sacct (off on a Kubernetes-only site)
+    kubectl_command: str | None = None  # e.g. "kubectl get pods -A -o json": poll it too
+    runai_url: str | None = None  # a Run:AI-style endpoint answering failure records (JSON)
+    runai_token: str | None = None  # sent as a bearer token to runai_url
     sinks: list[str] = []
     alerts: dict[str, Any] = {}  # rule settings over jobmedic.live.rules.DEFAULTS
     smtp: dict[str, Any] = {}  # host, port, user, password, starttls, sender

@@ -25,9 +25,30 @@ def _fixes_for(app):
     return fixes
 
 
+def build_poller(app, interval: float):
+    """sacct (unless live.sacct is off), plus kubectl and a Run:AI endpoint when configured."""
+    from jobmedic.live.feeds import FeedPoller, MultiPoller, http_fetch, kubectl_fetch
+    from jobmedic.live.poller import SacctPoller
+
+    cfg, cluster, bs = app.settings.live, app.settings.cluster, app.settings.ingest.batch_size
+    pollers: list = []
+    if cfg.sacct:
+        pollers.append(SacctPoller(app.store, app.taxonomy, cluster, overlap_s=cfg.overlap_s,
+                                   first_lookback_s=max(int(interval) * 2, 3600), batch_size=bs))
+    if cfg.kubectl_command:
+        pollers.append(FeedPoller(app.store, app.taxonomy, cluster, "kubernetes",
+                                  kubectl_fetch(cfg.kubectl_command), batch_size=bs))
+    if cfg.runai_url:
+        pollers.append(FeedPoller(app.store, app.taxonomy, cluster, "runai",
+                                  http_fetch(cfg.runai_url, token=cfg.runai_token), batch_size=bs))
+    if not pollers:
+        raise JobmedicError("nothing to poll: live.sacct is off and neither "
+                            "live.kubectl_command nor live.runai_url is set")
+    return pollers[0] if len(pollers) == 1 else MultiPoller(pollers)
+
+
 def build_watcher(app, sinks: list[str], interval: float, log=None):
     """The Watcher of this App's store and configuration, with these sink specs."""
-    from jobmedic.live.poller import SacctPoller
     from jobmedic.live.rules import RuleSet
     from jobmedic.live.sinks import Dispatcher, parse_sink
     from jobmedic.live.watch import Watcher
@@ -36,9 +57,7 @@ def build_watcher(app, sinks: list[str], interval: float, log=None):
     specs = list(sinks) or list(cfg.sinks) or ["stdout"]
     parsed = [parse_sink(s, cfg.smtp) for s in specs]
     store = app.store
-    poller = SacctPoller(store, app.taxonomy, app.settings.cluster, overlap_s=cfg.overlap_s,
-                         first_lookback_s=max(int(interval) * 2, 3600),
-                         batch_size=app.settings.ingest.batch_size)
+    poller = build_poller(app, interval)
     rules = RuleSet(cfg.alerts, _fixes_for(app))
     sampler = None  # memory of running jobs for the memkill rule, where sstat exists
     if (cfg.alerts.get("memkill") or {}).get("enabled", True) and shutil.which("sstat"):

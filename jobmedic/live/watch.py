@@ -94,6 +94,8 @@ class Watcher:
             try:
                 r = self.step(since=since if first else None)
                 self.log(r.line())
+                for err in getattr(self.poller, "errors", None) or []:
+                    self.log(f"a source failed (the others were read): {err}")
                 first, delay = False, interval_s
             except SourceUnavailable as exc:
                 failures += 1
