@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jobmedic.tools import (analyze, diagnose, predict, record_failure, record_outcome, remediate,
-                            stats)
+                            savings, stats)
 from jobmedic.tools.base import Tool, ToolContext, ToolResult, dispatch
 
 TOOLS: list[Tool] = [
@@ -25,6 +25,10 @@ TOOLS: list[Tool] = [
     Tool("predict", "Before submitting: failure risk, runtime and memory with intervals and a "
          "recommended request, for a job spec or a known job id.",
          predict.PredictRequest, predict.run),
+    Tool("savings", "Core-hours and GB-hours requested but unused over a window, and what the "
+         "recommended requests at a retry budget would have saved and killed, per user, project "
+         "and queue. Use for 'how much are we wasting', 'what would right-sizing save'.",
+         savings.SavingsRequest, savings.run, windowed=True),
     Tool("record_failure", "Store one failure event (Run:AI-style fields) and classify it.",
          record_failure.RecordFailureRequest, record_failure.run, writes=True),
     Tool("record_outcome", "Record that a fix was tried on a failed job or failure type, and whether "
