@@ -8,11 +8,10 @@ persistence (jsonpickle) is deliberately not used: the store is the only state.
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
-from drain3 import TemplateMiner
-from drain3.masking import MaskingInstruction
-from drain3.template_miner_config import TemplateMinerConfig
+if TYPE_CHECKING:
+    from drain3.template_miner_config import TemplateMinerConfig
 
 MASKS = [
     (r"((?<=[^A-Za-z0-9])|^)(/[\w.\-]+)+/?((?=[^A-Za-z0-9])|$)", "PATH"),
@@ -30,6 +29,9 @@ MAX_LEN = 500
 
 
 def _config() -> TemplateMinerConfig:
+    from drain3.masking import MaskingInstruction  # drain3 (and jsonpickle): on first use
+    from drain3.template_miner_config import TemplateMinerConfig
+
     cfg = TemplateMinerConfig()
     cfg.masking_instructions = [MaskingInstruction(p, m) for p, m in MASKS]
     cfg.drain_sim_th = 0.5
@@ -53,6 +55,8 @@ class Templates:
     """A Drain3 miner seeded from, and saved back to, the store's `templates` table."""
 
     def __init__(self, seed: Iterable[tuple[int, str]] = ()) -> None:
+        from drain3 import TemplateMiner
+
         self.miner = TemplateMiner(config=_config())
         self._by_cluster: dict[int, int] = {}
         self._next = 1
