@@ -89,8 +89,14 @@ class Router:
             if key not in seen:
                 seen.add(key)
                 plan.calls.extend(call)
-        if (whole.ambiguous or whole.unknown) and \
-                not all(c["action"] in WRITE_ACTIONS for c in plan.calls):
+        if any(c["action"] in WRITE_ACTIONS for c in plan.calls):
+            # words of the error text or the fix itself are data, not names
+            said = " ".join(str(v) for c in plan.calls for v in c["args"].values())
+            whole.unknown = [u for u in whole.unknown if u[0] not in said]
+            whole.ambiguous = [a for a in whole.ambiguous if a[0] not in said]
+            if whole.guessed or whole.ambiguous or whole.unknown:
+                return self._refuse_guessed_write(whole)
+        if whole.ambiguous or whole.unknown:
             return self._ask_back(whole)
         if not plan.calls:
             return Plan(kind="help")
@@ -160,6 +166,17 @@ class Router:
 
     def _extract(self, text: str) -> Entities:
         return extract(text, self.vocab, self.now, self.find_jobs)
+
+    def _refuse_guessed_write(self, ent: Entities) -> Plan:
+        """A write is never aimed at a guess: a name the caller cannot see exactly (another
+        project's, a typo) would otherwise land the record in the nearest project it can see."""
+        asked = self._ask_back(ent).reply if (ent.ambiguous or ent.unknown) else ""
+        guessed = " ".join(n.replace("I read", "I would have had to read") for n in ent.notes)
+        return Plan(kind="clarify", reply=" ".join(x for x in (
+            "Nothing was written: this request would change the store, and I only write onto "
+            "names you can see exactly.", guessed, asked) if x).replace(
+                " Ask again with the exact name.", "") + " Ask again with the exact name "
+            "(a project outside your scope cannot be written to).")
 
     def _ask_back(self, ent: Entities) -> Plan:
         lines = []
