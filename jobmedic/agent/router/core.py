@@ -30,6 +30,11 @@ MAX_QUESTION = 20_000
 READ_ACTIONS = frozenset(t.name for t in TOOLS if not t.writes)
 
 
+
+WRITE_REFUSAL = ("Nothing was written: this request would change the store, and I only write "
+                 "onto names you can see exactly.")
+
+
 @dataclass
 class Plan:
     """What to do: `calls` (each {"action", "args"}), or a `reply` (help, a question back)."""
@@ -170,13 +175,13 @@ class Router:
     def _refuse_guessed_write(self, ent: Entities) -> Plan:
         """A write is never aimed at a guess: a name the caller cannot see exactly (another
         project's, a typo) would otherwise land the record in the nearest project it can see."""
-        asked = self._ask_back(ent).reply if (ent.ambiguous or ent.unknown) else ""
-        guessed = " ".join(n.replace("I read", "I would have had to read") for n in ent.notes)
-        return Plan(kind="clarify", reply=" ".join(x for x in (
-            "Nothing was written: this request would change the store, and I only write onto "
-            "names you can see exactly.", guessed, asked) if x).replace(
-                " Ask again with the exact name.", "") + " Ask again with the exact name "
-            "(a project outside your scope cannot be written to).")
+        parts = [WRITE_REFUSAL]
+        parts += [n.replace("I read", "I would have had to read") for n in ent.notes]
+        if ent.ambiguous or ent.unknown:
+            parts.append(self._ask_back(ent).reply.replace(" Ask again with the exact name.", ""))
+        parts.append("Ask again with the exact name (a project outside your scope cannot be "
+                     "written to).")
+        return Plan(kind="clarify", reply=" ".join(parts))
 
     def _ask_back(self, ent: Entities) -> Plan:
         lines = []
