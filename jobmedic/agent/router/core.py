@@ -28,9 +28,6 @@ from jobmedic.tools import TOOLS, WINDOWED_ACTIONS, WRITE_ACTIONS
 
 MAX_QUESTION = 20_000
 READ_ACTIONS = frozenset(t.name for t in TOOLS if not t.writes)
-
-
-
 WRITE_REFUSAL = ("Nothing was written: this request would change the store, and I only write "
                  "onto names you can see exactly.")
 
