@@ -250,3 +250,22 @@ class LiveQueries(Queries):
                         f"AND job_id = ? AND failure_type IN ('app_error', 'unknown')",
                         (failure_type, blame, cluster, job_id))
             return n
+
+    # -- the gauges of /metrics ---------------------------------------------------------------
+    def live_metrics(self, now: int, windows: Sequence[int] = (3600, 86400)) -> dict[str, Any]:
+        """Alert counts by (rule, severity, state), deliveries by (sink, status) and, per
+        cluster and window (seconds before `now`), failed and ended jobs by end time."""
+        alerts = self.conn.execute("SELECT rule, severity, state, COUNT(*) FROM alerts "
+                                   "GROUP BY rule, severity, state").fetchall()
+        deliveries = self.conn.execute("SELECT sink, status, COUNT(*) FROM alert_deliveries "
+                                       "GROUP BY sink, status").fetchall()
+        ended = ("completed", "cancelled", *_FAILED)
+        rates = []
+        for w in windows:
+            for cluster, failed, total in self.conn.execute(
+                    f"SELECT cluster, SUM({_FAILED_IN}), COUNT(*) FROM jobs WHERE state IN "
+                    f"({', '.join('?' * len(ended))}) AND end_time > ? AND end_time <= ? "
+                    f"GROUP BY cluster", [*_FAILED, *ended, now - w, now]):
+                rates.append((cluster, w, int(failed or 0), int(total)))
+        return {"alerts": [tuple(r) for r in alerts],
+                "deliveries": [tuple(r) for r in deliveries], "rates": rates}

@@ -45,7 +45,7 @@ from jobmedic.server.httputil import (
     parse_json,
     read_body,
 )
-from jobmedic.server.metrics import Metrics
+from jobmedic.server.metrics import Metrics, render_live
 from jobmedic.server.pool import StorePool
 from jobmedic.settings import Settings
 from jobmedic.tools import TOOLS, run_action
@@ -229,6 +229,10 @@ def _routes(app: FastAPI, st: ServerState, request_schema: dict[str, Any]) -> No
         # projects sees the service's own metrics and nothing about other projects' data.
         rows = st.pool.get().table_counts if caller.scope is None else None
         text = await run_in_threadpool(lambda: st.metrics.render(rows))
+        if caller.scope is None:  # alerts and failure rates span projects: unscoped only
+            now = st.now if st.now is not None else int(time.time())
+            snap = await run_in_threadpool(lambda: st.pool.get().live.live_metrics(now))
+            text += render_live(snap)
         if st.cache is not None:
             text += ("# HELP jobmedic_cache_requests_total Cached actions served (hit) or computed "
                      "(miss).\n# TYPE jobmedic_cache_requests_total counter\n"

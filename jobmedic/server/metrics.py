@@ -78,3 +78,32 @@ class Metrics:
             for table, n in sorted(store_rows().items()):
                 out.append(f"jobmedic_store_rows{_labels({'table': table})} {n}")
         return "\n".join(out) + "\n"
+
+
+def render_live(snap: Mapping[str, list[tuple]]) -> str:
+    """The gauges of `jobmedic watch` (alerts, deliveries, recent failure rates) from a
+    LiveQueries.live_metrics snapshot, in the same exposition format."""
+    out = ["# HELP jobmedic_alerts Alerts in the store by rule, severity and state.",
+           "# TYPE jobmedic_alerts gauge"]
+    opened: dict[str, int] = defaultdict(int)
+    for rule, severity, st, n in sorted(snap.get("alerts", [])):
+        out.append(f"jobmedic_alerts{_labels({'rule': rule, 'severity': severity, 'state': st})}"
+                   f" {n}")
+        opened[rule] += n
+    out += [("# HELP jobmedic_alerts_opened_total Alerts opened since the store was created, "
+             "by rule."), "# TYPE jobmedic_alerts_opened_total counter"]
+    out += [f"jobmedic_alerts_opened_total{_labels({'rule': r})} {n}"
+            for r, n in sorted(opened.items())]
+    out += ["# HELP jobmedic_alert_deliveries_total Notices handed to sinks, by sink and status.",
+            "# TYPE jobmedic_alert_deliveries_total counter"]
+    out += [f"jobmedic_alert_deliveries_total{_labels({'sink': sink, 'status': st})} {n}"
+            for sink, st, n in sorted(snap.get("deliveries", []))]
+    out += [("# HELP jobmedic_failure_rate Failed / ended jobs that ended in the last window "
+             "seconds, per cluster."), "# TYPE jobmedic_failure_rate gauge"]
+    ended = ["# HELP jobmedic_jobs_ended Jobs that ended in the last window seconds, per cluster.",
+             "# TYPE jobmedic_jobs_ended gauge"]
+    for cluster, window, failed, total in sorted(snap.get("rates", [])):
+        lab = _labels({"cluster": cluster, "window": str(window)})
+        out.append(f"jobmedic_failure_rate{lab} {failed / total if total else 0:.6f}")
+        ended.append(f"jobmedic_jobs_ended{lab} {total}")
+    return "\n".join(out + ended) + "\n"
