@@ -91,3 +91,29 @@ def test_ask_is_scoped_by_token(token_client):
     calls = r.json()["calls"]
     assert not any((c.get("args") or {}).get("project") == "physics" and c["status"] == "ok"
                    for c in calls)
+
+
+def test_a_write_onto_another_projects_job_is_403_and_writes_nothing(token_client, db_path):
+    """Issue 11: a token for ml-team cannot put a failure event or an outcome on bio's job."""
+    ml = {"authorization": "Bearer secret-ml"}
+    bio = {"authorization": "Bearer secret-bio"}
+    with Store(db_path) as s:
+        before = s.table_counts()
+    # record_failure names the job it writes onto: refused as forbidden; record_outcome looks
+    # the job up inside the caller's projects first, so another project's job is not found
+    for body, status, kind in (
+            ({"action": "record_failure", "job_id": "1009", "job_name": "x", "cluster": "hpc",
+              "project": "ml-team", "error_message": "Killed: oom-kill event in step"},
+             403, "forbidden"),
+            ({"action": "record_outcome", "job_id": "1009", "solution": "SECRET AWS_KEY=x",
+              "success": True}, 404, "not_found")):
+        r = token_client.post("/v1/actions", json=body, headers=ml)
+        assert r.status_code == status, r.json()
+        assert r.json()["error"]["type"] == kind
+    with Store(db_path) as s:
+        assert s.table_counts() == before
+    seen = token_client.post("/v1/actions", json={"action": "diagnose", "job_id": "1009"},
+                             headers=bio).json()
+    fixes = token_client.post("/v1/actions", json={"action": "remediate", "job_id": "1009"},
+                              headers=bio).json()
+    assert "oom-kill" not in json.dumps(seen) and "SECRET" not in json.dumps(fixes)
