@@ -11,8 +11,8 @@ from pathlib import Path
 
 from bench.google_tasks import EPOCH_OFFSET, load
 from jobmedic.analyzers import build, run_all
-from jobmedic.core.timeutil import Window
 from jobmedic.analyzers.stats_utils import wilson
+from jobmedic.core.timeutil import Window
 from jobmedic.knowledge.store import Store
 
 OUT = Path(__file__).resolve().parent / "out"

@@ -16,6 +16,7 @@ from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.taxonomy import Taxonomy
 from jobmedic.knowledge.templates import Templates
 from jobmedic.settings import config_path
+from tests.tools.remedy_fixtures import remediations, tctx  # noqa: F401 (shared fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -49,7 +49,7 @@ def _epoch(x: float, field_name: str, value: object) -> int:
     return int(x)
 
 
-def parse_time_arg(value: str | int | float, field_name: str = "time") -> int:
+def parse_time_arg(value: str | float, field_name: str = "time") -> int:
     """ISO date / datetime (UTC unless it says otherwise) or epoch seconds; ValueError for
     anything else, including inf, nan and epochs beyond year 9999."""
     if isinstance(value, (int, float)):

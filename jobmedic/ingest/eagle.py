@@ -21,8 +21,17 @@ import pandas as pd
 
 from jobmedic.core.validate import MAX_CPUS, MAX_DURATION_S, MAX_GPUS, MAX_MEM_MB, MAX_NODES
 from jobmedic.ingest.base import Batch, IngestContext, event_tuple
-from jobmedic.ingest.frames import (csv_chunks, epochs_in_range, floats, in_range, ints,
-                                    job_rows, numeric, rejects_of, strings)
+from jobmedic.ingest.frames import (
+    csv_chunks,
+    epochs_in_range,
+    floats,
+    in_range,
+    ints,
+    job_rows,
+    numeric,
+    rejects_of,
+    strings,
+)
 from jobmedic.knowledge.errors import InputError
 from jobmedic.knowledge.taxonomy import FAILED_STATES
 

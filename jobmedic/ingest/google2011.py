@@ -30,8 +30,16 @@ import pandas as pd
 
 from jobmedic.core.validate import MAX_COUNT, epoch_max
 from jobmedic.ingest.base import Batch, IngestContext, event_tuple
-from jobmedic.ingest.frames import (Labels, in_range, ints, job_rows, line_chunks, numeric,
-                                    parse_chunk, rejects_of)
+from jobmedic.ingest.frames import (
+    Labels,
+    in_range,
+    ints,
+    job_rows,
+    line_chunks,
+    numeric,
+    parse_chunk,
+    rejects_of,
+)
 from jobmedic.knowledge.errors import InputError
 
 EPOCH_OFFSET = 1_304_290_200  # epoch seconds at trace time 0 (see module docstring)

@@ -21,7 +21,7 @@ def cpus(value: str | None) -> float | None:
 
 
 def ceil_int(x: float | None) -> int | None:
-    return None if x is None else int(math.ceil(x - 1e-9))
+    return None if x is None else math.ceil(x - 1e-9)
 
 
 @lru_cache(maxsize=65536)
@@ -30,6 +30,6 @@ def rfc3339(value: str | None) -> int | None:
     if not value:
         return None
     try:
-        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+        return int(datetime.fromisoformat(value).timestamp())
     except ValueError:
         raise ValueError(f"{value!r} is not an RFC 3339 time (e.g. 2024-05-01T10:00:00Z)") from None

@@ -25,8 +25,15 @@ import pandas as pd
 
 from jobmedic.core.validate import MAX_COUNT, MAX_DURATION_S
 from jobmedic.ingest.base import Batch, IngestContext, event_tuple
-from jobmedic.ingest.frames import (csv_chunks, epochs_in_range, in_range, ints, numeric,
-                                    rejects_of, strings)
+from jobmedic.ingest.frames import (
+    csv_chunks,
+    epochs_in_range,
+    in_range,
+    ints,
+    numeric,
+    rejects_of,
+    strings,
+)
 from jobmedic.knowledge.errors import InputError
 
 FIELDS = ("System", "machine type", "nodes", "procstot", "procsinnode", "nodenum", "nodenumz",

@@ -19,7 +19,7 @@ quantities), node into job_nodes. Timestamps: RFC 3339 / ISO 8601 text, or epoch
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from jobmedic.core import validate as v
@@ -59,7 +59,7 @@ def parse_timestamp(value: Any) -> int:
         raise FieldProblem(f"timestamp: {text[:40]!r} is not an ISO 8601 time or epoch "
                            "seconds") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return v.epoch(dt.timestamp(), "timestamp")
 
 

@@ -10,16 +10,31 @@ MAX_ARRAY_TASKS tasks a line, else a reject); node lists are expanded into job_n
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any, Iterator, TextIO
+from typing import Any, TextIO
 
 from jobmedic.core import validate as v
-from jobmedic.core.validate import (EXIT_MAX, EXIT_MIN, MAX_DURATION_S, MAX_GPUS, MAX_LINE,
-                                    MAX_MEM_MB, MAX_NAME)
+from jobmedic.core.validate import (
+    EXIT_MAX,
+    EXIT_MIN,
+    MAX_DURATION_S,
+    MAX_GPUS,
+    MAX_LINE,
+    MAX_MEM_MB,
+    MAX_NAME,
+)
 from jobmedic.ingest.base import Batch, IngestContext, classify_job, failure_event_for_job
-from jobmedic.ingest.slurm_fields import (FieldError, array_range, expand_nodelist,
-                                          gpus_from_tres, parse_duration, parse_exit,
-                                          parse_mem_mb, parse_time)
+from jobmedic.ingest.slurm_fields import (
+    FieldError,
+    array_range,
+    expand_nodelist,
+    gpus_from_tres,
+    parse_duration,
+    parse_exit,
+    parse_mem_mb,
+    parse_time,
+)
 from jobmedic.knowledge.errors import InputError
 from jobmedic.knowledge.migrations import JOB_COLUMNS
 

@@ -3,7 +3,7 @@ exit codes and TRES strings. Pure functions, shared by the sacct and Eagle reade
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from jobmedic.core.units import UnitError
@@ -60,7 +60,7 @@ def parse_mem_mb(value: str | None, field: str = "ReqMem", cpus: int | None = No
 
 @lru_cache(maxsize=4096)
 def _day_epoch(day: str) -> int:
-    return int(datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp())
+    return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp())
 
 
 @lru_cache(maxsize=65536)
@@ -84,7 +84,7 @@ def parse_time(value: str | None, field: str = "time") -> int | None:
     except ValueError:
         raise FieldError(f"{field}: cannot parse {value!r} as a timestamp (YYYY-MM-DDTHH:MM:SS)") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp())
 
 

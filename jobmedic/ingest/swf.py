@@ -31,11 +31,19 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
-from jobmedic.core.validate import (MAX_COUNT, MAX_CPUS, MAX_DURATION_S, MAX_MEM_MB,
-                                     epoch_max)
+from jobmedic.core.validate import MAX_COUNT, MAX_CPUS, MAX_DURATION_S, MAX_MEM_MB, epoch_max
 from jobmedic.ingest.base import Batch, IngestContext, event_tuple
-from jobmedic.ingest.frames import (Labels, floats, in_range, ints, job_rows, line_chunks,
-                                    numeric, parse_chunk, rejects_of)
+from jobmedic.ingest.frames import (
+    Labels,
+    floats,
+    in_range,
+    ints,
+    job_rows,
+    line_chunks,
+    numeric,
+    parse_chunk,
+    rejects_of,
+)
 from jobmedic.knowledge.errors import InputError
 
 FIELDS = ("job", "submit", "wait", "run", "alloc_procs", "avg_cpu", "used_mem_kb", "req_procs",

@@ -11,7 +11,8 @@ A fitted change reads like "raise --mem from 8G to 16G: its MaxRSS reached 7.9G 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from jobmedic.core.units import Dialect, fmt_duration, fmt_mem
 from jobmedic.knowledge import fixrank

@@ -16,7 +16,8 @@ from __future__ import annotations
 import heapq
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,7 +37,7 @@ RELATIONS = (
     ("had", ("user", "user"), ("type", "failure_type")),
 )
 _COLS = ["u", "v", "rel", "project", "n", "ok"]
-_CACHE: "weakref.WeakKeyDictionary[Any, KnowledgeGraph]" = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[Any, KnowledgeGraph] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
@@ -68,7 +69,7 @@ class KnowledgeGraph:
         self._where: dict[tuple, dict[str, Any]] = {}  # answers of where(), until the next change
 
     # -- building ----------------------------------------------------------------------------
-    def refresh(self, store: Store) -> "KnowledgeGraph":
+    def refresh(self, store: Store) -> KnowledgeGraph:
         """Add failure events and outcomes that are new since the last refresh."""
         import pandas as pd
 

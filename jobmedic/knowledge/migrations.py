@@ -190,8 +190,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             sent_at INTEGER
         )""",
         "CREATE INDEX alert_deliveries_status ON alert_deliveries(status, created_at)",
-        "CREATE TABLE live_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
-        "updated_at INTEGER NOT NULL)",
+        ("CREATE TABLE live_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
+        "updated_at INTEGER NOT NULL)"),
     ]),
     (9, "ownership of written knowledge: user-entered solutions belong to a project", [
         # NULL: shared (curated rule solutions, fixes learned from history, or entered without

@@ -9,15 +9,15 @@ person's words ("doubled the memory") into a solution id; see docs/remediation.m
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 PLATFORMS = ("slurm", "kubernetes")
 CHANGES = ("memory_raised", "time_raised", "node_excluded", "image_changed", "gpus_lowered",
            "nodes_lowered", "cpus_raised", "queue_changed", "retried")
 _ID = re.compile(r"^[a-z_]+\.[a-z0-9_]+$")
-_STOP = frozenset("a an the to of and or for with by it its in on at from was were is be "
-                  "job jobs we i my our this that just".split())
+_STOP = frozenset(["a", "an", "the", "to", "of", "and", "or", "for", "with", "by", "it", "its", "in", "on", "at", "from", "was", "were", "is", "be", "job", "jobs", "we", "i", "my", "our", "this", "that", "just"])
 
 
 class RuleError(ValueError):
@@ -64,7 +64,7 @@ class RuleBase:
     by_type: dict[str, list[Solution]] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], codes: Iterable[str] | None = None) -> "RuleBase":
+    def from_dict(cls, raw: dict[str, Any], codes: Iterable[str] | None = None) -> RuleBase:
         """Validate the YAML dict; with `codes`, every taxonomy code must have solutions and
         no unknown code may appear."""
         if not isinstance(raw, dict) or not isinstance(raw.get("solutions"), dict):

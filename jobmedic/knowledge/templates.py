@@ -8,7 +8,8 @@ persistence (jsonpickle) is deliberately not used: the store is the only state.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from drain3.template_miner_config import TemplateMinerConfig

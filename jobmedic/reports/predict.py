@@ -33,8 +33,8 @@ def render(d: Mapping[str, Any], levels: Mapping[str, float]) -> str:
         lines += ["", f"**Runtime:** median {_h(rt['median'])}, 80% interval {_h(lo)} – {_h(hi)}."]
     mem = d.get("memory_mb")
     if mem:
-        lines += [f"**Peak memory:** median {_gb(mem['median'])}; recommended {_gb(mem['recommended'])} "
-                  f"(95% safe: {_gb(mem['safe_q0.95'])})."]
+        lines += [(f"**Peak memory:** median {_gb(mem['median'])}; recommended {_gb(mem['recommended'])} "
+                  f"(95% safe: {_gb(mem['safe_q0.95'])}).")]
     if d.get("request"):
         ch = d.get("chance_too_low", {})
         parts = [f"{k} {v:.0%}" for k, v in ch.items()]

@@ -61,18 +61,18 @@ def render(d: dict[str, Any]) -> str:
     lines += [""] + fixes_table(d["fixes"])
     mem = next((f.get("oom_memory") for f in d["fixes"] if f.get("oom_memory")), None)
     if mem == "gpu":
-        lines += ["", "The GPU ran out of memory: fixes that raise the host memory request "
-                      "(`--mem`, a bigmem partition) cannot help and are left out."]
+        lines += ["", ("The GPU ran out of memory: fixes that raise the host memory request "
+                      "(`--mem`, a bigmem partition) cannot help and are left out.")]
     elif mem == "host":
         lines += ["", "The host ran out of memory (not the GPU): host memory fixes come first."]
     if any(f["attempts"] for f in d["fixes"]):
         top = d["fixes"][0].get("posterior") or {}
         where = (f" on cluster {top['cluster']}, the other clusters as prior" if top.get("cluster")
                  else "")
-        lines += ["", f"Ranked by a cautious (5 %) estimate of each fix's success rate{where}: "
+        lines += ["", (f"Ranked by a cautious (5 %) estimate of each fix's success rate{where}: "
                       f"curated fixes start from the type's rate, a learned fix needs 3 attempts "
                       f"to rank above them; success rates are counted over "
-                      f"{d.get('rates_from', 'the store')} (numbers only)."]
+                      f"{d.get('rates_from', 'the store')} (numbers only).")]
     det = fix_details(d["fixes"])
     if det:
         lines += ["", "### The changes", ""] + det

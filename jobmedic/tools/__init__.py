@@ -4,8 +4,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from jobmedic.tools import (analyze, diagnose, predict, record_failure, record_outcome, remediate,
-                            savings, stats)
+from jobmedic.tools import (
+    analyze,
+    diagnose,
+    predict,
+    record_failure,
+    record_outcome,
+    remediate,
+    savings,
+    stats,
+)
 from jobmedic.tools.base import Tool, ToolContext, ToolResult, dispatch
 
 TOOLS: list[Tool] = [
@@ -57,4 +65,4 @@ WRITE_ACTIONS = frozenset(t.name for t in TOOLS if t.writes)
 CACHEABLE_ACTIONS = frozenset(t.name for t in TOOLS if t.cacheable)
 WINDOWED_ACTIONS = frozenset(t.name for t in TOOLS if t.windowed)
 
-__all__ = ["CACHEABLE_ACTIONS", "TOOLS", "WINDOWED_ACTIONS", "WRITE_ACTIONS", "tool_named", "Tool", "ToolContext", "ToolResult", "run_action"]
+__all__ = ["CACHEABLE_ACTIONS", "TOOLS", "WINDOWED_ACTIONS", "WRITE_ACTIONS", "Tool", "ToolContext", "ToolResult", "run_action", "tool_named"]

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from difflib import get_close_matches
-from typing import Any, Callable, Literal, Sequence
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo,
-                      field_validator)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from jobmedic.core import validate
 from jobmedic.core.scope import narrow
 from jobmedic.core.timeutil import Window, iso, now_epoch, parse_time_arg
 from jobmedic.knowledge.errors import JobmedicError, NotFound
-from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.rules import RuleBase
+from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.taxonomy import Taxonomy
 
 log = logging.getLogger("jobmedic.tools")
@@ -204,7 +204,7 @@ def dispatch(payload: dict[str, Any] | str | bytes, ctx: ToolContext,
         return error_result(action, exc.kind, exc.message, exc.hint)
     except ValueError as exc:
         return error_result(action, "invalid_request", str(exc))
-    except Exception as exc:  # noqa: BLE001 - the boundary: never a traceback to the user
+    except Exception as exc:
         log.exception("action %s failed", action)
         return error_result(action, "internal_error", f"{action} failed: {type(exc).__name__}: {exc}",
                             "this is a bug in jobmedic; the log has the details")

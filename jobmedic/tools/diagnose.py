@@ -11,12 +11,10 @@ from jobmedic.knowledge.graph import graph_for
 from jobmedic.knowledge.readout import read_text
 from jobmedic.knowledge.rootcause import root_cause
 from jobmedic.reports.diagnose import render
-from jobmedic.tools.base import (ActionRequest, Invocation, ToolContext, ToolResult, error_result,
-                                 ok)
+from jobmedic.tools.base import ActionRequest, Invocation, ToolContext, ToolResult, error_result, ok
 from jobmedic.tools.remedy_common import find_job, rules_of, templates_for
 
 if TYPE_CHECKING:
-    from jobmedic.knowledge.store import Store
     from jobmedic.knowledge.store import Store
 
 MAX_TEXT = 10 * 1024 * 1024

@@ -15,13 +15,19 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from jobmedic.core import validate
-
 from jobmedic.ingest.base import event_tuple
 from jobmedic.knowledge.rootcause import classify_deep, root_cause
 from jobmedic.knowledge.templates import Templates, template_line
 from jobmedic.reports.records import render_failure
-from jobmedic.tools.base import (ActionRequest, Invocation, ToolContext, ToolResult, error_result,
-                                 ok, parse_time_arg)
+from jobmedic.tools.base import (
+    ActionRequest,
+    Invocation,
+    ToolContext,
+    ToolResult,
+    error_result,
+    ok,
+    parse_time_arg,
+)
 
 
 class RecordFailureRequest(ActionRequest):

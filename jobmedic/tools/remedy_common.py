@@ -16,7 +16,7 @@ from jobmedic.tools.base import ToolContext
 if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store
 
-_TEMPLATES: "weakref.WeakKeyDictionary[Any, tuple[tuple[int, int], Templates]]" = weakref.WeakKeyDictionary()
+_TEMPLATES: weakref.WeakKeyDictionary[Any, tuple[tuple[int, int], Templates]] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 

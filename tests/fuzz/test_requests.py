@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from jobmedic.knowledge.store import Store
 from jobmedic.tools import run_action
-
 from tests.fuzz.harness import COUNTS, snapshot
 from tests.tools.analyze_data import context, fill
 

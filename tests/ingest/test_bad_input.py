@@ -15,7 +15,6 @@ from jobmedic.ingest import READERS, IngestContext, run_ingest
 from jobmedic.ingest.base import Batch
 from jobmedic.ingest.slurm_fields import FieldError, expand_nodelist
 from jobmedic.knowledge.templates import Templates
-
 from tests.conftest import FIXTURES
 
 SACCT_HEAD = "JobID|JobName|User|Account|State|ExitCode|Submit|Start|End|ElapsedRaw|ReqCPUS|NodeList|ReqTRES"

@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 from jobmedic.cli import app
 from jobmedic.cli.ingest_cmd import _progress_fn
 from jobmedic.knowledge.store import Store, expected_indexes
-
 from tests.conftest import FIXTURES, ROOT
 
 runner = CliRunner()

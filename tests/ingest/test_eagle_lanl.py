@@ -8,7 +8,6 @@ from jobmedic.ingest import READERS, IngestContext, run_ingest
 from jobmedic.ingest.lanl import failure_type_of
 from jobmedic.knowledge.errors import InputError
 from jobmedic.knowledge.templates import Templates
-
 from tests.conftest import FIXTURES
 
 

@@ -55,21 +55,21 @@ def test_jobs_counts(loaded, store):
 
 
 @pytest.mark.parametrize("job_id,expect", [
-    ("609252510", dict(state="failed", raw_state="FAIL", failure_type="app_error", blame="job",
-                       user="u27", project="u27", name="job-90", queue="class-2",
-                       submit_time=EPOCH_OFFSET, end_time=EPOCH_OFFSET + 493328)),
-    ("6132986890", dict(state="preempted", failure_type="preempted", blame="cluster",
-                        reason="job events: 1 schedule, 1 evict, 0 fail, 0 kill, 0 lost")),
-    ("6255429781", dict(state="node_fail", failure_type="node_failure", blame="cluster",
-                        submit_time=EPOCH_OFFSET + 57553, start_time=EPOCH_OFFSET + 57553,
-                        end_time=EPOCH_OFFSET + 86959, elapsed_s=29406)),
-    ("259659137", dict(state="cancelled", raw_state="KILL", failure_type="cancelled", blame="job")),
-    ("6251750324", dict(state="completed", raw_state="FINISH", failure_type=None, blame=None,
-                        submit_time=EPOCH_OFFSET + 1572, start_time=EPOCH_OFFSET + 1573,
-                        end_time=EPOCH_OFFSET + 1625, elapsed_s=51, queue="class-1",
-                        name="job-3758", user="u238", reason=None)),
-    ("3418309", dict(state="running", raw_state="RUNNING", end_time=None, elapsed_s=None,
-                     user="u0", queue="class-3", source="google2011", cluster="google2011")),
+    ("609252510", {"state": "failed", "raw_state": "FAIL", "failure_type": "app_error", "blame": "job",
+                       "user": "u27", "project": "u27", "name": "job-90", "queue": "class-2",
+                       "submit_time": EPOCH_OFFSET, "end_time": EPOCH_OFFSET + 493328}),
+    ("6132986890", {"state": "preempted", "failure_type": "preempted", "blame": "cluster",
+                        "reason": "job events: 1 schedule, 1 evict, 0 fail, 0 kill, 0 lost"}),
+    ("6255429781", {"state": "node_fail", "failure_type": "node_failure", "blame": "cluster",
+                        "submit_time": EPOCH_OFFSET + 57553, "start_time": EPOCH_OFFSET + 57553,
+                        "end_time": EPOCH_OFFSET + 86959, "elapsed_s": 29406}),
+    ("259659137", {"state": "cancelled", "raw_state": "KILL", "failure_type": "cancelled", "blame": "job"}),
+    ("6251750324", {"state": "completed", "raw_state": "FINISH", "failure_type": None, "blame": None,
+                        "submit_time": EPOCH_OFFSET + 1572, "start_time": EPOCH_OFFSET + 1573,
+                        "end_time": EPOCH_OFFSET + 1625, "elapsed_s": 51, "queue": "class-1",
+                        "name": "job-3758", "user": "u238", "reason": None}),
+    ("3418309", {"state": "running", "raw_state": "RUNNING", "end_time": None, "elapsed_s": None,
+                     "user": "u0", "queue": "class-3", "source": "google2011", "cluster": "google2011"}),
 ])
 def test_job_rows(loaded, store, job_id, expect):
     got = job(store, job_id)

@@ -7,12 +7,10 @@ import json
 
 import pytest
 
-from jobmedic.ingest import READERS, IngestContext, run_ingest
-from jobmedic.ingest import jsonstream
+from jobmedic.ingest import READERS, IngestContext, jsonstream, run_ingest
 from jobmedic.ingest.k8s_fields import QuantityError, mem_mb, quantity, rfc3339
 from jobmedic.knowledge.errors import InputError
 from jobmedic.knowledge.templates import Templates
-
 from tests.conftest import FIXTURES
 
 K8S = READERS["kubernetes"]

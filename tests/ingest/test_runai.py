@@ -10,7 +10,6 @@ from jobmedic.ingest import READERS, IngestContext, run_ingest
 from jobmedic.ingest.runai import FieldProblem, parse_timestamp
 from jobmedic.knowledge.errors import InputError
 from jobmedic.knowledge.templates import Templates
-
 from tests.conftest import FIXTURES
 
 RUNAI = READERS["runai"]

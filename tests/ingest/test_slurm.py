@@ -10,7 +10,6 @@ import pytest
 from jobmedic.ingest import READERS, IngestContext, run_ingest
 from jobmedic.knowledge.errors import InputError
 from jobmedic.knowledge.templates import Templates
-
 from tests.conftest import FIXTURES
 
 SLURM = READERS["slurm"]

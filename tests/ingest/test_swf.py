@@ -7,7 +7,6 @@ from jobmedic.ingest import READERS, IngestContext, run_ingest
 from jobmedic.ingest.swf import cluster_from_path
 from jobmedic.knowledge.errors import InputError
 from jobmedic.knowledge.templates import Templates
-
 from tests.conftest import FIXTURES
 
 SWF = READERS["swf"]

@@ -16,7 +16,6 @@ import pytest
 
 from jobmedic.knowledge import textclf
 from jobmedic.knowledge.readout import read_text
-from tests.tools.remedy_fixtures import remediations, tctx  # noqa: F401
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "diagnose_corpus.jsonl"
 FIELDS = {"id", "source", "thread", "kind", "text", "label", "accept", "evidence", "split"}
@@ -172,7 +171,7 @@ def test_classifier_backs_the_rules_when_they_find_nothing(taxonomy):
 # -- through the diagnose action ------------------------------------------------------------
 
 
-def test_action_says_what_decided_and_quotes_the_line(tctx):  # noqa: F811
+def test_action_says_what_decided_and_quotes_the_line(tctx):
     from jobmedic.tools import run_action
 
     row = next(r for r in ROWS if r["id"].startswith("timeout-") and r["split"] == "test")
@@ -184,7 +183,7 @@ def test_action_says_what_decided_and_quotes_the_line(tctx):  # noqa: F811
     assert "Decided by: the taxonomy rules" in r.text
 
 
-def test_action_bad_input(tctx):  # noqa: F811
+def test_action_bad_input(tctx):
     from jobmedic.tools import run_action
 
     r = run_action({"action": "diagnose", "text": "\x1b[1;31mslurmstepd: error: *** JOB 7 ON n1 "
@@ -199,7 +198,7 @@ def test_action_bad_input(tctx):  # noqa: F811
     assert "Lines considered" in r.text
 
 
-def test_templates_of_past_failures_decide_when_nothing_else_does(tctx, store):  # noqa: F811
+def test_templates_of_past_failures_decide_when_nothing_else_does(tctx, store):
     from jobmedic.ingest.base import event_tuple
     from jobmedic.knowledge.templates import Templates
     from jobmedic.tools import run_action

@@ -8,7 +8,6 @@ import pytest
 from jobmedic.knowledge import fixrank
 from jobmedic.knowledge.advice import ranked_fixes
 from jobmedic.knowledge.rules import RuleBase, RuleError
-from tests.tools.remedy_fixtures import remediations  # noqa: F401
 
 GPU_FIXES = {"oom.reduce_batch_size", "oom.mixed_precision", "oom.larger_gpu"}
 HOST_FIXES = {"oom.raise_memory", "oom.bigmem_partition"}
@@ -20,7 +19,7 @@ def outcome(sid, job, success, *, cluster="c", inferred=1, gpu=0):
 
 
 @pytest.fixture
-def rules(taxonomy, remediations):  # noqa: F811
+def rules(taxonomy, remediations):
     return RuleBase.from_dict(remediations, taxonomy.codes)
 
 
@@ -144,7 +143,7 @@ def test_beta_quantile_matches_known_values():
     assert fixrank.beta_quantile(1, 1, 0.5) == pytest.approx(0.5, abs=1e-3)
 
 
-def test_memory_field_is_validated(taxonomy, remediations):  # noqa: F811
+def test_memory_field_is_validated(taxonomy, remediations):
     import copy
 
     bad = copy.deepcopy(remediations)

@@ -49,7 +49,7 @@ def test_filters_platform_and_gpu(rules):
     cpu = [s.id for s in rules.for_type("oom", "slurm", gpu=False)]
     assert "oom.raise_memory" in cpu and "oom.reduce_batch_size" not in cpu
     assert "oom.reduce_batch_size" in [s.id for s in rules.for_type("oom", gpu=True)]
-    assert [s.id for s in rules.for_type("image_pull", "kubernetes")][0] == "image_pull.fix_image_tag"
+    assert next(s.id for s in rules.for_type("image_pull", "kubernetes")) == "image_pull.fix_image_tag"
 
 
 def test_learned_from_maps_changes(rules):

@@ -5,10 +5,10 @@ import sqlite3
 
 import pytest
 
+from jobmedic.ingest.base import job_tuple
 from jobmedic.knowledge.errors import SchemaTooNew
 from jobmedic.knowledge.migrations import JOB_COLUMNS
 from jobmedic.knowledge.store import SCHEMA_VERSION, Store, scope_clause
-from jobmedic.ingest.base import job_tuple
 
 
 def job(**kw):
@@ -51,10 +51,9 @@ def test_upsert_inserts_updates_and_keeps_known_values(store):
 
 
 def test_transaction_rolls_back_on_error(store):
-    with pytest.raises(RuntimeError):
-        with store.transaction():
-            store.upsert_jobs([job(job_id="a"), job(job_id="b")])
-            raise RuntimeError("crash mid-batch")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.upsert_jobs([job(job_id="a"), job(job_id="b")])
+        raise RuntimeError("crash mid-batch")
     assert store.table_counts()["jobs"] == 0
 
 

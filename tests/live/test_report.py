@@ -1,8 +1,16 @@
 """`jobmedic report`: HTML with inline SVG charts and Markdown, made of the actions' envelopes
-(every number in the report is the envelope's number)."""
+(every number in the report is the envelope's number), and the page in headless Chromium: it
+loads from a local server that is also Chromium's proxy for every URL (loopback included), so
+any request the page made (an image, a stylesheet, a font, a script, anywhere) would reach the
+server and be logged; there must be none but the page's own. That test is skipped, with the
+reason, where no Chromium is installed (`apt-get install chromium`)."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -81,3 +89,81 @@ def test_scope_narrows_the_report(report_app):
                 for r in g["rows"]]
     assert projects == ["bio"]
     assert "| ml |" not in render_markdown(env)
+
+BROWSER = next((b for b in ("chromium", "chromium-browser", "google-chrome")
+                if shutil.which(b)), None)
+
+
+def test_page_names_no_url_at_all(env):
+    pytest.importorskip("matplotlib")
+    page = render_html(env)
+    for needle in ("http://", "https://", "url(", "@import", "<link", "<script", "<iframe"):
+        assert needle not in page, needle
+
+
+def test_a_missing_key_is_shown_as_not_set(env):
+    import copy
+
+    e = copy.deepcopy(env)
+    group = next(g for g in e["stats_more"]["data"]["groups"] if g["by"] == "image")
+    group["rows"][0]["key"] = None
+    rows = dict((s[0], s[2]) for s in sections(e))["Top failing images"]
+    assert rows[0][0] == "(not set)" and "| None |" not in render_markdown(e)
+
+
+class _Logged(BaseHTTPRequestHandler):
+    page = b""
+    seen: list = []
+
+    def _log(self):
+        type(self).seen.append((self.command, self.path, self.headers.get("Referer")))
+
+    def do_GET(self):
+        self._log()
+        if self.path.endswith("/report.html"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(self.page)))
+            self.end_headers()
+            self.wfile.write(self.page)
+        else:
+            self.send_error(404)
+
+    def do_CONNECT(self):
+        self._log()
+        self.send_error(403)
+
+    do_POST = do_HEAD = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no Chromium on PATH (apt-get install chromium)")
+def test_report_loads_in_headless_chromium_without_network_requests(env, tmp_path):
+    pytest.importorskip("matplotlib")
+    _Logged.page, _Logged.seen = render_html(env).encode(), []
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Logged)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    port = srv.server_address[1]
+    url = f"http://127.0.0.1:{port}/report.html"
+    shot = tmp_path / "report.png"
+    common = [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+              f"--proxy-server=http://127.0.0.1:{port}", "--proxy-bypass-list=<-loopback>",
+              f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2000"]
+    try:
+        dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True,
+                             timeout=120, check=False)
+        subprocess.run([*common, f"--screenshot={shot}", url], capture_output=True,
+                       timeout=120, check=False)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "<h1>jobmedic report" in dom.stdout and dom.stdout.count("<svg") >= 3
+    assert f"{env['stats']['data']['totals']['failures']:,}" in dom.stdout
+    page_requests = [r for r in _Logged.seen if r[1] != url and r[1] != "/report.html"
+                     and (r[2] or "").startswith(url)]
+    assert page_requests == []  # nothing fetched on the page's behalf
+    assert [r for r in _Logged.seen if r[1] in (url, "/report.html")]  # it came via the server
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one

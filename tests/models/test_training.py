@@ -44,7 +44,7 @@ def test_quantile_models_cover_and_recommend(trained):
 
 
 def test_evaluating_inside_the_training_window_warns(trained):
-    db, models, cards = trained
+    db, models, _cards = trained
     res = training.evaluate(Store(db), "failure", str(models), 0)
     assert "optimistic" in res["warning"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from jobmedic.settings import config_path
 from jobmedic.knowledge.rules import RuleBase
+from jobmedic.settings import config_path
 from jobmedic.tools.base import ToolContext
 
 

@@ -9,37 +9,36 @@ import pytest
 from jobmedic.tools import run_action
 from tests.conftest import FIXTURES
 from tests.knowledge.remedy_history import job
-from tests.tools.remedy_fixtures import remediations, tctx  # noqa: F401
 
 D = FIXTURES / "diagnose"
 
 CASES = [
     # (text or fixture file, type, blame, an exact evidence line, root-cause phrase part)
     ("slurm_oom.txt", "oom", "job",
-     "slurmstepd: error: Detected 1 oom_kill event in StepId=4242.batch. Some of the step tasks "
-     "have been OOM Killed.", "MaxRSS 7.90G reached 99% of the 8G requested"),
-    ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.15 GiB "
+     ("slurmstepd: error: Detected 1 oom_kill event in StepId=4242.batch. Some of the step tasks "
+     "have been OOM Killed."), "MaxRSS 7.90G reached 99% of the 8G requested"),
+    (("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.15 GiB "
      "total capacity; 76.80 GiB already allocated; 1.12 GiB free; 77.20 GiB reserved in total by "
-     "PyTorch)", "oom", "job", None, "tried to allocate 2.00 GiB on GPU 0 (79.15 GiB total)"),
-    ("[rank3]:[E ProcessGroupNCCL.cpp:563] [Rank 3] Watchdog caught collective operation timeout: "
+     "PyTorch)"), "oom", "job", None, "tried to allocate 2.00 GiB on GPU 0 (79.15 GiB total)"),
+    (("[rank3]:[E ProcessGroupNCCL.cpp:563] [Rank 3] Watchdog caught collective operation timeout: "
      "WorkNCCL(SeqNum=48213, OpType=ALLREDUCE, NumelIn=262144, NumelOut=262144, Timeout(ms)=600000)"
      " ran for 600047 milliseconds before timing out.\n[rank3]:[E ProcessGroupNCCL.cpp:1537] "
-     "[PG 0 Rank 3] Timeout at NCCL work: 48213", "nccl_error", "unclear", None,
+     "[PG 0 Rank 3] Timeout at NCCL work: 48213"), "nccl_error", "unclear", None,
      "NCCL ALLREDUCE timed out after 600 s on rank 3"),
-    ("[Tue May 14 03:12:44 2024] NVRM: Xid (PCI:0000:3b:00): 79, pid=2211, name=python, GPU has "
+    (("[Tue May 14 03:12:44 2024] NVRM: Xid (PCI:0000:3b:00): 79, pid=2211, name=python, GPU has "
      "fallen off the bus.\n[Tue May 14 03:12:44 2024] NVRM: GPU 0000:3b:00.0: GPU has fallen off "
-     "the bus.", "gpu_error", "cluster",
-     "[Tue May 14 03:12:44 2024] NVRM: Xid (PCI:0000:3b:00): 79, pid=2211, name=python, GPU has "
-     "fallen off the bus.", "Xid 79 on PCI:0000:3b:00: GPU has fallen off the bus"),
-    ("Traceback (most recent call last):\n  File \"train.py\", line 3, in <module>\n    import "
-     "transformers\nModuleNotFoundError: No module named 'transformers'", "dependency_error", "job",
+     "the bus."), "gpu_error", "cluster",
+     ("[Tue May 14 03:12:44 2024] NVRM: Xid (PCI:0000:3b:00): 79, pid=2211, name=python, GPU has "
+     "fallen off the bus."), "Xid 79 on PCI:0000:3b:00: GPU has fallen off the bus"),
+    (("Traceback (most recent call last):\n  File \"train.py\", line 3, in <module>\n    import "
+     "transformers\nModuleNotFoundError: No module named 'transformers'"), "dependency_error", "job",
      "ModuleNotFoundError: No module named 'transformers'", "missing Python module 'transformers'"),
     ("ImportError: libcudnn.so.8: cannot open shared object file: No such file or directory",
      "dependency_error", "job",
      "ImportError: libcudnn.so.8: cannot open shared object file: No such file or directory",
      "missing shared library libcudnn.so.8"),
-    ("Saving checkpoint to /home/ann/ckpt/step_9000.pt\nOSError: [Errno 122] Disk quota exceeded: "
-     "'/home/ann/ckpt/step_9000.pt'", "disk_quota", "job",
+    (("Saving checkpoint to /home/ann/ckpt/step_9000.pt\nOSError: [Errno 122] Disk quota exceeded: "
+     "'/home/ann/ckpt/step_9000.pt'"), "disk_quota", "job",
      "OSError: [Errno 122] Disk quota exceeded: '/home/ann/ckpt/step_9000.pt'",
      "disk quota exceeded writing /home/ann/ckpt/step_9000.pt"),
     ("k8s_oomkilled.txt", "oom", "job", "Reason:       OOMKilled",
@@ -47,21 +46,21 @@ CASES = [
     ("k8s_crashloop_env.txt", "config_error", "job", "Error: DEPLOY_ENV is not set",
      "missing environment variable DEPLOY_ENV"),
     ("k8s_crashloop_command.txt", "config_error", "job",
-     "Message:      failed to create containerd task: failed to create shim task: OCI runtime "
+     ("Message:      failed to create containerd task: failed to create shim task: OCI runtime "
      "create failed: runc create failed: unable to start container process: exec: \"pythn\": "
-     "executable file not found in $PATH: unknown", "missing command 'pythn'"),
+     "executable file not found in $PATH: unknown"), "missing command 'pythn'"),
     ("k8s_imagepull.txt", "image_pull", "job",
      'Normal   BackOff    22s (x6 over 2m)   kubelet            Back-off pulling image "repo/app:latest"',
      "image repo/app:latest: the image or tag does not exist"),
     ("k8s_pending_selector.txt", "scheduling", "unclear",
-     "Warning  FailedScheduling  3m (x12 over 58m)  default-scheduler  0/6 nodes are available: 6 "
+     ("Warning  FailedScheduling  3m (x12 over 58m)  default-scheduler  0/6 nodes are available: 6 "
      "node(s) didn't match Pod's node affinity/selector. preemption: 0/6 nodes are available: 6 "
-     "Preemption is not helpful for scheduling.",
+     "Preemption is not helpful for scheduling."),
      "no node matches nodeSelector accelerator=nvidia-a100-80gb"),
     ("k8s_pending_gpus.txt", "scheduling", "unclear",
-     "Warning  FailedScheduling  41s (x9 over 12m)   default-scheduler  0/4 nodes are available: 4 "
+     ("Warning  FailedScheduling  41s (x9 over 12m)   default-scheduler  0/4 nodes are available: 4 "
      "Insufficient nvidia.com/gpu. preemption: 0/4 nodes are available: 4 No preemption victims "
-     "found for incoming pod.", "insufficient nvidia.com/gpu: 4 node(s) lack it (the pod asks for 8)"),
+     "found for incoming pod."), "insufficient nvidia.com/gpu: 4 node(s) lack it (the pod asks for 8)"),
     ("k8s_job_db.txt", "network_error", "unclear",
      "psycopg2.OperationalError: could not connect to server: Connection refused",
      "cannot reach postgres.data.svc.cluster.local:5432"),
@@ -157,8 +156,8 @@ def test_cli_diagnose_text_file_and_stdin(tmp_path):
 
     db = str(tmp_path / "jm.db")
     run = CliRunner().invoke
-    res = run(app, ["--db", db, "diagnose", "--text", "NVRM: Xid (PCI:0000:3b:00): 79, GPU has "
-                    "fallen off the bus.", "--json"])
+    res = run(app, ["--db", db, "diagnose", "--text", ("NVRM: Xid (PCI:0000:3b:00): 79, GPU has "
+                    "fallen off the bus."), "--json"])
     assert res.exit_code == 0, res.output
     d = json.loads(res.stdout)["data"]
     assert (d["failure_type"], d["blame"]) == ("gpu_error", "cluster")

@@ -23,7 +23,7 @@ def env(tmp_path_factory, taxonomy):
 
 
 def test_spec_prediction_has_risk_factors_runtime_memory_and_request(env):
-    s, ctx, _ = env
+    _s, ctx, _ = env
     r = run_action({"action": "predict", "user": "user3", "name": "job25", "req_cpus": 4,
                     "req_mem_mb": 8000, "req_walltime_s": 7200}, ctx)
     assert r.status == "ok", r.error

@@ -9,7 +9,6 @@ from typer.testing import CliRunner
 from jobmedic.cli import app
 from jobmedic.tools import run_action
 from tests.knowledge.remedy_history import job
-from tests.tools.remedy_fixtures import remediations, tctx  # noqa: F401
 
 
 def rec(tctx, **kw):

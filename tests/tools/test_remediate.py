@@ -3,7 +3,7 @@ scope (other projects' history as numbers only), bad input, and the CLI end to e
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from typer.testing import CliRunner
 
@@ -12,7 +12,6 @@ from jobmedic.knowledge.outcomes import infer_outcomes
 from jobmedic.tools import run_action
 from jobmedic.tools.remedy_common import rules_of
 from tests.knowledge.remedy_history import job, planted_oom_history
-from tests.tools.remedy_fixtures import remediations, tctx  # noqa: F401
 
 
 def test_planted_history_ranking(tctx, store):
@@ -105,7 +104,7 @@ def _sacct(path, n_double=20, ok_double=16, n_retry=10, ok_retry=2):
     lines = [head]
 
     def t(x):
-        return datetime.fromtimestamp(x, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        return datetime.fromtimestamp(x, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
     base = 1_714_000_000
     for i in range(n_double + n_retry):

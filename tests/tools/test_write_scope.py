@@ -10,13 +10,12 @@ import pytest
 
 from jobmedic.tools import run_action
 from tests.knowledge.remedy_history import job
-from tests.tools.remedy_fixtures import remediations, tctx  # noqa: F401
 
 OOM_TEXT = "Out of memory: Killed process 4242 (python) oom-kill: constraint=CONSTRAINT_MEMCG"
 
 
 @pytest.fixture
-def two(tctx, store):  # noqa: F811 (the fixture)
+def two(tctx, store):
     store.upsert_jobs([job(job_id="1009", project="projB", user="bea", state="failed",
                            failure_type="app_error", blame="job", submit_time=1, end_time=2),
                        job(job_id="2001", project="projA", user="ann", state="oom",
@@ -60,7 +59,7 @@ def test_a_records_its_own_job_with_its_project(two, store):
     assert row == [("projA",)]
 
 
-def test_as_secret_solution_text_never_reaches_bs_remediate(two, store, tctx):  # noqa: F811
+def test_as_secret_solution_text_never_reaches_bs_remediate(two, store, tctx):
     secret = "SECRET rotate creds AWS_KEY=AKIAEXAMPLE then rerun"
     r = act(two["projA"], action="record_outcome", failure_type="oom", solution=secret,
             success=True)
@@ -99,7 +98,7 @@ def test_outcome_for_another_projects_job_is_refused(two, store):
     assert store.table_counts()["solution_outcomes"] == 0
 
 
-def test_a_type_only_outcome_from_several_projects_must_name_one(two, tctx):  # noqa: F811
+def test_a_type_only_outcome_from_several_projects_must_name_one(two, tctx):
     both = dataclasses.replace(tctx, scope=["projA", "projB"])
     r = act(both, action="record_outcome", failure_type="oom", solution="oom.raise_memory",
             success=True)
@@ -109,7 +108,7 @@ def test_a_type_only_outcome_from_several_projects_must_name_one(two, tctx):  # 
     assert r.status == "ok"
 
 
-def test_an_events_memory_request_is_read_as_a_kubernetes_quantity(tctx, store):  # noqa: F811
+def test_an_events_memory_request_is_read_as_a_kubernetes_quantity(tctx, store):
     """Issue 10: "4000M" was 4000 MB in remediate and 3815 in ingest; a Kubernetes 4000M is
     4e9 bytes = 3814.7 MiB wherever it is read."""
     r = act(tctx, action="record_failure", job_name="pod-mem", cluster="k", phase="OOMKilled",
