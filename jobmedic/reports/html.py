@@ -24,6 +24,10 @@ def _rows(env: dict[str, Any], by: str) -> list[dict[str, Any]]:
     return []
 
 
+def _key(k: Any) -> str:
+    return "(not set)" if k is None else str(k)  # e.g. the image of a batch job
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
@@ -47,7 +51,7 @@ def sections(env: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]
         rows = _rows(env, by)
         if rows:
             out.append((title, [by.replace("_", " "), "failures", "jobs", "failure rate"],
-                        [[str(r["key"]), f"{r['failures']:,}", f"{r.get('jobs', 0):,}",
+                        [[_key(r["key"]), f"{r['failures']:,}", f"{r.get('jobs', 0):,}",
                           _pct(r.get("rate"))] for r in rows]))
     hot = [f for f in analyze.get("data", {}).get("findings", [])
            if f.get("kind") == "hotspot" or f.get("analyzer") == "hotspots"]
@@ -81,12 +85,20 @@ def _interval(ev: dict[str, Any]) -> str:
 
 def _svg(fig: Any) -> str:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
+    # no <metadata> block (its RDF namespace URLs and the matplotlib.org link): the page
+    # names nothing outside itself
+    fig.savefig(buf, format="svg", bbox_inches="tight",
+                metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
     import matplotlib.pyplot as plt
 
     plt.close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    svg = text[text.index("<svg"):]
+    # inline SVG in HTML needs no namespace declarations (the HTML parser knows svg and xlink)
+    for decl in (' xmlns:xlink="http://www.w3.org/1999/xlink"',
+                 ' xmlns="http://www.w3.org/2000/svg"'):
+        svg = svg.replace(decl, "", 1)
+    return svg
 
 
 def charts(env: dict[str, Any]) -> dict[str, str]:
@@ -103,10 +115,11 @@ def charts(env: dict[str, Any]) -> dict[str, str]:
     trend = env["stats"].get("data", {}).get("trend", [])
     if trend:
         fig, ax = plt.subplots(figsize=(7, 2.6))
-        ax.plot([d["day"][5:] for d in trend], [100 * (d.get("rate") or 0) for d in trend],
+        ax.plot([d["day"][5:] for d in trend], [float("nan") if d.get("rate") is None else 100 * d["rate"] for d in trend],
                 marker="o", color="#c0392b")
         ax.set_ylabel("failure rate (%)")
-        ax.set_ylim(bottom=0)
+        rates = [100 * d["rate"] for d in trend if d.get("rate") is not None]
+        ax.set_ylim(0, max(rates, default=0) * 1.15 + 1)  # room above the highest point
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
         ax.grid(alpha=0.3)
         out["Failure rate by day"] = _svg(fig)
@@ -116,7 +129,7 @@ def charts(env: dict[str, Any]) -> dict[str, str]:
         if not rows:
             continue
         fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 0.8))
-        ax.barh([str(r["key"]) for r in rows][::-1], [r["failures"] for r in rows][::-1],
+        ax.barh([_key(r["key"]) for r in rows][::-1], [r["failures"] for r in rows][::-1],
                 color="#2e86c1")
         ax.set_xlabel("failures")
         out[title] = _svg(fig)
@@ -151,6 +164,7 @@ def render_html(env: dict[str, Any]) -> str:
     e = html.escape
     svgs = charts(env)
     parts = ["<!doctype html><html><head><meta charset='utf-8'>",
+             "<link rel='icon' href='data:,'>",  # no favicon request either
              f"<title>jobmedic report {e(str(w.get('start', '')))}</title>",
              f"<style>{_CSS}</style></head><body>",
              (f"<h1>jobmedic report: {e(str(w.get('start', '?')))} to "
