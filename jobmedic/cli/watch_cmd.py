@@ -82,7 +82,8 @@ def watch(
         "default: live.sinks or stdout).")] = None,
     quiet: bool = typer.Option(False, "--quiet", help="No poll summary lines on stderr."),
 ) -> None:
-    """Watch the cluster: poll sacct with a cursor kept in the store, read each new failure's
+    """Watch the cluster: poll sacct with a cursor kept in the store (and kubectl / a Run:AI
+    endpoint when live.kubectl_command / live.runai_url are set), read each new failure's
     output, learn from resubmissions, evaluate the alert rules and notify the sinks. Stops
     cleanly between polls on Ctrl-C or SIGTERM."""
     from jobmedic.live.evidence import sacct_time_to_epoch
