@@ -34,6 +34,7 @@ K8S_SUFFIXES = {
     "P": 1e15, "E": 1e18, "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40,
     "Pi": 2.0**50, "Ei": 2.0**60,
 }
+_PLAIN_UNITS = frozenset("KMGTP")
 _SLURM_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMGTP]?)(i?B?)?\s*([cn]?)\s*$", re.IGNORECASE)
 _K8S_RE = re.compile(r"^\s*([+-]?[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 
@@ -71,6 +72,8 @@ def parse_mem_mb(value: str | float | None, dialect: Dialect = "slurm", *,
         return None
     if isinstance(value, (int, float)):
         return float(value) * SLURM_UNITS[default_unit.upper() or "M"]
+    if value[-1:] in _PLAIN_UNITS and value[:-1].isdigit():  # "8200K", "4000M": most of sacct
+        return int(value[:-1]) * SLURM_UNITS[value[-1]]
     v = value.strip()
     if v == "" or v.upper() in ("UNKNOWN", "NONE"):
         return None
