@@ -10,15 +10,17 @@ the user's own time limit. A job the recommended time or memory is below is coun
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from jobmedic.knowledge.errors import ModelError
 from jobmedic.reports.savings import render
 from jobmedic.tools.base import Invocation, ToolContext, ToolResult, WindowedRequest, no_data, ok
+
+if TYPE_CHECKING:  # numpy and pandas load when the action runs, not with the CLI
+    import numpy as np
+    import pandas as pd
 
 Dim = Literal["user", "project", "queue"]
 SUMS = ["jobs", "requested_core_h", "used_core_h", "unused_core_h", "requested_gb_h", "used_gb_h",
@@ -41,6 +43,8 @@ class SavingsRequest(WindowedRequest):
 def _recommended(ctx: ToolContext, hist: pd.DataFrame, win: pd.DataFrame, budget: float
                  ) -> tuple[np.ndarray | None, np.ndarray | None, list[str]]:
     """(time s, memory MB) at `budget` per window job, and the models that were missing."""
+    import numpy as np
+
     from jobmedic.models import registry
     from jobmedic.models.features import FEATURES, build_features
     from jobmedic.models.runtime import budget_time
@@ -67,6 +71,9 @@ def _recommended(ctx: ToolContext, hist: pd.DataFrame, win: pd.DataFrame, budget
 
 
 def _per_job(win: pd.DataFrame, rec_t: np.ndarray | None, rec_m: np.ndarray | None) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
     f = lambda c: win[c].to_numpy(dtype="float64")
     cpus = np.where(np.isfinite(f("req_cpus")) & (f("req_cpus") > 0), f("req_cpus"), 1.0)
     el, tl, rm, rss = f("elapsed_s"), f("timelimit_s"), f("req_mem_mb"), f("max_rss_mb")
@@ -94,6 +101,8 @@ def _table(t: pd.DataFrame, keys: pd.Series, top: int) -> list[dict[str, Any]]:
 
 
 def run(ctx: ToolContext, req: SavingsRequest) -> ToolResult:
+    import numpy as np
+
     scope = ctx.effective_scope(req)
     window = ctx.window_for(req)
     budget = req.retry_budget if req.retry_budget is not None else ctx.retry_budget(req.cluster)
