@@ -19,6 +19,7 @@ demo: $(STAMP)
 # The slurm-marked tests start scripts/slurm-testbed when they can (root, Debian packages);
 # otherwise they are skipped and -rs prints why.
 test: $(STAMP)
+	$(VENV)/bin/ruff check jobmedic tests bench
 	$(PY) -m pytest -n 2 --dist loadfile -rs
 
 testbed:

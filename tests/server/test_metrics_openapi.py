@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from jobmedic.tools import TOOLS
+
 
 def test_metrics_count_requests_errors_latency_and_rows(client):
     client.post("/v1/actions", json={"action": "nosuch"})
@@ -24,9 +26,10 @@ def test_openapi_has_a_discriminated_union_of_the_request_models(client):
     body = doc["paths"]["/v1/actions"]["post"]["requestBody"]["content"]["application/json"]
     schema = body["schema"]
     assert schema["discriminator"]["propertyName"] == "action"
-    assert set(schema["discriminator"]["mapping"]) == {
-        "analyze", "stats", "remediate", "diagnose", "predict", "record_failure",
-        "record_outcome"}
+    mapping = set(schema["discriminator"]["mapping"])
+    assert mapping == {t.name for t in TOOLS}  # every registered action, savings included
+    assert mapping >= {"analyze", "stats", "remediate", "diagnose", "predict", "record_failure",
+                       "record_outcome", "savings"}
     comps = doc["components"]["schemas"]
     stats = comps["StatsRequest"]
     assert stats["properties"]["lookback_days"]["exclusiveMinimum"] == 0
