@@ -62,7 +62,7 @@ def parse_time_arg(value: str | float, field_name: str = "time") -> int:
     else:
         return _epoch(x, field_name, value)
     try:
-        dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(v)
     except ValueError:
         raise ValueError(f"{field_name}: {value!r} is not an ISO date/time (2024-05-01, "
                          f"2024-05-01T12:00) or epoch seconds") from None

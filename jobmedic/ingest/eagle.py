@@ -123,8 +123,7 @@ def _jobs(df: pd.DataFrame, ctx: IngestContext, cluster: str, batch: Batch,
     state = np.array([uniq[s] for s in raw_state], dtype=object)
     ftype = np.full(n, None, dtype=object)
     blame = np.full(n, None, dtype=object)
-    for s in uniq:  # one classification per distinct raw state
-        norm = uniq[s]
+    for s, norm in uniq.items():  # one classification per distinct raw state
         if norm in FAILED_STATES or norm == "cancelled":
             c = tax.classify(s, 1 if norm == "failed" else None, None, None)
             m = raw_state == s

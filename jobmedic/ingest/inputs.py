@@ -160,7 +160,7 @@ def open_input(path: str) -> tuple[TextIO, _CountingReader, int | None]:
         total = None
     else:
         try:
-            raw = open(path, "rb")
+            raw = open(path, "rb")  # noqa: SIM115 - the caller closes the stream it gets
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror or exc}",
                              hint="check the path and its permissions") from exc
@@ -174,7 +174,7 @@ def open_input(path: str) -> tuple[TextIO, _CountingReader, int | None]:
     if head[:2] == b"\x1f\x8b":
         binary: Any = gzip.GzipFile(fileobj=buffered)
     elif head[:6] == b"\xfd7zXZ\x00":
-        binary = lzma.LZMAFile(buffered)
+        binary = lzma.LZMAFile(buffered)  # noqa: SIM115 - closed by the caller
     elif head[:3] == b"BZh":
         binary = bz2.BZ2File(buffered)
     else:

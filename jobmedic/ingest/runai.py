@@ -54,7 +54,7 @@ def parse_timestamp(value: Any) -> int:
     if text.replace(".", "", 1).isdigit():
         return parse_timestamp(float(text))
     try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(text)
     except ValueError:
         raise FieldProblem(f"timestamp: {text[:40]!r} is not an ISO 8601 time or epoch "
                            "seconds") from None

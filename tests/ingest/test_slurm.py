@@ -162,7 +162,7 @@ def test_gzip_and_stdin_like_paths(store, taxonomy, tmp_path):
 
 def test_truncated_gzip_keeps_what_was_read(store, taxonomy, tmp_path):
     body = (FIXTURES / "sacct_states.txt").read_text(encoding="utf-8")
-    header, rest = body.split("\n", 1)
+    header, _rest = body.split("\n", 1)
     lines = [header] + [f"{9000 + i}|{9000 + i}|j|u|p|q|n|COMPLETED|0:0|2024-05-01T10:00:00|"
                         f"2024-05-01T10:00:01|2024-05-01T10:00:02|00:00:01|01:00:00|1|1G||1|cn1||"
                         for i in range(5000)]

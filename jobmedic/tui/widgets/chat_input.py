@@ -2,8 +2,10 @@
 arrow), and pastes of any size (multi-line text is kept, huge pastes are cut and say so)."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import events
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.suggester import Suggester
 from textual.widgets import Input
@@ -35,7 +37,7 @@ class VocabSuggester(Suggester):
 class ChatInput(Input):
     """An Input with history and completion."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "history(-1)", "Previous", show=False),
         Binding("down", "history(1)", "Next", show=False),
         Binding("tab", "complete", "Complete", show=True),

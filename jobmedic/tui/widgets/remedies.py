@@ -1,10 +1,10 @@
 """Remediation suggestions of the last answer, to mark as "this fixed it" / "did not help"."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
@@ -15,7 +15,7 @@ from jobmedic.tui.picture import Remedy
 class RemedyList(OptionList):
     """The fixes suggested for the last failure discussed; y / n record the outcome."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "mark(True)", "Fixed it"),
         Binding("n", "mark(False)", "Did not help"),
     ]
