@@ -55,21 +55,27 @@ class TelemetryQueries(Queries):
         return ("s.job_id != '' AND EXISTS (SELECT 1 FROM jobs j WHERE j.cluster = s.cluster "
                 f"AND j.job_id = s.job_id AND {where})"), params
 
+    def _where(self, first: str, value: Any, scope: Scope,
+               optional: tuple[tuple[str, Any], ...]) -> tuple[str, list[Any]]:
+        """`first` AND the scope's visibility AND each optional condition whose value is set."""
+        vis, params = self._job_visible(scope)
+        where, args = [first, vis], [value, *params]
+        for cond, val in optional:
+            if val is not None:
+                where.append(cond)
+                args.append(val)
+        return " AND ".join(where), args
+
     def job_samples(self, job_id: str, cluster: str | None = None, metric: str | None = None,
                     scope: Scope = None, since: int | None = None, until: int | None = None
                     ) -> list[dict[str, Any]]:
         """The samples of one job in time order (all clusters unless `cluster` is given)."""
-        vis, params = self._job_visible(scope)
-        where = ["s.job_id = ?", vis]
-        args: list[Any] = [job_id, *params]
-        for cond, val in (("s.cluster = ?", cluster), ("s.metric = ?", metric),
-                          ("s.t >= ?", since), ("s.t < ?", until)):
-            if val is not None:
-                where.append(cond)
-                args.append(val)
+        where, args = self._where("s.job_id = ?", job_id, scope, (
+            ("s.cluster = ?", cluster), ("s.metric = ?", metric), ("s.t >= ?", since),
+            ("s.t < ?", until)))
         cur = self.conn.execute(
             "SELECT s.cluster, s.job_id, s.metric, s.node, s.device, s.t, s.value, s.vmax, s.n, "
-            f"s.source FROM telemetry s WHERE {' AND '.join(where)} ORDER BY s.metric, s.node, "
+            f"s.source FROM telemetry s WHERE {where} ORDER BY s.metric, s.node, "
             "s.device, s.t", args)
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r)) for r in cur]
@@ -77,17 +83,12 @@ class TelemetryQueries(Queries):
     def job_telemetry_summary(self, job_id: str, cluster: str | None = None,
                               scope: Scope = None) -> list[dict[str, Any]]:
         """Per metric of one job: series, samples, first/last time, min, mean, max, last."""
-        vis, params = self._job_visible(scope)
-        where = ["s.job_id = ?", vis]
-        args: list[Any] = [job_id, *params]
-        if cluster is not None:
-            where.append("s.cluster = ?")
-            args.append(cluster)
+        where, args = self._where("s.job_id = ?", job_id, scope, (("s.cluster = ?", cluster),))
         cur = self.conn.execute(
             "SELECT s.cluster, s.metric, COUNT(DISTINCT s.node || '|' || s.device) AS series, "
             "SUM(s.n) AS samples, MIN(s.t) AS first_t, MAX(s.t) AS last_t, MIN(s.value) AS min, "
             "SUM(s.value * s.n) / SUM(s.n) AS mean, MAX(COALESCE(s.vmax, s.value)) AS max "
-            f"FROM telemetry s WHERE {' AND '.join(where)} GROUP BY s.cluster, s.metric "
+            f"FROM telemetry s WHERE {where} GROUP BY s.cluster, s.metric "
             "ORDER BY s.cluster, s.metric", args)
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r)) for r in cur]
@@ -96,17 +97,12 @@ class TelemetryQueries(Queries):
                      since: int | None = None, until: int | None = None, scope: Scope = None
                      ) -> list[dict[str, Any]]:
         """A node's samples in time order (node-level ones need an unrestricted scope)."""
-        vis, params = self._job_visible(scope)
-        where = ["s.node = ?", vis]
-        args: list[Any] = [node, *params]
-        for cond, val in (("s.cluster = ?", cluster), ("s.metric = ?", metric),
-                          ("s.t >= ?", since), ("s.t < ?", until)):
-            if val is not None:
-                where.append(cond)
-                args.append(val)
+        where, args = self._where("s.node = ?", node, scope, (
+            ("s.cluster = ?", cluster), ("s.metric = ?", metric), ("s.t >= ?", since),
+            ("s.t < ?", until)))
         cur = self.conn.execute(
             "SELECT s.cluster, s.job_id, s.metric, s.device, s.t, s.value, s.vmax, s.n "
-            f"FROM telemetry s WHERE {' AND '.join(where)} ORDER BY s.metric, s.device, s.t",
+            f"FROM telemetry s WHERE {where} ORDER BY s.metric, s.device, s.t",
             args)
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r)) for r in cur]
