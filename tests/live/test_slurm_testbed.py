@@ -8,12 +8,15 @@ any other test's jobs. The jobs run side by side; the time-limit job bounds the 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
+from tests.live.conftest import SCRIPT
 from tests.live.slurmjobs import GROW, jobmedic, resume, sbatch, wait_final, wait_state
 
 pytestmark = pytest.mark.slurm
@@ -233,3 +236,29 @@ def test_watch_alerts_within_one_interval_and_stops_on_sigterm(battery, tmp_path
     assert rc == 0
     listed = json.loads(jobmedic(db, "alerts", "--json").stdout)
     assert any(a["subject"] == "name:jm-watch" and a["state"] == "open" for a in listed)
+
+
+def _lock_holders(path: str = "/run/slurm-testbed.lock") -> list[str]:
+    holders = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fds = list((proc / "fd").iterdir())
+            if any(os.readlink(fd) == path for fd in fds):
+                holders.append(f"{proc.name} {(proc / 'comm').read_text().strip()}")
+        except OSError:
+            continue
+    return holders
+
+
+def test_a_second_start_returns_at_once(slurm_testbed):
+    """Regression (stop 19's CI hang): the daemons inherited the start lock's descriptor and held
+    it for their whole lives, so the next module's `start` waited 900 s and failed."""
+    assert _lock_holders() == [], "a daemon holds the testbed start lock"
+    t0 = time.monotonic()
+    proc = subprocess.run([str(SCRIPT), "start"], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "already running" in proc.stderr
+    assert time.monotonic() - t0 < 60
