@@ -21,6 +21,7 @@ from typing import Any, Protocol, TextIO
 from jobmedic.core.units import mem_quantity
 from jobmedic.ingest.inputs import LineGuard, open_input
 from jobmedic.knowledge.errors import InputError
+from jobmedic.knowledge.graphstore import PersistedGraph
 from jobmedic.knowledge.migrations import FAILURE_EVENT_COLUMNS, JOB_COLUMNS
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.taxonomy import FAILED_STATES, Taxonomy
@@ -182,6 +183,7 @@ def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
                              "ingested") from guard.error
         if summary.inserted or summary.events:
             store.link_events_to_jobs()
+            PersistedGraph(store).refresh()  # count this load's events (incremental)
         if accepted == 0 and (summary.rejected or not summary.read):
             summary.status = "failed"
             summary.error = (f"{path}: nothing usable was read ({summary.read:,} records read, "

@@ -8,16 +8,22 @@ question sums only the projects it may see and never names another project.
 
 The graph is cached per store and kept up to date incrementally: only failure events with an
 id above the last one seen are read (one narrow scan), aggregated with pandas and added;
-fixed_by edges are re-read from the small solutions tables only when outcomes changed. So a
-million-job store is read once per process, not on every call.
+fixed_by edges are re-read from the small solutions tables only when outcomes changed.
+
+`graph_for` serves the persisted graph (graphstore.py: the same counts kept in tables of the
+store, so a fresh process reads no events); this in-memory graph is the reference its answers
+are tested against, and the fallback for a store this process may not write.
 """
 from __future__ import annotations
 
 import heapq
+import sqlite3
 import threading
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from jobmedic.knowledge.graphstore import PersistedGraph
 
 if TYPE_CHECKING:
     import numpy as np
@@ -37,7 +43,7 @@ RELATIONS = (
     ("had", ("user", "user"), ("type", "failure_type")),
 )
 _COLS = ["u", "v", "rel", "project", "n", "ok"]
-_CACHE: weakref.WeakKeyDictionary[Any, KnowledgeGraph] = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
@@ -235,10 +241,20 @@ class KnowledgeGraph:
         return data["count"] if scope is None else self._scoped(u, scope).get((u, v), (0, 0))[0]
 
 
-def graph_for(store: Store) -> KnowledgeGraph:
-    """The cached graph of a store, refreshed with what was added since the last call."""
+def graph_for(store: Store) -> PersistedGraph | KnowledgeGraph:
+    """The store's graph, refreshed with what was added since the last call: the persisted
+    graph (graphstore: tables in the store, so a fresh process reads no events), or on a
+    store this process cannot write, this in-memory graph built from the events."""
     with _LOCK:
         kg = _CACHE.get(store)
+        if isinstance(kg, KnowledgeGraph):
+            return kg.refresh(store)
         if kg is None:
-            kg = _CACHE[store] = KnowledgeGraph()
-        return kg.refresh(store)
+            kg = _CACHE[store] = PersistedGraph(store)
+        try:
+            return kg.refresh()
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc) and "read-only" not in str(exc):
+                raise
+            mem = _CACHE[store] = KnowledgeGraph()
+            return mem.refresh(store)
