@@ -37,6 +37,10 @@ CANDIDATES = ("history", "telemetry", "window", "gru", "ae", "window_ae")
 TABLES = {"history": FEATURES, "telemetry": WINDOW_STATS, "window": TAB_COLS,
           "window_ae": [*TAB_COLS, "ae_error"]}
 HIST_COLS = ["user_fail_rate", "user_n", "user_recent_fails"]
+#: Columns of each booster's table inside [*TAB_COLS, *SEQ_COLS] (window_ae adds ae_error).
+_TABLE_SLICES = {"history": slice(0, len(FEATURES)),
+                 "telemetry": slice(len(FEATURES), len(TAB_COLS)),
+                 "window": slice(0, len(TAB_COLS)), "window_ae": slice(0, len(TAB_COLS))}
 
 
 def labels(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -135,6 +139,29 @@ class EarlyModel(ModelKind):
         if k == "window_ae":
             X = X.assign(ae_error=early_seq.ae_error(self.ae_, seq_of(X)))
         raw = self.boosters_[k].inplace_predict(X[TABLES[k]].to_numpy(dtype="float32"))
+        return boosting.apply_calibration(self.calibration_[k], raw)
+
+    def predict_array(self, A: np.ndarray) -> np.ndarray:
+        """`predict` of rows given as an array whose columns are [*TAB_COLS, *SEQ_COLS] (the
+        frame's order): no DataFrame is built, which is most of the cost of scoring one running
+        job. The same figures as `predict` (tests/models/test_early.py compares every
+        candidate)."""
+        from jobmedic.models import early_seq
+
+        A = np.asarray(A, dtype=np.float64).reshape(-1, len(TAB_COLS) + len(SEQ_COLS))
+        k = self.chosen_
+        seq = A[:, len(TAB_COLS):].reshape(len(A), -1, len(METRICS))
+        if k in ("gru", "ae"):
+            if k == "gru":
+                hist = A[:, [TAB_COLS.index(c) for c in HIST_COLS]]
+                raw = early_seq.gru_score(self.gru_, seq, hist)
+            else:
+                raw = self._ae_unit(early_seq.ae_error(self.ae_, seq))
+            return boosting.apply_calibration(self.calibration_[k], raw)
+        cols = _TABLE_SLICES[k]
+        tab = A[:, cols] if k != "window_ae" else np.column_stack(
+            [A[:, cols], early_seq.ae_error(self.ae_, seq)])
+        raw = self.boosters_[k].inplace_predict(tab.astype("float32"))
         return boosting.apply_calibration(self.calibration_[k], raw)
 
     # -- artifact ----------------------------------------------------------------------------

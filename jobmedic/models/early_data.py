@@ -57,30 +57,32 @@ def window(samples: Iterable[Sequence[Any]], job_index: dict[tuple[str, str], in
 
 def window_stats(seq: np.ndarray) -> pd.DataFrame:
     """WINDOW_STATS of a (jobs, minutes, metrics) array (NaN where a part has no sample)."""
+    return pd.DataFrame(window_stats_array(seq), columns=WINDOW_STATS)
+
+
+def window_stats_array(seq: np.ndarray) -> np.ndarray:
+    """WINDOW_STATS as a (jobs, len(WINDOW_STATS)) array, columns in WINDOW_STATS order: what
+    `window_stats` holds, without building a frame (scoring one running job)."""
     split = -FIRST_MIN + 1  # minutes FIRST_MIN..0 are "pre" (minute 0 holds the start)
-    cols: dict[str, np.ndarray] = {}
+    parts = []
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        for p, part in (("pre", seq[:, :split]), ("post", seq[:, split:])):
-            for i, m in enumerate(METRICS):
-                x = part[:, :, i]
-                have = np.isfinite(x)
-                idx = np.arange(x.shape[1])
-                last_i = np.where(have, idx, -1).max(axis=1)
-                first_i = np.where(have, idx, 10**6).min(axis=1)
-                rows = np.arange(len(x))
-                last = np.where(last_i >= 0, x[rows, np.maximum(last_i, 0)], np.nan)
-                first = np.where(first_i < 10**6, x[rows, np.minimum(first_i, x.shape[1] - 1)],
-                                 np.nan)
-                cols |= {f"{p}_{m}_mean": np.nanmean(x, axis=1),
-                         f"{p}_{m}_std": np.nanstd(x, axis=1),
-                         f"{p}_{m}_min": np.nanmin(x, axis=1),
-                         f"{p}_{m}_max": np.nanmax(x, axis=1),
-                         f"{p}_{m}_last": last, f"{p}_{m}_change": last - first,
-                         f"{p}_{m}_missing": 1.0 - have.mean(axis=1)}
-    return pd.DataFrame(cols)[WINDOW_STATS]
+        for x in (seq[:, :split], seq[:, split:]):  # (jobs, minutes, metrics), all metrics at once
+            have = np.isfinite(x)
+            idx = np.arange(x.shape[1])[None, :, None]
+            last_i = np.where(have, idx, -1).max(axis=1)
+            first_i = np.where(have, idx, 10**6).min(axis=1)
+            last = np.where(last_i >= 0, np.take_along_axis(
+                x, np.maximum(last_i, 0)[:, None, :], axis=1)[:, 0], np.nan)
+            first = np.where(first_i < 10**6, np.take_along_axis(
+                x, np.minimum(first_i, x.shape[1] - 1)[:, None, :], axis=1)[:, 0], np.nan)
+            st = np.stack([np.nanmean(x, axis=1), np.nanstd(x, axis=1), np.nanmin(x, axis=1),
+                           np.nanmax(x, axis=1), last, last - first, 1.0 - have.mean(axis=1)],
+                          axis=2)  # (jobs, metrics, _STATS)
+            parts.append(st.reshape(len(x), -1))
+    return np.concatenate(parts, axis=1)
 
 
 def seq_of(X: pd.DataFrame | np.ndarray) -> np.ndarray:

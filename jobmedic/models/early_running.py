@@ -7,18 +7,19 @@ import time
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from jobmedic.knowledge.errors import ModelError
 from jobmedic.models.early_data import (
     HORIZONS,
     METRICS,
-    SEQ_COLS,
-    TAB_COLS,
+    WINDOW_STATS,
     window,
-    window_stats,
+    window_stats_array,
 )
 from jobmedic.models.memkill import job_estimate
+
+#: The window statistics shown as the early warning's inputs.
+_SHOWN = [i for i, c in enumerate(WINDOW_STATS) if c.endswith(("_mean", "_last", "_missing"))]
 
 
 def assess(store: Any, job: dict[str, Any], now: int, models_dir: Any, scope: Any = None,
@@ -58,18 +59,17 @@ def assess(store: Any, job: dict[str, Any], now: int, models_dir: Any, scope: An
                                                 "timelimit_s", "n_nodes")}
                 spec_features, _ = features_of(store, spec, int(job.get("submit_time") or start),
                                                scope)
-            feats = spec_features
-            X = pd.concat([pd.DataFrame([feats], columns=TAB_COLS[:len(feats)]),
-                           window_stats(seq),
-                           pd.DataFrame(seq.reshape(1, -1), columns=SEQ_COLS)], axis=1)
-            p = float(model.predict(X)[0])
+            stats = window_stats_array(seq)[0]
+            row = np.concatenate([np.asarray(spec_features, dtype=np.float64), stats,
+                                  seq.reshape(-1)])
+            p = float(model.predict_array(row)[0])  # no frame: the array path (same figures)
             early |= {"status": "scored", "probability": round(p, 4),
                       "model": meta.get("chosen"), "version": meta.get("version"),
                       "horizon_s": horizon, "minutes_with_samples":
                           int(np.isfinite(seq).any(axis=2).sum()),
-                      "inputs": {c: (None if not np.isfinite(v) else round(float(v), 2))
-                                 for c, v in window_stats(seq).iloc[0].items()
-                                 if c.endswith(("_mean", "_last", "_missing"))}}
+                      "inputs": {WINDOW_STATS[i]: (None if not np.isfinite(stats[i])
+                                                   else round(float(stats[i]), 2))
+                                 for i in _SHOWN}}
     out["early_warning"] = early
     out["seconds"] = round(time.perf_counter() - t0, 4)
     return out

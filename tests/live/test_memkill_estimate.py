@@ -140,3 +140,39 @@ def test_the_memkill_rule_alerts_a_growing_job_and_resolves_a_plateau(store):
     later = now + 600  # no new samples: stale, the alert resolves
     cands2, ran2 = rules.evaluate(store, later)
     assert cands2 == [] and engine.apply(cands2, ran2, later).resolved == 1
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_theil_sen_and_envelope_give_the_reference_figures(seed):
+    """The broadcast Theil-Sen equals scipy.stats.theilslopes (slope and Sen's interval, ties
+    included) and the sorted envelope equals a per-bin loop: the speed-up changed no figure."""
+    from scipy.stats import theilslopes
+
+    from jobmedic.models.memkill import envelope, theil_sen
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 40))
+    t = np.sort(rng.uniform(0, 180, n))
+    if seed % 3 == 0:
+        t = np.round(t / 10) * 10  # repeated times
+    v = rng.normal(0, 1, n).cumsum()
+    if seed % 4 == 0:
+        v = np.round(v)  # repeated values
+    if float(np.ptp(t)) > 0:
+        ref = theilslopes(v, t, alpha=0.90)
+        got = theil_sen(t, v)
+        np.testing.assert_allclose(got, (ref.slope, ref.low_slope, ref.high_slope), rtol=1e-12)
+    tu, first = np.unique(t, return_index=True)  # estimate() hands envelope unique times
+    vu = v[first]
+    bins = 24
+    edges = np.linspace(tu[0], tu[-1] + 1e-9, bins + 1)
+    idx = np.clip(np.searchsorted(edges, tu, side="right") - 1, 0, bins - 1)
+    ref_t, ref_v = [], []
+    for b in np.unique(idx):
+        m = idx == b
+        k = int(np.argmax(vu[m]))
+        ref_t.append(tu[m][k])
+        ref_v.append(vu[m][k])
+    bt, bv = envelope(tu, vu, tu[0], tu[-1] + 1e-9, bins)
+    np.testing.assert_array_equal(bt, ref_t)
+    np.testing.assert_array_equal(bv, ref_v)

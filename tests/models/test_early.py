@@ -95,6 +95,27 @@ def test_the_artifact_is_safe_and_loads(trained):
     assert ((p > 0) & (p < 1)).all()
 
 
+def test_the_array_path_gives_predicts_figures_for_every_candidate(trained):
+    """predict_array (scoring one running job without a frame) equals predict on the frame,
+    whichever candidate is chosen; window_stats_array equals window_stats."""
+    _store, d, frame, _until, _card = trained
+    from jobmedic.models import registry
+
+    model, _meta = registry.load(str(d), "early")
+    X = model.inputs(frame, np.arange(40))
+    seq = early_data.seq_of(X)
+    np.testing.assert_allclose(early_data.window_stats_array(seq),
+                               early_data.window_stats(seq).to_numpy(), rtol=1e-12)
+    chosen = model.chosen_
+    try:
+        for k in CANDIDATES:
+            model.chosen_ = k
+            np.testing.assert_allclose(model.predict_array(X.to_numpy(dtype=np.float64)),
+                                       model.predict(X), rtol=1e-6, atol=1e-7, err_msg=k)
+    finally:
+        model.chosen_ = chosen
+
+
 def test_predict_for_a_running_job_scores_its_first_minutes(trained):
     store, d, _frame, _until, _card = trained
     from jobmedic.models.early_running import assess
