@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from jobmedic.knowledge.errors import ModelError
-from jobmedic.models import boosting, conformal
+from jobmedic.models import boosting, conformal, forest
 from jobmedic.models.base import ModelKind
 from jobmedic.models.features import FEATURES
 
@@ -57,6 +57,9 @@ class QuantileModel(ModelKind):
         return q, (None if budget is None else self._budget(raw, budget))
 
     def _raw(self, X: np.ndarray) -> np.ndarray:
+        f = forest.small(self, X)  # one job: the numpy walk
+        if f is not None:
+            return f.predict(X).reshape(len(X), len(self.alphas))
         out = self.booster_.inplace_predict(np.asarray(X, dtype="float32"))
         return np.asarray(out, float).reshape(len(X), len(self.alphas))
 
@@ -69,7 +72,7 @@ class QuantileModel(ModelKind):
         return tune_objective(X_fit, y_fit, X_val, y_val, self.alphas, max_rounds)
 
     def files(self) -> dict[str, Any]:
-        return {"model.ubj": boosting.save_booster(self.booster_)}
+        return {"model.ubj": boosting.save_booster(self.booster_)} | forest.files(self.booster_)
 
     def meta(self) -> dict[str, Any]:
         return {"features": FEATURES, "params": self.params, "alphas": self.alphas,
@@ -87,10 +90,12 @@ class QuantileModel(ModelKind):
         m.shift_ = boosting.checked_numbers(meta.get("conformal_shift"), len(m.alphas),
                                             f"{cls.name} conformal shift")
         m.budget_ = conformal.loaded(meta.get("budget_table"))
+        forest.attach(m, d, meta)
         return m
 
     def for_serving(self) -> QuantileModel:
         self.booster_.set_param({"nthread": 1})
+        self.serving_ = True  # one-job predictions walk models/forest.py's arrays (built on use)
         return self
 
     # -- per-kind advice, used by predict and batch scoring ------------------------------------

@@ -108,7 +108,10 @@ def test_artifacts_hold_no_pickle(trained):
         assert (d / "meta.json").is_file(), kind
         assert any(p.parent == d and p.suffix != ".json" for p in files), kind
     for p in files:
-        assert p.suffix in (".ubj", ".json", ".pt", "") and not p.read_bytes().startswith(b"\x80")
+        assert p.suffix in (".ubj", ".json", ".pt", ".npz", "") and not p.read_bytes().startswith(b"\x80")
+        if p.suffix == ".npz":  # plain arrays: readable without pickle
+            with np.load(p, allow_pickle=False) as z:
+                assert all(z[k].dtype != object for k in z.files)
 
 
 def test_tuning_uses_a_validation_slice_and_is_recorded(tmp_path):
