@@ -183,6 +183,40 @@ class LiveQueries(Queries):
         return [{"cluster": r[0], "project": r[1], "failure_type": r[2], "count": r[3],
                  "job_ids": (r[4] or "").split(",")[:50]} for r in rows]
 
+    def failure_series(self, since: int, until: int, bucket_s: int, by: str = "cluster"
+                       ) -> list[tuple[str, str | None, int, int, int]]:
+        """Jobs with an outcome and failures per `bucket_s` bucket of [since, until), per
+        cluster (`by="cluster"`) or per (cluster, project) (`by="project"`): rows of
+        (cluster, project or None, bucket index, jobs, failures). The window rule of the stats
+        queries: a job counts at its event_time, cancelled jobs are left out of both counts,
+        an unschedulable pod is a failure; read from the covering window index alone."""
+        from jobmedic.knowledge.stats_queries import FAILED_SQL
+
+        proj = "project" if by == "project" else "NULL"
+        failed = (f"(state IN {FAILED_SQL} OR (state = 'pending' "
+                  f"AND failure_type = 'scheduling'))")
+        rows = self.conn.execute(
+            f"SELECT cluster, {proj}, (event_time - ?) / ?, COUNT(*), SUM({failed}) "
+            f"FROM jobs WHERE state IN ('completed', 'failed', 'timeout', "
+            f"'oom', 'node_fail', 'preempted', 'pending') AND (state != 'pending' OR "
+            f"failure_type = 'scheduling') AND event_time >= ? AND event_time < ? "
+            f"GROUP BY 1, 2, 3", (since, max(int(bucket_s), 1), since, until)).fetchall()
+        return [(r[0], r[1], int(r[2]), int(r[3]), int(r[4] or 0)) for r in rows]
+
+    def failed_jobs_between(self, cluster: str, project: str | None, since: int, until: int,
+                            limit: int = 50) -> list[dict[str, Any]]:
+        """The latest failed jobs of a cluster (and project, when given) with event_time in
+        [since, until), newest first."""
+        sql = (f"SELECT job_id, failure_type FROM jobs WHERE "
+               f"{_FAILED_IN} AND event_time >= ? AND event_time < ? AND cluster = ?")
+        args: list[Any] = [*_FAILED, since, until, cluster]
+        if project is not None:
+            sql += " AND project = ?"
+            args.append(project)
+        rows = self.conn.execute(sql + " ORDER BY event_time DESC, job_id DESC LIMIT ?",
+                                 [*args, limit]).fetchall()
+        return [{"job_id": r[0], "failure_type": r[1]} for r in rows]
+
     def resubmission_frame_for(self, users: Sequence[str], since: int) -> Any:
         """The outcome-inference frame of a few users' jobs submitted since `since` (the
         incremental form of `resubmission_frame`, read through jobs_user_submit)."""

@@ -14,12 +14,16 @@ Configuration (the `alerts:` section of jobmedic.yaml), with the defaults:
       known_fix: {enabled: true, window_s: 3600, min_attempts: 3, min_success_rate: 0.7,
                   severity: info}
       memkill: {enabled: true, horizon_s: 900, window_s: 180, stale_s: 120, severity: high}
+      changepoint: {enabled: true, by: cluster, bucket_s: 3600, window_s: 172800,
+                    alpha: 0.001, threshold: null, min_jobs: 30, min_failures: 5,
+                    min_ratio: 1.5, every_s: 0, severity: high}   # live/changepoint.py
 """
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from jobmedic.live import changepoint as _changepoint
 from jobmedic.live.candidate import Candidate
 
 # End times come from the scheduler's clock: one a little ahead of this host's still counts.
@@ -35,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     # running jobs about to pass their memory request (live/memkill.py)
     "memkill": {"enabled": True, "horizon_s": 900, "window_s": 180, "stale_s": 120,
                 "severity": "high"},
+    # a step up in a cluster's (or project's) failure rate (live/changepoint.py)
+    "changepoint": dict(_changepoint.DEFAULTS),
 }
 
 
@@ -139,8 +145,11 @@ class RuleSet:
 
     def __init__(self, config: dict[str, Any] | None = None, fixes_for: Any = None) -> None:
         self.cfg = merged(config)
+        if (self.cfg.get("changepoint") or {}).get("enabled", True):
+            _changepoint.validate(self.cfg["changepoint"])  # a bad setting stops watch at start
         self.fixes_for = fixes_for
         self._hotspot_at = 0.0
+        self._changepoint_at = float("-inf")
 
     def evaluate(self, store: Any, now: int | None = None) -> tuple[list[Candidate], set[str]]:
         now = int(time.time()) if now is None else now
@@ -165,4 +174,10 @@ class RuleSet:
 
             out += memkill(store, now, mc)
             ran.add("memkill")
+        cc = self.cfg.get("changepoint") or {}
+        if cc.get("enabled", True) and \
+                now - self._changepoint_at >= float(cc.get("every_s") or 0):
+            out += _changepoint.changepoint(store, now, cc)
+            ran.add("changepoint")
+            self._changepoint_at = now
         return out, ran
