@@ -12,11 +12,14 @@ the top K by raw failure count, at equal K.
 * Titan GPU placements 2013-2019: node slots, slots and cages; failures (DBE / off the bus) over
   GPU-days placed there; dev: 2015 -> 2016; final: 2016 -> 2017.
 
-Rankers: `count` (raw failures), `q` (jobmedic's old order of flagged subjects), `shrunk_mean`
-and `shrunk_low` (empirical-Bayes posterior mean / 5 % quantile, analyzers/shrink.py); each
-jobmedic ranker lists the flagged subjects first, then the others tested, in its order. The
-method is chosen on the dev splits (mean log-lift ratio over count), then the final splits are
-reported once. `python -m bench.eval_hotspot_ranking [--part google|lanl|titan]`.
+Rankers: `count` (raw failures), `q` (jobmedic's old order of flagged subjects), and the
+empirical-Bayes posterior mean / 5 % quantile under three priors (analyzers/shrink.py):
+moments (`shrunk_mean`, `shrunk_low`), marginal likelihood (`ml_*`) and exposure-dependent
+mean (`exp_*`); each jobmedic ranker lists the flagged subjects first, then the others tested,
+in its order. Tied subjects form one group and a top K that cuts a group takes its expected
+share (see `lifts`). The method is chosen on the dev splits (mean log-lift ratio over count;
+`--splits dev` runs those alone), then the final splits are reported.
+`python -m bench.eval_hotspot_ranking [--part google|lanl|titan] [--splits dev]`.
 """
 from __future__ import annotations
 
@@ -28,33 +31,79 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jobmedic.analyzers.hotspots import Hotspots, order
-from jobmedic.analyzers.shrink import gamma_prior, gamma_scores, poisson_vs_rest
+from jobmedic.analyzers.hotspots import Hotspots
+from jobmedic.analyzers.shrink import (
+    gamma_prior,
+    gamma_prior_exposure,
+    gamma_prior_ml,
+    gamma_scores,
+    poisson_vs_rest,
+)
 from jobmedic.analyzers.stats_utils import bh
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
 OUT = HERE / "out"
-RANKERS = ("count", "q", "shrunk_mean", "shrunk_low")
+#: ranker -> (prior fit, score column); `count` and `q` need neither.
+SHRUNK = {"shrunk_mean": ("moments", "shrunk_mean"), "shrunk_low": ("moments", "shrunk_low"),
+          "ml_mean": ("ml", "shrunk_mean"), "ml_low": ("ml", "shrunk_low"),
+          "exp_mean": ("exposure", "shrunk_mean"), "exp_low": ("exposure", "shrunk_low")}
+RANKERS = ("count", "q", *SHRUNK)
+GAMMA_PRIORS = {"moments": gamma_prior, "ml": gamma_prior_ml, "exposure": gamma_prior_exposure}
+#: The splits run (`--splits dev` while choosing: the final split is not looked at).
+SPLITS = ["dev", "final"]
 
 
 # -- rankings --------------------------------------------------------------------------------
-def rank_binomial(rows: list[dict]) -> tuple[dict[str, list[str]], int]:
+#: An order is a list of tie groups, best first: subjects a ranker cannot tell apart (the same
+#: count; the same score and count) form one group, and a top K that cuts a group takes the
+#: group's expected share (its second-period sums times the fraction of it inside K: the mean
+#: over every order of the ties). The lifts then do not depend on the order in which SQLite
+#: happens to return equal rows.
+Order = list[list[str]]
+
+
+def tie_groups(df: pd.DataFrame, cols: list[str], ascending: list[bool]) -> Order:
+    """The rows' keys grouped by equal values of `cols`, in that sort order."""
+    if df.empty:
+        return []
+    d = df.sort_values(cols, ascending=ascending, kind="stable")
+    out: Order = []
+    prev = None
+    for key, vals in zip(d["key"].astype(str), d[cols].itertuples(index=False, name=None)):
+        if vals != prev:
+            out.append([])
+            prev = vals
+        out[-1].append(key)
+    return out
+
+
+def ranked(df: pd.DataFrame, rank_by: str) -> Order:
+    """Tie groups in jobmedic's order (analyzers/hotspots.py `order`)."""
+    if rank_by == "q":
+        return tie_groups(df, ["q", "k"], [True, False])
+    return tie_groups(df, [rank_by, "k"], [False, False])
+
+
+def rank_binomial(rows: list[dict]) -> tuple[dict[str, Order], int]:
     """Orders of node keys from one period's node_rates rows; and how many are flagged."""
-    hs = Hotspots(max_per_dim=10**9)
-    df = hs.test(rows, "node")
-    flagged = df[df["flag"]] if not df.empty else df
+    tested = {prior: Hotspots(max_per_dim=10**9, prior=prior).test(rows, "node")
+              for prior in ("moments", "ml", "exposure")}
     allr = pd.DataFrame(rows)
-    out = {"count": [str(k) for k in allr.sort_values("failures", ascending=False,
-                                                      kind="stable")["key"]]}
+    out = {"count": tie_groups(allr, ["failures"], [False])}
     for r in RANKERS[1:]:  # the flagged first, in the ranker's order, then the rest
-        rest = df[~df["flag"]] if not df.empty else df
-        out[r] = [str(k) for k in order(flagged, r)["key"]] + [str(k) for k in order(rest, r)["key"]]
-    return out, len(flagged)
+        prior, col = SHRUNK.get(r, ("moments", r))
+        df = tested[prior]
+        if df.empty:
+            out[r] = []
+            continue
+        out[r] = ranked(df[df["flag"]], col) + ranked(df[~df["flag"]], col)
+    df = tested["moments"]
+    return out, int(df["flag"].sum()) if not df.empty else 0
 
 
 def rank_poisson(keys: np.ndarray, k: np.ndarray, e: np.ndarray, fdr: float = 0.05,
-                 ratio: float = 1.5, min_failures: int = 3) -> tuple[dict[str, list[str]], int]:
+                 ratio: float = 1.5, min_failures: int = 3) -> tuple[dict[str, Order], int]:
     """The same for event counts over exposure (node-days, GPU-days)."""
     keep = e > 0
     keys, k, e = keys[keep], k[keep], e[keep]
@@ -62,27 +111,35 @@ def rank_poisson(keys: np.ndarray, k: np.ndarray, e: np.ndarray, fdr: float = 0.
     q = bh(p)
     rate = k / e
     flag = (q <= fdr) & (rate >= ratio * rest) & (k >= min_failures)
-    mean, low = gamma_scores(k, e, gamma_prior(k, e))
-    df = pd.DataFrame({"key": keys, "k": k, "q": q, "shrunk_mean": mean, "shrunk_low": low})
-    out = {"count": list(df.sort_values("k", ascending=False, kind="stable")["key"])}
+    df = pd.DataFrame({"key": keys, "k": k, "q": q})
+    for r, (prior, col) in SHRUNK.items():
+        fit = GAMMA_PRIORS[prior](k, e)
+        mean, low = gamma_scores(k, e, fit(e) if callable(fit) else fit)
+        df[r] = mean if col == "shrunk_mean" else low
+    out = {"count": tie_groups(df, ["k"], [False])}
     for r in RANKERS[1:]:  # the flagged first, in the ranker's order, then the rest
-        out[r] = list(order(df[flag], r)["key"]) + list(order(df[~flag], r)["key"])
+        out[r] = ranked(df[flag], r) + ranked(df[~flag], r)
     return out, int(flag.sum())
 
 
-def lifts(orders: dict[str, list[str]], h2: dict[str, tuple[float, float]], base: float,
+def lifts(orders: dict[str, Order], h2: dict[str, tuple[float, float]], base: float,
           ks: list[int]) -> dict[str, dict[int, float | None]]:
-    """Lift of each ranker's top K in the later period (None: fewer than K subjects)."""
+    """Lift of each ranker's top K in the later period, ties taken at their expected share
+    (None: fewer than K subjects)."""
     res: dict[str, dict[int, float | None]] = {}
-    for name, keys in orders.items():
+    for name, groups in orders.items():
         res[name] = {}
+        sums = [(sum(h2.get(x, (0.0, 0.0))[0] for x in g), sum(h2.get(x, (0.0, 0.0))[1] for x in g),
+                 len(g)) for g in groups]
         for K in ks:
-            if len(keys) < K:
-                res[name][K] = None
-                continue
-            f = sum(h2.get(x, (0.0, 0.0))[0] for x in keys[:K])
-            n = sum(h2.get(x, (0.0, 0.0))[1] for x in keys[:K])
-            res[name][K] = round(f / n / base, 3) if n and base else None
+            f = n = 0.0
+            left = K
+            for gf, gn, size in sums:
+                share = min(1.0, left / size)
+                f, n, left = f + share * gf, n + share * gn, left - min(left, size)
+                if left <= 0:
+                    break
+            res[name][K] = round(f / n / base, 3) if left <= 0 and n and base else None
     return res
 
 
@@ -98,13 +155,15 @@ def google(db: Path) -> dict:
     splits = {"dev": (0, T // 4, T // 2), "final": (0, T // 2, T + 1)}
     with Store(str(db)) as store:
         for name, (a, b, c) in splits.items():
+            if name not in SPLITS:
+                continue
             w1, w2 = Window(EPOCH_OFFSET + a, EPOCH_OFFSET + b), Window(EPOCH_OFFSET + b, EPOCH_OFFSET + c)
             orders, nflag = rank_binomial(store.node_rates(w1, None, lean=True))
             r2 = store.node_rates(w2, None, lean=True)
             h2 = {str(r["key"]): (float(r["failures"]), float(r["jobs"])) for r in r2}
             base = sum(v[0] for v in h2.values()) / sum(v[1] for v in h2.values())
             ks = sorted({10, 25, 50, 100, nflag} - {0})
-            out[name] = {"flagged": nflag, "machines": len(orders["count"]),
+            out[name] = {"flagged": nflag, "machines": sum(map(len, orders["count"])),
                          "cluster_rate": round(base, 4), "lift": lifts(orders, h2, base, ks)}
     return out
 
@@ -139,6 +198,8 @@ def lanl(folder: Path) -> dict:
               "final": ("2003-09-01", "2004-09-01", "2005-09-01")}
     out: dict = {}
     for name, (a, b, c) in splits.items():
+        if name not in SPLITS:
+            continue
         a, b, c = map(pd.Timestamp, (a, b, c))
         out[name] = {}
         for sysid, nd in nodes.groupby("System"):
@@ -188,6 +249,8 @@ def titan(folder: Path) -> dict:
               "final": ("2016-01-01", "2017-01-01", "2018-01-01")}
     out: dict = {}
     for name, (a, b, c) in splits.items():
+        if name not in SPLITS:
+            continue
         a, b, c = map(pd.Timestamp, (a, b, c))
         out[name] = {}
         for level, ks in (("node", [10, 25, 50, 100]), ("slot", [10, 25, 50]), ("cage", [5, 10, 20])):
@@ -221,7 +284,7 @@ def choose(results: dict) -> dict:
     """Mean log(lift / count lift) on the dev splits, over every table and K both reach."""
     score: dict[str, list[float]] = {r: [] for r in RANKERS[1:]}
     for part in results.values():
-        for table in _cells(part["dev"]):
+        for table in _cells(part.get("dev", {})):
             for r, vals in score.items():
                 for K, v in table[r].items():
                     c = table["count"].get(K)
@@ -238,7 +301,10 @@ def main(argv: list[str]) -> dict:
     ap.add_argument("--part", action="append", choices=["google", "lanl", "titan"])
     ap.add_argument("--google-db", default=str(OUT / "google_tasks.db"))
     ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--splits", default="dev,final",
+                    help="dev while choosing a method; dev,final to report")
     args = ap.parse_args(argv)
+    SPLITS[:] = args.splits.split(",")
     parts = args.part or ["google", "lanl", "titan"]
     data = Path(args.data)
     results: dict = {}
@@ -251,6 +317,7 @@ def main(argv: list[str]) -> dict:
     results["choice"] = choose({k: v for k, v in results.items()})
     OUT.mkdir(exist_ok=True)
     name = "hotspot_ranking" + ("" if len(parts) == 3 else "_" + "_".join(parts))
+    name += "" if "final" in SPLITS else "_dev"
     (OUT / f"{name}.json").write_text(json.dumps(results, indent=1, default=str))
     print(json.dumps(results, indent=1, default=str))
     return results

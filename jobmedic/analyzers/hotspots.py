@@ -11,7 +11,9 @@ job name's) jobs are set aside is reported as explained by them, not as a hotspo
 The test decides *whether* to flag; flagged entities are *ordered* (and cut at `max_per_dim`)
 by an empirical-Bayes shrunken rate (analyzers/shrink.py: the 5 % quantile of a beta-binomial
 posterior by default, `rank_by: shrunk_mean` for its mean, `q` for the old order by q value),
-which balances evidence and rate; see the evaluation in docs/analyzers.md.
+which balances evidence and rate; the prior is fitted by moments (`prior: moments`, the
+default), by marginal likelihood (`ml`) or with a mean that depends on exposure (`exposure`);
+see the evaluation in docs/analyzers.md.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from jobmedic.analyzers.base import Finding, Inputs
-from jobmedic.analyzers.shrink import beta_prior, beta_scores
+from jobmedic.analyzers.shrink import beta_prior, beta_prior_exposure, beta_prior_ml, beta_scores
 from jobmedic.analyzers.stats_utils import bh, vs_rest, wilson
 from jobmedic.core.timeutil import Window
 
@@ -59,13 +61,16 @@ class Hotspots:
 
     def __init__(self, min_exposure: int = 10, fdr: float = 0.05, min_rate_ratio: float = 1.5,
                  dominance: float = 0.6, min_failures: int = 3, max_per_dim: int = 10,
-                 dims: Sequence[str] = DIMS, rank_by: str = "shrunk_low") -> None:
+                 dims: Sequence[str] = DIMS, rank_by: str = "shrunk_low",
+                 prior: str = "moments") -> None:
         bad = [d for d in dims if d not in DIMS]
         if bad:
             raise ValueError(f"hotspots.dims: unknown {bad}; accepted: {', '.join(DIMS)}")
         if rank_by not in RANK_BY:
             raise ValueError(f"hotspots.rank_by: unknown {rank_by!r}; accepted: {', '.join(RANK_BY)}")
-        self.rank_by = rank_by
+        if prior not in PRIORS:
+            raise ValueError(f"hotspots.prior: unknown {prior!r}; accepted: {', '.join(PRIORS)}")
+        self.rank_by, self.prior = rank_by, prior
         self.min_exposure, self.fdr, self.min_rate_ratio = min_exposure, fdr, min_rate_ratio
         self.dominance, self.min_failures, self.max_per_dim = dominance, min_failures, max_per_dim
         self.dims = tuple(dims)
@@ -99,11 +104,12 @@ class Hotspots:
         df = df.fillna({"k": 0, "gpu_h": 0.0, "core_h": 0.0})
         K, N = float(df["k"].sum()), float(df["jobs"].sum())
         known = df["key"].notna().to_numpy()
-        prior = beta_prior(df["k"].to_numpy(float)[known], df["jobs"].to_numpy(float)[known])
+        fit = PRIORS[self.prior](df["k"].to_numpy(float)[known], df["jobs"].to_numpy(float)[known])
         df = df[df["key"].notna() & (df["jobs"] >= self.min_exposure)].copy()
         if df.empty:
             return df
         k, n = df["k"].to_numpy(float), df["jobs"].to_numpy(float)
+        prior = fit(n) if callable(fit) else fit  # an exposure-dependent prior: per subject
         df["shrunk_mean"], df["shrunk_low"] = beta_scores(k, n, prior)
         df["p"], df["baseline"] = vs_rest(k, n, K, N)
         df["q"] = bh(df["p"].to_numpy())
@@ -196,6 +202,8 @@ class Hotspots:
 
 
 RANK_BY = ("shrunk_low", "shrunk_mean", "q")
+#: How the beta prior is fitted to the dimension's subjects (analyzers/shrink.py).
+PRIORS = {"moments": beta_prior, "ml": beta_prior_ml, "exposure": beta_prior_exposure}
 
 
 def order(df: pd.DataFrame, rank_by: str = "shrunk_low") -> pd.DataFrame:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
 
 LOWER_Q = 0.05
@@ -62,6 +64,139 @@ def gamma_prior(k: np.ndarray, e: np.ndarray) -> tuple[float, float]:
     return shape, shape / lam
 
 
+def beta_prior_ml(k: np.ndarray, n: np.ndarray) -> tuple[float, float]:
+    """(a, b) of the beta prior by marginal likelihood: the beta-binomial's likelihood of all
+    subjects' (k, n) maximised over the prior's mean and strength (started from the moments'
+    fit). Unlike the moments, it weighs each subject by what its count says given its
+    exposure, so a few low-exposure subjects with extreme rates do not set the spread."""
+    import numpy as np
+    from scipy.optimize import minimize
+    from scipy.special import betaln
+
+    k, n = np.asarray(k, float), np.asarray(n, float)
+    keep = n > 0
+    k, n = k[keep], np.maximum(n[keep], k[keep])
+    a0, b0 = beta_prior(k, n)
+    if len(n) < 3 or k.sum() <= 0 or k.sum() >= n.sum():
+        return a0, b0
+
+    def nll(x: np.ndarray) -> float:
+        m, s = 1 / (1 + np.exp(-x[0])), np.exp(x[1])
+        a, b = m * s, (1 - m) * s
+        return -float((betaln(a + k, b + n - k) - betaln(a, b)).sum())
+
+    m0 = float(np.clip(a0 / (a0 + b0), 1e-6, 1 - 1e-6))
+    x0 = np.array([np.log(m0 / (1 - m0)), np.log(min(a0 + b0, MAX_STRENGTH))])
+    res = minimize(nll, x0, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-6})
+    x = res.x if res.success and nll(res.x) <= nll(x0) else x0
+    m, s = 1 / (1 + np.exp(-x[0])), float(np.clip(np.exp(x[1]), 1e-2, MAX_STRENGTH))
+    return m * s, (1 - m) * s
+
+
+def gamma_prior_ml(k: np.ndarray, e: np.ndarray) -> tuple[float, float]:
+    """(shape, rate) of the gamma prior by marginal likelihood (the negative binomial's
+    likelihood of all subjects' counts over their exposures), started from the moments' fit."""
+    import numpy as np
+    from scipy.optimize import minimize
+    from scipy.special import gammaln
+
+    k, e = np.asarray(k, float), np.asarray(e, float)
+    keep = e > 0
+    k, e = k[keep], e[keep]
+    s0, r0 = gamma_prior(k, e)
+    if len(e) < 3 or k.sum() <= 0:
+        return s0, r0
+    lam = float(k.sum() / e.sum())
+
+    def nll(x: np.ndarray) -> float:  # shape alpha = exp(x); mean kept at the pooled rate
+        a = np.exp(x[0])
+        b = a / lam
+        return -float((gammaln(a + k) - gammaln(a) + a * np.log(b) - (a + k) * np.log(b + e)).sum())
+
+    x0 = np.array([np.log(min(s0, MAX_STRENGTH))])
+    res = minimize(nll, x0, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-6})
+    x = res.x if res.success and nll(res.x) <= nll(x0) else x0
+    shape = float(np.clip(np.exp(x[0]), 1e-3, MAX_STRENGTH))
+    return shape, shape / lam
+
+
+def _exposure_z(n: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """log exposure standardised on the reference subjects' (0 when it does not vary)."""
+    import numpy as np
+    ln, lref = np.log(np.maximum(n, 1e-9)), np.log(np.maximum(ref, 1e-9))
+    sd = float(lref.std())
+    return (ln - float(lref.mean())) / sd if sd > 1e-6 else np.zeros_like(ln)
+
+
+def beta_prior_exposure(k: np.ndarray, n: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """A beta prior whose mean depends on the subject's exposure: mean = expit(c0 + c1 * z),
+    z the standardised log of its jobs, one strength for all; the three fitted by the
+    beta-binomial's marginal likelihood. Where being busy goes with failing more (a failing
+    machine gets more, shorter attempts: Google 2011's busiest tenth fail at twice the rate of
+    the rest), a busy subject's prior is higher; where it does not, c1 comes out near 0 and
+    this is the plain marginal-likelihood prior. Returns `prior(n) -> (a, b)` arrays."""
+    import numpy as np
+    from scipy.optimize import minimize
+    from scipy.special import betaln, expit
+
+    k, n = np.asarray(k, float), np.asarray(n, float)
+    keep = n > 0
+    k, n = k[keep], np.maximum(n[keep], k[keep])
+    a0, b0 = beta_prior_ml(k, n)
+    ref = n.copy()
+    if len(n) < 5 or k.sum() <= 0 or k.sum() >= n.sum():
+        return lambda m: (np.full(np.shape(m), a0), np.full(np.shape(m), b0))
+    z = _exposure_z(n, ref)
+
+    def nll(x: np.ndarray) -> float:
+        mu, s = expit(x[0] + x[1] * z), np.exp(x[2])
+        return -float((betaln(mu * s + k, (1 - mu) * s + n - k) - betaln(mu * s, (1 - mu) * s)).sum())
+
+    m0 = float(np.clip(a0 / (a0 + b0), 1e-6, 1 - 1e-6))
+    x0 = np.array([np.log(m0 / (1 - m0)), 0.0, np.log(min(a0 + b0, MAX_STRENGTH))])
+    res = minimize(nll, x0, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-6})
+    x = res.x if np.isfinite(res.fun) and res.fun <= nll(x0) else x0
+    s = float(np.clip(np.exp(x[2]), 1e-2, MAX_STRENGTH))
+
+    def prior(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mu = expit(x[0] + x[1] * _exposure_z(np.asarray(m, float), ref))
+        return mu * s, (1 - mu) * s
+    return prior
+
+
+def gamma_prior_exposure(k: np.ndarray, e: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The Poisson counterpart: gamma prior with mean exp(c0 + c1 * z) (z the standardised log
+    exposure) and one shape, fitted by the negative binomial's marginal likelihood. Returns
+    `prior(e) -> (shape, rate)` arrays."""
+    import numpy as np
+    from scipy.optimize import minimize
+    from scipy.special import gammaln
+
+    k, e = np.asarray(k, float), np.asarray(e, float)
+    keep = e > 0
+    k, e = k[keep], e[keep]
+    s0, r0 = gamma_prior_ml(k, e)
+    ref = e.copy()
+    if len(e) < 5 or k.sum() <= 0:
+        return lambda m: (np.full(np.shape(m), s0), np.full(np.shape(m), r0))
+    z = _exposure_z(e, ref)
+
+    def nll(x: np.ndarray) -> float:
+        lam, a = np.exp(x[0] + x[1] * z), np.exp(x[2])
+        b = a / lam
+        return -float((gammaln(a + k) - gammaln(a) + a * np.log(b) - (a + k) * np.log(b + e)).sum())
+
+    x0 = np.array([np.log(s0 / r0), 0.0, np.log(min(s0, MAX_STRENGTH))])
+    res = minimize(nll, x0, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-6})
+    x = res.x if np.isfinite(res.fun) and res.fun <= nll(x0) else x0
+    shape = float(np.clip(np.exp(x[2]), 1e-3, MAX_STRENGTH))
+
+    def prior(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lam = np.exp(x[0] + x[1] * _exposure_z(np.asarray(m, float), ref))
+        return np.full(np.shape(lam), shape), shape / lam
+    return prior
+
+
 def beta_scores(k: np.ndarray, n: np.ndarray, prior: tuple[float, float] | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(posterior mean, posterior 5 % quantile) of each subject's failure rate."""
@@ -69,7 +204,7 @@ def beta_scores(k: np.ndarray, n: np.ndarray, prior: tuple[float, float] | None 
     from scipy.special import betaincinv  # on use: scipy's import is slow
 
     k, n = np.asarray(k, float), np.asarray(n, float)
-    a0, b0 = prior or beta_prior(k, n)
+    a0, b0 = prior if prior is not None else beta_prior(k, n)
     a, b = a0 + k, b0 + np.maximum(n - k, 0.0)
     return a / (a + b), betaincinv(a, b, LOWER_Q)
 
@@ -81,7 +216,7 @@ def gamma_scores(k: np.ndarray, e: np.ndarray, prior: tuple[float, float] | None
     from scipy.special import gammaincinv
 
     k, e = np.asarray(k, float), np.asarray(e, float)
-    s0, r0 = prior or gamma_prior(k, e)
+    s0, r0 = prior if prior is not None else gamma_prior(k, e)
     shape, rate = s0 + k, r0 + e
     return shape / rate, gammaincinv(shape, LOWER_Q) / rate
 

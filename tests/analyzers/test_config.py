@@ -26,3 +26,28 @@ def test_unknown_option_is_refused():
         build({"hotspots": {"dims": ["rack"]}})
     with pytest.raises(AnalyzerConfigError, match="user_weight"):
         build({"severity": {"user_weight_": 1}})
+
+
+def test_new_type_history_and_ranking_prior_come_from_the_config(store):
+    """The "new failure type" history thresholds and the hotspot prior are set in the YAML
+    (documented defaults) and reach the analyzers; a configured requirement changes the result."""
+    from tests.analyzers.planted import Planted
+    from tests.analyzers.test_patterns_temporal import _new_type_store
+
+    opts = yaml.safe_load(config_path("jobmedic.yaml").read_text())["analyzers"]
+    assert (opts["patterns"]["new_history_days"], opts["patterns"]["new_history_records"]) == (14, 200)
+    assert opts["hotspots"]["prior"] == "moments"
+    pat = next(a for a in build(opts) if a.name == "patterns")
+    assert (pat.new_history_days, pat.new_history_records) == (14, 200)
+    _new_type_store(store, history=True)  # 20 days and 200 jobs of history before the window
+    window = Planted(store).window
+
+    def new(o):
+        p = next(a for a in build(o) if a.name == "patterns")
+        return [f for f in p.run(store, window, None) if f.kind == "new_type"]
+
+    assert [f.evidence["failure_type"] for f in new(opts)] == ["oom"]
+    stricter = {**opts, "patterns": {**opts["patterns"], "new_history_days": 30}}
+    assert new(stricter) == []  # 20 days of history is not 30
+    with pytest.raises(ValueError, match="prior"):
+        build({"hotspots": {"prior": "flat"}})

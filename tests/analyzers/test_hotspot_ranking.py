@@ -8,8 +8,12 @@ import pytest
 from jobmedic.analyzers.hotspots import Hotspots, order
 from jobmedic.analyzers.shrink import (
     beta_prior,
+    beta_prior_exposure,
+    beta_prior_ml,
     beta_scores,
     gamma_prior,
+    gamma_prior_exposure,
+    gamma_prior_ml,
     gamma_scores,
     poisson_vs_rest,
 )
@@ -95,3 +99,48 @@ def test_gamma_prior_and_poisson_test():
     p, rest = poisson_vs_rest(np.array([30.0, 5.0, 5.0, 0.0]), np.array([100.0, 500.0, 500.0, 100.0]))
     assert p[0] < 1e-6 and p[1] > 0.5 and p[3] == 1.0
     assert rest[0] == pytest.approx(10 / 1100)
+
+
+def test_marginal_likelihood_priors_recover_a_known_spread():
+    rng = np.random.default_rng(2)
+    p = rng.beta(1.0, 9.0, 3000)  # mean 0.1, strength 10
+    n = rng.integers(5, 300, 3000)
+    k = rng.binomial(n, p)
+    a, b = beta_prior_ml(k, n)
+    assert a / (a + b) == pytest.approx(0.1, abs=0.005)
+    assert a + b == pytest.approx(10, rel=0.15)
+    lam = rng.gamma(2.0, 0.02 / 2.0, 3000)
+    e = rng.uniform(50, 500, 3000)
+    s, r = gamma_prior_ml(rng.poisson(lam * e), e)
+    assert s / r == pytest.approx(0.02, rel=0.05) and s == pytest.approx(2.0, rel=0.2)
+
+
+def test_exposure_prior_follows_a_rate_that_rises_with_exposure():
+    """Busy subjects fail more (a failing machine gets more, shorter attempts): the exposure
+    prior's mean rises with the jobs; where the rate does not depend on them, it is flat."""
+    rng = np.random.default_rng(3)
+    n = rng.integers(2, 200, 4000).astype(float)
+    mu = 1 / (1 + np.exp(3.0 - 0.35 * np.log(n)))  # 6.0 % at 2 jobs -> 24.1 % at 200
+    k = rng.binomial(n.astype(int), rng.beta(mu * 20, (1 - mu) * 20))
+    prior = beta_prior_exposure(k, n)
+    a, b = prior(np.array([2.0, 20.0, 200.0]))
+    m = a / (a + b)
+    assert m[0] < m[1] < m[2]
+    assert m[0] == pytest.approx(0.060, abs=0.015) and m[2] == pytest.approx(0.241, abs=0.02)
+    flat = beta_prior_exposure(rng.binomial(n.astype(int), 0.1), n)
+    a, b = flat(np.array([2.0, 200.0]))
+    assert abs(a[0] / (a[0] + b[0]) - a[1] / (a[1] + b[1])) < 0.01
+    # equal exposure everywhere: nothing to regress on, the plain marginal-likelihood prior
+    e = np.full(500, 365.0)
+    kk = rng.poisson(rng.gamma(2.0, 0.01, 500) * e)
+    sh, rt = gamma_prior_exposure(kk, e)(e[:1])
+    assert (sh[0], rt[0]) == pytest.approx(gamma_prior_ml(kk, e), rel=1e-3)
+
+
+def test_prior_option_is_checked_and_changes_only_the_order():
+    hs = {p: Hotspots(min_exposure=5, prior=p).test(rows(PLANTED), "node")
+          for p in ("moments", "ml", "exposure")}
+    flagged = {p: set(df[df["flag"]]["key"]) for p, df in hs.items()}
+    assert flagged["moments"] == flagged["ml"] == flagged["exposure"] == set(PLANTED)
+    with pytest.raises(ValueError, match="prior"):
+        Hotspots(prior="flat")
