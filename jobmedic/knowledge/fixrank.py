@@ -26,8 +26,11 @@ are dropped for a GPU OOM (no host request raises GPU memory); fixes tagged `mem
 """
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
 PRIOR_STRENGTH = 4.0
@@ -74,24 +77,30 @@ def memory_kind(*texts: str | None) -> str | None:
 
 
 @lru_cache(maxsize=1)
-def _grid() -> tuple[Any, Any, Any]:
-    """The midpoint grid on (0, 1) with its log and log(1 - x) (numpy is imported on first use)."""
-    import numpy as np
-    grid = (np.arange(4000) + 0.5) / 4000
-    return grid, np.log(grid), np.log1p(-grid)
+def _grid() -> tuple[list[float], list[float], list[float]]:
+    """The midpoint grid on (0, 1) with its log and log(1 - x)."""
+    grid = [(i + 0.5) / 4000 for i in range(4000)]
+    return grid, [math.log(x) for x in grid], [math.log1p(-x) for x in grid]
 
 
 @lru_cache(maxsize=4096)
 def beta_quantile(a: float, b: float, q: float) -> float:
     """The q quantile of Beta(a, b), integrated on a midpoint grid and interpolated (error
-    about 1e-3; scipy's import would cost this module seconds). Cached: a type's fixes keep
-    their counts between calls."""
-    import numpy as np
-    _GRID, _LOG, _LOG1M = _grid()
-    logp = (a - 1) * _LOG + (b - 1) * _LOG1M
-    cdf = np.cumsum(np.exp(logp - logp.max()))
-    cdf /= cdf[-1]
-    return float(np.interp(q, cdf, _GRID))
+    about 1e-3; scipy's import would cost this module seconds). Plain Python (about 2 ms), so a
+    one-shot `remediate` does not import numpy. Cached: a type's fixes keep their counts
+    between calls."""
+    grid, log, log1m = _grid()
+    logp = [(a - 1) * x + (b - 1) * y for x, y in zip(log, log1m)]
+    top = max(logp)
+    cdf = list(accumulate(math.exp(v - top) for v in logp))
+    total = cdf[-1]
+    cdf = [c / total for c in cdf]
+    if q <= cdf[0]:
+        return grid[0]
+    if q >= cdf[-1]:
+        return grid[-1]
+    j = bisect_right(cdf, q) - 1  # cdf[j] <= q < cdf[j + 1], as numpy.interp
+    return (grid[j + 1] - grid[j]) / (cdf[j + 1] - cdf[j]) * (q - cdf[j]) + grid[j]
 
 
 def fit_prior(counts: Sequence[tuple[int, int]]) -> tuple[float, float]:
