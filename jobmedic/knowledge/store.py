@@ -107,6 +107,7 @@ class Store:
     drop_indexes_of_empty_tables = _via("loads", BulkLoads.drop_indexes_of_empty_tables)
     rebuild_indexes = _via("loads", BulkLoads.rebuild_indexes)
     add_job_nodes = _via("loads", BulkLoads.add_job_nodes)
+    drop_array_ranges = _via("loads", BulkLoads.drop_array_ranges)
     add_failure_events = _via("loads", BulkLoads.add_failure_events)
     link_events_to_jobs = _via("loads", BulkLoads.link_events_to_jobs)
     add_rejects = _via("loads", BulkLoads.add_rejects)

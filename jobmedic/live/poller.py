@@ -48,6 +48,7 @@ class PollResult:
     start: int | None = None
     cursor: int | None = None
     seconds: float = 0.0
+    rejected: int = 0  # records that could not be read (in the rejects table)
 
     @property
     def new_failures(self) -> list[dict[str, Any]]:
@@ -123,7 +124,7 @@ class SacctPoller:
         fresh = [key for key in changed if seen[key][0] not in OPEN_STATES]
         res.running = sum(1 for s, _ in seen.values() if s in OPEN_STATES)
         if changed:  # an idle poll writes nothing
-            self._write(text)
+            res.rejected = self._write(text)
         for c, ids in _by_cluster(fresh).items():
             res.new_jobs += self.store.live.jobs_by_ids(c, ids)
         ends = [e for s, e in seen.values() if s not in OPEN_STATES and e]
@@ -157,11 +158,12 @@ class SacctPoller:
                 out[(str(row[i_c]), str(row[i_id]))] = (row[i_state], row[i_end])
         return out
 
-    def _write(self, text: str) -> None:
+    def _write(self, text: str) -> int:
+        """Ingest the sacct text; returns the lines rejected."""
         fd, path = tempfile.mkstemp(suffix=".sacct", prefix="jobmedic-watch-")
         try:
             with os.fdopen(fd, "w") as f:
                 f.write(text)
-            run_ingest(self.store, READERS["slurm"], path, self._ctx())
+            return run_ingest(self.store, READERS["slurm"], path, self._ctx()).rejected
         finally:
             os.unlink(path)

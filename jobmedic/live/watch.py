@@ -33,8 +33,10 @@ class StepResult:
 
     def line(self) -> str:
         p, a = self.poll, self.alerts
+        rej = (f", {p.rejected} records rejected (`jobmedic db rejects`)" if p.rejected
+               else "")
         return (f"poll: {p.read} jobs read, {len(p.new_jobs)} new ({len(p.new_failures)} "
-                f"failed), {p.running} running; alerts {a.opened} opened, {a.resolved} "
+                f"failed), {p.running} running{rej}; alerts {a.opened} opened, {a.resolved} "
                 f"resolved; {self.seconds:.2f}s")
 
 

@@ -192,3 +192,69 @@ def test_watch_once_polls_kubectl_from_the_configuration(tmp_path, kube_path):
     assert "10 jobs read" in proc.stderr
     proc2 = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, timeout=120)
     assert proc2.returncode == 0 and "0 new" in proc2.stderr, proc2.stderr
+
+
+def _rejects(store):
+    return store.conn.execute("SELECT source, file, line, reason, raw FROM rejects "
+                              "ORDER BY id").fetchall()
+
+
+@pytest.mark.parametrize(("case", "break_pod", "why"), [
+    ("a memory request that is no quantity",
+     lambda p: p["spec"]["containers"][0].setdefault("resources", {}).__setitem__(
+         "requests", {"memory": "12Qx"}), "is not a Kubernetes quantity"),
+    ("metadata that is not an object", lambda p: p.__setitem__("metadata", "oops"),
+     "AttributeError"),
+    ("an object that is not a Pod (first in the answer)",
+     lambda p: p.__setitem__("kind", "Service"), "expected Pod or Event"),
+])
+def test_kubectl_poller_rejects_a_broken_pod_and_keeps_the_rest(file_store, taxonomy, kube_path,
+                                                                case, break_pod, why):
+    pods = json.loads(json.dumps(PODS))
+    broken = pods["items"][0]
+    name = broken["metadata"]["name"]
+    break_pod(broken)
+    kube_path.write_text(json.dumps(pods, indent=1))
+    p = FeedPoller(file_store, taxonomy, "k8s", "kubernetes",
+                   kubectl_fetch("kubectl get pods -A -o json"))
+    r = p.poll(now=NOW)
+    assert (r.read, r.rejected) == (10, 1), case
+    ids = {j for (j,) in file_store.conn.execute("SELECT job_id FROM jobs")}
+    assert len(ids) == 9 and not any(i.endswith(f"/{name}") for i in ids), case
+    [(source, file, line, reason, raw)] = _rejects(file_store)
+    assert (source, file) == ("kubernetes", "kubectl get pods -A -o json")
+    assert why in reason and "skipped, the other records were read" in reason
+    assert "jobmedic ingest kubernetes" in reason  # what to do
+    assert line == 4 and f'"kind": "{broken["kind"]}"' in raw  # where, and what it was
+    # the same answer again: nothing new, and the broken pod is not rejected a second time
+    r2 = p.poll(now=NOW + 60)
+    assert (r2.new_jobs, r2.rejected) == ([], 0) and len(_rejects(file_store)) == 1
+    # fixed, it is read like any changed pod
+    kube_path.write_text(json.dumps(PODS))
+    r3 = p.poll(now=NOW + 120)
+    assert r3.rejected == 0 and len({j for (j,) in file_store.conn.execute(
+        "SELECT job_id FROM jobs")}) == 10
+
+
+def test_runai_poller_rejects_bad_records_and_keeps_the_rest(store, taxonomy, runai_url):
+    """The recording holds a truncated record, one without a name and one whose timestamp is
+    no time (lines 6-8); a line that is not JSON is added after line 2 and a good record at
+    the end. Every bad one is a reject naming its line; every good one is read."""
+    lines = RUNAI.splitlines()
+    good = {"job_name": "ok-job", "project": "ml-team", "phase": "Failed",
+            "failure_type": "oom", "timestamp": "2024-05-02T08:00:00Z"}
+    _Runai.body = "\n".join([*lines[:2], "{this is not json", *lines[2:],
+                             json.dumps(good)]) + "\n"
+    p = FeedPoller(store, taxonomy, "runai", "runai", http_fetch(runai_url + "?token=s3cret"))
+    r = p.poll(now=NOW)
+    rej = _rejects(store)
+    assert r.rejected == len(rej) == 4
+    assert {f for _, f, *_ in rej} == {runai_url}  # the URL, without its query
+    assert [x[2] for x in rej] == [3, 7, 8, 9]  # the lines of the answer they start on
+    assert "bad JSON" in rej[0][3] and "bad JSON" in rej[1][3] and "broken" in rej[1][4]
+    assert "job_name: missing" in rej[2][3] and "not an ISO 8601 time" in rej[3][3]
+    assert all("jobmedic ingest runai" in x[3] for x in rej)
+    ids = {j["job_id"] for j in r.new_jobs}
+    assert {"ml-team/train-resnet", "ml-team/sweep-lr-3", "ml-team/ok-job"} <= ids
+    assert "ml-team/bad-time" not in ids
+    assert p.poll(now=NOW + 60).rejected == 0 and len(_rejects(store)) == 4
