@@ -53,6 +53,9 @@ class Batch:
     events: list[tuple] = field(default_factory=list)
     rejects: list[tuple] = field(default_factory=list)
     samples: list[tuple] = field(default_factory=list)  # telemetry, SAMPLE_COLUMNS order
+    #: (cluster, array_id) of array tasks in this batch: old range rows (`123_[1-3]`) of these
+    #: arrays are replaced by the tasks (store.drop_array_ranges)
+    arrays: set[tuple[str, str]] = field(default_factory=set)
     read: int = 0  # records (lines, objects) consumed from the input for this batch
 
     def __len__(self) -> int:
@@ -254,6 +257,8 @@ def _write_batch(store: Store, batch: Batch, ctx: IngestContext, summary: Ingest
 
 
 def _write_rows(store: Store, batch: Batch, summary: IngestSummary) -> None:
+    if batch.arrays:
+        store.drop_array_ranges(batch.arrays)
     if batch.jobs:
         ins, upd = store.upsert_jobs(batch.jobs, batch.job_columns)
         summary.inserted += ins
@@ -272,6 +277,8 @@ def _write_rowwise(store: Store, batch: Batch, ctx: IngestContext, summary: Inge
                    source: str) -> None:
     """A batch the store refused as a whole (a value no reader check caught): each row in a
     transaction of its own; the rows still refused become rejects (shown as text)."""
+    if batch.arrays:
+        store.drop_array_ranges(batch.arrays)
     parts = ([("jobs", Batch(jobs=[r], job_columns=batch.job_columns)) for r in batch.jobs]
              + [("job_nodes", Batch(nodes=[r])) for r in batch.nodes]
              + [("failure_events", Batch(events=[r])) for r in batch.events]

@@ -267,6 +267,8 @@ def _emit(job: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
             job["failure_type"], job["blame"], job["_evidence"] = c.failure_type, c.blame, c.evidence
     nodes = job.pop("_nodes")
     tasks = job.pop("_tasks", None)
+    if job.get("array_id"):  # the tasks replace any old range row of the array
+        batch.arrays.add((job["cluster"], job["array_id"]))
     if tasks:  # a pending array range: one job per task, sharing the line's fields (as XDMoD)
         for i in tasks:
             _emit_one(dict(job, job_id=f"{job['array_id']}_{i}"), nodes, text, batch)

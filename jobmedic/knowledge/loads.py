@@ -75,6 +75,28 @@ class BulkLoads(Queries):
         inserted = after_rowid - before_rowid
         return inserted, changed - inserted
 
+    def drop_array_ranges(self, arrays: Iterable[tuple[str, str]]) -> int:
+        """Remove stored rows of pending array *ranges* (`123_[1-3]`, kept as one job before
+        ingest expanded ranges into tasks) of these (cluster, array_id) arrays, with their
+        nodes and failure events: an ingest that brings the array's tasks replaces them, so no
+        job is counted twice. Ingest never writes a range row itself any more, so any such row
+        is an old one. A primary-key range per array (`123_[` up to `123_\\`). Returns the
+        jobs removed."""
+        removed = 0
+        with self.transaction() as conn:
+            for cluster, array_id in arrays:
+                lo, hi = f"{array_id}_[", f"{array_id}_\\"  # '\\' sorts right after '['
+                ids = [r[0] for r in conn.execute(
+                    "SELECT job_id FROM jobs WHERE cluster = ? AND job_id >= ? AND job_id < ?",
+                    (cluster, lo, hi))]
+                if not ids:
+                    continue
+                for table in ("failure_events", "job_nodes", "jobs"):
+                    conn.executemany(f"DELETE FROM {table} WHERE cluster = ? AND job_id = ?",
+                                     [(cluster, j) for j in ids])
+                removed += len(ids)
+        return removed
+
     # -- bulk loads --------------------------------------------------------------------------
     BULK_TABLES = ("jobs", "job_nodes", "failure_events")
 

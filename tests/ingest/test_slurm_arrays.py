@@ -82,3 +82,59 @@ def test_pending_tasks_count_as_pending_work(store, taxonomy, tmp_path):
     t = res.data["totals"]
     assert (t["jobs"], t["failures"], t["pending"], t["running"]) == (2, 1, 7, 1)
     assert "7 pending" in res.text
+
+
+def _lines(tmp_path, name, *rows):
+    p = tmp_path / name
+    p.write_text("\n".join((HEADER, *rows)) + "\n")
+    return p
+
+
+PENDING_123 = ("123_[1-3]|123|sweep|ana|physics|PENDING|gpu|2024-05-01T10:00:00|Unknown|"
+               "Unknown|0:0|None assigned|1|1G|01:00:00|00:00:00|Priority")
+FINISHED_123 = tuple(
+    f"123_{i}|123|sweep|ana|physics|{st}|gpu|2024-05-01T10:00:00|2024-05-01T10:01:00|"
+    f"2024-05-01T10:0{i + 1}:00|{code}:0|n1|1|1G|01:00:00|00:0{i}:00|None"
+    for i, st, code in ((1, "COMPLETED", 0), (2, "FAILED", 1), (3, "COMPLETED", 0)))
+
+
+def _jobs(store):
+    return dict(store.conn.execute("SELECT job_id, state FROM jobs WHERE cluster = 'tb'"))
+
+
+def test_reingest_after_the_pending_range_ran_counts_each_task_once(store, taxonomy, tmp_path):
+    """sacct with `123_[1-3]` PENDING, then sacct with 123_1..123_3 finished: 3 jobs."""
+    _ingest(store, taxonomy, _lines(tmp_path, "a.txt", PENDING_123))
+    assert _jobs(store) == {f"123_{i}": "pending" for i in (1, 2, 3)}
+    _ingest(store, taxonomy, _lines(tmp_path, "b.txt", *FINISHED_123))
+    assert _jobs(store) == {"123_1": "completed", "123_2": "failed", "123_3": "completed"}
+
+
+def test_range_rows_stored_before_expansion_are_replaced_by_the_tasks(store, taxonomy, tmp_path):
+    """A store written before ranges were expanded holds `123_[1-3]` as one pending job (with
+    a node row and a failure event): the tasks replace it, other arrays' and clusters' rows stay."""
+    from jobmedic.knowledge.migrations import FAILURE_EVENT_COLUMNS, JOB_COLUMNS
+
+    def old_row(cluster, job_id, array_id):
+        row = dict.fromkeys(JOB_COLUMNS)
+        row.update(cluster=cluster, job_id=job_id, array_id=array_id, state="pending",
+                   submit_time=1714557600, source="slurm", user="ana", project="physics")
+        return tuple(row[c] for c in JOB_COLUMNS)
+
+    store.upsert_jobs([old_row("tb", "123_[1-3]", "123"), old_row("tb", "124_[1-2]", "124"),
+                       old_row("other", "123_[1-3]", "123")])
+    store.add_job_nodes([("tb", "123_[1-3]", "n9")])
+    ev = dict.fromkeys(FAILURE_EVENT_COLUMNS)
+    ev.update(cluster="tb", job_id="123_[1-3]", failure_type="scheduling", blame="cluster",
+              timestamp=1714557600, source="slurm", resolved=0)
+    store.add_failure_events([tuple(ev[c] for c in FAILURE_EVENT_COLUMNS) + ("old-range",)])
+    _ingest(store, taxonomy, _lines(tmp_path, "b.txt", *FINISHED_123))
+    assert _jobs(store) == {"123_1": "completed", "123_2": "failed", "123_3": "completed",
+                            "124_[1-2]": "pending"}
+    q = store.conn.execute
+    assert q("SELECT COUNT(*) FROM jobs WHERE cluster = 'other'").fetchone()[0] == 1
+    assert q("SELECT COUNT(*) FROM job_nodes WHERE job_id = '123_[1-3]'").fetchone()[0] == 0
+    assert q("SELECT COUNT(*) FROM failure_events WHERE job_id = '123_[1-3]'").fetchone()[0] == 0
+    ctx = ToolContext(store=store, taxonomy=taxonomy, now=1714521600 + 86400)
+    t = run_action({"action": "stats", "lookback_days": 2, "cluster": "tb"}, ctx).data["totals"]
+    assert (t["jobs"], t["failures"], t["pending"]) == (3, 1, 1)  # 124_[1-2] is still pending
