@@ -202,8 +202,10 @@ class AfterIngest:
 
 def after_ingest(app: App, store: Store | None = None) -> AfterIngest:
     """The explicit steps after loading data: infer fix attempts from resubmissions."""
+    from jobmedic.knowledge import entity_summary
     from jobmedic.knowledge.outcomes import infer_outcomes
 
-    s = infer_outcomes(store if store is not None else app.store, app.rules,
-                       app.settings.ingest.resubmit_window_h)
+    st = store if store is not None else app.store
+    s = infer_outcomes(st, app.rules, app.settings.ingest.resubmit_window_h)
+    entity_summary.refresh(st)  # the models' per-entity history, when built (issue 16)
     return AfterIngest(s.outcomes_written, s.pairs, s.seconds)

@@ -59,8 +59,14 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
     `features`: build_features or an equal engine (engines/dask_features.py). `retry_budget`:
     adds the conformal request meeting that share of killed runs (budget_time_s, budget_mem_mb)."""
     q = specs_frame(specs, now)
-    hist = store.jobs_frame(scope) if history is None else history
-    X = features(hist, q)[FEATURES].to_numpy()
+    F = None
+    if history is None and scope is None and features is build_features:
+        from jobmedic.models.summary_features import summary_features
+
+        F = summary_features(store, q)  # specs at "now": the maintained summary, no history read
+    if F is None:
+        F = features(store.jobs_frame(scope) if history is None else history, q)
+    X = F[FEATURES].to_numpy()
     fm, _ = registry.load(models_dir, "failure")
     p = fm.predict(X)
     out = pd.DataFrame({"failure_risk": np.round(p, 4), "risk_level": level_of(p, levels)},

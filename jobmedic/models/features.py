@@ -175,13 +175,20 @@ def spec_features(store: Store, spec: Mapping[str, Any], now: int,
             vals[c] = float("nan")
     vals["hour"] = float(np.floor((now % 86400) / 3600))
     vals["dow"] = float((np.floor(now / 86400) + 3) % 7)
-    as_of = store.entity_stats_as_of()
+    from jobmedic.knowledge import entity_summary
+
+    # the maintained summary when it holds exactly the jobs ended before `now` (one query);
+    # else indexed lookups of the jobs (issue 16: knowledge/entity_summary.py)
+    fast = entity_summary.histories(store, spec, scope) if entity_summary.fresh_at(store, now) else None
+    as_of = store.entity_stats_as_of() if fast is None else None
     hists: dict[str, dict] = {}
     spec = dict(spec) | {"shape": shape_key(spec.get("user"), spec.get("req_cpus"), spec.get("timelimit_s"))}
     for kind in ENTITY_KINDS:
         value = spec.get(kind)
         if value in (None, ""):
             h = {"n": 0, "fails": 0, "n_rt": 0, "sum_logrt": 0.0, "max_rss": None, "recent": []}
+        elif fast is not None:
+            h = fast[kind]
         else:
             h = store.entity_history(kind, str(value), int(now), scope, as_of)
         hists[kind] = h | {"value": value}

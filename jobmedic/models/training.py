@@ -130,6 +130,9 @@ def train(store: Store, kind: str, models_dir: str, until: int | None = None,
     last_end = df["end_time"].max()
     if np.isfinite(last_end):
         store.refresh_entity_stats(int(last_end) + 1)
+    from jobmedic.knowledge import entity_summary
+
+    entity_summary.refresh(store, build=True)  # what predict reads the history from at "now"
     return card
 
 

@@ -1,0 +1,74 @@
+"""Submit-time features of many specs at once from the per-entity summary
+(knowledge/entity_summary.py), vectorised over the batch: one indexed read of the summary rows
+of the entities the batch names, then numpy columns. Used when the summary is exact for every
+spec (each submitted at or after its watermark, no job ended between the watermark and the
+latest submit); otherwise the caller computes the as-of features from the jobs
+(`features.build_features`). The values equal `build_features` at the same moments
+(tests/models/test_entity_summary.py)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from jobmedic.knowledge import entity_summary
+from jobmedic.knowledge.feature_queries import ENTITY_KINDS
+from jobmedic.models.features import FEATURES, _request_block, with_shape
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
+
+
+def exact_for(store: Store, submit: np.ndarray) -> bool:
+    """Whether the summary gives the history of specs submitted at `submit` (epoch s)."""
+    if not len(submit) or not np.isfinite(submit).all():
+        return False
+    w = entity_summary.watermark(store)
+    return w is not None and float(submit.min()) >= w and entity_summary.fresh_at(store, float(submit.max()))
+
+
+def kind_columns(rows: pd.DataFrame, qt: np.ndarray) -> dict[str, np.ndarray]:
+    """The STATS of one entity kind, given each query's summary row (NaN row: no history)."""
+    def col(c: str) -> np.ndarray:
+        return rows[c].to_numpy(dtype="float64")
+
+    n = np.nan_to_num(col("n"))
+    k = np.nan_to_num(col("recent_n"))
+    bits = np.nan_to_num(col("recent_bits")).astype(np.int64)
+    has = n > 0
+    nan = np.full(len(rows), np.nan)
+    last_rt, prev_rt = col("last_rt"), np.where(k > 1, col("prev_rt"), np.nan)
+    both = np.vstack([last_rt, prev_rt])
+    cnt = (~np.isnan(both)).sum(axis=0)
+    n_rt = np.nan_to_num(col("n_rt"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            "n": n, "fail_rate": np.where(has, np.nan_to_num(col("fails")) / np.maximum(n, 1), nan),
+            "recent_n": k, "recent_fails": np.bitwise_count(bits).astype("float64"),
+            "last_fail": np.where(has, col("last_fail"), nan),
+            "since_last_s": np.where(has, qt - col("last_end"), nan),
+            "mean_logrt": np.where(n_rt > 0, col("sum_logrt") / np.maximum(n_rt, 1), nan),
+            "last_rt": np.where(has, last_rt, nan),
+            "last2_rt": np.where(cnt > 0, np.nansum(both, axis=0) / np.maximum(cnt, 1), nan),
+            "max_rss": np.where(has, col("max_rss"), nan),
+            "last_rss": np.where(has, col("last_rss"), nan),
+        }
+
+
+def summary_features(store: Store, q: pd.DataFrame) -> pd.DataFrame | None:
+    """The feature matrix (columns FEATURES) of specs `q` (job-frame columns and submit_time)
+    from the summary, or None when it is not exact for them."""
+    qt = q["submit_time"].to_numpy(dtype="float64")
+    if not exact_for(store, qt):
+        return None
+    q = with_shape(q)
+    cols = _request_block(q)
+    for kind in ENTITY_KINDS:
+        vals = q[kind].astype(object)
+        keys = vals.where(vals.notna(), None).map(lambda v: None if v is None else str(v))
+        table = entity_summary.frame(store, kind, keys.dropna().unique())
+        rows = table.reindex(keys.to_numpy())
+        for s, v in kind_columns(rows, qt).items():
+            cols[f"{kind}_{s}"] = v
+    return pd.DataFrame(cols, index=q.index)[FEATURES]
