@@ -43,6 +43,7 @@ class NotFound(JobmedicError):
         self.what, self.name = what, name
         self.known = list(known or [])
         self.closest = list(closest or [])
+        self.suggestions: list[dict] = []  # structured closest matches (job ids: id, cluster, state)
         msg = f"no {what} {name!r}"
         if self.closest:
             msg += f"; closest known: {', '.join(self.closest)}"

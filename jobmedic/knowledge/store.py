@@ -131,6 +131,7 @@ class Store:
     get_job = _via("vocab", VocabQueries.get_job)
 
     # -- stats: window aggregates ------------------------------------------------------------
+    close_job_ids = _via("vocab", VocabQueries.close_job_ids)
     window_where = _via("stats", StatsQueries.window_where)
     window_totals = _via("stats", StatsQueries.window_totals)
     window_failures = _via("stats", StatsQueries.window_failures)

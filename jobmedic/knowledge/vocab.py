@@ -8,6 +8,12 @@ from typing import Any
 
 from jobmedic.knowledge.db import Queries, scope_clause
 from jobmedic.knowledge.errors import NotFound
+from jobmedic.knowledge.jobids import family, rank
+
+#: Rows walked on each side of the asked id in the job-id index, and the size under which a
+#: store's every in-scope id is compared by edit distance.
+_WALK = 300
+_SCAN_ALL = 5000
 
 #: kind -> (table, column, project column used for scope). Whitelisted: never free SQL.
 VOCAB = {
@@ -67,7 +73,8 @@ class VocabQueries(Queries):
     def get_job(self, job_id: str, cluster: str | None = None,
                 scope: Sequence[str] | None = None) -> dict[str, Any] | None:
         """One job by id (and cluster when several clusters share the id), in scope."""
-        where, params = scope_clause(scope)
+        # `+project`: the job id's index drives the lookup, never a walk of a project's rows
+        where, params = scope_clause(scope, "+project")
         sql = f"SELECT * FROM jobs WHERE job_id = ? AND {where}"
         args: list[Any] = [str(job_id), *params]
         if cluster:
@@ -82,3 +89,41 @@ class VocabQueries(Queries):
             "SELECT node FROM job_nodes WHERE cluster = ? AND job_id = ? ORDER BY node",
             (job["cluster"], job["job_id"]))]
         return job
+
+    def close_job_ids(self, job_id: str, cluster: str | None = None,
+                      scope: Sequence[str] | None = None, limit: int = 5) -> list[dict[str, Any]]:
+        """Existing jobs (and failure-event workloads) whose ids are close to `job_id`, in
+        scope, best first: [{"job_id", "cluster", "state"}]. Each index walk is bounded."""
+        asked = str(job_id)
+        hi_end = "\U0010ffff"
+        cands: dict[str, tuple[str, str]] = {}  # id -> (cluster, state)
+        where, params = scope_clause(scope)
+        sources = (("jobs", "job_id", "state"), ("failure_events", "job_id", "'failed'"),
+                   ("failure_events", "job_name", "'failed'"))
+        fam = family(asked)
+        for table, col, state in sources:
+            walks = [(f"{col} < ? ORDER BY {col} DESC", [asked]),
+                     (f"{col} > ? ORDER BY {col}", [asked])]
+            if fam is not None:
+                walks.append((f"{col} >= ? AND {col} < ? ORDER BY {col}", [fam, fam + hi_end]))
+            for cond, args in walks:
+                sql = (f"SELECT v, cluster, st FROM (SELECT {col} AS v, cluster, {state} AS st, "
+                       f"project FROM {table} WHERE {col} IS NOT NULL AND {cond} LIMIT {_WALK}) "
+                       f"WHERE {where}")
+                for v, cl, st in self.conn.execute(sql, [*args, *params]):
+                    cands.setdefault(str(v), (cl, st))
+            rows = self.conn.execute(
+                f"SELECT {col}, cluster, {state} FROM {table} WHERE {col} IS NOT NULL AND {where} "
+                f"LIMIT {_SCAN_ALL + 1}", params).fetchall()
+            if len(rows) <= _SCAN_ALL:  # a small store: every id is a candidate
+                for v, cl, st in rows:
+                    cands.setdefault(str(v), (cl, st))
+        best = rank(asked, cands, limit)
+        out = [{"job_id": c, "cluster": cands[c][0], "state": cands[c][1]} for c in best]
+        if cluster:  # the same id on another cluster is the best hint of all
+            other = self.conn.execute(
+                f"SELECT cluster, state FROM jobs WHERE job_id = ? AND cluster != ? AND {where} "
+                "LIMIT 1", [asked, cluster, *params]).fetchone()
+            if other:
+                out.insert(0, {"job_id": asked, "cluster": other[0], "state": other[1]})
+        return out[:limit]

@@ -35,6 +35,7 @@ class ErrorInfo(BaseModel):
     message: str
     hint: str = ""
     field: str | None = None
+    suggestions: list[dict[str, Any]] | None = None  # closest existing names (a job id not found)
 
 
 class Invocation(BaseModel):
@@ -142,11 +143,13 @@ def ok(action: str, data: dict[str, Any], text: str, invocation: Invocation) -> 
 
 
 def error_result(action: str, type_: str, message: str, hint: str = "",
-                 field_name: str | None = None, invocation: Invocation | None = None) -> ToolResult:
+                 field_name: str | None = None, invocation: Invocation | None = None,
+                 suggestions: list[dict[str, Any]] | None = None) -> ToolResult:
     text = f"**Error:** {message}" + (f"\n\n{hint}" if hint else "")
     return ToolResult(status="error", action=action, text=text,
                       invocation=invocation or Invocation(),
-                      error=ErrorInfo(type=type_, message=message, hint=hint, field=field_name))
+                      error=ErrorInfo(type=type_, message=message, hint=hint, field=field_name,
+                                      suggestions=suggestions))
 
 
 def no_data(action: str, store: Store, window: Window | None, invocation: Invocation,
@@ -199,7 +202,8 @@ def dispatch(payload: dict[str, Any] | str | bytes, ctx: ToolContext,
         return tool.run(ctx, req)
     except NotFound as exc:
         return error_result(action, exc.kind, exc.message, exc.hint, exc.what,
-                            Invocation(scope=ctx.effective_scope(req)))
+                            Invocation(scope=ctx.effective_scope(req)),
+                            exc.suggestions or None)
     except JobmedicError as exc:
         return error_result(action, exc.kind, exc.message, exc.hint)
     except ValueError as exc:

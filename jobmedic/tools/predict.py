@@ -7,7 +7,7 @@ from pydantic import Field, field_validator, model_validator
 
 from jobmedic.core import validate
 from jobmedic.core.timeutil import iso
-from jobmedic.knowledge.errors import ModelError, NotFound
+from jobmedic.knowledge.errors import ModelError
 from jobmedic.reports.predict import render
 from jobmedic.tools.base import (
     ActionRequest,
@@ -67,7 +67,9 @@ def _spec(ctx: ToolContext, req: PredictRequest, scope) -> tuple[dict, int, dict
     if req.job_id:
         job = ctx.store.get_job(req.job_id, req.cluster, scope)
         if job is None:
-            raise NotFound("job", req.job_id)
+            from jobmedic.tools.remedy_common import job_not_found
+
+            raise job_not_found(ctx, req.job_id, req.cluster, scope)
         spec = {k: job.get(k) for k in ("user", "project", "queue", "qos", "image", "name",
                                         "req_cpus", "req_gpus", "req_mem_mb", "timelimit_s", "n_nodes")}
         return spec, int(job.get("submit_time") or ctx.current_time()), job

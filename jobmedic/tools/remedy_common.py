@@ -48,12 +48,7 @@ def find_job(ctx: ToolContext, job_id: str, cluster: str | None, scope: Any) -> 
         return job
     ev = ctx.store.find_event(job_id, cluster, scope)
     if ev is None:
-        where = f" on cluster {cluster!r}" if cluster else ""
-        exc = NotFound("job", job_id)
-        exc.message = f"no job {job_id!r}{where} in the store" + (
-            " (or not in your projects)" if scope is not None else "")
-        exc.hint = "check the job id (or pod / workload name), or ingest its accounting data first"
-        raise exc
+        raise job_not_found(ctx, job_id, cluster, scope)
     return {
         "_kind": "event", "_event": ev, "cluster": ev["cluster"], "job_id": ev["job_id"] or ev["job_name"],
         "name": ev["job_name"], "project": ev["project"], "user": ev["user"],
@@ -62,6 +57,25 @@ def find_job(ctx: ToolContext, job_id: str, cluster: str | None, scope: Any) -> 
         "req_gpus": ev["gpu_count"], "nodes": [ev["node_name"]] if ev["node_name"] else [],
         "req_mem_mb": _event_mem_mb(ev["memory_request"]),
     }
+
+
+def job_not_found(ctx: ToolContext, job_id: str, cluster: str | None, scope: Any) -> NotFound:
+    """NotFound naming the job id (and cluster) asked for, with the closest existing job ids
+    the caller may see (same array job or step, numeric neighbours, a few edits away); never
+    an id outside the scope."""
+    close = ctx.store.close_job_ids(job_id, cluster, scope)
+    where = f" on cluster {cluster!r}" if cluster else ""
+    exc = NotFound("job", job_id)
+    exc.closest = [c["job_id"] for c in close]
+    exc.suggestions = close
+    shown = [c["job_id"] + (f" ({c['cluster']})" if cluster and c["cluster"] != cluster else "")
+             for c in close]
+    exc.message = f"no job {job_id!r}{where} in the store" + (
+        " (or not in your projects)" if scope is not None else "") + (
+        f"; closest job ids: {', '.join(shown)}" if shown else "")
+    exc.hint = ("check the job id (or pod / workload name), or ingest its accounting data first"
+                + (f", e.g. `jobmedic diagnose {close[0]['job_id']}`" if close else ""))
+    return exc
 
 
 def _event_mem_mb(v: str | None) -> float | None:
