@@ -129,9 +129,9 @@ class Store:
     known = _via("vocab", VocabQueries.known)
     resolve = _via("vocab", VocabQueries.resolve)
     get_job = _via("vocab", VocabQueries.get_job)
+    close_job_ids = _via("vocab", VocabQueries.close_job_ids)
 
     # -- stats: window aggregates ------------------------------------------------------------
-    close_job_ids = _via("vocab", VocabQueries.close_job_ids)
     window_where = _via("stats", StatsQueries.window_where)
     window_totals = _via("stats", StatsQueries.window_totals)
     window_failures = _via("stats", StatsQueries.window_failures)
