@@ -109,6 +109,9 @@ class LiveSettings(BaseModel):
     runai_token: str | None = None  # sent as a bearer token to runai_url
     sinks: list[str] = []
     alerts: dict[str, Any] = {}  # rule settings over jobmedic.live.rules.DEFAULTS
+    # telemetry retention run by watch: enabled, every_s, raw_keep_s, step_s, keep_s
+    # (jobmedic.live.watch.RETENTION_DEFAULTS)
+    retention: dict[str, Any] = {}
     smtp: dict[str, Any] = {}  # host, port, user, password, starttls, sender
 
 

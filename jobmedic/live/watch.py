@@ -4,7 +4,15 @@ is incremental: outcome inference pairs only the new jobs' users' recent jobs).
 
 `run` stops cleanly between polls when its stop event is set (the CLI sets it on SIGINT and
 SIGTERM); a scheduler command that is missing or failing is reported and retried with
-backoff (interval, doubling, capped), never fatal.
+backoff (interval, doubling, capped), never fatal. Polls start on a fixed schedule (every
+`interval` from the previous poll's start, not from its end), so a slow poll does not push
+every later one back and a job's alert comes at most one interval plus one poll after sacct
+shows it.
+
+The telemetry retention (downsample raw samples, prune old ones: knowledge/telemetry.py) runs
+from the watcher on its own schedule, `live.retention.every_s` (default hourly), the time of
+its last run kept in the store (`live_state` key `retention`), so a watcher run from cron with
+`--once` every minute still runs it once an hour.
 """
 from __future__ import annotations
 
@@ -21,6 +29,31 @@ from jobmedic.live.rules import RuleSet
 from jobmedic.live.sinks import Dispatcher
 
 _RUN_MARGIN_S = 2 * 86400  # a failed job may have run this long before its resubmission
+RETENTION_DEFAULTS: dict[str, Any] = {"enabled": True, "every_s": 3600,
+                                      "raw_keep_s": 7 * 86400, "step_s": 300,
+                                      "keep_s": 180 * 86400}
+
+
+def retention_settings(cfg: dict[str, Any] | None) -> dict[str, Any]:
+    """`live.retention` over the defaults; InputError naming a bad setting."""
+    from jobmedic.knowledge.errors import InputError
+
+    c = {**RETENTION_DEFAULTS, **(cfg or {})}
+    unknown = sorted(set(c) - set(RETENTION_DEFAULTS))
+    if unknown:
+        raise InputError(f"live.retention: unknown setting(s) {', '.join(unknown)}",
+                         hint=f"known: {', '.join(RETENTION_DEFAULTS)}")
+    try:
+        nums = {k: float(c[k]) for k in ("every_s", "raw_keep_s", "step_s", "keep_s")}
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"live.retention: a setting is not a number ({exc})",
+                         hint="every_s, raw_keep_s, step_s and keep_s are seconds") from None
+    if min(nums.values()) < 0 or nums["step_s"] < 1 or nums["keep_s"] < nums["raw_keep_s"]:
+        raise InputError("live.retention: seconds must be positive, step_s at least 1 and "
+                         "keep_s at least raw_keep_s",
+                         hint="defaults: every_s 3600, raw_keep_s 604800, step_s 300, "
+                              "keep_s 15552000")
+    return c
 
 
 @dataclass
@@ -29,6 +62,7 @@ class StepResult:
     evidence: dict[str, Any] = field(default_factory=dict)
     outcomes: int = 0
     alerts: EvalSummary = field(default_factory=EvalSummary)
+    retention: dict[str, Any] | None = None  # what the telemetry retention did, when it ran
     seconds: float = 0.0
 
     def line(self) -> str:
@@ -45,6 +79,7 @@ class Watcher:
                  dispatcher: Dispatcher, *, rulebase: Any = None, resubmit_window_h: float = 24,
                  kube_command: str | None = None, read_output: bool = True,
                  use_scontrol: bool = True, sampler: Any = None,
+                 retention: dict[str, Any] | None = None,
                  log: Callable[[str], None] = lambda s: None) -> None:
         self.store, self.taxonomy, self.poller, self.rules = store, taxonomy, poller, rules
         self.dispatcher, self.rulebase = dispatcher, rulebase
@@ -53,6 +88,7 @@ class Watcher:
         self.use_scontrol = use_scontrol
         self.sampler = sampler  # e.g. live/memkill.SstatSampler: memory of running jobs
         self.engine = AlertEngine(store, int(rules.cfg.get("cooldown_s", 1800)))
+        self.retention = retention_settings(retention)
 
     def step(self, now: int | None = None, since: int | None = None) -> StepResult:
         t0 = time.perf_counter()
@@ -69,8 +105,29 @@ class Watcher:
         cands, ran = self.rules.evaluate(self.store, now)
         res.alerts = self.engine.apply(cands, ran, now)
         self.dispatcher.dispatch(res.alerts.notices)
+        res.retention = self._retention(int(time.time()) if now is None else now)
         res.seconds = time.perf_counter() - t0
         return res
+
+    def _retention(self, now: int) -> dict[str, Any] | None:
+        """Run the telemetry retention when `every_s` has passed since its last run (kept in
+        the store, so restarts and `--once` runs keep the schedule)."""
+        c = self.retention
+        if not c["enabled"]:
+            return None
+        last = (self.store.live.live_get("retention") or {}).get("at")
+        if last is not None and now - int(last) < float(c["every_s"]):
+            return None
+        t0 = time.perf_counter()
+        done = self.store.apply_telemetry_retention(
+            now, raw_keep_s=int(c["raw_keep_s"]), step_s=int(c["step_s"]),
+            keep_s=int(c["keep_s"]))
+        done["seconds"] = round(time.perf_counter() - t0, 3)
+        self.store.live.live_put("retention", {"at": now, **done})
+        self.log(f"telemetry retention: {done['pruned']} samples older than "
+                 f"{int(c['keep_s']) // 86400} days pruned, {done['rows_before']} raw samples "
+                 f"downsampled to {done['rows_after']}; {done['seconds']:.2f}s")
+        return done
 
     def _learn(self, new: list[dict[str, Any]]) -> int:
         from jobmedic.knowledge.outcomes import infer_outcomes
@@ -93,6 +150,7 @@ class Watcher:
         delay = interval_s
         first = True
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 r = self.step(since=since if first else None)
                 self.log(r.line())
@@ -107,6 +165,7 @@ class Watcher:
             self.dispatcher.drain()
             if once:
                 break
-            stop.wait(delay)
+            # the next poll starts `delay` after this one started (at once when it overran)
+            stop.wait(max(0.0, started + delay - time.monotonic()))
         self.dispatcher.close()
         return failures
