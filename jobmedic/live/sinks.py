@@ -62,7 +62,7 @@ class JsonlSink:
 
     def send(self, n: Notice) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"sent_at": int(time.time()), **n.to_dict()}) + "\n")
+            f.write(json.dumps({"sent_at": round(time.time(), 3), **n.to_dict()}) + "\n")
 
 
 class WebhookSink:

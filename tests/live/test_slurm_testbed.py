@@ -171,12 +171,21 @@ def test_diagnose_quotes_the_jobs_own_line(battery):
 
 def test_watch_alerts_within_one_interval_and_stops_on_sigterm(battery, tmp_path):
     """`jobmedic watch` against the live cluster: a job name failing twice raises an alert
-    within one poll interval + 5 s of the second job's end; SIGTERM stops it cleanly."""
+    within one poll interval + 5 s of the second job's end; SIGTERM stops it cleanly.
+
+    The figure is the issue's, measured end to end: from the later job's End as sacct
+    records it (whole seconds, so up to 1 s early) to the jsonl sink's `sent_at` (ms). It
+    includes slurmdbd's accounting delay (measured here too, polling sacct every 0.2 s, and
+    printed; not subtracted) and the watcher's poll under whatever load the machine has: the
+    bound does not widen with the load, so an overloaded machine can fail it, with the load,
+    the accounting delay and the watcher's poll log in the message."""
     import os
     import signal
     import sys
     import threading
     from pathlib import Path
+
+    from tests.live.slurmjobs import FINAL, states
 
     interval = 3
     cfg = tmp_path / "jm.yaml"
@@ -203,7 +212,15 @@ def test_watch_alerts_within_one_interval_and_stops_on_sigterm(battery, tmp_path
         ids = [sbatch(wd, "-J", "jm-watch", wrap=f"sleep {i}; echo 'FileNotFoundError: "
                       f"[Errno 2] No such file or directory: /data/in{i}.h5' >&2; exit 2")
                for i in (1, 3)]
-        wait_final(ids, 60)
+        # when sacct first shows both jobs final (the accounting delay, for the message)
+        deadline = time.monotonic() + 60
+        while True:
+            st = states(ids)
+            if len(st) == 2 and all(s in FINAL for s in st.values()):
+                visible = time.time()
+                break
+            assert time.monotonic() < deadline, f"jobs not final after 60 s: {st}"
+            time.sleep(0.2)
         ends = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "End", "-j", ",".join(ids)],
                               capture_output=True, text=True, check=True).stdout.split()
         end = max(time.mktime(time.strptime(e, "%Y-%m-%dT%H:%M:%S")) for e in ends)
@@ -218,11 +235,11 @@ def test_watch_alerts_within_one_interval_and_stops_on_sigterm(battery, tmp_path
             time.sleep(0.2)
         assert alert is not None, "".join(logs)
         latency = alert["sent_at"] - end
-        print(f"end-to-alert latency: {latency:.0f}s (interval {interval}s)\n" + "".join(logs))
-        # The figure is one interval + 5 s (docs/benchmarks.md); on a machine loaded beyond
-        # twice its cores (parallel test sessions) a poll itself can take seconds.
-        busy = os.getloadavg()[0] / (os.cpu_count() or 1) > 2
-        assert latency <= interval + (20 if busy else 5), f"busy={busy}"
+        report = (f"end-to-alert latency: {latency:.1f}s (interval {interval}s; sacct showed "
+                  f"the jobs {visible - end:.1f}s after their End; load average "
+                  f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)\n" + "".join(logs))
+        print(report)
+        assert latency <= interval + 5, report
         assert sorted(alert["job_ids"]) == sorted(ids)
         assert alert["failure_type"] in ("filesystem_error", "app_error")
         assert "No such file or directory" in (alert["evidence"] or "")
