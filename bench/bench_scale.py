@@ -86,6 +86,7 @@ def build(n: int, where: Path, keep_text: bool = False) -> dict:
     gen = synthetic_sacct.write(text, n)
     gen_s = time.perf_counter() - t0
     load0 = os.getloadavg()[0]
+    commit = _commit()  # the code the ingest child loads
     run = child([sys.executable, "-m", "jobmedic", "--db", str(db), "ingest", "slurm", str(text),
                  "--cluster", "bench", "--no-learn", "--json", "--no-progress"],
                 out=Path(str(db) + ".ingest.json"))
@@ -93,7 +94,7 @@ def build(n: int, where: Path, keep_text: bool = False) -> dict:
              "days": gen["days"], "failed": gen["failed"], "text_written_s": round(gen_s, 1),
              "ingest": run | {"jobs_per_wall_s": round(n / run["wall_s"]),
                               "jobs_per_cpu_s": round(n / run["cpu_s"])},
-             "store_mb": size_mb(db), "commit": _commit(),
+             "store_mb": size_mb(db), "commit": commit,
              "load_avg_start_end": [round(load0, 1), round(os.getloadavg()[0], 1)],
              "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     if not keep_text:

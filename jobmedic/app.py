@@ -18,7 +18,7 @@ from jobmedic.core.timeutil import parse_time_arg
 from jobmedic.knowledge.errors import JobmedicError, StoreError
 from jobmedic.knowledge.rules import RuleBase, RuleError
 from jobmedic.knowledge.store import Store
-from jobmedic.knowledge.taxonomy import Taxonomy
+from jobmedic.knowledge.taxonomy import SAFE_LOADER, Taxonomy
 from jobmedic.settings import ConfigError, Settings, config_path, config_text, load_settings
 from jobmedic.tools.base import ToolContext
 
@@ -44,7 +44,8 @@ def load_remediations() -> dict[str, Any]:
     """The packaged remediation rule base (remediations.yaml) as a dict, parsed once."""
     if "remediations" not in _CACHE:
         try:
-            _CACHE["remediations"] = yaml.safe_load(config_text("remediations.yaml"))
+            _CACHE["remediations"] = yaml.load(config_text("remediations.yaml"),
+                                               Loader=SAFE_LOADER)
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot load the rule base remediations.yaml: {exc}",
                               hint="reinstall jobmedic") from None

@@ -66,6 +66,21 @@ def test_windowed_actions_import_no_ml_library(small_db, action):
     assert not mods & {"torch", "xgboost", "sklearn", "scipy"}, sorted(mods & set(HEAVY))
 
 
+@pytest.mark.parametrize("args", [
+    ["act", json.dumps({"action": "remediate", "job_id": "1001"})],
+    ["act", json.dumps({"action": "remediate", "failure_type": "oom"})],
+    ["remediate", "--job-id", "1001"],
+    ["act", json.dumps({"action": "diagnose", "job_id": "1001"})],
+])
+def test_remediate_and_diagnose_import_no_heavy_library(small_db, args):
+    """The knowledge graph is read from the store's tables (graphstore), not rebuilt with
+    pandas and networkx, and fix ranking needs no numpy (issue 16 item 5)."""
+    rc, mods, out = loaded("--db", small_db, *args)
+    assert rc == 0, out
+    assert "oom" in out
+    assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
+
+
 def test_the_probe_sees_a_heavy_import():
     """The check above can fail: a command that does load pandas is reported as such."""
     p = subprocess.run([sys.executable, "-c", "import pandas\n" + PROBE, "--help"],
