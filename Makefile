@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench lint docs clean testbed
+.PHONY: demo test test-all bench bench-quick lint docs clean testbed
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench all
+
+bench-quick: $(STAMP)
+	$(PY) -m bench all --quick
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check jobmedic tests bench
