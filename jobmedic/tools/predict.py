@@ -43,6 +43,10 @@ class PredictRequest(ActionRequest):
                                        description="Requested time limit in seconds, up to one year.")
     n_nodes: int | None = Field(None, ge=1, le=100_000, description="Requested nodes.")
     submit_time: str | None = Field(None, description="When it will be submitted (default now).")
+    running: bool = Field(False, description="List the running jobs (in scope; project, user, "
+                          "queue and cluster filter them) with their early-warning score and "
+                          "memory-kill estimate, riskiest first, instead of predicting one job.")
+    top: int = Field(20, ge=1, le=500, description="With running: the most jobs listed.")
     retry_budget: float | None = Field(None, ge=0.001, le=0.5,
                                        description="Acceptable share of killed runs (0.001..0.5; default "
                                                    "the cluster's, 2 %): returns the time and memory "
@@ -55,10 +59,12 @@ class PredictRequest(ActionRequest):
 
     @model_validator(mode="after")
     def _something(self):
+        if self.running:
+            return self
         if not self.job_id and not any((self.user, self.project, self.queue, self.image, self.name,
                                         self.req_cpus, self.req_gpus, self.req_mem_mb,
                                         self.req_walltime_s)):
-            raise ValueError("give job_id or at least one field of the job spec")
+            raise ValueError("give job_id, at least one field of the job spec, or running: true")
         return self
 
 
@@ -81,8 +87,12 @@ def _spec(ctx: ToolContext, req: PredictRequest, scope) -> tuple[dict, int, dict
 
 def run(ctx: ToolContext, req: PredictRequest) -> ToolResult:
     scope = ctx.effective_scope(req)
-    spec, now, job = _spec(ctx, req, scope)
     levels = DEFAULT_LEVELS | dict(ctx.risk_levels)
+    if req.running:  # the running jobs at risk
+        from jobmedic.tools import predict_running
+
+        return predict_running.run(ctx, req, scope, levels)
+    spec, now, job = _spec(ctx, req, scope)
     if ctx.models_dir is None:
         raise ModelError("this store has no model folder, so there is no model to predict with",
                          "train one first: `jobmedic train failure`")

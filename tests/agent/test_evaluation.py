@@ -6,6 +6,10 @@ import json
 from jobmedic.agent import Assistant
 from tests.agent.evaluation import QUESTIONS, evaluate, load_items
 
+#: The first run's figure on the running-jobs held-out set (docs/assistant.md): a regression
+#: guard, not a target tuned to.
+HELDOUT_RUNNING_BAR = 0.78
+
 
 def test_evaluation_set_is_large_and_varied():
     items = load_items()
@@ -52,3 +56,15 @@ def test_second_heldout_set(agent_ctx):
         print("MISS", json.dumps(f, ensure_ascii=False))
     assert report["action_accuracy"] >= 0.95, report["failures"]
     assert report["argument_accuracy"] >= 0.95, report["failures"]
+
+
+def test_running_jobs_at_risk_heldout(agent_ctx):
+    """Issue 15's held-out phrasings of "which running jobs are at risk?" (and near misses
+    that must not list them): written before the rule ran on them, never tuned on."""
+    items = load_items(QUESTIONS.with_name("questions_heldout_running.yaml"))
+    assert len(items) >= 12
+    report = evaluate(lambda: Assistant(agent_ctx), items)
+    print(json.dumps({k: v for k, v in report.items() if k != "failures"}))
+    for f in report["failures"]:
+        print("MISS", json.dumps(f, ensure_ascii=False))
+    assert report["action_accuracy"] >= HELDOUT_RUNNING_BAR, report["failures"]

@@ -149,3 +149,14 @@ def test_predict_for_a_running_job_scores_its_first_minutes(trained):
     none = assess(store, store.get_job("r2", "philly"), now, str(d))
     assert none["early_warning"]["status"] == "no_samples"
     assert "submit-time risk" in none["early_warning"]["note"]
+    # the router's "which running jobs are likely to fail?": predict running lists the same
+    from jobmedic.knowledge.taxonomy import Taxonomy
+    from jobmedic.settings import config_path
+    from jobmedic.tools import ToolContext, run_action
+
+    res = run_action({"action": "predict", "running": True},
+                     ToolContext(store, Taxonomy.from_yaml(config_path("taxonomy.yaml")), now=now,
+                                 models_dir=d))
+    by = {r["job_id"]: r for r in res.data["jobs"]}
+    assert by["r1"]["early_warning"]["probability"] == e["probability"]
+    assert by["r2"]["early_warning"]["status"] == "no_samples"

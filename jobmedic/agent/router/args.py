@@ -83,6 +83,17 @@ def build(action: str, ent: Entities, text: str, paste: str | None = None) -> di
     return a
 
 
+def running_args(ent: Entities) -> dict[str, Any]:
+    """`predict` listing the running jobs at risk, filtered by what the question names."""
+    a: dict[str, Any] = {"running": True}
+    for k in ("project", "user", "queue", "cluster"):
+        if k in ent.names:
+            a[k] = ent.names[k]
+    if ent.top:
+        a["top"] = ent.top
+    return a
+
+
 def solution_text(text: str, ent: Entities) -> str:
     """The fix in the user's words: the sentence without the job, the outcome and filler."""
     s = text

@@ -121,6 +121,8 @@ class Router:
                 intent = "stats" if ent.group_by else "analyze"
             else:
                 return Plan(kind="help")
+        if intent == "running_risk":  # running jobs at risk: predict lists them
+            return [{"action": "predict", "args": argmod.running_args(ent)}]
         facts = _facts(prev) if prev else {}
         if intent in WINDOWED_ACTIONS and prev and followup and not ent.any_filter():
             base = next((c["args"] for c in prev["calls"] if c["action"] in WINDOWED_ACTIONS), None)

@@ -61,6 +61,18 @@ ANALYZE = re.compile(r"\banaly[sz]\w*|\bwhat(?:'s| is| are|s)? (?:been |have bee
                      r"\bsick\b|\bacting up\b|\bweird\b|\bwtf\b|\bwhat'?s up\b|\bgoing on\b|"
                      r"\bwhat (?:failed|broke|crashed|died)\b|"
                      r"\bhow(?:'s| is| are)\b.{0,30}\b(?:doing|going|looking)\b", _Q)
+#: Running jobs at risk ("which running jobs are likely to fail?", "which jobs will run out of
+#: memory?", "any running jobs at risk?"): `predict` with running: true. A plural "jobs" (or
+#: running / active / live jobs) and a risk cue; a job id or a job's request is `predict`.
+_RISK = (r"(?:(?:likely|going|gonna|about|expected)\s+to\s+(?:\w+\s+)?(?:fail|die|crash|oom|run out|"
+         r"be (?:oom-?)?killed|get (?:oom-?)?killed|hit (?:the|their) (?:memory )?limit)|at risk|"
+         r"risk\w*|in danger|in trouble|will (?:\w+\s+)?(?:fail|die|crash|oom|run out|be killed|get "
+         r"(?:oom-?)?killed)|might (?:fail|die|crash|oom|run out|get (?:oom-?)?killed)|"
+         r"running out of (?:memory|mem|ram)|close to (?:their|the) (?:memory )?limit)")
+RUNNING_RISK = re.compile(
+    r"\b(?:running|active|live|in[- ]flight|current(?:ly running)?)\s+(?:\w+\s+)?(?:jobs?|pods?|"
+    r"workloads?|ones)\b.{0,60}?\b" + _RISK + r"|\b(?:which|what|any|list|show)\s+(?:\w+\s+){0,2}"
+    r"(?:jobs|pods|workloads)\b.{0,40}?\b" + _RISK, _Q)
 QUESTION_START = re.compile(r"^\s*(?:how|what|which|why|did|does|do|is|are|can|could|should|will|would|has|"
                             r"have|was|were|any)\b", _Q)
 SPLIT = re.compile(r"\s*(?:;|\?\s+|\.\s+|,?\s+(?:and then|and also|and|then|also|plus|but)\s+|,\s+)"
@@ -133,6 +145,8 @@ def intent_of(q: str, has_job: bool, has_outcome: bool, has_failure: bool) -> st
         return "record_outcome"
     if RECORD_FAILURE.search(q) and not is_question(q):
         return "record_failure"
+    if not has_job and RUNNING_RISK.search(q):
+        return "running_risk"
     if PREDICT.search(q):
         return "predict"
     if DIAGNOSE.search(q) and (has_job or re.search(r"\b(?:it|(?:this|that)(?! (?:week|month|morning|"
