@@ -134,8 +134,8 @@ class LiveQueries(Queries):
     def name_failures(self, since: int, until: int, min_count: int) -> list[dict[str, Any]]:
         """Job names with at least `min_count` failures that ended in [since, until]."""
         rows = self.conn.execute(
-            f"SELECT cluster, project, name, COUNT(*), MAX(end_time) FROM jobs "
-            f"WHERE {_FAILED_IN} AND end_time BETWEEN ? AND ? AND name IS NOT NULL "
+            f"SELECT cluster, project, name, COUNT(*), MAX(event_time) FROM jobs "
+            f"WHERE {_FAILED_IN} AND event_time BETWEEN ? AND ? AND name IS NOT NULL "
             f"GROUP BY cluster, project, name HAVING COUNT(*) >= ?",
             [*_FAILED, since, until, min_count]).fetchall()
         return [{"cluster": r[0], "project": r[1], "name": r[2], "count": r[3], "last": r[4]}
@@ -144,20 +144,20 @@ class LiveQueries(Queries):
     def failed_jobs_named(self, cluster: str, project: str | None, name: str, since: int,
                           until: int, limit: int = 50) -> list[dict[str, Any]]:
         rows = self.conn.execute(
-            f"SELECT job_id, failure_type, end_time FROM jobs INDEXED BY jobs_name_end "
-            f"WHERE name = ? AND end_time BETWEEN ? AND ? AND cluster = ? AND project IS ? "
-            f"AND {_FAILED_IN} ORDER BY end_time, job_id LIMIT ?",
+            f"SELECT job_id, failure_type, event_time FROM jobs INDEXED BY jobs_window "
+            f"WHERE name = ? AND event_time BETWEEN ? AND ? AND cluster = ? AND project IS ? "
+            f"AND {_FAILED_IN} ORDER BY event_time, job_id LIMIT ?",
             [name, since, until, cluster, project, *_FAILED, limit]).fetchall()
-        return [{"job_id": r[0], "failure_type": r[1], "end_time": r[2]} for r in rows]
+        return [{"job_id": r[0], "failure_type": r[1], "event_time": r[2]} for r in rows]
 
     def node_failure_users(self, since: int, until: int, min_users: int
                            ) -> list[dict[str, Any]]:
         """Nodes where failures blamed on the cluster or unclear came from several users."""
         rows = self.conn.execute(
             f"SELECT n.cluster, n.node, COUNT(DISTINCT j.user), COUNT(*), "
-            f"GROUP_CONCAT(DISTINCT j.project), MAX(j.end_time) FROM jobs j "
+            f"GROUP_CONCAT(DISTINCT j.project), MAX(j.event_time) FROM jobs j "
             f"JOIN job_nodes n ON n.cluster = j.cluster AND n.job_id = j.job_id "
-            f"WHERE j.{_FAILED_IN} AND j.end_time BETWEEN ? AND ? AND j.blame != 'job' "
+            f"WHERE j.{_FAILED_IN} AND j.event_time BETWEEN ? AND ? AND j.blame != 'job' "
             f"GROUP BY n.cluster, n.node HAVING COUNT(DISTINCT j.user) >= ?",
             [*_FAILED, since, until, min_users]).fetchall()
         return [{"cluster": r[0], "node": r[1], "users": r[2], "count": r[3],
@@ -169,8 +169,8 @@ class LiveQueries(Queries):
         rows = self.conn.execute(
             f"SELECT j.job_id, j.failure_type, j.user FROM job_nodes n JOIN jobs j ON "
             f"j.cluster = n.cluster AND j.job_id = n.job_id WHERE n.cluster = ? AND n.node = ? "
-            f"AND j.{_FAILED_IN} AND j.end_time BETWEEN ? AND ? AND j.blame != 'job' "
-            f"ORDER BY j.end_time LIMIT ?", [cluster, node, *_FAILED, since, until, limit]
+            f"AND j.{_FAILED_IN} AND j.event_time BETWEEN ? AND ? AND j.blame != 'job' "
+            f"ORDER BY j.event_time LIMIT ?", [cluster, node, *_FAILED, since, until, limit]
         ).fetchall()
         return [{"job_id": r[0], "failure_type": r[1], "user": r[2]} for r in rows]
 
@@ -178,7 +178,7 @@ class LiveQueries(Queries):
         """Failures in [since, until] by (project, failure type), with their job ids."""
         rows = self.conn.execute(
             f"SELECT cluster, project, failure_type, COUNT(*), GROUP_CONCAT(job_id) FROM jobs "
-            f"WHERE {_FAILED_IN} AND end_time BETWEEN ? AND ? AND failure_type IS NOT NULL "
+            f"WHERE {_FAILED_IN} AND event_time BETWEEN ? AND ? AND failure_type IS NOT NULL "
             f"GROUP BY cluster, project, failure_type", [*_FAILED, since, until]).fetchall()
         return [{"cluster": r[0], "project": r[1], "failure_type": r[2], "count": r[3],
                  "job_ids": (r[4] or "").split(",")[:50]} for r in rows]
@@ -207,7 +207,7 @@ class LiveQueries(Queries):
                             limit: int = 50) -> list[dict[str, Any]]:
         """The latest failed jobs of a cluster (and project, when given) with event_time in
         [since, until), newest first."""
-        sql = (f"SELECT job_id, failure_type FROM jobs WHERE "
+        sql = (f"SELECT job_id, failure_type FROM jobs INDEXED BY jobs_window WHERE "
                f"{_FAILED_IN} AND event_time >= ? AND event_time < ? AND cluster = ?")
         args: list[Any] = [*_FAILED, since, until, cluster]
         if project is not None:
@@ -262,8 +262,8 @@ class LiveQueries(Queries):
         """Failed jobs ended since `since` whose failure event has no job output yet."""
         cur = self.conn.execute(
             f"SELECT j.* FROM jobs j JOIN failure_events f ON f.cluster = j.cluster "
-            f"AND f.job_id = j.job_id WHERE j.{_FAILED_IN} AND j.end_time >= ? "
-            f"AND f.logs_snippet IS NULL ORDER BY j.end_time LIMIT ?", [*_FAILED, since, limit])
+            f"AND f.job_id = j.job_id WHERE j.{_FAILED_IN} AND j.event_time >= ? "
+            f"AND f.logs_snippet IS NULL ORDER BY j.event_time LIMIT ?", [*_FAILED, since, limit])
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r)) for r in cur]
 
@@ -298,7 +298,7 @@ class LiveQueries(Queries):
         for w in windows:
             for cluster, failed, total in self.conn.execute(
                     f"SELECT cluster, SUM({_FAILED_IN}), COUNT(*) FROM jobs WHERE state IN "
-                    f"({', '.join('?' * len(ended))}) AND end_time > ? AND end_time <= ? "
+                    f"({', '.join('?' * len(ended))}) AND event_time > ? AND event_time <= ? "
                     f"GROUP BY cluster", [*_FAILED, *ended, now - w, now]):
                 rates.append((cluster, w, int(failed or 0), int(total)))
         return {"alerts": [tuple(r) for r in alerts],
