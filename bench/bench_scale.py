@@ -105,6 +105,88 @@ def build(n: int, where: Path, keep_text: bool = False) -> dict:
     return facts
 
 
+def _cols(conn, schema: str, table: str) -> list[str]:
+    return [r[1] for r in conn.execute(f"PRAGMA {schema}.table_info({table})")]
+
+
+def replicate(src: Path, n: int, where: Path) -> dict:
+    """A store of `n` jobs made of copies of the ingested store `src` (m jobs), copy k shifted
+    back by k x its span with job ids + k x m, written in SQL (jobs, job_nodes, failure_events,
+    templates) into a store opened by this code, indexes built at the end as a bulk ingest
+    does; then the knowledge graph. For sizes whose ingest does not fit the time at hand: the
+    rows are the reader's own, only repeated (say so beside its figures)."""
+    from jobmedic.knowledge.graphstore import PersistedGraph
+    from jobmedic.knowledge.store import Store
+
+    db = where / f"jm-{label(n)}.db"
+    facts_file = Path(str(db) + ".build.json")
+    ready = Path(str(db) + ".READY")
+    if ready.exists() and facts_file.exists():
+        return json.loads(facts_file.read_text()) | {"reused": True}
+    for p in (db, Path(str(db) + "-wal"), Path(str(db) + "-shm")):
+        p.unlink(missing_ok=True)
+    t0, c0, load0, commit = time.perf_counter(), time.process_time(), os.getloadavg()[0], _commit()
+    store = Store(db)
+    conn = store.conn
+    conn.execute("ATTACH DATABASE ? AS src", (str(src),))
+    m = conn.execute("SELECT COUNT(*) FROM src.jobs").fetchone()[0]
+    lo, hi = conn.execute("SELECT MIN(submit_time), MAX(end_time) FROM src.jobs").fetchone()
+    span = (hi - lo) // 86400 * 86400 + 86400
+    copies = -(-n // m)
+    dropped = store.drop_indexes_of_empty_tables()
+    times = ("submit_time", "start_time", "end_time", "failed_at", "timestamp")
+
+    def select(table: str, k: int, limit: int | None) -> tuple[str, str]:
+        cols = [c for c in _cols(conn, "main", table) if c in set(_cols(conn, "src", table))
+                and c != "id"]
+        out = []
+        for c in cols:
+            if c == "job_id":
+                out.append(f"CAST(CAST(job_id AS INTEGER) + {k * m} AS TEXT)")
+            elif c in times:
+                out.append(f"{c} - {k * span}")
+            elif c == "dedup_key":
+                out.append(f"'job:' || cluster || ':' || CAST(CAST(job_id AS INTEGER) + {k * m} AS TEXT)")
+            else:
+                out.append(c)
+        cap = f" WHERE CAST(job_id AS INTEGER) <= {limit}" if limit is not None else ""
+        return ", ".join(cols), f"SELECT {', '.join(out)} FROM src.{table}{cap}"
+
+    tcols = [c for c in _cols(conn, "main", "templates") if c in set(_cols(conn, "src", "templates"))]
+    with store.transaction():
+        conn.execute(f"INSERT OR IGNORE INTO templates ({', '.join(tcols)}) "
+                     f"SELECT {', '.join(tcols)} FROM src.templates")
+    for k in range(copies - 1, -1, -1):  # oldest copy first, as a history would arrive
+        limit = None if (k + 1) * m <= n else n - k * m
+        with store.transaction():
+            for table in ("jobs", "job_nodes", "failure_events"):
+                cols, sel = select(table, k, limit)
+                conn.execute(f"INSERT INTO {table} ({cols}) {sel}")
+        print(f"copy {k}: {conn.execute('SELECT COUNT(*) FROM jobs').fetchone()[0]:,} jobs",
+              flush=True)
+    conn.execute("DETACH DATABASE src")
+    rows_s = time.perf_counter() - t0
+    if dropped:
+        store.rebuild_indexes()
+    idx_s = time.perf_counter() - t0 - rows_s
+    g0 = time.perf_counter()
+    PersistedGraph(store).refresh()
+    graph_s = time.perf_counter() - g0
+    conn.execute("ANALYZE")
+    store.close()
+    facts = {"jobs": n, "store": str(db), "built_from": str(src), "copies": copies,
+             "span_days": span // 86400, "replicated_s": round(rows_s, 1),
+             "indexes_s": round(idx_s, 1), "graph_s": round(graph_s, 1),
+             "build_wall_s": round(time.perf_counter() - t0, 1),
+             "build_cpu_s": round(time.process_time() - c0, 1), "store_mb": size_mb(db),
+             "commit": commit, "load_avg_start_end": [round(load0, 1), round(os.getloadavg()[0], 1)],
+             "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    facts_file.write_text(json.dumps(facts, indent=2))
+    ready.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")
+    print(f"replicated {db}: {json.dumps(facts)}", flush=True)
+    return facts
+
+
 def model_for(dbs: list[Path]) -> None:
     """Train one failure model on the smallest store; copy its folder beside the others."""
     src = Path(str(dbs[0]) + ".models")
@@ -136,12 +218,18 @@ def main(argv: list[str]) -> dict:
     ap.add_argument("--dir", default="/tmp")
     ap.add_argument("--build-only", action="store_true")
     ap.add_argument("--keep-text", action="store_true")
+    ap.add_argument("--replicate-above", type=int, default=None,
+                    help="sizes above this are copies of the store of this size (see replicate)")
     a = ap.parse_args(argv)
     where = Path(a.dir)
     sizes = [int(s) for s in a.sizes.split(",")]
     result: dict = {"sizes": {}}
     for n in sizes:
-        result["sizes"][label(n)] = {"build": build(n, where, a.keep_text)}
+        if a.replicate_above and n > a.replicate_above:
+            src = where / f"jm-{label(a.replicate_above)}.db"
+            result["sizes"][label(n)] = {"build": replicate(src, n, where)}
+        else:
+            result["sizes"][label(n)] = {"build": build(n, where, a.keep_text)}
     if a.build_only:
         return result
     dbs = [where / f"jm-{label(n)}.db" for n in sizes]

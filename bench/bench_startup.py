@@ -27,6 +27,7 @@ COMMANDS = {
     "act stats": ["act", '{"action":"stats"}'],
     "act analyze": ["act", '{"action":"analyze"}'],
     "act remediate": ["act", '{"action":"remediate","failure_type":"oom"}'],
+    "remediate --job-id": ["remediate", "--job-id", "1001"],
 }
 
 
