@@ -46,6 +46,9 @@ class ModelKind(ABC):
     #: A classifier's fewest failed (and successful) jobs in its training slice; training
     #: refuses a slice with fewer (models/training.refuse_useless). 0: not a classifier.
     min_positives: ClassVar[int] = 0
+    #: A kind whose predictions are averaged with this one's in `evaluate` when that kind's
+    #: card says the average won on its validation slice (failure: the gnn).
+    ensemble_with: ClassVar[str | None] = None
     #: Optuna direction of `tune_objective`'s value ("maximize" / "minimize").
     tune_direction: ClassVar[str] = "minimize"
 
@@ -97,6 +100,11 @@ class ModelKind(ABC):
     def for_serving(self) -> ModelKind:
         """The model ready for one-at-a-time predictions (e.g. single-threaded)."""
         return self
+
+    def after_save(self, store: Any, frame: Frame, version: str) -> dict[str, Any] | None:
+        """After training saved artifact `version`: precompute what serving needs from the
+        store (e.g. the gnn's per-entity neighbour terms); returns what it did, or None."""
+        return None
 
     # -- evaluation and card -----------------------------------------------------------------
     @abstractmethod

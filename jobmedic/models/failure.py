@@ -27,6 +27,7 @@ class FailureModel(ModelKind):
 
     name = "failure"
     role = "risk"
+    ensemble_with = "gnn"
     tune_direction = "maximize"
     min_positives = 10
 

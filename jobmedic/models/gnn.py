@@ -100,6 +100,13 @@ class GnnModel(ModelKind):
     def predict(self, X: GraphRows) -> np.ndarray:
         return boosting.apply_calibration(self.calibration_, self._scores(X))
 
+    def after_save(self, store, frame, version: str) -> dict[str, Any]:
+        """The serving state of this model over the store's jobs (models/gnn_serving.py)."""
+        from jobmedic.models import gnn_serving
+
+        self.version_ = version
+        return gnn_serving.build_state(store, self, frame)
+
     # -- artifact ----------------------------------------------------------------------------
     def files(self) -> dict[str, Any]:
         import torch

@@ -28,6 +28,9 @@ def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str
     x, hists = spec_features(store, spec, now, scope)
     X = x[None, :]
     p = float(fm.predict(X)[0])
+    from jobmedic.models.gnn_serving import ensemble_one  # the GNN + XGBoost ensemble (issue 16)
+
+    p, ensemble = ensemble_one(store, models_dir, x, dict(spec), now, p, scope)
     out: dict[str, Any] = {
         "failure_risk": round(p, 4), "risk_level": str(level_of(np.array([p]), dict(levels))[0]),
         "factors": top_factors(fm.contributions(X)[0], x, hists),
@@ -37,6 +40,8 @@ def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str
         "cold_start": [NOUN[k] for k, h in hists.items() if h.get("value") not in (None, "") and h["n"] == 0],
         "models": {"failure": fmeta["version"]}, "missing_models": [],
     }
+    if ensemble is not None:
+        out["ensemble"] = ensemble
     unseen = unseen_cluster(fmeta, cluster or spec.get("cluster"))
     if unseen:
         out["unseen_cluster"] = unseen

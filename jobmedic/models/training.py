@@ -127,12 +127,54 @@ def train(store: Store, kind: str, models_dir: str, until: int | None = None,
     card["train_seconds"] = round(time.perf_counter() - t0, 2)
     path = artifacts.save(models_dir, kind, model.files(), model.meta() | {"card": card})
     card["version"], card["path"] = path.name, str(path)
+    serving = model.after_save(store, frame, path.name)
+    if serving:
+        card["serving_state"] = serving
     last_end = df["end_time"].max()
     if np.isfinite(last_end):
         store.refresh_entity_stats(int(last_end) + 1)
     from jobmedic.knowledge import entity_summary
 
     entity_summary.refresh(store, build=True)  # what predict reads the history from at "now"
+    return card
+
+
+def recalibrate(store: Store, kind: str, models_dir: str, until: int | None = None,
+                scope: Sequence[str] | None = None, frame: Frame | None = None) -> dict[str, Any]:
+    """Refit the current request model's conformal shifts and retry-budget table on the most
+    recent completed jobs (models/runtime_rolling.py) and save them as a new version with the
+    same booster; returns the card. No job the booster was fitted on is used."""
+    import copy
+
+    from jobmedic.models import runtime_rolling as rolling
+
+    cls = registry.kind(kind)
+    current, meta = registry.load(models_dir, kind)
+    if cls.role != "request":
+        raise ModelError(f"the {kind} model has no conformal shift to recalibrate",
+                         "recalibrate a request model: `jobmedic train runtime --recalibrate`")
+    model = copy.copy(current)  # the cached model keeps serving its own version
+    frame = _positional(frame if frame is not None else load(store, scope))
+    df = frame[0]
+    mask, y = cls.labels(df)
+    card = dict(meta.get("card") or {})
+    last = df["end_time"].max()
+    before = float(until) if until is not None else (float(last) + 1 if np.isfinite(last) else 0.0)
+    since = rolling.epoch((card.get("window") or {}).get("calibration_from"))
+    rows = rolling.pool(df, mask, since, before)[-rolling.WINDOW:]
+    if len(rows) < rolling.MIN_N:
+        raise ModelError(f"only {len(rows)} completed jobs ended between the model's calibration "
+                         f"start and {_iso(before)}; recalibration needs {rolling.MIN_N}",
+                         "ingest more recent history, or retrain with `jobmedic train "
+                         f"{kind}`")
+    used = rolling.refit(model, rolling.residuals(model, model.inputs(frame, rows), y[rows]))
+    card["recalibrated"] = used | {"from_version": meta.get("version"), "until": _iso(before),
+                                   "first_end": _iso(df["end_time"].to_numpy()[rows[0]])}
+    path = artifacts.save(models_dir, kind, model.files(), model.meta() | {"card": card})
+    card["version"], card["path"] = path.name, str(path)
+    serving = model.after_save(store, frame, path.name)
+    if serving:
+        card["serving_state"] = serving
     return card
 
 
@@ -227,4 +269,32 @@ def evaluate(store: Store, kind: str, models_dir: str, start: int, end: int | No
         res["warning"] = "the test window overlaps the training window: these figures are optimistic"
     res["metrics"] = model.evaluate(frame, rows, y[rows], card,
                                     _reference(model, models_dir, frame, rows))
+    ens = _ensemble(model, models_dir, frame, rows, y[rows])
+    if ens is not None:
+        res["ensemble"] = ens
     return res | model.summary(card)
+
+
+def _ensemble(model: ModelKind, models_dir: str, frame: Frame, rows: np.ndarray,
+              y: np.ndarray) -> dict[str, Any] | None:
+    """The kind's `ensemble_with` partner, averaged with it on `rows` when the partner's card
+    says the average won on its validation slice (None when there is no such partner)."""
+    other = model.ensemble_with
+    if other is None:
+        return None
+    try:
+        om, ometa = registry.load(models_dir, other)
+    except ModelError as exc:
+        return {"used": False, "with": other, "reason": exc.message}
+    if not (ometa.get("card") or {}).get(f"ensemble_with_{_engine(model)}"):
+        return {"used": False, "with": other, "version": ometa["version"],
+                "reason": f"the {other} model's card says the average did not win on validation"}
+    from jobmedic.models import metrics
+
+    p = (model.predict(model.inputs(frame, rows)) + om.predict(om.inputs(frame, rows))) / 2
+    return {"used": True, "with": other, "version": ometa["version"],
+            "metrics": metrics.classification(np.asarray(y).astype(int), p)}
+
+
+def _engine(model: ModelKind) -> str:
+    return "xgboost" if model.name == "failure" else model.name

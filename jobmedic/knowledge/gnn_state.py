@@ -1,0 +1,55 @@
+"""Storage of the GNN's serving state (models/gnn_serving.py): one row holding, for the gnn
+artifact version it was computed with, the per-entity neighbour terms as a NumPy .npz payload
+(plain arrays, read with allow_pickle=False), and the watermark it is exact below."""
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
+
+DDL = """CREATE TABLE IF NOT EXISTS gnn_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1), version TEXT NOT NULL, watermark REAL NOT NULL,
+    payload BLOB NOT NULL, built_at INTEGER NOT NULL)"""
+
+
+def save(store: Store, version: str, watermark: float, arrays: dict[str, np.ndarray],
+         built_at: int) -> int:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    data = buf.getvalue()
+    with store.transaction() as conn:
+        conn.execute(DDL)
+        conn.execute("INSERT OR REPLACE INTO gnn_state VALUES (1, ?, ?, ?, ?)",
+                     (version, float(watermark), data, int(built_at)))
+    return len(data)
+
+
+def header(store: Store) -> tuple[str, float, int] | None:
+    """(version, watermark, built_at) of the stored state, or None."""
+    try:
+        row = store.conn.execute("SELECT version, watermark, built_at FROM gnn_state WHERE id = 1").fetchone()
+    except Exception:  # noqa: BLE001 - sqlite3.OperationalError: no such table
+        return None
+    return None if row is None else (str(row[0]), float(row[1]), int(row[2]))
+
+
+def load(store: Store) -> dict[str, Any] | None:
+    try:
+        row = store.conn.execute("SELECT version, watermark, payload FROM gnn_state WHERE id = 1").fetchone()
+    except Exception:  # noqa: BLE001 - sqlite3.OperationalError: no such table
+        return None
+    if row is None:
+        return None
+    with np.load(io.BytesIO(row[2]), allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    return {"version": str(row[0]), "watermark": float(row[1]), "arrays": arrays}
+
+
+def ended_between(store: Store, a: float, b: float) -> bool:
+    """Whether any job has an end time in [a, b) (ended or not: the cautious answer)."""
+    return store.conn.execute("SELECT 1 FROM jobs WHERE end_time >= ? AND end_time < ? LIMIT 1",
+                              (a, b)).fetchone() is not None
