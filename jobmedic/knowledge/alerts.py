@@ -16,6 +16,16 @@ from jobmedic.knowledge.taxonomy import FAILED_STATES
 
 _FAILED = tuple(sorted(FAILED_STATES))
 _FAILED_IN = f"state IN ({', '.join('?' * len(_FAILED))})"
+
+
+def _failing(a: str = "") -> str:
+    """A failure by the stats queries' rule (issue 12): a failure state, or a pod that could not
+    be scheduled (pending, failure type scheduling: it failed without ever running). Takes
+    `_FAILED` as parameters, like `_FAILED_IN`; `a` is the table alias with its dot. With the
+    window on `event_time` a pod that never terminated counts at its failure time; the state
+    list leads so the state-led window index serves the scan."""
+    return (f"{a}state IN ({', '.join('?' * len(_FAILED))}, 'pending') AND "
+            f"({a}state != 'pending' OR {a}failure_type = 'scheduling')")
 ALERT_FIELDS = ("id", "rule", "subject", "dedup_key", "severity", "text", "job_ids",
                 "failure_type", "evidence", "fix", "project", "cluster", "first_seen",
                 "last_seen", "last_sent", "state", "resolved_at", "acked_at", "acked_by", "count")
@@ -135,7 +145,7 @@ class LiveQueries(Queries):
         """Job names with at least `min_count` failures that ended in [since, until]."""
         rows = self.conn.execute(
             f"SELECT cluster, project, name, COUNT(*), MAX(event_time) FROM jobs "
-            f"WHERE {_FAILED_IN} AND event_time BETWEEN ? AND ? AND name IS NOT NULL "
+            f"WHERE {_failing()} AND event_time BETWEEN ? AND ? AND name IS NOT NULL "
             f"GROUP BY cluster, project, name HAVING COUNT(*) >= ?",
             [*_FAILED, since, until, min_count]).fetchall()
         return [{"cluster": r[0], "project": r[1], "name": r[2], "count": r[3], "last": r[4]}
@@ -146,7 +156,7 @@ class LiveQueries(Queries):
         rows = self.conn.execute(
             f"SELECT job_id, failure_type, event_time FROM jobs INDEXED BY jobs_window "
             f"WHERE name = ? AND event_time BETWEEN ? AND ? AND cluster = ? AND project IS ? "
-            f"AND {_FAILED_IN} ORDER BY event_time, job_id LIMIT ?",
+            f"AND {_failing()} ORDER BY event_time, job_id LIMIT ?",
             [name, since, until, cluster, project, *_FAILED, limit]).fetchall()
         return [{"job_id": r[0], "failure_type": r[1], "event_time": r[2]} for r in rows]
 
@@ -157,7 +167,7 @@ class LiveQueries(Queries):
             f"SELECT n.cluster, n.node, COUNT(DISTINCT j.user), COUNT(*), "
             f"GROUP_CONCAT(DISTINCT j.project), MAX(j.event_time) FROM jobs j "
             f"JOIN job_nodes n ON n.cluster = j.cluster AND n.job_id = j.job_id "
-            f"WHERE j.{_FAILED_IN} AND j.event_time BETWEEN ? AND ? AND j.blame != 'job' "
+            f"WHERE {_failing('j.')} AND j.event_time BETWEEN ? AND ? AND j.blame != 'job' "
             f"GROUP BY n.cluster, n.node HAVING COUNT(DISTINCT j.user) >= ?",
             [*_FAILED, since, until, min_users]).fetchall()
         return [{"cluster": r[0], "node": r[1], "users": r[2], "count": r[3],
@@ -169,7 +179,7 @@ class LiveQueries(Queries):
         rows = self.conn.execute(
             f"SELECT j.job_id, j.failure_type, j.user FROM job_nodes n JOIN jobs j ON "
             f"j.cluster = n.cluster AND j.job_id = n.job_id WHERE n.cluster = ? AND n.node = ? "
-            f"AND j.{_FAILED_IN} AND j.event_time BETWEEN ? AND ? AND j.blame != 'job' "
+            f"AND {_failing('j.')} AND j.event_time BETWEEN ? AND ? AND j.blame != 'job' "
             f"ORDER BY j.event_time LIMIT ?", [cluster, node, *_FAILED, since, until, limit]
         ).fetchall()
         return [{"job_id": r[0], "failure_type": r[1], "user": r[2]} for r in rows]
@@ -178,7 +188,7 @@ class LiveQueries(Queries):
         """Failures in [since, until] by (project, failure type), with their job ids."""
         rows = self.conn.execute(
             f"SELECT cluster, project, failure_type, COUNT(*), GROUP_CONCAT(job_id) FROM jobs "
-            f"WHERE {_FAILED_IN} AND event_time BETWEEN ? AND ? AND failure_type IS NOT NULL "
+            f"WHERE {_failing()} AND event_time BETWEEN ? AND ? AND failure_type IS NOT NULL "
             f"GROUP BY cluster, project, failure_type", [*_FAILED, since, until]).fetchall()
         return [{"cluster": r[0], "project": r[1], "failure_type": r[2], "count": r[3],
                  "job_ids": (r[4] or "").split(",")[:50]} for r in rows]
@@ -208,7 +218,7 @@ class LiveQueries(Queries):
         """The latest failed jobs of a cluster (and project, when given) with event_time in
         [since, until), newest first."""
         sql = (f"SELECT job_id, failure_type FROM jobs INDEXED BY jobs_window WHERE "
-               f"{_FAILED_IN} AND event_time >= ? AND event_time < ? AND cluster = ?")
+               f"{_failing()} AND event_time >= ? AND event_time < ? AND cluster = ?")
         args: list[Any] = [*_FAILED, since, until, cluster]
         if project is not None:
             sql += " AND project = ?"
@@ -288,18 +298,21 @@ class LiveQueries(Queries):
     # -- the gauges of /metrics ---------------------------------------------------------------
     def live_metrics(self, now: int, windows: Sequence[int] = (3600, 86400)) -> dict[str, Any]:
         """Alert counts by (rule, severity, state), deliveries by (sink, status) and, per
-        cluster and window (seconds before `now`), failed and ended jobs by end time."""
+        cluster and window (seconds before `now`), failed and ended jobs at their event_time
+        (a failure without an end at its failure time; unschedulable pods are failures and
+        counted among the jobs; cancelled jobs stay among the ended, as the metric's name says)."""
         alerts = self.conn.execute("SELECT rule, severity, state, COUNT(*) FROM alerts "
                                    "GROUP BY rule, severity, state").fetchall()
         deliveries = self.conn.execute("SELECT sink, status, COUNT(*) FROM alert_deliveries "
                                        "GROUP BY sink, status").fetchall()
         ended = ("completed", "cancelled", *_FAILED)
         rates = []
-        for w in windows:
+        for w in windows:  # ended jobs and unschedulable pods (failures that never ran)
             for cluster, failed, total in self.conn.execute(
-                    f"SELECT cluster, SUM({_FAILED_IN}), COUNT(*) FROM jobs WHERE state IN "
-                    f"({', '.join('?' * len(ended))}) AND event_time > ? AND event_time <= ? "
-                    f"GROUP BY cluster", [*_FAILED, *ended, now - w, now]):
+                    f"SELECT cluster, SUM(state NOT IN ('completed', 'cancelled')), COUNT(*) "
+                    f"FROM jobs WHERE state IN ({', '.join('?' * len(ended))}, 'pending') AND "
+                    f"(state != 'pending' OR failure_type = 'scheduling') AND event_time > ? "
+                    f"AND event_time <= ? GROUP BY cluster", [*ended, now - w, now]):
                 rates.append((cluster, w, int(failed or 0), int(total)))
         return {"alerts": [tuple(r) for r in alerts],
                 "deliveries": [tuple(r) for r in deliveries], "rates": rates}

@@ -44,3 +44,31 @@ def test_report_counts_pods_that_never_terminated(tmp_path, taxonomy):
         assert "image_pull" in render_markdown(env)
     finally:
         app.close()
+
+
+def test_live_rule_counts_use_the_failure_time(store, taxonomy, tmp_path):
+    """The watch rules' windowed counts (knowledge/alerts.py) from kubectl JSON: the pods that
+    never terminated count at their failure time, the unschedulable one included, like stats;
+    /metrics' rate counts the same failures."""
+    from jobmedic.live.rules import RuleSet
+
+    _ingest(store, taxonomy, tmp_path, [p for p, _, _ in PODS])
+    live = store.live
+    by_type = {g["failure_type"]: g["count"] for g in live.type_failures(T, NOW)}
+    assert by_type == {"image_pull": 2, "crash_loop": 1, "preempted": 1, "scheduling": 1}
+    # a window around day 3 only: the ImagePullBackOff pod failing then, nothing else
+    assert [(g["failure_type"], g["job_ids"]) for g in live.type_failures(T + 3 * DAY, T + 3 * DAY + 3600)] \
+        == [("image_pull", ["ml-team/pull-a"])]
+    assert [j["job_id"] for j in live.failed_jobs_between("gpu-a", None, T, T + 2 * DAY)] \
+        == ["ml-team/sched-e"]  # unschedulable on day 1, no end time
+    rates = {(c, w): (f, n) for c, w, f, n in live.live_metrics(NOW, (7 * DAY,))["rates"]}
+    assert rates == {("gpu-a", 7 * DAY): (5, 7)}
+    # the known-fix rule is asked about the image pulls of the last hour of day 4
+    asked = []
+
+    def fixes(ftype, project):
+        asked.append((ftype, project))
+        return []
+    RuleSet({"hotspot": {"enabled": False}, "changepoint": {"enabled": False}}, fixes).evaluate(
+        store, T + 4 * DAY + 1800)
+    assert ("image_pull", "ml-team") in asked
