@@ -16,7 +16,8 @@ from textual.widgets import Footer, Input, Label, ProgressBar
 
 from jobmedic.tui.backend import Answer, AssistantUnavailable, ChatBackend
 from jobmedic.tui.picture import Picture
-from jobmedic.tui.widgets import ChatInput, Conversation, RemedyList, SidePanel
+from jobmedic.tui.widgets import AtRisk, ChatInput, Conversation, RemedyList, SidePanel
+from jobmedic.tui.widgets.at_risk import RiskView, risk_from
 
 NARROW = 72  # below this width the side panel hides itself (F2 shows it again)
 
@@ -75,6 +76,7 @@ class ChatApp(App[None]):
                 yield ChatInput(id="input")
             with Vertical(id="side"):
                 yield SidePanel(id="panel")
+                yield AtRisk(id="at-risk")
                 yield RemedyList(id="remedies")
         yield Footer()
 
@@ -189,6 +191,11 @@ class ChatApp(App[None]):
         except Exception as exc:  # noqa: BLE001 - e.g. the store is locked by an ingest
             pic = Picture(notes=[f"refresh failed: {type(exc).__name__}: {exc}"])
         self.call_from_thread(self.query_one(SidePanel).show, pic, self._clock())
+        try:
+            view = risk_from(self.backend.running_risk())
+        except Exception as exc:  # noqa: BLE001 - as above
+            view = RiskView(note=f"refresh failed: {type(exc).__name__}")
+        self.call_from_thread(self.query_one(AtRisk).show, view)
 
     @work(thread=True, exclusive=True, group="vocab")
     def load_vocabulary(self) -> None:

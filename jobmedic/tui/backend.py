@@ -118,6 +118,11 @@ class ChatBackend:
             week = run_action({"action": "analyze", "lookback_days": 7}, self.panel_ctx)
         return picture_from(day, trend, week)
 
+    def running_risk(self) -> ToolResult:
+        """The running jobs at risk (predict with running: true), for the side panel."""
+        with self._panel_lock:
+            return run_action({"action": "predict", "running": True, "top": 10}, self.panel_ctx)
+
     def vocabulary(self) -> list[str]:
         """Names to complete in the input: projects, nodes, users, queues, images, failure codes."""
         names: list[str] = []

@@ -27,7 +27,24 @@ def chat_db_template(tmp_path_factory, taxonomy):
     with Store(d / "chat.db") as store:
         ctx = IngestContext(taxonomy, Templates(store.load_templates()), cluster="hpc")
         run_ingest(store, READERS["slurm"], str(d / "sacct.txt"), ctx)
+        add_memory_samples(store)
     return d / "chat.db", d / "sacct.txt", cluster
+
+
+def add_memory_samples(store: Store) -> list[str]:
+    """sstat-style memory samples (every 5 s, the last 3 minutes before ANCHOR) for two running
+    jobs: the first climbs towards its request (a memory-kill warning), the second is flat."""
+    rows = store.conn.execute("SELECT job_id, req_mem_mb FROM jobs WHERE state = 'running' AND "
+                              "req_mem_mb > 0 ORDER BY job_id LIMIT 2").fetchall()
+    samples = []
+    for i, (job, mem) in enumerate(rows):
+        limit = mem * 1024 * 1024
+        for k in range(37):
+            frac = 0.45 + 0.5 * k / 36 if i == 0 else 0.4
+            samples.append(("hpc", job, "n1", "0", "mem_rss_bytes", ANCHOR - 180 + 5 * k,
+                            frac * limit, "sstat"))
+    store.add_samples(samples)
+    return [r[0] for r in rows]
 
 
 @pytest.fixture
