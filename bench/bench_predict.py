@@ -1,22 +1,30 @@
-"""Predict and training benchmarks on a 1,000,000-job synthetic store.
+"""Predict and training benchmarks on a 1,000,000-job synthetic store, before and after
+issue 16 side by side in one run (the "before" path is the same code with the numpy walk of
+the boosters and the per-entity summary switched off, calls interleaved one by one so both see
+the same machine load):
 
-* predict: p50 / p95 of one `predict` action (features from indexed history lookups plus the
-  entity summary, three models, SHAP factors, the report) over 1,000 specs;
-* batch scoring: jobs/s of `models.batch.score` on 200,000 specs (history read once), and of
-  the model part alone (features given).
+* predict: p50 / p95 (wall and CPU) of one `predict` action (features, three models,
+  attributions, the report) over 1,000 specs;
+* batch scoring: jobs/s (wall and CPU) of `models.batch.score` on 200,000 specs submitted
+  now, end to end from the store (before: the history read and as-of features; after: the
+  summary), and of the model part alone (features given).
 
-    .venv/bin/python -m bench predict [--jobs N] [--reuse]   (--reuse: keep trained models)
+    .venv/bin/python -m bench predict [--jobs N] [--reuse] [--calls N]   (--reuse: keep trained models)
 """
 from __future__ import annotations
 
+import os
 import time
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from jobmedic.knowledge import entity_summary
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.taxonomy import Taxonomy
-from jobmedic.models import registry, training
+from jobmedic.models import forest, registry, training
 from jobmedic.models.batch import score
 from jobmedic.models.features import FEATURES, build_features
 from jobmedic.models.synthetic import synthetic_jobs
@@ -43,8 +51,31 @@ def _store(n: int) -> Store:
     return s
 
 
+@contextmanager
+def before_issue16():
+    """The predict path as it was: XGBoost for one job, history from the jobs table."""
+    small, fresh = forest.SMALL, entity_summary.fresh_at
+    forest.SMALL = 0
+    entity_summary.fresh_at = lambda *a, **k: False
+    try:
+        yield
+    finally:
+        forest.SMALL, entity_summary.fresh_at = small, fresh
+
+
+def _timed(fn):
+    t, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - t, time.process_time() - c
+
+
+def _pct(xs, q):
+    return round(float(np.percentile(np.asarray(xs) * 1000, q)), 2)
+
+
 def main(argv: list[str]) -> dict:
     n = int(argv[argv.index("--jobs") + 1]) if "--jobs" in argv else 1_000_000
+    calls = int(argv[argv.index("--calls") + 1]) if "--calls" in argv else 1000
     s = _store(n)
     mdir = str(OUT / f"models-synth-{n}")
     frame = training.load(s)
@@ -57,40 +88,59 @@ def main(argv: list[str]) -> dict:
         training.train(s, kind, mdir, until, frame=frame)
     train_s = None if reuse else round(time.perf_counter() - t, 1)
     s.refresh_entity_stats(int(df["end_time"].max()) + 1)
+    summary = entity_summary.refresh(s, build=True)
     ctx = ToolContext(store=s, taxonomy=Taxonomy.from_yaml(config_path("taxonomy.yaml")),
                       now=int(df["end_time"].max()) + 60, models_dir=Path(mdir), risk_levels=LEVELS)
     rng = np.random.default_rng(0)
     users, names = df["user"].unique(), df["name"].unique()
-    lat = []
-    for i in range(1000):
+    load0 = os.getloadavg()
+    lat: dict[str, dict[str, list]] = {k: {"wall": [], "cpu": []} for k in ("before", "after")}
+    for i in range(calls):
         spec = {"action": "predict", "user": str(rng.choice(users)) if i % 10 else f"new{i}",
                 "name": str(rng.choice(names)), "queue": "normal", "qos": "normal",
                 "req_cpus": int(rng.integers(1, 64)), "req_mem_mb": float(rng.integers(1, 64) * 1024),
-                "req_walltime_s": int(rng.integers(1, 48) * 3600)}
-        t = time.perf_counter()
-        r = run_action(spec, ctx)
-        lat.append(time.perf_counter() - t)
-        assert r.status == "ok", r.error
-    lat_ms = np.array(lat[50:]) * 1000
+                "req_walltime_s": int(rng.integers(1, 48) * 3600), "retry_budget": 0.02}
+        runs = {}
+        for which in (("before", "after") if i % 2 else ("after", "before")):
+            with before_issue16() if which == "before" else _nothing():
+                r, w, c = _timed(partial(run_action, spec, ctx))
+            assert r.status == "ok", r.error
+            runs[which] = r.data
+            if i >= 20:  # warm-up: model loads, the forest compiled for old artifacts
+                lat[which]["wall"].append(w)
+                lat[which]["cpu"].append(c)
+        assert abs(runs["before"]["failure_risk"] - runs["after"]["failure_risk"]) <= 2e-4, spec
+        assert runs["before"]["history"] == runs["after"]["history"], spec
+    load1 = os.getloadavg()
     specs = df.sample(200_000, random_state=0)[["user", "name", "project", "queue", "qos", "req_cpus",
                                                  "req_mem_mb", "timelimit_s"]].rename(
         columns={"timelimit_s": "req_walltime_s"}).reset_index(drop=True)
-    t = time.perf_counter()
-    res = score(s, specs, mdir, ctx.now, LEVELS, history=df)
-    batch_s = time.perf_counter() - t
+    batch = {}
+    for which in ("before", "after"):
+        with before_issue16() if which == "before" else _nothing():
+            res, w, c = _timed(partial(score, s, specs, mdir, ctx.now, LEVELS))
+        batch[which] = {"jobs_per_s_wall": round(len(res) / w), "jobs_per_s_cpu": round(len(res) / c),
+                        "wall_s": round(w, 2), "cpu_s": round(c, 2)}
+        batch.setdefault("results", []).append(res)
+    same = batch.pop("results")
+    np.testing.assert_allclose(same[0]["failure_risk"].to_numpy(), same[1]["failure_risk"].to_numpy())
     X = build_features(df, df.iloc[:200_000])[FEATURES].to_numpy()
-    t = time.perf_counter()
-    for kind in ("failure", "runtime", "memory"):
-        m, _ = registry.load(mdir, kind)
-        m.predict(X)
-    model_s = time.perf_counter() - t
-    out = {"store_jobs": len(df), "train_three_models_s": train_s,
-           "predict_p50_ms": round(float(np.percentile(lat_ms, 50)), 2),
-           "predict_p95_ms": round(float(np.percentile(lat_ms, 95)), 2),
-           "batch_jobs_per_s_end_to_end": round(len(res) / batch_s),
-           "batch_jobs_per_s_models_only": round(200_000 / model_s)}
+    _, w, c = _timed(lambda: [registry.load(mdir, k)[0].predict(X) for k in ("failure", "runtime", "memory")])
+    out = {"store_jobs": len(df), "train_three_models_s": train_s, "summary_build": summary,
+           "calls": calls - 20, "loadavg_start_end": [round(load0[0], 2), round(load1[0], 2)],
+           "predict": {k: {"wall_p50_ms": _pct(v["wall"], 50), "wall_p95_ms": _pct(v["wall"], 95),
+                           "cpu_p50_ms": _pct(v["cpu"], 50), "cpu_p95_ms": _pct(v["cpu"], 95)}
+                       for k, v in lat.items()},
+           "batch_200k_end_to_end": batch,
+           "batch_models_only": {"jobs_per_s_wall": round(200_000 / w), "jobs_per_s_cpu": round(200_000 / c)},
+           "loadavg_end": round(os.getloadavg()[0], 2)}
     print(out)
     return out
+
+
+@contextmanager
+def _nothing():
+    yield
 
 
 if __name__ == "__main__":

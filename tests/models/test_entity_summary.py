@@ -127,3 +127,23 @@ def test_scoped_predictions_read_the_same_history(tmp_path, scope):
         x, _ = spec_features(s, {k: v for k, v in q.iloc[i].items() if pd.notna(v)}, now, scope)
         _close(x, before[i])
         _close(x, ref[i])
+
+
+def test_the_ingest_hook_keeps_the_summary_current(tmp_path):
+    from jobmedic.app import App, after_ingest
+    from jobmedic.settings import load_settings
+
+    s = Store(tmp_path / "s.db")
+    rows = _jobs(seed=7)
+    s.upsert_jobs(rows[:2000])
+    app = App(load_settings(db=str(tmp_path / "s.db")), store=s)
+    after_ingest(app, s)
+    assert entity_summary.watermark(s) is None  # an ingest alone builds none
+    entity_summary.refresh(s, build=True)
+    s.upsert_jobs(rows[2000:])
+    now = _now(s)
+    assert not entity_summary.fresh_at(s, now)
+    after_ingest(app, s)
+    assert entity_summary.fresh_at(s, now)
+    q = _specs(rows, now, seed=4)
+    _close(summary_features(s, q).to_numpy(), _reference(s, q))
