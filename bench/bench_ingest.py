@@ -58,12 +58,14 @@ def _dur(s: int) -> str:
     return (f"{d}-" if d else "") + f"{h:02d}:{m:02d}:{s:02d}"
 
 
-def write_sacct(path: str | Path, n_lines: int, seed: int = 7) -> int:
-    """Write a `sacct --parsable2` file of about `n_lines` lines; returns the lines written."""
+def write_sacct(path: str | Path, n_lines: int, seed: int = 7, first_id: int = 1_000_000,
+                t0: int = 1714521600) -> int:
+    """Write a `sacct --parsable2` file of about `n_lines` lines; returns the lines written.
+    Job ids count up from `first_id`, submit times from `t0`."""
     rng = random.Random(seed)
     weights = [s[-1] for s in STATES]
-    t = 1714521600
-    jobid = 1_000_000
+    t = t0
+    jobid = first_id
     written = 0
     with open(path, "w", encoding="utf-8") as f:
         f.write(FIELDS + "\n")

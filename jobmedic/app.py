@@ -202,11 +202,13 @@ class AfterIngest:
 
 
 def after_ingest(app: App, store: Store | None = None) -> AfterIngest:
-    """The explicit steps after loading data: infer fix attempts from resubmissions."""
+    """The explicit steps after loading data: infer fix attempts from resubmissions of the
+    jobs this load touched (incremental: outcomes.infer_new_outcomes; `jobmedic learn`
+    re-runs it over the whole store)."""
     from jobmedic.knowledge import entity_summary
-    from jobmedic.knowledge.outcomes import infer_outcomes
+    from jobmedic.knowledge.outcomes import infer_new_outcomes
 
     st = store if store is not None else app.store
-    s = infer_outcomes(st, app.rules, app.settings.ingest.resubmit_window_h)
+    s = infer_new_outcomes(st, app.rules, app.settings.ingest.resubmit_window_h)
     entity_summary.refresh(st)  # the models' per-entity history, when built (issue 16)
     return AfterIngest(s.outcomes_written, s.pairs, s.seconds)

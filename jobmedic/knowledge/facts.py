@@ -36,9 +36,12 @@ class StoreFacts(Queries):
     def data_range(self, scope: Scope = None) -> tuple[int | None, int | None]:
         """The earliest and latest time the store holds jobs or failure events for (in scope)."""
         where, params = scope_clause(scope)
-        j = self.conn.execute(
-            f"SELECT MIN(submit_time), MAX(COALESCE(end_time, submit_time)) FROM jobs WHERE {where}",
-            params).fetchone()
+        # MAX(COALESCE(end_time, submit_time)) as three single-aggregate queries, each an index
+        # seek (jobs_submit, jobs_end; the unfinished jobs' submit times), never a table scan.
+        j = [self.conn.execute(f"SELECT {agg} FROM jobs WHERE {cond}{where}", params).fetchone()[0]
+             for agg, cond in (("MIN(submit_time)", ""), ("MAX(end_time)", ""),
+                               ("MAX(submit_time)", "end_time IS NULL AND "))]
+        j = (j[0], max((x for x in j[1:] if x is not None), default=None))
         e = self.conn.execute(
             f"SELECT MIN(timestamp), MAX(timestamp) FROM failure_events WHERE {where}",
             params).fetchone()

@@ -68,9 +68,9 @@ class BulkLoads(Queries):
         sql = _upsert_jobs_sql(tuple(columns))
         with self.transaction() as conn:
             before_rowid = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM jobs").fetchone()[0]
-            before_changes = conn.total_changes
-            conn.executemany(sql, rows)
-            changed = conn.total_changes - before_changes
+            # the statements' own changes (rowcount: sqlite3_changes summed), not the rows
+            # triggers on jobs write elsewhere (total_changes counts those too)
+            changed = conn.executemany(sql, rows).rowcount
             after_rowid = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM jobs").fetchone()[0]
         inserted = after_rowid - before_rowid
         return inserted, changed - inserted

@@ -220,4 +220,42 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             template_id)""",
         "CREATE INDEX jobs_event_time ON jobs(event_time)",
     ]),
+    (11, "jobs index set from the queries (issue 16); touched jobs for incremental inference", [
+        # Each index serves a query family (docs/schema.md; tests/knowledge/test_query_plans.py
+        # checks every hot query's plan). jobs_image and jobs_name were prefixes of
+        # jobs_image_end / jobs_name_end; jobs_user_name_submit only served an analyze
+        # drill-down that jobs_user_end serves as well.
+        "DROP INDEX IF EXISTS jobs_image",
+        "DROP INDEX IF EXISTS jobs_name",
+        "DROP INDEX IF EXISTS jobs_user_name_submit",
+        # Entity lookups always name a value (x = ?, x IN (...)), which implies x IS NOT NULL:
+        # partial indexes hold only the rows that have the column, so sources without images,
+        # QOS, request shapes or failure types (most trace formats) pay nothing for them.
+        "DROP INDEX IF EXISTS jobs_failure_type",
+        ("CREATE INDEX jobs_failure_type ON jobs(failure_type, submit_time) "
+         "WHERE failure_type IS NOT NULL"),
+        "DROP INDEX IF EXISTS jobs_image_end",
+        "CREATE INDEX jobs_image_end ON jobs(image, end_time) WHERE image IS NOT NULL",
+        "DROP INDEX IF EXISTS jobs_qos_end",
+        "CREATE INDEX jobs_qos_end ON jobs(qos, end_time) WHERE qos IS NOT NULL",
+        "DROP INDEX IF EXISTS jobs_queue_end",
+        "CREATE INDEX jobs_queue_end ON jobs(queue, end_time) WHERE queue IS NOT NULL",
+        "DROP INDEX IF EXISTS jobs_shape_end",
+        ("CREATE INDEX jobs_shape_end ON jobs(user, req_cpus, timelimit_s, end_time) "
+         "WHERE req_cpus IS NOT NULL AND timelimit_s IS NOT NULL"),
+        # Outcome inference runs over the jobs touched since its last run: rows above the
+        # watermark (marks.outcomes_rowid) are new; rows updated in place (a running job that
+        # ended, a re-read with its final state) are listed here by this trigger.
+        # Only rows at or below the watermark are listed (newer rows are new to it anyway);
+        # without a watermark the first run covers the whole store, so nothing is listed.
+        """CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL)""",
+        "CREATE TABLE IF NOT EXISTS jobs_touched (rid INTEGER PRIMARY KEY)",
+        """CREATE TRIGGER IF NOT EXISTS jobs_touched_update AFTER UPDATE OF state, failure_type,
+            user, name, script, image, queue, submit_time, end_time, req_mem_mb, timelimit_s,
+            req_gpus, req_cpus, n_nodes ON jobs
+            WHEN OLD.rowid <= (SELECT value FROM marks WHERE name = 'outcomes_rowid')
+            AND NOT EXISTS (SELECT 1 FROM jobs_touched WHERE rid = OLD.rowid)
+            BEGIN INSERT INTO jobs_touched (rid) VALUES (OLD.rowid); END""",
+    ]),
 ]

@@ -215,4 +215,26 @@ def infer_outcomes(store: Store, rules: RuleBase, window_h: float, now: int | No
     return out
 
 
+def infer_new_outcomes(store: Store, rules: RuleBase, window_h: float, now: int | None = None
+                       ) -> InferenceSummary:
+    """`infer_outcomes` over the jobs touched since the last run only (the after-ingest step).
+
+    The watermark (marks.outcomes_rowid) says which job rows are new; jobs_touched lists rows
+    updated in place since (a running job that ended). `RemedyQueries.touched_frame` reads the
+    touched jobs' users' jobs from their earliest touched submit time minus the window on, and
+    of those only the groups that hold a failure, so the work is proportional to what the load
+    brought, not to the store. The first run (no watermark) covers the whole store."""
+    q = store.remedies
+    t0 = time.perf_counter()
+    mark, hi = q.inference_mark()
+    touched = q.touched_max()
+    if hi <= mark and not touched:
+        return InferenceSummary(seconds=time.perf_counter() - t0)
+    df = q.touched_frame(mark, hi, window_h * 3600)
+    out = infer_outcomes(store, rules, window_h, now, df=df) if len(df) else InferenceSummary()
+    q.set_inference_mark(hi, touched)
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
 assert set(CHANGE_TITLES) == set(CHANGES)

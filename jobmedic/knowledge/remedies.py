@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobmedic.knowledge.db import Queries, Scope, scope_clause
 from jobmedic.knowledge.ownership import check_outcome_rows, visible_solutions
+from jobmedic.knowledge.taxonomy import FAILED_STATES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -285,11 +286,85 @@ class RemedyQueries(Queries):
 
     # -- inference support -------------------------------------------------------------------
     def resubmission_frame(self) -> pd.DataFrame:
-        """Every job with a user, with the columns outcome inference compares (one scan)."""
+        """Every job with a user, with the columns outcome inference compares (one scan, in
+        rowid order)."""
         import pandas as pd
         cols = ", ".join(JOB_FRAME_COLUMNS)
-        cur = self.conn.execute(f"SELECT {cols} FROM jobs WHERE user IS NOT NULL")
+        cur = self.conn.execute(f"SELECT {cols} FROM jobs WHERE user IS NOT NULL ORDER BY rowid")
         return pd.DataFrame.from_records(cur.fetchall(), columns=list(JOB_FRAME_COLUMNS))
+
+    # -- incremental inference (migration 11: marks, jobs_touched) ---------------------------
+    def inference_mark(self) -> tuple[int, int]:
+        """(watermark, current max rowid) of jobs: rows above the watermark are new since the
+        last inference run; 0 when it never ran."""
+        row = self.conn.execute("SELECT value FROM marks WHERE name = 'outcomes_rowid'").fetchone()
+        hi = self.conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM jobs").fetchone()[0]
+        return (int(row[0]) if row else 0), int(hi)
+
+    def touched_frame(self, mark: int, hi: int, window_s: float) -> pd.DataFrame:
+        """The resubmission frame outcome inference needs for the jobs touched since `mark`
+        (rowid in (mark, hi], or updated in place: jobs_touched), in `resubmission_frame`'s
+        columns.
+
+        Per (cluster, user) of a touched job with cutoff c = its earliest touched submit time
+        - window - 1: every job of that user that ended or was submitted at or after c (two
+        index ranges: jobs_user_end, jobs_user_submit). Every pair with a touched job, and
+        every competitor of it, lies inside that set, and every pair found in it is the one a
+        whole-store run finds. Of those, only jobs in a group that holds a failure are read
+        (same name, same submit line, or unnamed jobs of that user): the others cannot pair.
+        In rowid order, like `resubmission_frame`: pairing breaks ties of equal submit times
+        by frame order, so both frames pair alike. With mark 0 (never ran) the touched set is
+        the whole table, read in one scan."""
+        import pandas as pd
+
+        c = self.conn
+        failed = ", ".join(f"'{s}'" for s in sorted(FAILED_STATES))
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS inf_users (cluster TEXT, user TEXT, "
+                  "cutoff INTEGER, PRIMARY KEY (cluster, user)) WITHOUT ROWID")
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS inf_fail (cluster TEXT, user TEXT, "
+                  "name TEXT, script TEXT, unnamed INTEGER)")
+        c.execute("DELETE FROM temp.inf_users")
+        c.execute("DELETE FROM temp.inf_fail")
+        if mark > 0:
+            c.execute(
+                "INSERT INTO temp.inf_users SELECT cluster, user, MIN(submit_time) - ? - 1 FROM "
+                "jobs WHERE (rowid > ? AND rowid <= ? OR rowid IN (SELECT rid FROM jobs_touched)) "
+                "AND user IS NOT NULL AND submit_time IS NOT NULL GROUP BY cluster, user",
+                (int(window_s), mark, hi))
+            frm = ("temp.inf_users t CROSS JOIN jobs j ON j.user = t.user AND j.cluster = t.cluster "
+                   "AND (j.end_time >= t.cutoff OR j.submit_time >= t.cutoff)")
+        else:
+            frm = "jobs j"
+        c.execute(f"INSERT INTO temp.inf_fail SELECT DISTINCT j.cluster, j.user, j.name, j.script, "
+                  f"j.name IS NULL AND j.image IS NOT NULL FROM {frm} WHERE j.user IS NOT NULL "
+                  f"AND j.state IN ({failed}) AND j.failure_type IS NOT 'cancelled'")
+        if not c.execute("SELECT 1 FROM temp.inf_fail LIMIT 1").fetchone():
+            return pd.DataFrame({k: [] for k in JOB_FRAME_COLUMNS})
+        cols = ", ".join("j." + k for k in JOB_FRAME_COLUMNS)
+        cur = c.execute(
+            f"SELECT {cols} FROM {frm} WHERE j.user IS NOT NULL AND ("
+            "(j.name IS NOT NULL AND (j.cluster, j.user, j.name) IN "
+            " (SELECT cluster, user, name FROM temp.inf_fail WHERE name IS NOT NULL)) "
+            "OR (j.script IS NOT NULL AND (j.cluster, j.user, j.script) IN "
+            " (SELECT cluster, user, script FROM temp.inf_fail WHERE script IS NOT NULL)) "
+            "OR (j.name IS NULL AND j.image IS NOT NULL AND (j.cluster, j.user) IN "
+            " (SELECT cluster, user FROM temp.inf_fail WHERE unnamed))) ORDER BY j.rowid")
+        return pd.DataFrame.from_records(cur.fetchall(), columns=list(JOB_FRAME_COLUMNS))
+
+    def set_inference_mark(self, hi: int, touched_before: int) -> None:
+        """After an inference run over the jobs touched up to rowid `hi`: move the watermark
+        and forget the in-place updates seen (jobs_touched rows up to `touched_before`, its
+        max rowid when the run read it)."""
+        import time as _time
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO marks (name, value, updated_at) VALUES ('outcomes_rowid', ?, "
+                         "?) ON CONFLICT(name) DO UPDATE SET value = excluded.value, "
+                         "updated_at = excluded.updated_at", (int(hi), int(_time.time())))
+            conn.execute("DELETE FROM jobs_touched WHERE rid <= ?", (int(touched_before),))
+
+    def touched_max(self) -> int:
+        """The largest rowid listed in jobs_touched (0 when none)."""
+        return int(self.conn.execute("SELECT COALESCE(MAX(rid), 0) FROM jobs_touched").fetchone()[0])
 
     def set_resubmit_of(self, rows: Iterable[tuple[str, str, str]]) -> int:
         """Mark follow-ups: (resubmit_of, cluster, job_id) rows; unchanged rows are skipped."""

@@ -178,6 +178,10 @@ class Store:
     template_version = _via("remedies", RemedyQueries.template_version)
     graph_event_frame = _via("remedies", RemedyQueries.graph_event_frame)
     graph_solution_rows = _via("remedies", RemedyQueries.graph_solution_rows)
+    inference_mark = _via("remedies", RemedyQueries.inference_mark)
+    touched_frame = _via("remedies", RemedyQueries.touched_frame)
+    touched_max = _via("remedies", RemedyQueries.touched_max)
+    set_inference_mark = _via("remedies", RemedyQueries.set_inference_mark)
 
     # -- sessions: assistant state -----------------------------------------------------------
     load_session = _via("sessions", SessionQueries.load_session)
