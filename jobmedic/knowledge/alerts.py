@@ -244,6 +244,37 @@ class LiveQueries(Queries):
             ).fetchall()
         return pd.DataFrame.from_records(rows, columns=list(JOB_FRAME_COLUMNS))
 
+    def resubmission_frame_of(self, jobs: Sequence[dict[str, Any]], cutoff: int) -> Any:
+        """The outcome-inference frame around a few new jobs: every job in one of their
+        resubmission groups (same cluster, user and job name; for an unnamed job, the same
+        user's unnamed jobs with an image) that ended at `cutoff` or later, or has no end and
+        was submitted at `cutoff` or later. Read group by group through the name / user
+        indexes, so it costs what the groups hold, not what their users ran."""
+        import pandas as pd
+
+        from jobmedic.knowledge.remedies import JOB_FRAME_COLUMNS
+
+        cols = ", ".join(JOB_FRAME_COLUMNS)
+        named = sorted({(j["cluster"], j["user"], j["name"]) for j in jobs
+                        if j.get("user") and j.get("name")})
+        unnamed = sorted({(j["cluster"], j["user"]) for j in jobs
+                          if j.get("user") and not j.get("name") and j.get("image")})
+        ended = f"SELECT {cols} FROM jobs WHERE name = ? AND end_time >= ? AND user = ? " \
+            "AND cluster = ?"
+        open_ = f"SELECT {cols} FROM jobs WHERE name = ? AND end_time IS NULL AND " \
+            "submit_time >= ? AND user = ? AND cluster = ?"
+        bare = f"SELECT {cols} FROM jobs WHERE user = ? AND cluster = ? AND name IS NULL AND " \
+            "image IS NOT NULL AND (end_time >= ? OR (end_time IS NULL AND submit_time >= ?))"
+        queries: list[tuple[str, tuple]] = []
+        for c, u, n in named:
+            queries += [(ended, (n, cutoff, u, c)), (open_, (n, cutoff, u, c))]
+        queries += [(bare, (u, c, cutoff, cutoff)) for c, u in unnamed]
+        rows: dict[int, Any] = {}
+        for sql, args in queries:
+            for r in self.conn.execute(sql, args):
+                rows.setdefault(r[0], r)
+        return pd.DataFrame.from_records(list(rows.values()), columns=list(JOB_FRAME_COLUMNS))
+
     def latest_evidence(self, cluster: str | None, job_ids: Sequence[str]) -> str | None:
         """The evidence line of the latest failure event among these jobs."""
         ids = list(job_ids)[:500]

@@ -1,6 +1,7 @@
 """The watch loop: poll, read the new failures' output, learn from new resubmissions, evaluate
 the alert rules, notify. Every step touches only what the poll brought (the after-ingest work
-is incremental: outcome inference pairs only the new jobs' users' recent jobs).
+is incremental: outcome inference reads only the new jobs' resubmission groups, the same
+user's jobs of the same name, within the resubmission window).
 
 `run` stops cleanly between polls when its stop event is set (the CLI sets it on SIGINT and
 SIGTERM); a scheduler command that is missing or failing is reported and retried with
@@ -28,7 +29,6 @@ from jobmedic.live.poller import PollResult, SourceUnavailable
 from jobmedic.live.rules import RuleSet
 from jobmedic.live.sinks import Dispatcher
 
-_RUN_MARGIN_S = 2 * 86400  # a failed job may have run this long before its resubmission
 RETENTION_DEFAULTS: dict[str, Any] = {"enabled": True, "every_s": 3600,
                                       "raw_keep_s": 7 * 86400, "step_s": 300,
                                       "keep_s": 180 * 86400}
@@ -135,8 +135,9 @@ class Watcher:
         submits = [j["submit_time"] for j in new if j.get("submit_time")]
         if not submits:
             return 0
-        df = self.store.live.resubmission_frame_for(
-            [j.get("user") for j in new], min(submits) - self.window_s - _RUN_MARGIN_S)
+        # A failure pairs with a follow-up submitted within the window after its end: the
+        # groups' jobs that ended (or, unfinished, were submitted) since then are enough.
+        df = self.store.live.resubmission_frame_of(new, min(submits) - self.window_s - 1)
         if df.empty:
             return 0
         return infer_outcomes(self.store, self.rulebase, self.window_s / 3600, df=df

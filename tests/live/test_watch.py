@@ -144,3 +144,69 @@ def test_watch_once_reads_the_retention_settings(tmp_path):
     assert ok.returncode == 0 and "telemetry retention" in ok.stderr, ok.stderr
     with Store(tmp_path / "w.db") as s:
         assert s.live.live_get("retention")["at"] >= int(time.time()) - 120
+
+
+class Replay:
+    """A poller that writes the next chunk of a history and reports its jobs as new."""
+
+    def __init__(self, store, chunks):
+        self.store, self.chunks = store, list(chunks)
+
+    def poll(self, now=None, since=None):
+        rows = self.chunks.pop(0)
+        self.store.upsert_jobs(rows)
+        from jobmedic.knowledge.migrations import JOB_COLUMNS
+
+        ids = [r[JOB_COLUMNS.index("job_id")] for r in rows]
+        return PollResult(read=len(rows), new_jobs=self.store.live.jobs_by_ids("c1", ids))
+
+
+def _outcomes(store):
+    return sorted(store.conn.execute(
+        "SELECT o.failed_job, o.followup_job, s.solution, o.success FROM solution_outcomes o "
+        "JOIN failure_solutions s ON s.id = o.solution_id").fetchall())
+
+
+def test_incremental_outcome_inference_matches_the_whole_store(taxonomy, remediations):
+    """Jobs arriving poll by poll (a planted history of OOMs fixed or not, with other jobs of
+    the same users between them and failures retried twice): the watcher's inference over
+    each poll's resubmission groups records exactly what one whole-store run records."""
+    from jobmedic.knowledge.outcomes import infer_outcomes
+    from jobmedic.knowledge.rules import RuleBase
+    from jobmedic.knowledge.store import Store
+    from tests.knowledge.remedy_history import T0, job, planted_oom_history
+
+    rulebase = RuleBase.from_dict(remediations, taxonomy.codes)
+
+    rows = planted_oom_history(20, 15, 10, 4)
+    for i in range(30):  # noise: the same users, other names, some failing
+        t = T0 + i * 10_000 + 300
+        rows.append(job(job_id=f"n{i}", user=f"u{i % 7}", name=f"etl-{i % 3}", project="ml",
+                        state="failed" if i % 4 == 0 else "completed", raw_state="FAILED",
+                        failure_type="app_error" if i % 4 == 0 else None,
+                        submit_time=t, start_time=t + 5, end_time=t + 400, req_mem_mb=1000))
+    for i in range(5):  # a failure retried twice: oom, oom with more memory, then completed
+        t = T0 + 40 * 10_000 + i * 20_000
+        for k, (st, mem) in enumerate((("oom", 4096), ("oom", 8192), ("completed", 16384))):
+            rows.append(job(job_id=f"x{i}-{k}", user="u1", name=f"retry-{i}", project="ml",
+                            state=st, submit_time=t + k * 3000, start_time=t + k * 3000 + 10,
+                            end_time=t + k * 3000 + 2000, req_mem_mb=mem))
+    from jobmedic.knowledge.migrations import JOB_COLUMNS
+
+    sub = JOB_COLUMNS.index("submit_time")
+    rows.sort(key=lambda r: r[sub])
+    whole, inc = Store(":memory:"), Store(":memory:")
+    try:
+        whole.upsert_jobs(rows)
+        infer_outcomes(whole, rulebase, 24)
+        chunks = [rows[i:i + 7] for i in range(0, len(rows), 7)]
+        w = Watcher(inc, taxonomy, Replay(inc, chunks), _no_rules(), Dispatcher(inc, []),
+                    rulebase=rulebase, resubmit_window_h=24, read_output=False,
+                    retention={"enabled": False})
+        learned = sum(w.step(now=T0).outcomes for _ in chunks)
+        want = _outcomes(whole)
+        assert len(want) > 30 and learned == len(want)
+        assert _outcomes(inc) == want
+    finally:
+        whole.close()
+        inc.close()
