@@ -73,8 +73,7 @@ def job_not_found(ctx: ToolContext, job_id: str, cluster: str | None, scope: Any
     exc.message = f"no job {job_id!r}{where} in the store" + (
         " (or not in your projects)" if scope is not None else "") + (
         f"; closest job ids: {', '.join(shown)}" if shown else "")
-    exc.hint = ("check the job id (or pod / workload name), or ingest its accounting data first"
-                + (f", e.g. `jobmedic diagnose {close[0]['job_id']}`" if close else ""))
+    exc.hint = "check the job id (or pod / workload name), or ingest its accounting data first"
     return exc
 
 
