@@ -313,18 +313,25 @@ class LiveQueries(Queries):
         """Store what the job printed (redacted tail and deciding line) on its failure event;
         a more specific type read from the output replaces a generic stored one
         (app_error, unknown)."""
+        return self.set_job_outputs([(cluster, job_id, snippet, evidence, failure_type, blame)])
+
+    def set_job_outputs(self, rows: Sequence[tuple]) -> int:
+        """`set_job_output` for many jobs, in one transaction: rows of (cluster, job_id,
+        snippet, evidence, failure_type, blame)."""
+        n = 0
         with self.transaction() as conn:
-            n = conn.execute(
-                "UPDATE failure_events SET logs_snippet = ?, "
-                "evidence = COALESCE(?, evidence) WHERE cluster = ? AND job_id = ?",
-                (snippet, evidence, cluster, job_id)).rowcount
-            if failure_type and blame:
-                for table in ("jobs", "failure_events"):
-                    conn.execute(
-                        f"UPDATE {table} SET failure_type = ?, blame = ? WHERE cluster = ? "
-                        f"AND job_id = ? AND failure_type IN ('app_error', 'unknown')",
-                        (failure_type, blame, cluster, job_id))
-            return n
+            for cluster, job_id, snippet, evidence, failure_type, blame in rows:
+                n += conn.execute(
+                    "UPDATE failure_events SET logs_snippet = ?, "
+                    "evidence = COALESCE(?, evidence) WHERE cluster = ? AND job_id = ?",
+                    (snippet, evidence, cluster, job_id)).rowcount
+                if failure_type and blame:
+                    for table in ("jobs", "failure_events"):
+                        conn.execute(
+                            f"UPDATE {table} SET failure_type = ?, blame = ? WHERE cluster = ? "
+                            f"AND job_id = ? AND failure_type IN ('app_error', 'unknown')",
+                            (failure_type, blame, cluster, job_id))
+        return n
 
     # -- the gauges of /metrics ---------------------------------------------------------------
     def live_metrics(self, now: int, windows: Sequence[int] = (3600, 86400)) -> dict[str, Any]:

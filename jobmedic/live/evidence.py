@@ -99,12 +99,13 @@ def collect(store: Store, taxonomy: Any, jobs: list[dict[str, Any]], *, use_scon
         return summary
     known = scontrol_jobs() if use_scontrol and any(j.get("source") == "slurm"
                                                      for j in jobs) else {}
+    rows: list[tuple] = []  # written in one transaction at the end
     for job in jobs:
         summary.jobs += 1
         res = _read(job, taxonomy, known, kube_command)
         summary.notes += res.notes
         if not res.text:  # looked, found nothing: '' so that it is not read again
-            store.live.set_job_output(job["cluster"], str(job["job_id"]), "", None)
+            rows.append((job["cluster"], str(job["job_id"]), "", None, None, None))
             continue
         summary.with_output += 1
         ftype = blame = None
@@ -114,8 +115,9 @@ def collect(store: Store, taxonomy: Any, jobs: list[dict[str, Any]], *, use_scon
             ftype, blame = res.failure_type, taxonomy.blame_of(res.failure_type)
             summary.retyped += 1
         line = res.evidence[0] if res.evidence else None
-        store.live.set_job_output(job["cluster"], str(job["job_id"]), res.snippet[-SNIPPET_CHARS:],
-                                  line, ftype, blame)
+        rows.append((job["cluster"], str(job["job_id"]), res.snippet[-SNIPPET_CHARS:], line,
+                     ftype, blame))
+    store.live.set_job_outputs(rows)
     return summary
 
 
