@@ -1,6 +1,7 @@
 """diagnose on pasted text: latency per text and classifier training time (issue 13).
 
-`python -m bench diagnose [--repeat 5]`: every text of the corpus of real error output
+`python -m bench diagnose [--repeat 5]` (in-process; the CLI's warm path, `jobmedic serve`
+over HTTP, is bench/bench_diagnose_warm.py): every text of the corpus of real error output
 (tests/data/diagnose_corpus.jsonl, all <= 8 KB) is diagnosed in-process, `--repeat` times:
 (a) reading only (jobmedic.knowledge.readout.read_text: cleaning, line rules, the classifier
 when the rules find nothing), and (b) the whole diagnose action through run_action on an
