@@ -10,7 +10,9 @@ Configuration (the `alerts:` section of jobmedic.yaml), with the defaults:
       cooldown_s: 1800           # a key is notified at most once per cooldown
       repeat_failures: {enabled: true, count: 3, window_s: 3600, severity: high}
       node_users: {enabled: true, users: 2, window_s: 3600, severity: high}
-      hotspot: {enabled: true, lookback_days: 1, every_s: 300, severities: [high, critical]}
+      hotspot: {enabled: true, lookback_days: 1, every_s: 300, max_cpu_share: 0.005,
+                severities: [high, critical]}   # runs every every_s, or less often when its
+                                                # CPU would pass max_cpu_share of a core
       known_fix: {enabled: true, window_s: 3600, min_attempts: 3, min_success_rate: 0.7,
                   severity: info}
       memkill: {enabled: true, horizon_s: 900, window_s: 180, stale_s: 120, severity: high}
@@ -32,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "cooldown_s": 1800,
     "repeat_failures": {"enabled": True, "count": 3, "window_s": 3600, "severity": "high"},
     "node_users": {"enabled": True, "users": 2, "window_s": 3600, "severity": "high"},
-    "hotspot": {"enabled": True, "lookback_days": 1.0, "every_s": 300,
+    "hotspot": {"enabled": True, "lookback_days": 1.0, "every_s": 300, "max_cpu_share": 0.005,
                 "severities": ["high", "critical"]},
     "known_fix": {"enabled": True, "window_s": 3600, "min_attempts": 3,
                   "min_success_rate": 0.7, "severity": "info"},
@@ -148,7 +150,8 @@ class RuleSet:
         if (self.cfg.get("changepoint") or {}).get("enabled", True):
             _changepoint.validate(self.cfg["changepoint"])  # a bad setting stops watch at start
         self.fixes_for = fixes_for
-        self._hotspot_at = 0.0
+        self._hotspot_next = float("-inf")
+        self.hotspot_cpu_s: float | None = None  # the last run's CPU seconds
         self._changepoint_at = float("-inf")
 
     def evaluate(self, store: Any, now: int | None = None) -> tuple[list[Candidate], set[str]]:
@@ -160,10 +163,16 @@ class RuleSet:
                 out += fn(store, now, self.cfg[name])
                 ran.add(name)
         hc = self.cfg["hotspot"]
-        if hc.get("enabled", True) and now - self._hotspot_at >= float(hc["every_s"]):
+        if hc.get("enabled", True) and now >= self._hotspot_next:
+            c0 = time.process_time()
             out += hotspot(store, now, hc)
             ran.add("hotspot")
-            self._hotspot_at = now
+            # The analyzer reads the whole lookback: on a big store one run costs seconds of
+            # CPU, so the next one waits long enough to keep it under max_cpu_share of a core.
+            self.hotspot_cpu_s = time.process_time() - c0
+            share = float(hc.get("max_cpu_share") or 0)
+            wait = max(float(hc["every_s"]), self.hotspot_cpu_s / share if share > 0 else 0)
+            self._hotspot_next = now + wait
         kc = self.cfg["known_fix"]
         if kc.get("enabled", True) and self.fixes_for is not None:
             out += known_fix(store, now, kc, self.fixes_for)

@@ -260,3 +260,29 @@ def test_stdout_and_jsonl_sinks(store, tmp_path):
 def test_bad_sink_specs_are_named(spec):
     with pytest.raises(SinkError, match="unknown sink"):
         parse_sink(spec)
+
+
+def test_hotspot_rule_keeps_to_its_cpu_share(store, monkeypatch):
+    """The hotspot rule runs every `every_s`, or less often when one run's CPU divided by the
+    wait would pass `max_cpu_share` of a core (on a big store one run costs seconds)."""
+    import jobmedic.live.rules as rules_mod
+
+    def busy(store, now, cfg):
+        t0 = time.process_time()
+        while time.process_time() - t0 < 0.05:
+            pass
+        return []
+    monkeypatch.setattr(rules_mod, "hotspot", busy)
+    off = {k: {"enabled": False} for k in ("repeat_failures", "node_users", "known_fix",
+                                            "memkill", "changepoint")}
+    cheap = RuleSet({**off, "hotspot": {"every_s": 10, "max_cpu_share": 0.5}})
+    assert "hotspot" in cheap.evaluate(store, NOW)[1]
+    assert "hotspot" not in cheap.evaluate(store, NOW + 5)[1]
+    assert "hotspot" in cheap.evaluate(store, NOW + 10)[1]  # 0.05 s / 0.5 < 10 s: every_s
+    costly = RuleSet({**off, "hotspot": {"every_s": 10, "max_cpu_share": 0.001}})
+    assert "hotspot" in costly.evaluate(store, NOW)[1]
+    assert costly.hotspot_cpu_s >= 0.05
+    assert "hotspot" not in costly.evaluate(store, NOW + 10)[1]  # >= 0.05 / 0.001 = 50 s
+    assert "hotspot" not in costly.evaluate(store, NOW + 45)[1]
+    later = NOW + costly.hotspot_cpu_s / 0.001 + 1
+    assert "hotspot" in costly.evaluate(store, int(later))[1]
