@@ -145,9 +145,8 @@ class BulkLoads(Queries):
             if scope is not None:
                 rows = list(rows)
                 check_event_rows(conn, rows, scope)
-            before = conn.total_changes
-            conn.executemany(_INSERT_EVENT_SQL, rows)
-            return conn.total_changes - before
+            # the statement's own changes, not rows triggers on failure_events write elsewhere
+            return conn.executemany(_INSERT_EVENT_SQL, rows).rowcount
 
     def link_events_to_jobs(self) -> int:
         """Give failure events that lack a project or job name (and user) those of their job.
