@@ -187,6 +187,9 @@ def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
         if summary.inserted or summary.events:
             store.link_events_to_jobs()
             PersistedGraph(store).refresh()  # count this load's events (incremental)
+        # the per-day rollups follow the load (only the rows it touched; knowledge/rollups.py);
+        # a store whose rollups were never built builds them on its first window read instead
+        store.refresh_rollups()
         if accepted == 0 and (summary.rejected or not summary.read):
             summary.status = "failed"
             summary.error = (f"{path}: nothing usable was read ({summary.read:,} records read, "

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jobmedic.knowledge.db import Queries, scope_clause
+from jobmedic.knowledge.rollup_reads import rolled
 
 FAILED_SQL = "('failed', 'timeout', 'oom', 'node_fail', 'preempted')"
 #: Besides the failure states, an unschedulable pod (pending, failure type scheduling: it
@@ -100,7 +101,8 @@ def _rows(cur: Any) -> list[dict[str, Any]]:
 
 
 class StatsQueries(Queries):
-    """Window aggregates: totals, rates by dimension and by node, breakdowns, orphan events."""
+    """Window aggregates: totals, rates by dimension and by node, breakdowns, orphan events.
+    Those marked @rolled read the per-day rollups when exact (knowledge/rollups.py)."""
 
 
     # -- the job selection -----------------------------------------------------------------
@@ -134,6 +136,7 @@ class StatsQueries(Queries):
         return " AND ".join(sql), args
 
     # -- totals ----------------------------------------------------------------------------
+    @rolled
     def window_totals(self, window: Any, scope: Sequence[str] | None,
                       filters: dict[str, Any] | None = None) -> dict[str, Any]:
         """Jobs with an outcome, failures, impact, and the censored (cancelled) count.
@@ -174,6 +177,7 @@ class StatsQueries(Queries):
             args)})
         return out
 
+    @rolled
     def window_failures(self, window: Any, scope: Sequence[str] | None,
                         filters: dict[str, Any] | None = None) -> int:
         """The number of failed jobs in the window (failure rows only: cheap)."""
@@ -193,10 +197,12 @@ class StatsQueries(Queries):
                self.conn.execute("PRAGMA data_version").fetchone()[0])
         cache = self.__dict__.setdefault("_combos_cache", {})
         if key not in cache:
-            cache.clear()
+            if len(cache) >= 2:  # the window and one more (the hotspots' first half; issue 12)
+                cache.pop(next(iter(cache)))
             cache[key] = self._entity_combos(window, scope, filters)
         return [dict(r) for r in cache[key]]
 
+    @rolled
     def _entity_combos(self, window: Any, scope: Sequence[str] | None,
                        filters: dict[str, Any] | None) -> list[dict[str, Any]]:
         where, args = self.window_where(window, scope, filters)
@@ -204,6 +210,7 @@ class StatsQueries(Queries):
                f"{AGG_LEAN_OUT} FROM {job_from(filters)} WHERE {where} GROUP BY 1, 2, 3, 4")
         return _rows(self.conn.execute(sql, args))
 
+    @rolled
     def binned(self, window: Any, scope: Sequence[str] | None,
                filters: dict[str, Any] | None = None, step: int = 3600,
                max_bins: int = 400) -> list[dict[str, Any]]:
@@ -247,6 +254,7 @@ class StatsQueries(Queries):
                f"LIMIT {int(limit)}")
         return _rows(self.conn.execute(sql, args))
 
+    @rolled
     def rate_by(self, dim: str, window: Any, scope: Sequence[str] | None,
                 filters: dict[str, Any] | None = None, limit: int | None = None,
                 failures_only: bool = False, outcome: bool = True) -> list[dict[str, Any]]:
@@ -267,6 +275,7 @@ class StatsQueries(Queries):
             sql += f" LIMIT {int(limit)}"
         return _rows(self.conn.execute(sql, args))
 
+    @rolled
     def node_rates(self, window: Any, scope: Sequence[str] | None,
                    filters: dict[str, Any] | None = None, limit: int | None = None,
                    lean: bool = False) -> list[dict[str, Any]]:

@@ -27,6 +27,8 @@ from jobmedic.knowledge.feature_queries import FeatureQueries
 from jobmedic.knowledge.loads import BulkLoads
 from jobmedic.knowledge.ownership import OwnershipQueries
 from jobmedic.knowledge.remedies import RemedyQueries
+from jobmedic.knowledge.rollup_reads import rollup_reads
+from jobmedic.knowledge.rollups import Rollups
 from jobmedic.knowledge.sessions import SessionQueries
 from jobmedic.knowledge.stats_queries import StatsQueries
 from jobmedic.knowledge.telemetry import TelemetryQueries
@@ -60,6 +62,7 @@ class Store:
         self.facts = StoreFacts(db)
         self.vocab = VocabQueries(db)
         self.stats = StatsQueries(db)
+        self.rollups = rollup_reads(db).rollups  # per-day rollups behind the window reads
         self.features = FeatureQueries(db)
         self.export = ExportQueries(db)  # Parquet export partitions (engines/parquet.py)
         self.remedies = RemedyQueries(db)
@@ -151,6 +154,7 @@ class Store:
     types_seen_before = _via("stats", StatsQueries.types_seen_before)
     history_before = _via("stats", StatsQueries.history_before)
     orphan_event_counts = _via("stats", StatsQueries.orphan_event_counts)
+    refresh_rollups = _via("rollups", Rollups.refresh)
 
     # -- features: the models' data ----------------------------------------------------------
     jobs_frame = _via("features", FeatureQueries.jobs_frame)
