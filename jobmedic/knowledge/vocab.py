@@ -12,7 +12,7 @@ from jobmedic.knowledge.jobids import family, rank
 
 #: Rows walked on each side of the asked id in the job-id index, and the size under which a
 #: store's every in-scope id is compared by edit distance.
-_WALK = 300
+_WALK = 60
 _SCAN_ALL = 5000
 
 #: kind -> (table, column, project column used for scope). Whitelisted: never free SQL.
@@ -112,11 +112,13 @@ class VocabQueries(Queries):
                        f"WHERE {where}")
                 for v, cl, st in self.conn.execute(sql, [*args, *params]):
                     cands.setdefault(str(v), (cl, st))
-            rows = self.conn.execute(
-                f"SELECT {col}, cluster, {state} FROM {table} WHERE {col} IS NOT NULL AND {where} "
-                f"LIMIT {_SCAN_ALL + 1}", params).fetchall()
-            if len(rows) <= _SCAN_ALL:  # a small store: every id is a candidate
-                for v, cl, st in rows:
+            held = self.conn.execute(
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {col} IS NOT NULL AND {where} "
+                f"LIMIT {_SCAN_ALL + 1})", params).fetchone()[0]
+            if held <= _SCAN_ALL:  # a small store: every id is a candidate
+                for v, cl, st in self.conn.execute(
+                        f"SELECT {col}, cluster, {state} FROM {table} WHERE {col} IS NOT NULL "
+                        f"AND {where}", params):
                     cands.setdefault(str(v), (cl, st))
         best = rank(asked, cands, limit)
         out = [{"job_id": c, "cluster": cands[c][0], "state": cands[c][1]} for c in best]
