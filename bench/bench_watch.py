@@ -3,7 +3,7 @@
 * polls that each bring 100 new jobs (20 failed, with output files to read) end to end:
   sacct text (this batch and the previous one, as the cursor's overlap re-reads it) -> new
   jobs -> job output -> incremental outcome inference -> every default alert rule but the
-  hotspot one (which runs at most every 5 minutes and is timed apart) -> jsonl sink; median
+  hotspot one (at most every 5 minutes, less often when costly; timed apart) -> jsonl sink; median
   and p95, wall and CPU, over `--new-polls` polls; against the whole-store outcome inference
   the after-ingest step used to run;
 * idle polls (nothing new) and what they mean for CPU at a 30 s interval, with and without

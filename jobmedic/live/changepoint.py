@@ -25,7 +25,11 @@ Configuration (`live.alerts.changepoint`, defaults in `DEFAULTS`):
 
     changepoint: {enabled: true, by: cluster, bucket_s: 3600, window_s: 172800, alpha: 0.001,
                   threshold: null, min_jobs: 30, min_failures: 5, min_ratio: 1.5,
-                  every_s: 0, severity: high}
+                  every_s: 0, severity: high, settle_s: 900, refresh_s: 3600}
+
+The watcher keeps the counts of the buckets that ended `settle_s` or more ago and reads only
+the newer ones at each poll (all of them again every `refresh_s`, so jobs a late load brings
+into old buckets count within the hour).
 """
 from __future__ import annotations
 
@@ -43,7 +47,7 @@ SKEW_S = 300  # the scheduler's clock may run a little ahead of this host's
 DEFAULTS: dict[str, Any] = {
     "enabled": True, "by": "cluster", "bucket_s": 3600, "window_s": 2 * 86400,
     "alpha": 0.001, "threshold": None, "min_jobs": 30, "min_failures": 5, "min_ratio": 1.5,
-    "every_s": 0, "severity": "high",
+    "every_s": 0, "severity": "high", "settle_s": 900, "refresh_s": 3600,
 }
 
 
@@ -84,7 +88,8 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         bucket, window = float(c["bucket_s"]), float(c["window_s"])
         alpha, ratio = float(c["alpha"]), float(c["min_ratio"])
         thr = None if c["threshold"] is None else float(c["threshold"])
-        counts = (int(c["min_jobs"]), int(c["min_failures"]), float(c["every_s"]))
+        counts = (int(c["min_jobs"]), int(c["min_failures"]), float(c["every_s"]),
+                  float(c["settle_s"]), float(c["refresh_s"]))
     except (TypeError, ValueError) as exc:
         raise InputError(f"live.alerts.changepoint: a setting is not a number ({exc})",
                          hint=hint) from None
@@ -94,7 +99,7 @@ def validate(cfg: dict[str, Any]) -> dict[str, Any]:
         (not 0 < alpha < 1, "alpha must be between 0 and 1"),
         (thr is not None and thr <= 0, "threshold must be positive (or null for alpha's)"),
         (ratio < 1, "min_ratio must be at least 1 (the rule reports steps up)"),
-        (min(counts) < 0, "min_jobs, min_failures and every_s must not be negative"),
+        (min(counts) < 0, "counts and seconds (min_jobs ... refresh_s) must not be negative"),
     ) if bad]
     if problems:
         raise InputError(f"live.alerts.changepoint: {'; '.join(problems)}", hint=hint)
@@ -171,14 +176,52 @@ def _stamp(t: int) -> str:
     return time.strftime("%Y-%m-%d %H:%MZ", time.gmtime(t))
 
 
-def changepoint(store: Any, now: int, cfg: dict[str, Any]) -> list[Candidate]:
-    """One candidate per cluster (or project) whose failure rate stepped up in the window."""
+class SeriesCache:
+    """The counts of settled buckets (ended `settle_s` or more before now), so a poll reads
+    only the last few buckets; everything is re-read every `refresh_s` (jobs a late load
+    brought into old buckets count from then on) and whenever the settings change."""
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.edge: int | None = None  # buckets starting before this are held
+        self.refreshed = float("-inf")
+        self.held: dict[int, list[tuple]] = {}  # bucket start -> [(cluster, project, n, k)]
+
+    def rows(self, store: Any, since: int, now: int, bucket: int, by: str, settle_s: float,
+             refresh_s: float) -> list[tuple]:
+        edge = max(since, int(now - settle_s) // bucket * bucket)
+        key = (bucket, by, settle_s)
+        if (key != self.key or self.edge is None or edge < self.edge
+                or now - self.refreshed >= refresh_s):
+            self.key, self.edge, self.refreshed, self.held = key, since, now, {}
+        lo = max(self.edge, since)
+        if edge > lo:  # buckets that settled since the last poll
+            for cluster, project, i, n, k in store.live.failure_series(lo, edge, bucket, by):
+                self.held.setdefault(lo + i * bucket, []).append((cluster, project, n, k))
+            self.edge = edge
+        for start in [t for t in self.held if t < since]:  # left the window
+            del self.held[start]
+        out = [(cl, pr, (t - since) // bucket, n, k) for t, held in self.held.items()
+               for cl, pr, n, k in held]
+        out += [(cl, pr, (edge - since) // bucket + i, n, k) for cl, pr, i, n, k in
+                store.live.failure_series(edge, now + SKEW_S, bucket, by)]
+        return out
+
+
+def changepoint(store: Any, now: int, cfg: dict[str, Any],
+                cache: SeriesCache | None = None) -> list[Candidate]:
+    """One candidate per cluster (or project) whose failure rate stepped up in the window.
+    With a `cache` (the watcher keeps one), settled buckets are read once."""
     c = validate(cfg)
     bucket = max(int(c["bucket_s"]), 60)
     since = (now - int(c["window_s"])) // bucket * bucket  # whole buckets: stable boundaries
     buckets = max(2, (now - since) // bucket + 1)  # the last one is the bucket of now
     by = "project" if c["by"] == "project" else "cluster"
-    rows = store.live.failure_series(since, now + SKEW_S, bucket, by)
+    if cache is None:
+        rows = store.live.failure_series(since, now + SKEW_S, bucket, by)
+    else:
+        rows = cache.rows(store, since, now, bucket, by, float(c["settle_s"]),
+                          float(c["refresh_s"]))
     out = []
     for (cluster, project), (jobs, fails) in sorted(_series(rows, buckets).items(),
                                                     key=lambda kv: (kv[0][0], kv[0][1] or "")):

@@ -18,7 +18,8 @@ Configuration (the `alerts:` section of jobmedic.yaml), with the defaults:
       memkill: {enabled: true, horizon_s: 900, window_s: 180, stale_s: 120, severity: high}
       changepoint: {enabled: true, by: cluster, bucket_s: 3600, window_s: 172800,
                     alpha: 0.001, threshold: null, min_jobs: 30, min_failures: 5,
-                    min_ratio: 1.5, every_s: 0, severity: high}   # live/changepoint.py
+                    min_ratio: 1.5, every_s: 0, severity: high, settle_s: 900,
+                    refresh_s: 3600}   # live/changepoint.py
 """
 from __future__ import annotations
 
@@ -153,6 +154,7 @@ class RuleSet:
         self._hotspot_next = float("-inf")
         self.hotspot_cpu_s: float | None = None  # the last run's CPU seconds
         self._changepoint_at = float("-inf")
+        self._changepoint_cache = _changepoint.SeriesCache()
 
     def evaluate(self, store: Any, now: int | None = None) -> tuple[list[Candidate], set[str]]:
         now = int(time.time()) if now is None else now
@@ -186,7 +188,7 @@ class RuleSet:
         cc = self.cfg.get("changepoint") or {}
         if cc.get("enabled", True) and \
                 now - self._changepoint_at >= float(cc.get("every_s") or 0):
-            out += _changepoint.changepoint(store, now, cc)
+            out += _changepoint.changepoint(store, now, cc, self._changepoint_cache)
             ran.add("changepoint")
             self._changepoint_at = now
         return out, ran

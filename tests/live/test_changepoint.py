@@ -213,3 +213,46 @@ def test_watch_once_raises_the_change_point_on_a_store(tmp_path):
     bad = subprocess.run([str(exe), "--config", str(cfg), "watch", "--once"], check=False,
                          capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 2 and "cluster or project" in bad.stderr
+
+
+def _agg(rows):
+    out = {}
+    for cluster, project, i, n, k in rows:
+        a, b = out.get((cluster, project, i), (0, 0))
+        out[(cluster, project, i)] = (a + n, b + k)
+    return out
+
+
+def test_the_cached_series_is_the_series(store):
+    """Polls every 10 minutes for 3 hours with jobs arriving: the series the cache assembles
+    (settled buckets held, the newest read) is the series a fresh read gives, and so are the
+    alerts; a job a late load puts into a settled bucket counts after `refresh_s`."""
+    from jobmedic.live.changepoint import SKEW_S, SeriesCache, changepoint
+
+    _load(store, NOW)
+    cache = SeriesCache()
+    rng = np.random.default_rng(5)
+    for k in range(18):
+        now = NOW + k * 600
+        rows = [("c1", f"live-{k}-{i}", "live", "u1", "ml",
+                 "failed" if rng.random() < 0.3 else "completed", "oom", "job",
+                 now - 900, now - int(rng.integers(0, 400)), "slurm") for i in range(20)]
+        store.upsert_jobs(rows, columns=COLS)
+        since = (now - 2 * 86400) // 3600 * 3600
+        cached = cache.rows(store, since, now, 3600, "cluster", 900, 3600)
+        fresh = store.live.failure_series(since, now + SKEW_S, 3600, "cluster")
+        assert _agg(cached) == _agg(fresh), k
+        assert [c.text for c in changepoint(store, now, {}, cache)] == \
+               [c.text for c in changepoint(store, now, {})]
+    # a late job in a settled bucket (five hours ago): not counted until the refresh (the
+    # last one was at poll 12, NOW + 2 h)
+    now = NOW + 17 * 600 + 60
+    store.upsert_jobs([("c1", "late-1", "late", "u1", "ml", "failed", "oom", "job",
+                        now - 5 * 3600 - 600, now - 5 * 3600, "slurm")], columns=COLS)
+    since = (now - 2 * 86400) // 3600 * 3600
+    fresh = _agg(store.live.failure_series(since, now + SKEW_S, 3600, "cluster"))
+    assert _agg(cache.rows(store, since, now, 3600, "cluster", 900, 3600)) != fresh
+    later = now + 3600  # the hourly refresh re-reads every bucket
+    since = (later - 2 * 86400) // 3600 * 3600
+    assert _agg(cache.rows(store, since, later, 3600, "cluster", 900, 3600)) == \
+        _agg(store.live.failure_series(since, later + SKEW_S, 3600, "cluster"))
