@@ -13,9 +13,10 @@ the top K by raw failure count, at equal K.
   GPU-days placed there; dev: 2015 -> 2016; final: 2016 -> 2017.
 
 Rankers: `count` (raw failures), `q` (jobmedic's old order of flagged subjects), and the
-empirical-Bayes posterior mean / 5 % quantile under three priors (analyzers/shrink.py):
-moments (`shrunk_mean`, `shrunk_low`), marginal likelihood (`ml_*`) and exposure-dependent
-mean (`exp_*`); each jobmedic ranker lists the flagged subjects first, then the others tested,
+empirical-Bayes posterior mean / 5 % quantile under four priors (analyzers/shrink.py):
+moments (`shrunk_mean`, `shrunk_low`), marginal likelihood (`ml_*`), exposure-dependent
+mean (`exp_*`) and the spread that persists between the ranking period's halves (`split_*`,
+which reads each subject's first-half counts; on Google through Hotspots.test itself); each jobmedic ranker lists the flagged subjects first, then the others tested,
 in its order. Tied subjects form one group and a top K that cuts a group takes its expected
 share (see `lifts`). The method is chosen on the dev splits (mean log-lift ratio over count;
 `--splits dev` runs those alone), then the final splits are reported.
@@ -36,6 +37,7 @@ from jobmedic.analyzers.shrink import (
     gamma_prior,
     gamma_prior_exposure,
     gamma_prior_ml,
+    gamma_prior_split,
     gamma_scores,
     poisson_vs_rest,
 )
@@ -48,7 +50,10 @@ OUT = HERE / "out"
 SHRUNK = {"shrunk_mean": ("moments", "shrunk_mean"), "shrunk_low": ("moments", "shrunk_low"),
           "ml_mean": ("ml", "shrunk_mean"), "ml_low": ("ml", "shrunk_low"),
           "exp_mean": ("exposure", "shrunk_mean"), "exp_low": ("exposure", "shrunk_low")}
-RANKERS = ("count", "q", *SHRUNK)
+#: The persistent-spread prior (analyzers/shrink.py beta_prior_split): needs each subject's
+#: counts in the two halves of the ranking period.
+SPLIT = {"split_mean": "shrunk_mean", "split_low": "shrunk_low"}
+RANKERS = ("count", "q", *SHRUNK, *SPLIT)
 GAMMA_PRIORS = {"moments": gamma_prior, "ml": gamma_prior_ml, "exposure": gamma_prior_exposure}
 #: The splits run (`--splits dev` while choosing: the final split is not looked at).
 SPLITS = ["dev", "final"]
@@ -85,15 +90,21 @@ def ranked(df: pd.DataFrame, rank_by: str) -> Order:
     return tie_groups(df, [rank_by, "k"], [False, False])
 
 
-def rank_binomial(rows: list[dict]) -> tuple[dict[str, Order], int]:
-    """Orders of node keys from one period's node_rates rows; and how many are flagged."""
+def rank_binomial(rows: list[dict], halves: tuple[list[dict], ...]
+                  ) -> tuple[dict[str, Order], int]:
+    """Orders of node keys from one period's node_rates rows (and its two halves'); and how
+    many are flagged."""
     tested = {prior: Hotspots(max_per_dim=10**9, prior=prior).test(rows, "node")
               for prior in ("moments", "ml", "exposure")}
+    # the split prior through jobmedic's own path: the first half's rows, the rest by difference
+    tested["split"] = Hotspots(max_per_dim=10**9, prior="split").test(rows, "node", halves[0])
+    tested["split"] = tested["split"].rename(columns={"shrunk_mean": "split_mean",
+                                                      "shrunk_low": "split_low"})
     allr = pd.DataFrame(rows)
     out = {"count": tie_groups(allr, ["failures"], [False])}
     for r in RANKERS[1:]:  # the flagged first, in the ranker's order, then the rest
-        prior, col = SHRUNK.get(r, ("moments", r))
-        df = tested[prior]
+        prior, col = SHRUNK.get(r, ("split", r) if r in SPLIT else ("moments", r))
+        df = tested.get(prior, tested["moments"])
         if df.empty:
             out[r] = []
             continue
@@ -102,11 +113,15 @@ def rank_binomial(rows: list[dict]) -> tuple[dict[str, Order], int]:
     return out, int(df["flag"].sum()) if not df.empty else 0
 
 
-def rank_poisson(keys: np.ndarray, k: np.ndarray, e: np.ndarray, fdr: float = 0.05,
-                 ratio: float = 1.5, min_failures: int = 3) -> tuple[dict[str, Order], int]:
-    """The same for event counts over exposure (node-days, GPU-days)."""
+def rank_poisson(keys: np.ndarray, k: np.ndarray, e: np.ndarray,
+                 halves: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                 fdr: float = 0.05, ratio: float = 1.5, min_failures: int = 3
+                 ) -> tuple[dict[str, Order], int]:
+    """The same for event counts over exposure (node-days, GPU-days); `halves` are (k, e) of
+    the period's first and second half, aligned with `keys`."""
     keep = e > 0
     keys, k, e = keys[keep], k[keep], e[keep]
+    halves = tuple(np.asarray(h, float)[keep] for h in halves)
     p, rest = poisson_vs_rest(k, e)
     q = bh(p)
     rate = k / e
@@ -116,6 +131,7 @@ def rank_poisson(keys: np.ndarray, k: np.ndarray, e: np.ndarray, fdr: float = 0.
         fit = GAMMA_PRIORS[prior](k, e)
         mean, low = gamma_scores(k, e, fit(e) if callable(fit) else fit)
         df[r] = mean if col == "shrunk_mean" else low
+    df["split_mean"], df["split_low"] = gamma_scores(k, e, gamma_prior_split(*halves))
     out = {"count": tie_groups(df, ["k"], [False])}
     for r in RANKERS[1:]:  # the flagged first, in the ranker's order, then the rest
         out[r] = ranked(df[flag], r) + ranked(df[~flag], r)
@@ -158,7 +174,9 @@ def google(db: Path) -> dict:
             if name not in SPLITS:
                 continue
             w1, w2 = Window(EPOCH_OFFSET + a, EPOCH_OFFSET + b), Window(EPOCH_OFFSET + b, EPOCH_OFFSET + c)
-            orders, nflag = rank_binomial(store.node_rates(w1, None, lean=True))
+            mid = w1.start + (w1.end - w1.start) // 2  # as Hotspots.run halves a window
+            halves = (store.node_rates(Window(w1.start, mid), None, lean=True),)
+            orders, nflag = rank_binomial(store.node_rates(w1, None, lean=True), halves)
             r2 = store.node_rates(w2, None, lean=True)
             h2 = {str(r["key"]): (float(r["failures"]), float(r["jobs"])) for r in r2}
             base = sum(v[0] for v in h2.values()) / sum(v[1] for v in h2.values())
@@ -225,7 +243,8 @@ def lanl(folder: Path) -> dict:
             k2, e2 = period(b, c)
             if len(keys) < 16 or k1.sum() < 30 or k2.sum() < 30:
                 continue
-            orders, nflag = rank_poisson(keys, k1, e1)
+            mid = a + (b - a) / 2
+            orders, nflag = rank_poisson(keys, k1, e1, (*period(a, mid), *period(mid, b)))
             h2 = {x: (k2[i], e2[i]) for i, x in enumerate(keys)}
             base = k2.sum() / e2.sum()
             ks = sorted({5, 10, 20, nflag} - {0})
@@ -260,8 +279,12 @@ def titan(folder: Path) -> dict:
                 g = pd.DataFrame({"key": d[level], "k": k.astype(float), "e": e}).groupby("key").sum()
                 return g
             g1, g2 = period(a, b), period(b, c)
+            mid = a + (b - a) / 2
+            ga, gb = period(a, mid).reindex(g1.index).fillna(0), period(mid, b).reindex(g1.index).fillna(0)
             keys = g1.index.to_numpy().astype(str)
-            orders, nflag = rank_poisson(keys, g1["k"].to_numpy(), g1["e"].to_numpy())
+            orders, nflag = rank_poisson(keys, g1["k"].to_numpy(), g1["e"].to_numpy(),
+                                         (ga["k"].to_numpy(), ga["e"].to_numpy(),
+                                          gb["k"].to_numpy(), gb["e"].to_numpy()))
             h2 = {str(x): (float(r.k), float(r.e)) for x, r in g2.iterrows()}
             base = g2["k"].sum() / g2["e"].sum()
             e1 = g1["e"].to_numpy()

@@ -6,10 +6,12 @@ method of moments (exposure-weighted rates, the binomial noise taken out of thei
 subject's posterior is Beta(a + k, b + n - k). Poisson (failures over node-days or GPU-days):
 a gamma prior fitted the same way; the posterior is Gamma(shape + k, rate + exposure).
 
-Ranked by the posterior's 5 % quantile (`low`, the default: a subject needs both a high rate
-and the evidence for it) or its mean. A subject with one failure in two jobs no longer outranks
-one with 40 in 100; a busy subject's many failures no longer outrank a quiet one's higher rate
-when the evidence for that rate is there. Chosen and measured on real traces in
+Other fits of the same priors: by marginal likelihood (`*_ml`), with a mean that depends on
+exposure (`*_exposure`), and from the spread that persists between the two halves of the window
+(`*_split`: the covariance of the subjects' rates in the halves, so transient bursts do not
+count as lasting differences). Ranked by the posterior mean or its 5 % quantile (`low`: a
+subject needs both a high rate and the evidence for it). The hotspots' default, the split prior
+and the mean, was chosen on development splits of three real traces in
 bench/eval_hotspot_ranking.py (docs/analyzers.md).
 """
 from __future__ import annotations
@@ -195,6 +197,47 @@ def gamma_prior_exposure(k: np.ndarray, e: np.ndarray) -> Callable[[np.ndarray],
         lam = np.exp(x[0] + x[1] * _exposure_z(np.asarray(m, float), ref))
         return np.full(np.shape(lam), shape), shape / lam
     return prior
+
+
+def beta_prior_split(k1: np.ndarray, n1: np.ndarray, k2: np.ndarray, n2: np.ndarray
+                     ) -> tuple[float, float]:
+    """(a, b) of a beta prior whose spread is the *persistent* part of the subjects' spread:
+    the exposure-weighted covariance of their rates in the two halves of the window (binomial
+    noise is independent between halves, so it drops out; a burst confined to one half does
+    too). Mean: the pooled rate. No persistent spread: a very strong prior (the order then
+    follows the excess failures k - p n)."""
+    import numpy as np
+    k1, n1, k2, n2 = (np.asarray(x, float) for x in (k1, n1, k2, n2))
+    keep = (n1 > 0) & (n2 > 0)
+    k, n = k1 + k2, n1 + n2
+    if keep.sum() < 3 or n.sum() <= 0:
+        return beta_prior(k, n)
+    p = float(np.clip(k.sum() / n.sum(), 1e-6, 1 - 1e-6))
+    w = np.sqrt(n1[keep] * n2[keep])
+    cov = float((w * (k1[keep] / n1[keep] - p) * (k2[keep] / n2[keep] - p)).sum() / w.sum())
+    if cov <= 0:
+        return p * MAX_STRENGTH, (1 - p) * MAX_STRENGTH
+    strength = min(max(p * (1 - p) / cov - 1, 1.0), MAX_STRENGTH)
+    return p * strength, (1 - p) * strength
+
+
+def gamma_prior_split(k1: np.ndarray, e1: np.ndarray, k2: np.ndarray, e2: np.ndarray
+                      ) -> tuple[float, float]:
+    """The Poisson counterpart of `beta_prior_split`: (shape, rate) from the covariance of the
+    subjects' event rates in the two halves."""
+    import numpy as np
+    k1, e1, k2, e2 = (np.asarray(x, float) for x in (k1, e1, k2, e2))
+    keep = (e1 > 0) & (e2 > 0)
+    k, e = k1 + k2, e1 + e2
+    if keep.sum() < 3 or k.sum() <= 0:
+        return gamma_prior(k, e)
+    lam = float(k.sum() / e.sum())
+    w = np.sqrt(e1[keep] * e2[keep])
+    cov = float((w * (k1[keep] / e1[keep] - lam) * (k2[keep] / e2[keep] - lam)).sum() / w.sum())
+    if cov <= 0:
+        return MAX_STRENGTH, MAX_STRENGTH / lam
+    shape = min(max(lam * lam / cov, 1e-3), MAX_STRENGTH)
+    return shape, shape / lam
 
 
 def beta_scores(k: np.ndarray, n: np.ndarray, prior: tuple[float, float] | None = None

@@ -36,7 +36,7 @@ def test_new_type_history_and_ranking_prior_come_from_the_config(store):
 
     opts = yaml.safe_load(config_path("jobmedic.yaml").read_text())["analyzers"]
     assert (opts["patterns"]["new_history_days"], opts["patterns"]["new_history_records"]) == (14, 200)
-    assert opts["hotspots"]["prior"] == "moments"
+    assert (opts["hotspots"]["prior"], opts["hotspots"]["rank_by"]) == ("split", "shrunk_mean")
     pat = next(a for a in build(opts) if a.name == "patterns")
     assert (pat.new_history_days, pat.new_history_records) == (14, 200)
     _new_type_store(store, history=True)  # 20 days and 200 jobs of history before the window

@@ -41,7 +41,7 @@ PLANTED = {"busy": (75, 400), "sharp": (30, 50), "lucky": (5, 6)}
     ("q", ["sharp", "busy", "lucky"]),  # the old order: the smallest q value first
 ])
 def test_flagged_subjects_are_ordered_by_shrunken_rate(rank_by, expected):
-    df = Hotspots(min_exposure=5).test(rows(PLANTED), "node")
+    df = Hotspots(min_exposure=5, prior="moments").test(rows(PLANTED), "node")
     flagged = df[df["flag"]]
     assert set(flagged["key"]) == set(PLANTED)  # the test flags all three
     assert list(order(flagged, rank_by)["key"]) == expected
@@ -50,15 +50,15 @@ def test_flagged_subjects_are_ordered_by_shrunken_rate(rank_by, expected):
 
 
 def test_the_lucky_node_is_shrunk_towards_the_cluster():
-    df = Hotspots(min_exposure=5).test(rows(PLANTED), "node").set_index("key")
+    df = Hotspots(min_exposure=5, prior="moments").test(rows(PLANTED), "node").set_index("key")
     assert df.loc["lucky", "rate"] > df.loc["sharp", "rate"]  # 83 % raw against 60 %
     assert df.loc["lucky", "shrunk_mean"] < df.loc["sharp", "shrunk_mean"]
     assert df.loc["lucky", "shrunk_low"] < df.loc["busy", "shrunk_low"]
 
 
 def test_findings_carry_the_shrunken_rate_and_rank_by_is_checked(store):
-    hs = Hotspots(min_exposure=5)
-    assert hs.rank_by == "shrunk_low"
+    assert (Hotspots().rank_by, Hotspots().prior) == ("shrunk_mean", "split")  # chosen on dev
+    hs = Hotspots(min_exposure=5, rank_by="shrunk_low", prior="moments")
     with pytest.raises(ValueError, match="rank_by"):
         Hotspots(rank_by="loudest")
     from jobmedic.core.timeutil import Window
@@ -139,8 +139,78 @@ def test_exposure_prior_follows_a_rate_that_rises_with_exposure():
 
 def test_prior_option_is_checked_and_changes_only_the_order():
     hs = {p: Hotspots(min_exposure=5, prior=p).test(rows(PLANTED), "node")
-          for p in ("moments", "ml", "exposure")}
+          for p in ("moments", "ml", "exposure", "split")}
     flagged = {p: set(df[df["flag"]]["key"]) for p, df in hs.items()}
-    assert flagged["moments"] == flagged["ml"] == flagged["exposure"] == set(PLANTED)
+    assert flagged["moments"] == flagged["ml"] == flagged["exposure"] == flagged["split"] \
+        == set(PLANTED)
     with pytest.raises(ValueError, match="prior"):
         Hotspots(prior="flat")
+
+
+def _halves(ordinary, planted):
+    """Whole-window and first-half rows: ordinary nodes of 100 jobs (50 a half) with the given
+    failures per half, planted nodes as (failures, jobs) of each half."""
+    def row(k, f, n):
+        return {"key": k, "jobs": n, "failures": f, "wfailures": float(f), "users": 3,
+                "gpu_h": 0.0, "core_h": 0.0}
+    full = [row(f"n{i:02d}", a + b, 100) for i, (a, b) in enumerate(ordinary)]
+    half = [row(f"n{i:02d}", a, 50) for i, (a, _) in enumerate(ordinary)]
+    full += [row(k, f1 + f2, n1 + n2) for k, (f1, n1, f2, n2) in planted.items()]
+    half += [row(k, f1, n1) for k, (f1, n1, _, _) in planted.items()]
+    return full, half
+
+
+SPLIT_PLANTED = {"busy": (37, 200, 38, 200), "sharp": (15, 25, 15, 25), "lucky": (3, 3, 2, 3)}
+
+
+@pytest.mark.parametrize("ordinary,expected", [
+    # the ordinary nodes' spread does not persist (high in one half, low in the other): little
+    # of any rate's excess is expected to last, so the order leans to the evidence (excess
+    # failures): the busy node first
+    ([(8, 2)] * 25 + [(2, 8)] * 25, ["busy", "sharp", "lucky"]),
+    # it persists (the same nodes high in both halves): rates are believed, the sharp node first
+    ([(8, 8)] * 25 + [(2, 2)] * 25, ["sharp", "lucky", "busy"]),
+])
+def test_split_prior_shrinks_by_the_spread_that_persists(ordinary, expected):
+    full, half = _halves(ordinary, SPLIT_PLANTED)
+    df = Hotspots(min_exposure=5).test(full, "node", half)
+    flagged = df[df["flag"]]
+    assert set(flagged["key"]) == set(SPLIT_PLANTED)
+    assert list(order(flagged, "shrunk_mean")["key"]) == expected
+
+
+def test_split_prior_strength_follows_the_covariance_of_the_halves():
+    from jobmedic.analyzers.shrink import beta_prior_split
+
+    a, b = beta_prior_split([8, 2, 5], [50, 50, 50], [2, 8, 5], [50, 50, 50])
+    assert a + b > 1e5  # no persistent spread at all: the strongest prior
+    a, b = beta_prior_split([8, 2, 5], [50, 50, 50], [8, 2, 5], [50, 50, 50])
+    assert 1 < a + b < 100
+
+
+def test_run_ranks_with_the_first_half_of_the_window(store):
+    """Hotspots.run reads the first half of the window beside the whole (node rates and the
+    entity combinations) and ranks with the split prior: a node failing only in the first half
+    and one failing in both, at the same totals, are both flagged; the scores come from the
+    window's halves (the same rows with prior=moments give other scores)."""
+    from tests.analyzers.planted import Planted
+
+    p = Planted(store)
+    for i in range(30):
+        p.add(40, nodes=f"n{i:02d}", user=[f"u{j}" for j in range(6)], fail=0.05)
+    p.add(40, nodes="burst", user=[f"u{j}" for j in range(6)], fail=0.5, day_to=3.5)
+    p.add(40, nodes="steady", user=[f"u{j}" for j in range(6)], fail=0.5)
+    window = p.write()
+    sent: list[str] = []
+    store.conn.set_trace_callback(sent.append)
+    try:
+        found = Hotspots(dims=("node",)).run(store, window, None)
+    finally:
+        store.conn.set_trace_callback(None)
+    half = str(window.start + (window.end - window.start) // 2)
+    assert any(half in q for q in sent), "no read of the window's first half"
+    hits = {f.evidence["entity"]: f.evidence for f in found if f.kind == "hotspot"}
+    assert {"burst", "steady"} <= set(hits)
+    moments = Hotspots(dims=("node",), prior="moments").run(store, window, None)
+    other = {f.evidence["entity"]: f.evidence["shrunk_rate"] for f in moments if f.kind == "hotspot"}
+    assert other["steady"] != hits["steady"]["shrunk_rate"]
