@@ -84,6 +84,7 @@ def train(
     tune: bool = typer.Option(False, "--tune", help="Search parameters with Optuna on a time-ordered validation slice before the window's end."),
     trials: int = typer.Option(20, "--trials", min=1, max=1000, help="Optuna trials for --tune."),
     time_budget: float = typer.Option(300, "--time-budget", min=1, help="Seconds allowed for --tune."),
+    recalibrate: bool = typer.Option(False, "--recalibrate", help="runtime / memory: keep the current booster, refit its conformal shifts and retry-budget table on the most recent completed jobs before --until (default: now), save as a new version (run it on a schedule; docs/models.md)."),
     param: Annotated[list[str] | None, typer.Option("--param", help="Model parameter KEY=VALUE (repeatable), e.g. num_boost_round=500, max_depth=8, epochs=60 (gnn).")] = None,
     cluster: Annotated[list[str] | None, typer.Option("--cluster", help="Train only on this cluster's jobs (repeatable).")] = None,
     source: Annotated[list[str] | None, typer.Option("--source", help="Train only on jobs ingested from this source, e.g. slurm, swf, lanl (repeatable).")] = None,
@@ -109,6 +110,14 @@ def train(
             fail(exc, 2)
         typer.echo(f"trained {kind.value} model {card['version']} on Dask -> {card['path']}")
         typer.echo(_summary({k: v for k, v in card.items() if k not in ("path",)}))
+        return
+    if recalibrate:
+        try:
+            card = training.recalibrate(st.store, kind.value, _models_dir(st), _time(until, "until"),
+                                        s.allowed_projects)
+        except JobmedicError as exc:
+            fail(exc, 2)
+        typer.echo(f"recalibrated {kind.value} model -> {card['version']} ({card['recalibrated']})")
         return
     try:
         card = training.train(st.store, kind.value, _models_dir(st), _time(until, "until"),

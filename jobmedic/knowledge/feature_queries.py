@@ -144,3 +144,14 @@ class FeatureQueries(Queries):
             f"LIMIT {RECENT_K}", [*params, int(before)]).fetchall()
         return {"n": int(tot[0]), "fails": int(tot[1]), "n_rt": int(tot[2]),
                 "sum_logrt": float(tot[3]), "max_rss": mx, "recent": recent}
+
+    def recent_runs(self, kind: str, value: str, before: int, scope: Sequence[str] | None = None,
+                    k: int = RECENT_K) -> list[tuple[Any, Any]]:
+        """(elapsed_s, timelimit_s) of the entity's last `k` jobs that ended before `before`
+        (in scope), newest first (the order of `entity_history`'s recent jobs)."""
+        match, mparams = _kind_match(kind, value)
+        where, params = scope_clause(scope)
+        return self.conn.execute(
+            f"SELECT elapsed_s, timelimit_s FROM jobs WHERE {match} AND {_ENDED_SQL} AND {where} "
+            f"AND end_time < ? ORDER BY end_time DESC, rowid DESC LIMIT {int(k)}",
+            [*mparams, *params, int(before)]).fetchall()

@@ -59,13 +59,14 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
     `features`: build_features or an equal engine (engines/dask_features.py). `retry_budget`:
     adds the conformal request meeting that share of killed runs (budget_time_s, budget_mem_mb)."""
     q = specs_frame(specs, now)
-    F = None
+    F = hist = None
     if history is None and scope is None and features is build_features:
         from jobmedic.models.summary_features import summary_features
 
         F = summary_features(store, q)  # specs at "now": the maintained summary, no history read
     if F is None:
-        F = features(store.jobs_frame(scope) if history is None else history, q)
+        hist = store.jobs_frame(scope) if history is None else history
+        F = features(hist, q)
     X = F[FEATURES].to_numpy()
     fm, _ = registry.load(models_dir, "failure")
     p = fm.predict(X)
@@ -76,7 +77,7 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
             m, _ = registry.load(models_dir, kind.name)
         except ModelError:  # optional models: their columns are left out
             continue
-        qs, b = m.predict_with_budget(X, retry_budget)
+        qs, b = m.predict_with_budget(m.batch_inputs(X, q, store, scope, hist), retry_budget)
         for col, v in m.advice_columns(qs, q["timelimit_s"].to_numpy()).items():
             out[col] = v
         if b is not None:

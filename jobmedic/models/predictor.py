@@ -56,7 +56,7 @@ def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str
             out["missing_models"].append({"kind": kind.name, "message": exc.message, "hint": exc.hint})
             continue
         out["models"][kind.name] = meta["version"]
-        qs, b = m.predict_with_budget(X, retry_budget)
+        qs, b = m.predict_with_budget(m.spec_inputs(X, store, spec, now, scope), retry_budget)
         key, block, flag, (low_key, low) = m.advice(qs, spec)
         out[key] = block
         request.append(flag)

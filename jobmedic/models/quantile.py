@@ -3,8 +3,9 @@ quantiles), with a conformal shift per quantile fitted on a LATER slice so that 
 coverage holds on data after the training window. The runtime and memory kinds build on it."""
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -13,16 +14,67 @@ from jobmedic.models import boosting, conformal, forest
 from jobmedic.models.base import ModelKind
 from jobmedic.models.features import FEATURES
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from jobmedic.knowledge.store import Store
+
+#: The last frame's extra columns (weakly keyed by the jobs frame): training asks for the fit
+#: and the calibration rows of one frame, which then share one bulk computation.
+_EXTRA_CACHE: list[Any] = [None, None]
+
 
 class QuantileModel(ModelKind):
     """Predicts the `ALPHAS` quantiles of a positive target; scikit-learn style."""
 
     role = "request"
     ALPHAS: ClassVar[list[float]] = []
+    #: Columns this kind reads after the shared FEATURES (e.g. the runtime model's recent
+    #: runtimes), computed by `extra_bulk` / `extra_spec` in every path alike.
+    EXTRA: ClassVar[list[str]] = []
 
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         super().__init__(params)
         self.alphas = [float(a) for a in self.ALPHAS]
+
+    # -- inputs: FEATURES, then the kind's EXTRA columns -----------------------------------------
+    def extra_bulk(self, history: pd.DataFrame, queries: pd.DataFrame | None) -> np.ndarray | None:
+        """EXTRA of `queries` (default the history) as of each submit; None: no extra."""
+        return None
+
+    def extra_spec(self, store: Store, spec: Any, now: int, scope: Any) -> np.ndarray | None:
+        """EXTRA (1 x n) of one spec submitted at `now`; None: no extra."""
+        return None
+
+    def inputs(self, frame, rows: np.ndarray) -> np.ndarray:
+        X = frame[1][FEATURES].to_numpy()[rows]
+        if not self.EXTRA:
+            return X
+        df = frame[0]
+        ref, extra = _EXTRA_CACHE
+        if ref is None or ref() is not df or extra.shape[0] != len(df):
+            extra = self.extra_bulk(df, None)
+            _EXTRA_CACHE[:] = [weakref.ref(df), extra]
+        return np.hstack([X, extra[rows]])
+
+    def extra_specs(self, store: Store, queries: pd.DataFrame, scope: Any) -> np.ndarray | None:
+        """EXTRA of many specs from indexed lookups (batch scoring without a history frame)."""
+        return None
+
+    def batch_inputs(self, X: np.ndarray, queries: pd.DataFrame, store: Store, scope: Any,
+                     history: pd.DataFrame | None = None) -> np.ndarray:
+        """The model input of specs `queries` whose FEATURES are `X` (batch scoring): the
+        extra columns from `history` when the caller read it, else from the store."""
+        if not self.EXTRA:
+            return X
+        e = (self.extra_specs(store, queries, scope) if history is None
+             else self.extra_bulk(history, queries))
+        return X if e is None else np.hstack([X, e])
+
+    def spec_inputs(self, X: np.ndarray, store: Store, spec: Any, now: int, scope: Any) -> np.ndarray:
+        """The model input of one spec whose FEATURES are `X` (1 x n; the predict action)."""
+        e = self.extra_spec(store, spec, now, scope) if self.EXTRA else None
+        return X if e is None else np.hstack([X, e])
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> QuantileModel:
         obj = {"objective": "reg:quantileerror", "quantile_alpha": np.array(self.alphas)}
@@ -75,7 +127,8 @@ class QuantileModel(ModelKind):
         return {"model.ubj": boosting.save_booster(self.booster_)} | forest.files(self.booster_)
 
     def meta(self) -> dict[str, Any]:
-        return {"features": FEATURES, "params": self.params, "alphas": self.alphas,
+        return {"features": FEATURES, "extra_features": list(self.EXTRA),
+                "params": self.params, "alphas": self.alphas,
                 "conformal_shift": self.shift_, "budget_table": getattr(self, "budget_", None)}
 
     @classmethod
@@ -85,7 +138,12 @@ class QuantileModel(ModelKind):
             raise ModelError(f"the {cls.name} model {meta.get('version')!r} predicts quantiles "
                              f"{meta.get('alphas')}, this jobmedic expects {m.alphas}",
                              f"retrain with `jobmedic train {cls.name}`")
-        m.booster_ = boosting.load_booster(d / "model.ubj", len(meta["features"]), cls.name,
+        if list(meta.get("extra_features") or []) != list(cls.EXTRA):
+            raise ModelError(f"the {cls.name} model {meta.get('version')!r} reads other extra "
+                             f"features than this jobmedic ({len(cls.EXTRA)} expected)",
+                             f"retrain with `jobmedic train {cls.name}`")
+        m.booster_ = boosting.load_booster(d / "model.ubj", len(meta["features"]) + len(cls.EXTRA),
+                                           cls.name,
                                            outputs=len(m.alphas), version=d.name)
         m.shift_ = boosting.checked_numbers(meta.get("conformal_shift"), len(m.alphas),
                                             f"{cls.name} conformal shift")

@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 
 from jobmedic.core.units import fmt_duration
-from jobmedic.models import metrics
+from jobmedic.models import conformal, metrics, runtime_features, runtime_rolling
 from jobmedic.models.base import table
-from jobmedic.models.features import FEATURES
 from jobmedic.models.quantile import QuantileModel
 
 ALPHAS = [0.1, 0.5, 0.9, 0.95]
@@ -54,9 +53,48 @@ def walltime_effect(y: np.ndarray, rec: np.ndarray, timelimit: np.ndarray, cpus:
             "n_with_limit": int(ok.sum())}
 
 
-def evaluate(model: QuantileModel, X: pd.DataFrame, y: np.ndarray, df: pd.DataFrame,
-             global_median: float) -> dict[str, Any]:
-    q = model.predict(X[FEATURES].to_numpy())
+def _scored(y: np.ndarray, q: np.ndarray, tl: np.ndarray, cpus: np.ndarray,
+            budget_t: dict[float, np.ndarray]) -> dict[str, Any]:
+    """Median error, coverage and the walltime effects of quantiles `q` (and budget times)."""
+    out: dict[str, Any] = metrics.regression(y, q[:, ALPHAS.index(0.5)], 3600) | {
+        "coverage": metrics.quantile_coverage(y, q, ALPHAS),
+        "walltime_recommendation": walltime_effect(y, recommend(q, tl), tl, cpus)}
+    for b, t in budget_t.items():
+        out[f"walltime_retry_budget_{b:g}"] = walltime_effect(y, budget_time(t, tl), tl, cpus)
+    return out
+
+
+def online(model: QuantileModel, frame, rows: np.ndarray, card: dict[str, Any]
+           ) -> tuple[np.ndarray, dict[float, np.ndarray], dict[str, Any]]:
+    """Quantiles and budget times of `rows` with the conformal shifts refitted daily on a
+    sliding window (models/runtime_rolling.py), and what that used."""
+    df = frame[0]
+    mask, y = labels(df)
+    since = runtime_rolling.epoch((card.get("window") or {}).get("calibration_from"))
+    sub = df["submit_time"].to_numpy(dtype="float64")[rows]
+    pool = runtime_rolling.pool(df, mask, since, float(np.nanmax(sub)) if len(sub) else 0.0)
+    resid = runtime_rolling.residuals(model, model.inputs(frame, pool), y[pool])
+    ends = df["end_time"].to_numpy(dtype="float64")[pool]
+    shifts, bshift = runtime_rolling.online_shifts(resid, ends, sub, model.alphas, model.shift_,
+                                                   BUDGETS)
+    raw = model._raw(model.inputs(frame, rows))
+    q = np.expm1(np.sort(raw + shifts, axis=1)).clip(min=0)
+    top = raw[:, int(np.argmax(model.alphas))]
+    budget_t: dict[float, np.ndarray] = {}
+    for b, v in bshift.items():
+        static = conformal.shift_for(getattr(model, "budget_", None), b)
+        if static is not None or np.isfinite(v).all():
+            budget_t[b] = np.expm1(top + np.where(np.isfinite(v), v, static or 0.0)).clip(min=0)
+    used = {"window": runtime_rolling.WINDOW, "cadence_s": runtime_rolling.CADENCE,
+            "pool_jobs": len(pool), "since": (card.get("window") or {}).get("calibration_from")}
+    return q, budget_t, used
+
+
+def evaluate(model: QuantileModel, inputs: np.ndarray, X: pd.DataFrame, y: np.ndarray,
+             df: pd.DataFrame, global_median: float,
+             online_q: tuple[np.ndarray, dict[float, np.ndarray], dict[str, Any]] | None = None
+             ) -> dict[str, Any]:
+    q = model.predict(inputs)
     med = q[:, ALPHAS.index(0.5)]
     tl = df["timelimit_s"].to_numpy(dtype="float64")
     out: dict[str, Any] = {"n": len(y), "model": metrics.regression(y, med, 3600)
@@ -72,22 +110,45 @@ def evaluate(model: QuantileModel, X: pd.DataFrame, y: np.ndarray, df: pd.DataFr
     cpus = df["req_cpus"].to_numpy(dtype="float64")
     out["walltime_recommendation"] = walltime_effect(y, rec, tl, cpus)
     for b in BUDGETS:  # the conformal --time for a retry budget (calibrated on the later slice)
-        t = model.for_budget(X[FEATURES].to_numpy(), b)
+        t = model.for_budget(inputs, b)
         if t is not None:
             out[f"walltime_retry_budget_{b:g}"] = walltime_effect(y, budget_time(t, tl), tl, cpus)
+    if online_q is not None:
+        out["online_recalibrated"] = _scored(y, online_q[0], tl, cpus, online_q[1]) | online_q[2]
     out["unit"] = "hours"
     return out
+
+
+def _online_lines(o: dict[str, Any] | None) -> list[str]:
+    if not o:
+        return []
+    return ["", (f"Recalibrated daily on the last {o.get('window')} completed jobs "
+                 f"(`online_recalibrated`): coverage {o.get('coverage')}"),
+            f"  walltime recommendation: {o.get('walltime_recommendation')}"] + [
+        f"  at retry budget {k.rsplit('_', 1)[1]}: {v}" for k, v in o.items()
+        if k.startswith("walltime_retry_budget_")]
 
 
 class RuntimeModel(QuantileModel):
     name = "runtime"
     ALPHAS = ALPHAS
     labels = staticmethod(labels)
+    EXTRA = runtime_features.RT_FEATURES
+
+    def extra_bulk(self, history, queries):
+        return runtime_features.recent_block(history, queries)
+
+    def extra_spec(self, store, spec, now, scope):
+        return runtime_features.recent_spec(store, spec, now, scope)
+
+    def extra_specs(self, store, queries, scope):
+        return runtime_features.recent_specs(store, queries, scope)
 
     def evaluate(self, frame, rows, y, card, reference=None) -> dict[str, Any]:
         df, X = frame
-        return evaluate(self, X.iloc[rows], y, df.iloc[rows],
-                        card.get("global_median_s", float(np.median(y))))
+        return evaluate(self, self.inputs(frame, rows), X.iloc[rows], y, df.iloc[rows],
+                        card.get("global_median_s", float(np.median(y))),
+                        online(self, frame, rows, card))
 
     def card_extra(self, frame, fit_rows, y_fit) -> dict[str, Any]:
         return {"global_median_s": float(np.median(y_fit))}
@@ -100,7 +161,7 @@ class RuntimeModel(QuantileModel):
             f"Coverage per quantile: {m['model'].get('coverage')}",
             f"Walltime recommendation: {m.get('walltime_recommendation')}"] + [
             f"Walltime at retry budget {k.rsplit('_', 1)[1]}: {v}" for k, v in m.items()
-            if k.startswith("walltime_retry_budget_")]
+            if k.startswith("walltime_retry_budget_")] + _online_lines(m.get("online_recalibrated"))
 
     def advice_columns(self, q, timelimit):
         out = {f"runtime_q{a:g}": np.round(q[:, i], 1) for i, a in enumerate(ALPHAS)}

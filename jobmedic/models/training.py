@@ -139,6 +139,42 @@ def train(store: Store, kind: str, models_dir: str, until: int | None = None,
     return card
 
 
+def recalibrate(store: Store, kind: str, models_dir: str, until: int | None = None,
+                scope: Sequence[str] | None = None, frame: Frame | None = None) -> dict[str, Any]:
+    """Refit the current request model's conformal shifts and retry-budget table on the most
+    recent completed jobs (models/runtime_rolling.py) and save them as a new version with the
+    same booster; returns the card. No job the booster was fitted on is used."""
+    import copy
+
+    from jobmedic.models import runtime_rolling as rolling
+
+    cls = registry.kind(kind)
+    current, meta = registry.load(models_dir, kind)
+    if cls.role != "request":
+        raise ModelError(f"the {kind} model has no conformal shift to recalibrate",
+                         "recalibrate a request model: `jobmedic train runtime --recalibrate`")
+    model = copy.copy(current)  # the cached model keeps serving its own version
+    frame = _positional(frame if frame is not None else load(store, scope))
+    df = frame[0]
+    mask, y = cls.labels(df)
+    card = dict(meta.get("card") or {})
+    last = df["end_time"].max()
+    before = float(until) if until is not None else (float(last) + 1 if np.isfinite(last) else 0.0)
+    since = rolling.epoch((card.get("window") or {}).get("calibration_from"))
+    rows = rolling.pool(df, mask, since, before)[-rolling.WINDOW:]
+    if len(rows) < rolling.MIN_N:
+        raise ModelError(f"only {len(rows)} completed jobs ended between the model's calibration "
+                         f"start and {_iso(before)}; recalibration needs {rolling.MIN_N}",
+                         "ingest more recent history, or retrain with `jobmedic train "
+                         f"{kind}`")
+    used = rolling.refit(model, rolling.residuals(model, model.inputs(frame, rows), y[rows]))
+    card["recalibrated"] = used | {"from_version": meta.get("version"), "until": _iso(before),
+                                   "first_end": _iso(df["end_time"].to_numpy()[rows[0]])}
+    path = artifacts.save(models_dir, kind, model.files(), model.meta() | {"card": card})
+    card["version"], card["path"] = path.name, str(path)
+    return card
+
+
 def selection(df: pd.DataFrame, clusters: Sequence[str] | None,
               sources: Sequence[str] | None) -> np.ndarray:
     """The mask of the jobs of the given clusters and sources (all jobs when none is given);

@@ -60,7 +60,7 @@ def _recommended(ctx: ToolContext, hist: pd.DataFrame, win: pd.DataFrame, budget
         except ModelError:
             missing.append(kind)
             continue
-        b = m.for_budget(X, budget)
+        b = m.for_budget(m.batch_inputs(X, win, ctx.store, None, hist), budget)
         out[kind] = b
         if b is None:
             missing.append(kind)

@@ -51,12 +51,10 @@ def env(tmp_path_factory, taxonomy):
 
 def test_budget_requests_grow_as_the_budget_shrinks_after_a_round_trip(env):
     _, models, _ = env
-    from jobmedic.models.features import FEATURES
-
     for kind in ("runtime", "memory"):
         m, meta = registry.load(str(models), kind)
         assert meta["budget_table"]["n"] > 0
-        X = np.full((3, len(FEATURES)), np.nan)
+        X = np.full((3, m.booster_.num_features()), np.nan)  # FEATURES, then the kind's EXTRA
         X[:, 0] = [1, 4, 16]
         tight, loose = m.for_budget(X, 0.01), m.for_budget(X, 0.2)
         assert np.all(tight >= loose) and np.all(loose > 0)

@@ -68,7 +68,7 @@ def test_served_models_score_one_job_like_xgboost(tmp_path):
         m, meta = registry.load(models, kind)
         assert FILE in meta["files"]  # saved with the artifact, hashed in its manifest
         assert m.forest_[1] is not None
-        X = rng.lognormal(2, 2, size=(SMALL + 1, len(meta["features"])))
+        X = rng.lognormal(2, 2, size=(SMALL + 1, m.booster_.num_features()))  # with any EXTRA
         X[rng.random(X.shape) < 0.3] = np.nan
         many = m.predict(X)  # more than SMALL rows: XGBoost
         one = np.vstack([m.predict(X[i:i + 1]) for i in range(len(X))])  # the numpy walk
