@@ -186,7 +186,7 @@ def predict_batch(
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="--engine dask: start a local Dask cluster of N worker processes (default 2).")] = None,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="--engine dask: use the running Dask scheduler at this address (tcp://HOST:8786).")] = None,
     slurm_workers: Annotated[int | None, typer.Option("--slurm-workers", min=1, help="--engine dask: start N Dask workers as Slurm jobs (dask-jobqueue).")] = None,
-    retry_budget: Annotated[float | None, typer.Option("--retry-budget", min=0.001, max=0.5, help="Acceptable share of killed runs (default the cluster's, 2 %): adds budget_time_s / budget_mem_mb (local engine).")] = None,
+    retry_budget: Annotated[float | None, typer.Option("--retry-budget", min=0.001, max=0.5, help="Acceptable share of killed runs (default the cluster's, 2 %): adds budget_time_s / budget_mem_mb.")] = None,
 ) -> None:
     """Score a file of job specs in bulk and write one prediction per row."""
     import pandas as pd
@@ -201,14 +201,15 @@ def predict_batch(
         fail(f"cannot read {file}: {exc}", 2, "give a CSV with a header row or a JSON Lines file")
     tc = st.tool_context()
     try:
+        budget = retry_budget if retry_budget is not None else tc.retry_budget(None)
         if engine == Engine.dask:
             from jobmedic.engines import dask_engine
             with dask_engine.cluster(workers, scheduler, slurm_workers) as client:
                 res = dask_engine.score(st.store, specs, _models_dir(st), tc.current_time(),
-                                        tc.risk_levels, client, tc.scope)
+                                        tc.risk_levels, client, tc.scope, retry_budget=budget)
         else:
             res = score(st.store, specs, _models_dir(st), tc.current_time(), tc.risk_levels, tc.scope,
-                        retry_budget=retry_budget if retry_budget is not None else tc.retry_budget(None))
+                        retry_budget=budget)
     except JobmedicError as exc:
         fail(exc, 2)
     text = res.to_csv(index=False) if fmt == Fmt.csv else res.to_json(orient="records", lines=True)

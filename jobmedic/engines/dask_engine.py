@@ -140,13 +140,15 @@ def train(store: Store, kind: str, models_dir: str, client: Any, **kw: Any) -> d
 
 
 def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int,
-          levels: dict[str, float], client: Any, scope: Sequence[str] | None = None
-          ) -> pd.DataFrame:
-    """models/batch.score with the history features computed on the cluster."""
+          levels: dict[str, float], client: Any, scope: Sequence[str] | None = None,
+          retry_budget: float | None = None) -> pd.DataFrame:
+    """models/batch.score with the history features computed on the cluster: the same columns,
+    the retry-budget request (budget_time_s / budget_mem_mb) included when `retry_budget` is set."""
     from jobmedic.engines.dask_features import build_features_dask
     from jobmedic.models import batch
 
     n = max(2 * len(client.scheduler_info().get("workers", {})), 2)
     return batch.score(store, specs, models_dir, now, levels, scope,
                        features=lambda h, q: build_features_dask(h, q, client=client,
-                                                                 npartitions=n))
+                                                                 npartitions=n),
+                       retry_budget=retry_budget)

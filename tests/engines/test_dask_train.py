@@ -63,6 +63,30 @@ def test_batch_scoring_on_dask_equals_single_machine(store, client, tmp_path):
     pd.testing.assert_frame_equal(a, b)
 
 
+def test_batch_scoring_on_dask_has_the_retry_budget_columns(store, client, tmp_path):
+    """With the request models and --retry-budget, both paths return the same columns
+    (budget_time_s, budget_mem_mb included) and the same values."""
+    from jobmedic.models import batch
+
+    d = str(tmp_path)
+    fr = training.load(store)
+    for kind in ("failure", "runtime", "memory"):
+        training.train(store, kind, d, frame=fr, params={"num_boost_round": 30})
+    df = store.jobs_frame()
+    specs = df.iloc[::60][["user", "name", "project", "queue", "req_cpus", "req_mem_mb",
+                           "submit_time"]].reset_index(drop=True)
+    specs["req_walltime_s"] = 4 * 3600
+    levels = {"moderate": 0.2, "high": 0.4, "critical": 0.7}
+    a = batch.score(store, specs, d, 1_800_000_000, levels, retry_budget=0.05)
+    b = dask_engine.score(store, specs, d, 1_800_000_000, levels, client, retry_budget=0.05)
+    assert {"budget_time_s", "budget_mem_mb"} <= set(b.columns)
+    assert list(a.columns) == list(b.columns)
+    pd.testing.assert_frame_equal(a, b)
+    # without a budget the columns are left out on both paths
+    c = dask_engine.score(store, specs, d, 1_800_000_000, levels, client)
+    assert "budget_time_s" not in c.columns and "budget_mem_mb" not in c.columns
+
+
 def test_scheduler_that_does_not_answer_is_a_clear_error_and_writes_nothing(store, tmp_path):
     t0 = time.monotonic()
     with (pytest.raises(InputError, match="does not answer"),
