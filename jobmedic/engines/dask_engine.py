@@ -7,13 +7,16 @@ answer) or workers started as Slurm jobs through dask-jobqueue (`--slurm-workers
 single-machine ones) and runs the ordinary `models/training.train` with XGBoost's boosting
 rounds done by `xgboost.dask` on the workers (boosting.TRAINER): calibration, card, artifact
 and signing are the single-machine ones, so `evaluate` and `predict` use the artifact
-unchanged. A failure on the cluster (a worker lost mid-training) is a ModelError raised before
-anything is saved: no half-written artifact ever becomes current.
+unchanged. A worker lost mid-training is retried once (the rounds rerun when the cluster is
+whole again); a failure that remains is a ModelError raised before anything is saved: no
+half-written artifact ever becomes current (tests/engines/test_dask_killed_worker.py kills a
+worker process for real).
 """
 from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -79,33 +82,71 @@ def cluster(workers: int | None = None, scheduler: str | None = None,
         yield client
 
 
-def dask_trainer(client: Any, chunks: int | None = None):
-    """A boosting.TRAINER running the boosting rounds with `xgboost.dask` on `client`."""
+def _lost_workers(client: Any, before: set[str], wait_s: float = 5.0) -> list[str]:
+    """Workers of `before` the scheduler no longer has (polled briefly: a killed worker's
+    partner can fail its collective before the scheduler has noticed the death)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            lost = sorted(before - set(client.scheduler_info().get("workers", {})))
+        except Exception:  # noqa: BLE001 - the scheduler itself is gone
+            return sorted(before)
+        if lost or time.monotonic() >= deadline:
+            return lost
+        time.sleep(0.25)
+
+
+def dask_trainer(client: Any, chunks: int | None = None, retries: int = 1,
+                 rejoin_s: float = 60.0):
+    """A boosting.TRAINER running the boosting rounds with `xgboost.dask` on `client`.
+    A worker lost mid-training (killed, out of memory, its Slurm job ended) fails the
+    collective on the others; the rounds are then rerun from scratch, up to `retries` times,
+    once the cluster has as many workers again (a LocalCluster's nanny or dask-jobqueue
+    replaces them) within `rejoin_s`; otherwise a ModelError, and nothing is saved."""
     import dask.array as da
     from xgboost import dask as dxgb
 
-    n_workers = max(len(client.scheduler_info().get("workers", {})), 1)
-
-    def run(params: dict[str, Any], X: np.ndarray, y: np.ndarray, rounds: int):
-        X = np.asarray(X, dtype="float32")
+    def once(params: dict[str, Any], X: np.ndarray, y: np.ndarray, rounds: int) -> Any:
+        n_workers = max(len(client.scheduler_info().get("workers", {})), 1)
         step = max(math.ceil(len(X) / (chunks or n_workers)), 1)
         Xd = da.from_array(X, chunks=(step, X.shape[1]))
         yd = da.from_array(np.asarray(y, dtype="float32"), chunks=(step,))
         p = {k: v for k, v in params.items() if k != "nthread"}
-        try:
-            dtrain = dxgb.DaskDMatrix(client, Xd, yd, missing=np.nan)
-            out = dxgb.train(client, p, dtrain, num_boost_round=rounds)
-        except JobmedicError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a lost worker, a broken collective, a killed job
-            raise ModelError(f"training on the Dask cluster failed: {type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0][:200] if str(exc) else ''}; "
-                             "no artifact was written",
-                             "rerun; if workers keep dying give them more memory "
-                             "(memory per worker) or use fewer rows per worker") from None
-        booster = out["booster"]
+        dtrain = dxgb.DaskDMatrix(client, Xd, yd, missing=np.nan)
+        return dxgb.train(client, p, dtrain, num_boost_round=rounds)["booster"]
+
+    def run(params: dict[str, Any], X: np.ndarray, y: np.ndarray, rounds: int):
+        X = np.asarray(X, dtype="float32")
+        attempt = 0
+        while True:
+            before = set(client.scheduler_info().get("workers", {}))
+            try:
+                booster = once(params, X, y, rounds)
+                break
+            except JobmedicError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a lost worker, a broken collective, a killed job
+                lost = _lost_workers(client, before)
+                what = (f"{type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:160] if str(exc) else ''}")
+                if lost and attempt < retries:
+                    try:
+                        client.wait_for_workers(len(before), timeout=rejoin_s)
+                    except (TimeoutError, OSError):
+                        pass
+                    else:
+                        attempt += 1
+                        continue
+                cause = (f"{len(lost)} worker(s) lost mid-training ({', '.join(lost)}) after "
+                         f"{attempt + 1} attempt(s); " if lost else "")
+                raise ModelError(f"training on the Dask cluster failed: {cause}{what}; "
+                                 "no artifact was written",
+                                 "rerun; if workers keep dying give them more memory "
+                                 "(memory per worker) or use fewer rows per worker") from None
         booster.set_param({"nthread": int(params.get("nthread", 2))})
+        run.attempts.append(attempt + 1)
         return booster
+    run.attempts = []  # type: ignore[attr-defined]  # per boosting call: 1, or 2 after a retry
     return run
 
 
@@ -130,12 +171,14 @@ def train(store: Store, kind: str, models_dir: str, client: Any, **kw: Any) -> d
         raise InputError(f"--engine dask trains the boosted kinds (failure, runtime, memory), "
                          f"not {kind}", f"train {kind} without --engine dask")
     fr = kw.pop("frame", None) or frame(store, client, kw.get("scope"))
-    token = boosting.TRAINER.set(dask_trainer(client))
+    trainer = dask_trainer(client, retries=kw.pop("retries", 1))
+    token = boosting.TRAINER.set(trainer)
     try:
         card = training.train(store, kind, models_dir, frame=fr, **kw)
     finally:
         boosting.TRAINER.reset(token)
-    card["engine"] = {"name": "dask", "workers": len(client.scheduler_info().get("workers", {}))}
+    card["engine"] = {"name": "dask", "workers": len(client.scheduler_info().get("workers", {})),
+                      "attempts": max(trainer.attempts, default=1)}
     return card
 
 

@@ -23,7 +23,7 @@ def store():
 def test_train_failure_on_dask_writes_the_usual_artifact(store, client, tmp_path):
     d = str(tmp_path / "models")
     card = dask_engine.train(store, "failure", d, client, params={"num_boost_round": 60})
-    assert card["engine"] == {"name": "dask", "workers": 2}
+    assert card["engine"] == {"name": "dask", "workers": 2, "attempts": 1}
     _, meta = registry.load(d, "failure")  # verified through the manifest hashes
     assert meta["version"] == card["version"]
     auc_dask = card["validation"]["model"]["auroc"]
