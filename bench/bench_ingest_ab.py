@@ -103,6 +103,52 @@ def child_infer(db: str, extra: str) -> None:
     print(json.dumps(res))
 
 
+def child_phases(db: str, path: str) -> None:
+    """CPU per phase of one google2011 ingest and its after-ingest step, in this process
+    (`python -m bench.bench_ingest_ab phases DB PATH`, run from the tree to measure)."""
+    import resource
+
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    t_start = cpu()
+    import numpy  # noqa: F401 - the reader's imports count as start-up
+    import pandas  # noqa: F401
+
+    from jobmedic.app import App, after_ingest
+    from jobmedic.ingest import READERS, IngestContext, run_ingest
+    from jobmedic.knowledge.store import Store
+    from jobmedic.knowledge.templates import Templates
+
+    acc: dict[str, float] = {"start-up (imports)": cpu() - t_start}
+
+    def wrap(name: str, key: str) -> None:
+        fn = getattr(Store, name)
+
+        def timed(*a, **k):
+            c0 = cpu()
+            try:
+                return fn(*a, **k)
+            finally:
+                acc[key] = acc.get(key, 0.0) + cpu() - c0
+        setattr(Store, name, timed)
+
+    wrap("rebuild_indexes", "index rebuild")
+    wrap("upsert_jobs", "jobs upsert (SQLite)")
+    app = App.open(None, db=db)
+    st = app.store
+    ctx = IngestContext(app.taxonomy, Templates(st.load_templates()))
+    c0 = cpu()
+    run_ingest(st, READERS["google2011"], path, ctx)
+    acc["read + parse + rows"] = cpu() - c0 - acc["index rebuild"] - acc["jobs upsert (SQLite)"]
+    c0 = cpu()
+    a = after_ingest(app)
+    acc["after-ingest"] = cpu() - c0
+    acc["total"] = cpu() - t_start
+    print(json.dumps({k: round(v, 2) for k, v in acc.items()} | {"pairs": a.pairs}))
+
+
 def main(argv: list[str]) -> dict:
     from bench.bench_ingest import write_sacct
 
@@ -157,5 +203,7 @@ def main(argv: list[str]) -> dict:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["child-infer"]:
         child_infer(sys.argv[2], sys.argv[3])
+    elif sys.argv[1:2] == ["phases"]:
+        child_phases(sys.argv[2], sys.argv[3])
     else:
         print(json.dumps(main(sys.argv[1:]), indent=2))
