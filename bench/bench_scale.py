@@ -210,9 +210,11 @@ def model_for(dbs: list[Path]) -> None:
             shutil.copytree(src, dst)
 
 
-def measure(db: Path, runs: int) -> dict:
+def measure(db: Path, runs: int, commands: list[str] | None = None) -> dict:
     out = {}
     for name, req in REQUESTS.items():
+        if commands and name not in commands:
+            continue
         argv = [sys.executable, "-m", "jobmedic", "--db", str(db), "--as-of", str(T_END), "act",
                 json.dumps(req)]
         child(argv)  # warm the page cache
@@ -229,6 +231,7 @@ def main(argv: list[str]) -> dict:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--dir", default="/tmp")
     ap.add_argument("--build-only", action="store_true")
+    ap.add_argument("--commands", default="", help=f"comma-separated subset of {', '.join(REQUESTS)}")
     ap.add_argument("--keep-text", action="store_true")
     ap.add_argument("--replicate-above", type=int, default=None,
                     help="sizes above this are copies of the store of this size (see replicate)")
@@ -248,7 +251,7 @@ def main(argv: list[str]) -> dict:
     model_for(dbs)
     result["load_avg_start"] = [round(x, 1) for x in os.getloadavg()]
     for n, db in zip(sizes, dbs):
-        result["sizes"][label(n)]["commands"] = measure(db, a.runs)
+        result["sizes"][label(n)]["commands"] = measure(db, a.runs, [c for c in a.commands.split(",") if c])
     result["load_avg_end"] = [round(x, 1) for x in os.getloadavg()]
     result["commit"] = _commit()
     return result
