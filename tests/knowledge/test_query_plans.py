@@ -169,3 +169,35 @@ def test_every_jobs_index_serves_a_hot_query():
     jobs_indexes = {n for n, (t, _) in expected_indexes(SCHEMA_VERSION).items() if t == "jobs"}
     assert jobs_indexes <= named, sorted(jobs_indexes - named)
 
+
+
+def test_a_version_10_store_opens_with_the_new_index_set(tmp_path):
+    """Migration 11 on an existing store: the old indexes go, the partial ones replace the
+    full ones, the jobs are kept, and the inference bookkeeping is there."""
+    import sqlite3
+
+    from jobmedic.knowledge.db import SCHEMA_VERSION, expected_indexes
+    from jobmedic.knowledge.store import Store
+
+    path = tmp_path / "old.db"
+    with Store(path) as s:
+        s.upsert_jobs(planted_oom_history(3, 2, 3, 1))
+    con = sqlite3.connect(path)
+    for sql in ("DROP TRIGGER jobs_touched_update", "DROP TABLE jobs_touched", "DROP TABLE marks",
+                "DROP INDEX jobs_image_end", "CREATE INDEX jobs_image_end ON jobs(image, end_time)",
+                "CREATE INDEX jobs_image ON jobs(image)", "CREATE INDEX jobs_name ON jobs(name)",
+                "CREATE INDEX jobs_user_name_submit ON jobs(user, name, submit_time)",
+                "PRAGMA user_version = 10"):
+        con.execute(sql)
+    con.commit()
+    con.close()
+    with Store(path) as s:
+        assert s._db.schema_version == SCHEMA_VERSION
+        have = {name: sql for name, sql in s.conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs' "
+            "AND sql IS NOT NULL")}
+        want = {n for n, (t, _) in expected_indexes(SCHEMA_VERSION).items() if t == "jobs"}
+        assert set(have) == want
+        assert "WHERE image IS NOT NULL" in have["jobs_image_end"]
+        assert s.table_counts()["jobs"] == 12
+        assert s.remedies.inference_mark() == (0, 12)
