@@ -9,7 +9,8 @@ the same machine load):
   now, end to end from the store (before: the history read and as-of features; after: the
   summary), and of the model part alone (features given).
 
-    .venv/bin/python -m bench predict [--jobs N] [--reuse] [--calls N]   (--reuse: keep trained models)
+    .venv/bin/python -m bench predict [--jobs N] [--reuse] [--calls N] [--train KIND]
+    (--reuse: keep trained models; --train KIND: train only that kind and stop)
 """
 from __future__ import annotations
 
@@ -84,6 +85,10 @@ def main(argv: list[str]) -> dict:
     until = int(np.quantile(df["submit_time"], 0.1))
     t = time.perf_counter()
     reuse = "--reuse" in argv and (Path(mdir) / "memory" / "CURRENT").exists()
+    if "--train" in argv:  # one kind per command on a busy machine, then --reuse
+        kind = argv[argv.index("--train") + 1]
+        training.train(s, kind, mdir, until, frame=frame)
+        return {"trained": kind, "train_s": round(time.perf_counter() - t, 1)}
     for kind in ("failure", "runtime", "memory") if not reuse else ():
         training.train(s, kind, mdir, until, frame=frame)
     train_s = None if reuse else round(time.perf_counter() - t, 1)

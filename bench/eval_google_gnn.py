@@ -4,7 +4,13 @@ XGBoost artifact this compares with) and their average; then what `jobmedic eval
 reports on the test days (the ensemble, when the gnn card says it won on validation), and the
 latency of one `predict` with the ensemble (numpy scorer from the serving state) vs without.
 
-    .venv/bin/python -m bench.eval_google_gnn [--epochs N]
+    .venv/bin/python -m bench.eval_google_gnn [--epochs N] [--threads N] [--eval-only]
+
+(--eval-only: evaluate the current artifacts without training; results are also written to
+bench/out/google_gnn.json, so the training and the evaluation can run as two commands.)
+`--days N` works on a copy of the store holding the jobs submitted in the first N days
+(bench/out/data/google_dN.db; train on the first 5/7 of them, test on the rest) with its own
+models, `--failure` trains the XGBoost model there first: a smaller check for a busy machine.
 """
 from __future__ import annotations
 
@@ -16,36 +22,78 @@ import time
 import numpy as np
 import torch
 
-from bench.eval_common import DATA, models_dir, store_for
+from bench.eval_common import DATA, OUT, models_dir, store_for
 from jobmedic.ingest.google2011 import EPOCH_OFFSET
 from jobmedic.models import training
 
 DAY = 86400
+OUT_JSON = OUT.parent / "google_gnn.json"
 
 
 def main(argv: list[str]) -> dict:
-    torch.set_num_threads(2)
+    threads = int(argv[argv.index("--threads") + 1]) if "--threads" in argv else 2
+    torch.set_num_threads(threads)
     s = store_for("google", "google2011", DATA / "google_clusterdata_2011" / "google2011_jobs.csv.gz")
     until, end = EPOCH_OFFSET + 15 * DAY, EPOCH_OFFSET + 21 * DAY
-    params = {}
+    name = "google"
+    if "--days" in argv:
+        days = int(argv[argv.index("--days") + 1])
+        s, name = _subset(s, days), f"google_d{days}"
+        until, end = EPOCH_OFFSET + round(days * 15 / 21) * DAY, EPOCH_OFFSET + days * DAY
+    mdir = models_dir(name)
+    params = {"threads": threads}
     if "--epochs" in argv:
         params["epochs"] = int(argv[argv.index("--epochs") + 1])
     frame = training.load(s)
-    t = time.perf_counter()
-    card = training.train(s, "gnn", models_dir("google"), until, frame=frame, params=params)
-    train_s = time.perf_counter() - t
-    cpu = time.process_time()
-    res = training.evaluate(s, "gnn", models_dir("google"), until, end, frame=frame)
-    fail = training.evaluate(s, "failure", models_dir("google"), until, end, frame=frame)
-    out = {"train_s": round(train_s, 1), "process_cpu_s_so_far": round(cpu, 1),
-           "loadavg": os.getloadavg()[0], "train_card": card, "test": res,
-           "evaluate_failure": {k: fail.get(k) for k in ("metrics", "ensemble", "test_window")},
-           "predict_one": _predict_latency(s, frame[0])}
-    print(json.dumps(out, indent=1, default=str))
+    out_json = OUT_JSON.with_name(f"{name}_gnn.json")
+    saved = out_json.exists() and json.loads(out_json.read_text()) or {}
+    if "--failure" in argv:
+        t = time.process_time()
+        fc = training.train(s, "failure", mdir, until, frame=frame)
+        saved = {"failure_train_cpu_s": round(time.process_time() - t, 1), "failure_card": fc}
+        out_json.write_text(json.dumps(saved, indent=1, default=str))
+        print("failure trained", saved["failure_train_cpu_s"], flush=True)
+        return saved
+    if "--eval-only" not in argv:
+        t, c = time.perf_counter(), time.process_time()
+        card = training.train(s, "gnn", mdir, until, frame=frame, params=params)
+        saved = saved | {"train_s": round(time.perf_counter() - t, 1),
+                 "train_cpu_s": round(time.process_time() - c, 1),
+                 "loadavg_after_train": os.getloadavg()[0], "train_card": card}
+        out_json.write_text(json.dumps(saved, indent=1, default=str))
+        print(json.dumps({k: v for k, v in saved.items() if not k.endswith("card")}), flush=True)
+        if "--train-only" in argv:
+            return saved
+    t, c = time.perf_counter(), time.process_time()
+    res = training.evaluate(s, "gnn", mdir, until, end, frame=frame)
+    fail = training.evaluate(s, "failure", mdir, until, end, frame=frame)
+    out = saved | {"eval_s": round(time.perf_counter() - t, 1), "eval_cpu_s": round(time.process_time() - c, 1),
+                   "loadavg": os.getloadavg()[0], "test": res,
+                   "evaluate_failure": {k: fail.get(k) for k in ("metrics", "ensemble", "test_window")},
+                   "predict_one": _predict_latency(s, frame[0], mdir)}
+    out_json.write_text(json.dumps(out, indent=1, default=str))
+    print(json.dumps({k: v for k, v in out.items() if not k.endswith("card")}, indent=1, default=str))
     return out
 
 
-def _predict_latency(s, df) -> dict:
+def _subset(s, days: int):
+    """A copy of the Google store holding the jobs submitted in its first `days` days."""
+    import shutil
+
+    from jobmedic.knowledge.store import Store
+
+    db = OUT / f"google_d{days}.db"
+    if not db.exists():
+        s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copyfile(OUT / "google.db", db)
+        sub = Store(db)
+        with sub.transaction() as conn:
+            conn.execute("DELETE FROM jobs WHERE submit_time >= ?", (EPOCH_OFFSET + days * DAY,))
+        return sub
+    return Store(db)
+
+
+def _predict_latency(s, df, mdir: str) -> dict:
     """p50 / p95 (wall, CPU) of one prediction at the end of the trace with and without the
     GNN (the same specs, interleaved)."""
     from jobmedic.models import gnn_serving
@@ -65,7 +113,7 @@ def _predict_latency(s, df) -> dict:
             gnn_serving.ensemble_one = real if which == "ensemble" else (
                 lambda *a, **k: (a[5], None))
             t, c = time.perf_counter(), time.process_time()
-            out = predict_one(s, spec, now, models_dir("google"), levels)
+            out = predict_one(s, spec, now, mdir, levels)
             w, cc = time.perf_counter() - t, time.process_time() - c
             if i >= 20:
                 lat[which].append((w, cc))

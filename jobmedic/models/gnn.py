@@ -79,7 +79,7 @@ class GnnModel(ModelKind):
         if int(np.sum(y)) == 0:
             raise ModelError("too few labelled jobs (or no failures) to train the gnn model",
                              "ingest more history or pass a later --until")
-        torch.set_num_threads(2)
+        torch.set_num_threads(int(self.params.get("threads", 2)))  # 1 on a saturated machine
         torch.manual_seed(0)
         self.net_ = gnn_graph.SageNet(X.x.shape[1], int(self.params["hidden"]))
         gnn_graph.fit(self.net_, X.x, X.y_src, X.edge_index, X.rows, np.asarray(y), self.params)
