@@ -13,7 +13,16 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from jobmedic.knowledge.db import Db, Queries, scope_clause
-from jobmedic.knowledge.rollups import DAY, HOUR, NUL, Rollups, hour_cells, job_cells, node_cells
+from jobmedic.knowledge.rollups import (
+    DAY,
+    HOUR,
+    NUL,
+    Rollups,
+    hour_cells,
+    job_cells,
+    node_cells,
+    node_fail_cells,
+)
 
 #: Filters the job and hour rollups key (column -> the raw column of alias s).
 JOB_FILTERS = ("project", "user", "image", "queue", "cluster")
@@ -77,8 +86,12 @@ class RollupReads(Queries):
         where, args = scope_clause(scope, f"{alias}project")
         sql = [where]
         for k, v in filters.items():
-            sql.append(f"{alias}{k} = ?")
-            args = [*args, v]
+            if isinstance(v, list):  # named entities of a breakdown
+                sql.append(f"{alias}{k} IN ({', '.join('?' * len(v))})")
+                args = [*args, *v]
+            else:
+                sql.append(f"{alias}{k} = ?")
+                args = [*args, v]
         return " AND ".join(sql), list(args)
 
     def _union(self, table: str, bucket: str, step: int, cells: Any, cols: str, window: Any,
@@ -157,6 +170,23 @@ class RollupReads(Queries):
             sql += f" LIMIT {int(limit)}"
         return _rows(self.conn.execute(sql, u[1]))
 
+    def breakdown(self, dim: str, values: Sequence[str], by: str, window: Any,
+                  scope: Sequence[str] | None, filters: dict[str, Any] | None = None
+                  ) -> list[dict[str, Any]] | None:
+        """As StatsQueries.breakdown, for entities and splits the job rollup keys."""
+        filters = _active(filters)
+        if (dim not in JOB_FILTERS[:4] or by not in DIMS or by == "day" or not values
+                or dim in filters):
+            return None
+        u = self._jobs(window, scope, {**filters, dim: list(values)})
+        if u is None:
+            return None
+        key = by if by == "cluster" else f"NULLIF({by}, {NUL})"
+        sql = (f"SELECT NULLIF({dim}, {NUL}) AS entity, {key} AS key, SUM(jobs) AS jobs, "
+               f"SUM(failures) AS failures, SUM(failures) * 1.0 AS wfailures FROM ({u[0]}) "
+               f"GROUP BY entity, key HAVING SUM(jobs) > 0")
+        return _rows(self.conn.execute(sql, u[1]))
+
     def binned(self, window: Any, scope: Sequence[str] | None,
                filters: dict[str, Any] | None = None, step: int = 3600, max_bins: int = 400
                ) -> list[dict[str, Any]] | None:
@@ -184,17 +214,31 @@ class RollupReads(Queries):
     def node_rates(self, window: Any, scope: Sequence[str] | None,
                    filters: dict[str, Any] | None = None, limit: int | None = None,
                    lean: bool = False) -> list[dict[str, Any]] | None:
-        """As StatsQueries.node_rates(lean=True): unscoped, at most a cluster filter."""
+        """As StatsQueries.node_rates: unscoped, at most a cluster filter."""
         filters = _active(filters)
-        if (not lean or scope is not None or set(filters) - {"cluster"} or int(window.start) < 0
+        if (scope is not None or set(filters) - {"cluster"} or int(window.start) < 0
                 or not self.rollups.usable()):
             return None
-        u = self._union("rollup_nodes_day", "day", DAY,
-                        node_cells("jobs s", "job_nodes", 1),
+        u = self._union("rollup_nodes_day", "day", DAY, node_cells("jobs s", "job_nodes", 1),
                         "day, cluster, node, jobs, failures, wfailures", window, None, filters)
-        sql = (f"SELECT node AS key, SUM(jobs) AS jobs, SUM(failures) AS failures, 0.0 AS gpu_h, "
-               f"0.0 AS core_h, 0 AS users, SUM(wfailures) AS wfailures FROM ({u[0]}) "
-               f"GROUP BY node HAVING SUM(jobs) > 0 ORDER BY failures DESC, key")
+        if lean:
+            sql = (f"SELECT node AS key, SUM(jobs) AS jobs, SUM(failures) AS failures, 0.0 AS gpu_h, "
+                   f"0.0 AS core_h, 0 AS users, ROUND(SUM(wfailures), 9) AS wfailures FROM ({u[0]}) "
+                   f"GROUP BY node HAVING SUM(jobs) > 0 ORDER BY failures DESC, key")
+            args = u[1]
+        else:  # users and hours lost from the failed jobs' cells
+            f = self._union("rollup_node_fails", "day", DAY,
+                            node_fail_cells("jobs s", "job_nodes", 1),
+                            "day, cluster, node, user, failures, gpu_s, core_s", window, None,
+                            filters)
+            sql = (f"WITH n AS (SELECT node, SUM(jobs) AS jobs, SUM(failures) AS failures, "
+                   f"ROUND(SUM(wfailures), 9) AS wfailures FROM ({u[0]}) GROUP BY node HAVING SUM(jobs) > 0), "
+                   f"f AS (SELECT node, SUM(gpu_s) / 3600.0 AS gpu_h, SUM(core_s) / 3600.0 AS core_h, "
+                   f"COUNT(DISTINCT NULLIF(user, {NUL})) AS users FROM ({f[0]}) GROUP BY node) "
+                   f"SELECT n.node AS key, n.jobs AS jobs, n.failures AS failures, f.gpu_h AS gpu_h, "
+                   f"f.core_h AS core_h, COALESCE(f.users, 0) AS users, n.wfailures AS wfailures "
+                   f"FROM n LEFT JOIN f ON f.node = n.node ORDER BY failures DESC, key")
+            args = [*u[1], *f[1]]
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return _rows(self.conn.execute(sql, u[1]))
+        return _rows(self.conn.execute(sql, args))

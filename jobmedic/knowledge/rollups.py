@@ -8,6 +8,8 @@ Three tables, each keyed by cluster and time bucket (UTC epoch seconds of its st
   and the entity filters are key columns, so scoped and filtered reads stay exact.
 - `rollup_nodes_day` (day, cluster, node): jobs exposed, failures, and failures weighted
   1/n for n-node jobs (as `StatsQueries.node_rates`). Unscoped reads only.
+- `rollup_node_fails` (day, cluster, node, user): failures and hours lost of the failed
+  jobs on each node, for the users and hours of the per-node breakdown (stats by node).
 - `rollup_hours` (hour, cluster, project): jobs, failures, hours lost, for the hourly series.
 
 A job counts where it counts in the raw queries (stats_queries.py): at its `event_time`, the
@@ -32,7 +34,7 @@ from typing import Any
 from jobmedic.knowledge.db import Queries
 
 #: Bump when a rollup's definition changes: the tables are rebuilt on next use.
-ROLLUP_VERSION = 1
+ROLLUP_VERSION = 2
 DAY, HOUR = 86400, 3600
 NUL = "char(0)"
 
@@ -63,6 +65,10 @@ DDL = [
         day INTEGER NOT NULL, cluster TEXT NOT NULL, node TEXT NOT NULL, jobs INTEGER NOT NULL,
         failures INTEGER NOT NULL, wfailures REAL NOT NULL,
         PRIMARY KEY (day, cluster, node)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS rollup_node_fails (
+        day INTEGER NOT NULL, cluster TEXT NOT NULL, node TEXT NOT NULL, user TEXT NOT NULL,
+        failures INTEGER NOT NULL, gpu_s NUMERIC NOT NULL, core_s NUMERIC NOT NULL,
+        PRIMARY KEY (day, cluster, node, user)) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS rollup_hours (
         hour INTEGER NOT NULL, cluster TEXT NOT NULL, project TEXT NOT NULL,
         jobs INTEGER NOT NULL, failures INTEGER NOT NULL, gpu_s NUMERIC NOT NULL,
@@ -96,7 +102,8 @@ DDL = [
         BEGIN INSERT INTO rollup_node_log (cluster, job_id, node, sign)
               VALUES (OLD.cluster, OLD.job_id, OLD.node, -1); END""",
 ]
-TABLES = ("rollup_jobs_day", "rollup_nodes_day", "rollup_hours")
+TABLES = ("rollup_jobs_day", "rollup_nodes_day", "rollup_node_fails", "rollup_hours")
+TRIGGERS = ("rollup_jobs_update", "rollup_jobs_delete", "rollup_nodes_insert", "rollup_nodes_delete")
 
 
 def job_cells(src: str, sign: int) -> str:
@@ -136,11 +143,30 @@ def node_cells(src: str, nodes: str, sign: int) -> str:
             f"WHERE s.event_time IS NOT NULL AND {EXPOSED}")
 
 
+def node_fail_cells(src: str, nodes: str, sign: int) -> str:
+    """Contribution rows of rollup_node_fails: the failed jobs of `src` on their nodes."""
+    return (f"SELECT (CAST(s.event_time AS INTEGER) / {DAY}) * {DAY} AS day, s.cluster AS cluster, "
+            f"n.node AS node, IFNULL(s.user, {NUL}) AS user, {sign} AS failures, "
+            f"{sign} * COALESCE(s.elapsed_s, 0) * COALESCE(s.req_gpus, 0) AS gpu_s, "
+            f"{sign} * COALESCE(s.elapsed_s, 0) * COALESCE(s.req_cpus, 1) AS core_s "
+            f"FROM {src} CROSS JOIN {nodes} n ON n.cluster = s.cluster AND n.job_id = s.job_id "
+            f"WHERE s.event_time IS NOT NULL AND {EXPOSED} AND {FAILED}")
+
+
+#: table -> contribution rows of relation src (alias s) on node relation `nodes`, with a sign.
+CELLS = {
+    "rollup_jobs_day": lambda src, nodes, sign: job_cells(src, sign),
+    "rollup_hours": lambda src, nodes, sign: hour_cells(src, sign),
+    "rollup_nodes_day": node_cells,
+    "rollup_node_fails": node_fail_cells,
+}
+#: table -> (key columns, value columns); the first value column counts the cell's rows.
 _TABLE_KEYS = {
     "rollup_jobs_day": (("day", "cluster", *JOB_KEYS), ("jobs", "failures", "gpu_s", "core_s",
                                                          "cancelled")),
     "rollup_nodes_day": (("day", "cluster", "node"), ("jobs", "failures", "wfailures")),
     "rollup_hours": (("hour", "cluster", "project"), ("jobs", "failures", "gpu_s", "core_s")),
+    "rollup_node_fails": (("day", "cluster", "node", "user"), ("failures", "gpu_s", "core_s")),
 }
 
 
@@ -209,6 +235,14 @@ class Rollups(Queries):
                          (hi, int(time.time())))
         return {"built": False, "new": max(hi - wm, 0), "changed": changed}
 
+    def drop(self) -> None:
+        """Remove the rollups, their logs and triggers (the next window read builds them)."""
+        with self.transaction() as conn:
+            for trig in TRIGGERS:
+                conn.execute(f"DROP TRIGGER IF EXISTS {trig}")
+            for t in (*TABLES, "rollup_state", "rollup_job_log", "rollup_node_log"):
+                conn.execute(f"DROP TABLE IF EXISTS {t}")
+
     # -- internals ---------------------------------------------------------------------------
     def _build(self) -> dict[str, Any]:
         with self.transaction() as conn:
@@ -219,10 +253,8 @@ class Rollups(Queries):
             conn.execute("DELETE FROM rollup_job_log")
             conn.execute("DELETE FROM rollup_node_log")
             hi = int(conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM jobs").fetchone()[0])
-            src = "jobs s"
-            for table, sql in (("rollup_jobs_day", job_cells(src, 1)),
-                               ("rollup_hours", hour_cells(src, 1)),
-                               ("rollup_nodes_day", node_cells(src, "job_nodes", 1))):
+            for table, cells in CELLS.items():
+                sql = cells("jobs s", "job_nodes", 1)
                 keys, vals = _TABLE_KEYS[table]
                 conn.execute(f"INSERT INTO {table} ({', '.join(keys + vals)}) SELECT "
                              f"{', '.join(keys)}, {', '.join(f'SUM({v})' for v in vals)} "
@@ -248,14 +280,11 @@ class Rollups(Queries):
         new = (f"(SELECT {cols} FROM jobs j WHERE j.rowid > {int(wm)} UNION ALL SELECT {cols} "
                f"FROM temp.rollup_aff a JOIN jobs j ON j.cluster = a.cluster AND j.job_id = a.job_id "
                f"WHERE j.rowid <= {int(wm)}) s")
-        parts = {"rollup_jobs_day": [job_cells(new, 1)], "rollup_hours": [hour_cells(new, 1)],
-                 "rollup_nodes_day": [node_cells(new, "job_nodes", 1)]}
+        parts = {t: [cells(new, "job_nodes", 1)] for t, cells in CELLS.items()}
         if changed:
             self._old_state(conn)
-            old = "temp.rollup_old s"
-            parts["rollup_jobs_day"].append(job_cells(old, -1))
-            parts["rollup_hours"].append(hour_cells(old, -1))
-            parts["rollup_nodes_day"].append(node_cells(old, "temp.rollup_old_nodes", -1))
+            for t, cells in CELLS.items():
+                parts[t].append(cells("temp.rollup_old s", "temp.rollup_old_nodes", -1))
         for table, sqls in parts.items():
             keys, vals = _TABLE_KEYS[table]
             k, sums = ", ".join(keys), ", ".join(f"SUM({v}) AS {v}" for v in vals)
@@ -269,7 +298,7 @@ class Rollups(Queries):
                          f"{', '.join(vals)} FROM temp.rollup_delta WHERE true "
                          f"ON CONFLICT ({k}) DO UPDATE SET {upd}")
             if changed:  # cells emptied by the moves go away
-                conn.execute(f"DELETE FROM {table} WHERE jobs = 0 "
+                conn.execute(f"DELETE FROM {table} WHERE {vals[0]} = 0 "
                              f"{'AND cancelled = 0 ' if 'cancelled' in vals else ''}"
                              f"AND ({k}) IN (SELECT {k} FROM temp.rollup_delta)")
             conn.execute("DROP TABLE temp.rollup_delta")

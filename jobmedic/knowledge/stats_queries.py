@@ -285,8 +285,9 @@ class StatsQueries(Queries):
         frm, _ = node_from(filters)
         agg = (f"COUNT(*) AS jobs, SUM({_F}) AS failures, 0.0 AS gpu_h, 0.0 AS core_h, 0 AS users"
                if lean else AGG)
-        sql = (f"SELECT n.node AS key, {agg}, SUM(CASE WHEN {_F} THEN {NODE_WEIGHT} ELSE 0 END) "
-               f"AS wfailures FROM {frm} WHERE {where} GROUP BY n.node ORDER BY failures DESC")
+        sql = (f"SELECT n.node AS key, {agg}, ROUND(SUM(CASE WHEN {_F} THEN {NODE_WEIGHT} ELSE 0 "
+               f"END), 9) AS wfailures FROM {frm} WHERE {where} GROUP BY n.node "
+               f"ORDER BY failures DESC, key")  # rounded: the same sum in any order (rollups)
         if limit:
             sql += f" LIMIT {int(limit)}"
         return _rows(self.conn.execute(sql, args))
@@ -324,6 +325,7 @@ class StatsQueries(Queries):
             args = [*wargs, *names]
         return {str(a): int(b) for a, b in self.conn.execute(sql, args)}
 
+    @rolled
     def breakdown(self, dim: str, values: Sequence[str], by: str, window: Any,
                   scope: Sequence[str] | None, filters: dict[str, Any] | None = None
                   ) -> list[dict[str, Any]]:

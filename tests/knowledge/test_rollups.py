@@ -68,9 +68,9 @@ def raw(store: Store):
 
 
 def canon(rows: Any) -> Any:
-    """Rows in a stable order, floats rounded (weighted failures are float sums)."""
+    """Rows in a stable order (values exact: weighted failures are rounded to 1e-9 by both)."""
     if isinstance(rows, dict):
-        return {k: round(v, 6) if isinstance(v, float) else v for k, v in rows.items()}
+        return rows
     return sorted((canon(r) for r in rows), key=lambda r: repr(sorted(r.items())))
 
 
@@ -81,9 +81,15 @@ def reads(store: Store, w: Window, scope: list[str] | None, filters: dict[str, A
            "combos": canon(s._entity_combos(w, scope, filters)),
            "hourly": canon(s.hourly(w, scope, filters)),
            "daily": canon(s.binned(w, scope, filters, 86400)),
-           "nodes": canon(s.node_rates(w, scope, filters, lean=True))}
+           "nodes": canon(s.node_rates(w, scope, filters, lean=True)),
+           "nodes_full": canon(s.node_rates(w, scope, filters))}
     for dim in DIMS:
         out[dim] = canon(s.rate_by(dim, w, scope, filters))
+    for dim, by in (("project", "user"), ("user", "image"), ("image", "failure_type"),
+                    ("queue", "project"), ("user", "name"), ("node", "user")):
+        values = {"project": ["p1", "p3"], "user": ["u1", "u2"], "image": ["i1"],
+                  "queue": ["q1"], "node": ["n1", "n2"]}[dim]
+        out[f"{dim}/{by}"] = canon(s.breakdown(dim, values, by, w, scope, filters))
     return out
 
 
@@ -206,3 +212,16 @@ def test_rollups_of_another_version_are_rebuilt(version: int) -> None:
     store.conn.execute("DELETE FROM rollup_jobs_day")  # what an old definition would not match
     assert store.window_totals(w, None)["jobs"] == 1
     assert store.rollups.state()["version"] != version
+
+
+def test_dropped_rollups_leave_job_writes_working_and_are_built_again() -> None:
+    store = Store(":memory:")
+    row = {"cluster": "c", "job_id": "a", "state": "completed", "end_time": T0 + 5, "source": "t"}
+    store.upsert_jobs(tuples([row]))
+    w = Window(T0, T0 + 86400)
+    assert store.window_totals(w, None)["jobs"] == 1
+    store.rollups.drop()
+    assert store.rollups.state() is None
+    store.upsert_jobs(tuples([{**row, "state": "failed", "failure_type": "oom"}]))  # no trigger left
+    assert store.window_totals(w, None)["failures"] == 1
+    assert store.rollups.state() is not None

@@ -1,0 +1,122 @@
+"""Analyze and stats with and without the per-day rollups (issue 16 item 2), on the synthetic
+stores of the analyze benchmark (bench/synthetic.py), in-process through run_action.
+
+`python -m bench rollups [--sizes 1000000] [--dir /tmp/jobmedic-bench] [--repeat 5]`: builds (or
+reuses) DIR/analyze_<N>.db, then per size: the rollups' first build (CPU / wall), the requests
+below with the rollups off (the raw queries, as before them) and on, medians side by side with
+a check that both give the same findings, and an incremental refresh after a late load (new
+jobs and state changes of old ones, rolled back afterwards so the store is kept)."""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.synthetic import T_END, build
+from jobmedic.core.timeutil import iso
+from jobmedic.knowledge.rollups import TABLES
+from jobmedic.knowledge.store import Store
+from jobmedic.knowledge.taxonomy import Taxonomy
+from jobmedic.settings import config_path
+from jobmedic.tools import ToolContext, run_action
+
+OFF_DAY = T_END - 10 * 3600 - 43 * 60  # a window that does not start or end at midnight
+REQUESTS = {
+    "analyze": {"action": "analyze", "lookback_days": 7},
+    "analyze_off_midnight": {"action": "analyze", "lookback_days": 7, "as_of": iso(OFF_DAY)},
+    "analyze_scoped": {"action": "analyze", "lookback_days": 7, "allowed_projects": ["proj03"]},
+    "stats": {"action": "stats", "lookback_days": 7},
+    "stats_node_day": {"action": "stats", "lookback_days": 7, "group_by": ["node", "day"]},
+}
+
+
+class _Rollback(Exception):
+    pass
+
+
+def timed(fn: Any) -> tuple[Any, float, float]:
+    t, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - t, time.process_time() - c
+
+
+def time_one(ctx: ToolContext, req: dict, repeat: int) -> dict:
+    run_action(dict(req), ctx)  # warm
+    walls, cpus, res = [], [], None
+    for _ in range(repeat):
+        res, w, c = timed(lambda: run_action(dict(req), ctx))
+        assert res.status == "ok", res.error
+        walls.append(w)
+        cpus.append(c)
+    return {"wall_s": round(statistics.median(walls), 3), "cpu_s": round(statistics.median(cpus), 3),
+            "findings": [f["subject"] for f in res.data.get("findings", [])], "data": res.data}
+
+
+def first_build(store: Store) -> dict:
+    """Drop the rollups and build them as a first window read would."""
+    store.rollups.drop()
+    done, w, c = timed(lambda: store.refresh_rollups(build=True))
+    rows = {t: store.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES}
+    return {"wall_s": round(w, 2), "cpu_s": round(c, 2), "rows": rows, **done}
+
+
+def late_load(store: Store, n_new: int, n_changed: int) -> dict:
+    """Refresh after n_new new jobs and n_changed old ones turned failed (rolled back)."""
+    cols = ("cluster", "job_id", "state", "failure_type", "end_time", "source", "project", "user")
+    out: dict[str, Any] = {}
+    try:
+        with store.transaction():
+            rows = [("bench", f"late{i}", "failed", "oom", T_END - 3600 - i, "bench", "proj01",
+                     "user001") for i in range(n_new)]
+            rows += [("bench", f"b{i * 37}", "failed", "gpu_error", None, "bench", None, None)
+                     for i in range(n_changed)]
+            store.upsert_jobs(rows, cols)
+            store.add_job_nodes([("bench", f"late{i}", f"node{i % 2000:04d}") for i in range(n_new)])
+            done, w, c = timed(store.refresh_rollups)
+            out = {"new_jobs": n_new, "changed_jobs": n_changed, "wall_s": round(w, 3),
+                   "cpu_s": round(c, 3), **done}
+            raise _Rollback
+    except _Rollback:
+        pass
+    return out
+
+
+def main(argv: list[str]) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m bench rollups")
+    ap.add_argument("--sizes", default="1000000")
+    ap.add_argument("--dir", default="/tmp/jobmedic-bench")
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args(argv)
+    Path(args.dir).mkdir(parents=True, exist_ok=True)
+    tax = Taxonomy.from_yaml(config_path("taxonomy.yaml"))
+    result: dict[str, Any] = {"window_days": 7, "sizes": {}}
+    for n in [int(x) for x in args.sizes.split(",")]:
+        facts = build(Path(args.dir) / f"analyze_{n}.db", n, args.days)
+        with Store(facts["path"]) as store:
+            row: dict[str, Any] = {"store": facts, "load_avg_1m_start": os.getloadavg()[0],
+                                   "first_build": first_build(store)}
+            print(f"{n:,} jobs: rollups built in {row['first_build']['wall_s']} s wall "
+                  f"({row['first_build']['cpu_s']} s CPU), rows {row['first_build']['rows']}")
+            ctx = ToolContext(store, tax, now=T_END)
+            for name, req in REQUESTS.items():
+                both = {}
+                for on in (False, True):
+                    store.rollups.enabled = on
+                    both["rollups" if on else "raw"] = time_one(ctx, req, args.repeat)
+                raw, rol = both["raw"], both["rollups"]
+                same = raw["data"] == rol["data"]  # the whole answer, evidence included
+                row[name] = {"raw": {k: raw[k] for k in ("wall_s", "cpu_s")},
+                             "rollups": {k: rol[k] for k in ("wall_s", "cpu_s")},
+                             "same_answer": same, "findings": len(rol["findings"])}
+                print(f"  {name:22s} raw {raw['wall_s']:.3f} s wall / {raw['cpu_s']:.3f} s CPU   "
+                      f"rollups {rol['wall_s']:.3f} / {rol['cpu_s']:.3f}   same answer: {same}")
+            store.rollups.enabled = True
+            row["late_load"] = late_load(store, 10_000, 5_000)
+            print(f"  refresh after a late load: {row['late_load']}")
+            row["load_avg_1m_end"] = os.getloadavg()[0]
+            result["sizes"][n] = row
+    return result
