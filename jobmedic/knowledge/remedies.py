@@ -333,8 +333,11 @@ class RemedyQueries(Queries):
                 (int(window_s), mark, hi))
             frm = ("temp.inf_users t CROSS JOIN jobs j ON j.user = t.user AND j.cluster = t.cluster "
                    "AND (j.end_time >= t.cutoff OR j.submit_time >= t.cutoff)")
+            scan = frm
         else:
-            frm = "jobs j"
+            # the whole table: one pass in rowid order (an index-driven OR over every row
+            # costs more, the more so the more rows hold a failure group)
+            frm, scan = "jobs j", "jobs j NOT INDEXED"
         c.execute(f"INSERT INTO temp.inf_fail SELECT DISTINCT j.cluster, j.user, j.name, j.script, "
                   f"j.name IS NULL AND j.image IS NOT NULL FROM {frm} WHERE j.user IS NOT NULL "
                   f"AND j.state IN ({failed}) AND j.failure_type IS NOT 'cancelled'")
@@ -342,7 +345,7 @@ class RemedyQueries(Queries):
             return pd.DataFrame({k: [] for k in JOB_FRAME_COLUMNS})
         cols = ", ".join("j." + k for k in JOB_FRAME_COLUMNS)
         cur = c.execute(
-            f"SELECT {cols} FROM {frm} WHERE j.user IS NOT NULL AND ("
+            f"SELECT {cols} FROM {scan} WHERE j.user IS NOT NULL AND ("
             "(j.name IS NOT NULL AND (j.cluster, j.user, j.name) IN "
             " (SELECT cluster, user, name FROM temp.inf_fail WHERE name IS NOT NULL)) "
             "OR (j.script IS NOT NULL AND (j.cluster, j.user, j.script) IN "

@@ -50,6 +50,9 @@ def env(tmp_path_factory, taxonomy):
     with open(config_path("remediations.yaml"), encoding="utf-8") as fh:
         rules = RuleBase.from_dict(yaml.safe_load(fh), taxonomy.codes)
     ctx = ToolContext(store=s, taxonomy=taxonomy, now=NOW, rules=rules, resubmit_window_h=72)
+    from jobmedic.knowledge.outcomes import infer_new_outcomes
+
+    infer_new_outcomes(s, rules, 72)  # the first run reads the whole store; later ones do not
     failed = s.conn.execute("SELECT cluster, job_id FROM jobs WHERE job_id = '1001'").fetchone()
     assert failed is not None
     yield s, ctx
