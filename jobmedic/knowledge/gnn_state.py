@@ -11,9 +11,10 @@ import numpy as np
 if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store
 
+#: The payload comes last: reading the header never walks the blob's overflow pages.
 DDL = """CREATE TABLE IF NOT EXISTS gnn_state (
     id INTEGER PRIMARY KEY CHECK (id = 1), version TEXT NOT NULL, watermark REAL NOT NULL,
-    payload BLOB NOT NULL, built_at INTEGER NOT NULL)"""
+    built_at INTEGER NOT NULL, payload BLOB NOT NULL)"""
 
 
 def save(store: Store, version: str, watermark: float, arrays: dict[str, np.ndarray],
@@ -23,18 +24,18 @@ def save(store: Store, version: str, watermark: float, arrays: dict[str, np.ndar
     data = buf.getvalue()
     with store.transaction() as conn:
         conn.execute(DDL)
-        conn.execute("INSERT OR REPLACE INTO gnn_state VALUES (1, ?, ?, ?, ?)",
-                     (version, float(watermark), data, int(built_at)))
+        conn.execute("INSERT OR REPLACE INTO gnn_state (id, version, watermark, built_at, payload) "
+                     "VALUES (1, ?, ?, ?, ?)", (version, float(watermark), int(built_at), data))
     return len(data)
 
 
-def header(store: Store) -> tuple[str, float, int] | None:
-    """(version, watermark, built_at) of the stored state, or None."""
+def header(store: Store) -> tuple[str, float] | None:
+    """(version, watermark) of the stored state, or None."""
     try:
-        row = store.conn.execute("SELECT version, watermark, built_at FROM gnn_state WHERE id = 1").fetchone()
+        row = store.conn.execute("SELECT version, watermark FROM gnn_state WHERE id = 1").fetchone()
     except Exception:  # noqa: BLE001 - sqlite3.OperationalError: no such table
         return None
-    return None if row is None else (str(row[0]), float(row[1]), int(row[2]))
+    return None if row is None else (str(row[0]), float(row[1]))
 
 
 def load(store: Store) -> dict[str, Any] | None:

@@ -112,6 +112,9 @@ class GnnServer:
                 rows.setdefault(str(v), []).append((int(r), int(row)))
             self.shared[kind] = {v: np.array([row for _, row in sorted(x)]) for v, x in rows.items()}
         self._knn: tuple[float, Any, np.ndarray] | None = None
+        from jobmedic.models import gnn_graph
+
+        self.kcols = [FEATURES.index(f) for f in gnn_graph.KNN_FEATURES]
 
     def _knn_for(self, block: float) -> tuple[Any, np.ndarray] | None:
         """(fitted NearestNeighbors, state rows) of the reference set of the block starting at
@@ -150,8 +153,13 @@ class GnnServer:
             return None
         nn_, ref = knn
         if nn_ is not None:
-            kcols = [FEATURES.index(f) for f in gnn_graph.KNN_FEATURES]
-            idx = nn_.kneighbors(z[kcols].astype("float32")[None, :], return_distance=False)[0]
+            q = z[self.kcols].astype("float32")[None, :]
+            tree = getattr(nn_, "_tree", None)
+            if getattr(nn_, "_fit_method", "") in ("kd_tree", "ball_tree") and tree is not None:
+                # the fitted tree itself: what kneighbors asks, without its per-call checks
+                idx = tree.query(q, k=int(self.params["k_knn"]), return_distance=False)[0]
+            else:
+                idx = nn_.kneighbors(q, return_distance=False)[0]
             nb.append(ref[idx])
         rows = np.concatenate(nb) if nb else np.empty(0, dtype=np.int64)
         m1 = self.P[rows].mean(axis=0) if len(rows) else 0.0
@@ -177,7 +185,7 @@ def server(store: Store, models_dir: str) -> tuple[GnnServer | None, str]:
     head = gnn_state.header(store)
     if head is None or head[0] != meta["version"]:
         return None, "the gnn serving state is missing or from another gnn version: run `jobmedic train gnn`"
-    key = (id(store), head[0], head[2])
+    key = (id(store), head[0], head[1])
     if key not in _SERVERS:
         _SERVERS.clear()
         st = gnn_state.load(store)
