@@ -9,6 +9,7 @@ raw query. `tests/knowledge/test_rollups.py` compares both on random windows and
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ from jobmedic.knowledge.rollups import (
     DAY,
     HOUR,
     NUL,
+    TABLE_KEYS,
     Rollups,
     hour_cells,
     job_cells,
@@ -79,6 +81,8 @@ class RollupReads(Queries):
     def __init__(self, db: Any, rollups: Rollups) -> None:
         super().__init__(db)
         self.rollups = rollups
+        self._edges: dict[tuple[str, int, int], tuple[str, tuple[int, int]]] = {}
+        self._own = 0  # row changes made by this object's own temp tables
 
     # -- the rows of a window: rollup buckets and raw partial ends -----------------------------
     def _where(self, scope: Sequence[str] | None, filters: dict[str, Any], alias: str
@@ -104,11 +108,46 @@ class RollupReads(Queries):
             parts.append(f"SELECT {cols} FROM {table} WHERE {bucket} >= ? AND {bucket} < ? AND {w}")
             args += [inner[0], inner[1], *a]
         for lo, hi in edges:
+            edge = self._edge(table, cells, lo, hi)
+            if edge is not None:
+                w, a = self._where(scope, filters, "")
+                parts.append(f"SELECT {cols} FROM {edge} WHERE {w}")
+                args += a
+                continue
             w, a = self._where(scope, filters, "s.")
             parts.append(f"SELECT {cols} FROM ({cells} AND s.event_time >= ? AND "
                          f"s.event_time < ? AND {w})")
             args += [lo, hi, *a]
         return " UNION ALL ".join(parts) or f"SELECT {cols} FROM {table} WHERE 0", args
+
+    def _edge(self, table: str, cells: str, lo: int, hi: int) -> str | None:
+        """A temp table of `table`'s cells for the jobs in [lo, hi) (a partial day or hour at
+        a window's end), built once and read by every query of the same request while the
+        store is unchanged; None inside a transaction or where temp tables cannot be made."""
+        conn = self.conn
+        if self.db._in_tx:
+            return None
+        stamp = (conn.total_changes - self._own,
+                 conn.execute("PRAGMA data_version").fetchone()[0])
+        hit = self._edges.get((table, lo, hi))
+        if hit is not None and hit[1] == stamp:
+            return hit[0]
+        if len(self._edges) >= 32:
+            self._edges.clear()
+        name = f"temp.rollup_edge_{len(self._edges)}"
+        keys, vals = TABLE_KEYS[table]
+        k = ", ".join(keys)
+        before = conn.total_changes
+        try:
+            conn.execute(f"DROP TABLE IF EXISTS {name}")
+            conn.execute(f"CREATE TABLE {name} AS SELECT {k}, "
+                         f"{', '.join(f'SUM({v}) AS {v}' for v in vals)} FROM ({cells} AND "
+                         f"s.event_time >= {int(lo)} AND s.event_time < {int(hi)}) GROUP BY {k}")
+        except sqlite3.OperationalError:
+            return None
+        self._own += conn.total_changes - before
+        self._edges[(table, lo, hi)] = (name, stamp)
+        return name
 
     def _jobs(self, window: Any, scope: Sequence[str] | None, filters: dict[str, Any]
               ) -> tuple[str, list[Any]] | None:

@@ -161,7 +161,7 @@ CELLS = {
     "rollup_node_fails": node_fail_cells,
 }
 #: table -> (key columns, value columns); the first value column counts the cell's rows.
-_TABLE_KEYS = {
+TABLE_KEYS = {
     "rollup_jobs_day": (("day", "cluster", *JOB_KEYS), ("jobs", "failures", "gpu_s", "core_s",
                                                          "cancelled")),
     "rollup_nodes_day": (("day", "cluster", "node"), ("jobs", "failures", "wfailures")),
@@ -255,7 +255,7 @@ class Rollups(Queries):
             hi = int(conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM jobs").fetchone()[0])
             for table, cells in CELLS.items():
                 sql = cells("jobs s", "job_nodes", 1)
-                keys, vals = _TABLE_KEYS[table]
+                keys, vals = TABLE_KEYS[table]
                 conn.execute(f"INSERT INTO {table} ({', '.join(keys + vals)}) SELECT "
                              f"{', '.join(keys)}, {', '.join(f'SUM({v})' for v in vals)} "
                              f"FROM ({sql}) GROUP BY {', '.join(keys)}")
@@ -286,7 +286,7 @@ class Rollups(Queries):
             for t, cells in CELLS.items():
                 parts[t].append(cells("temp.rollup_old s", "temp.rollup_old_nodes", -1))
         for table, sqls in parts.items():
-            keys, vals = _TABLE_KEYS[table]
+            keys, vals = TABLE_KEYS[table]
             k, sums = ", ".join(keys), ", ".join(f"SUM({v}) AS {v}" for v in vals)
             nonzero = " OR ".join(f"ABS(SUM({v})) > 1e-9" if v == "wfailures" else f"SUM({v}) != 0"
                                   for v in vals)
