@@ -1,15 +1,24 @@
 """Dask engine figures (issue 17; docs/scale.md): feature extraction and failure-model
 training on a local Dask cluster of 1 and 2 worker processes against the single-machine path,
-on a copy of a bench store; checks the features are equal and the held-out AUROC of the Dask
-model is within 0.01 of the single-machine model on the same split.
+on a copy of a store; checks the features are equal and the held-out AUROC of the Dask model
+is within 0.01 of the single-machine model on the same split (last 20 % of submissions held
+out, `training.default_until`).
 
-    .venv/bin/python -m bench.bench_dask fresco        # bench/out/data/fresco.db (FRESCO Stampede)
-    .venv/bin/python -m bench.bench_dask synth_200000  # bench/synthetic.py shapes
-Writes bench/out/dask_<name>.json.
+    .venv/bin/python -m bench.bench_dask fresco              # bench/out/data/fresco.db
+    .venv/bin/python -m bench.bench_dask google --part single  # one part per process:
+    .venv/bin/python -m bench.bench_dask google --part 1       #   single, 1 or 2 workers
+    .venv/bin/python -m bench.bench_dask 1m --db /tmp/jm-1m.db --rounds 100 --part 2
+Options: --rounds R (300), --part single|1|2|all (all), --db PATH (default
+bench/out/data/NAME.db), --no-equal (skip the single-machine features and the equality check).
+Writes bench/out/dask_NAME[_PART].json: wall and CPU seconds (driver process; workers' CPU
+from their rusage), peak RSS of the driver and of each worker (VmHWM; before 2026-11-29 17:00
+the worker figures were ru_maxrss, which a spawned worker inherits from the driver).
 """
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import resource
 import shutil
 import sys
@@ -32,6 +41,25 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _hwm_mb() -> float:
+    """Peak RSS of this process's own address space (VmHWM). Not ru_maxrss: a spawned Dask
+    worker's ru_maxrss includes the parent's RSS at fork time (kept across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _worker_usage() -> tuple[float, float]:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime, _hwm_mb()
+
+
 def _equal(a, b) -> bool:
     x, y = a[FEATURES].to_numpy(), b[FEATURES].to_numpy()
     same_nan = np.array_equal(np.isnan(x), np.isnan(y))
@@ -39,53 +67,82 @@ def _equal(a, b) -> bool:
     return bool(same_nan and np.allclose(x[ok], y[ok], rtol=1e-12, atol=1e-9))
 
 
+def _timed(fn):
+    w, c = time.perf_counter(), _cpu()
+    out = fn()
+    return out, round(time.perf_counter() - w, 2), round(_cpu() - c, 2)
+
+
 def main(argv: list[str]) -> dict:
-    name = argv[0] if argv else "fresco"
-    rounds = int(argv[1]) if len(argv) > 1 else 300
+    ap = argparse.ArgumentParser(prog="bench.bench_dask")
+    ap.add_argument("name", nargs="?", default="fresco")
+    ap.add_argument("rounds_pos", nargs="?", type=int)
+    ap.add_argument("--rounds", type=int, default=300)
+    ap.add_argument("--part", default="all", choices=["all", "single", "1", "2"])
+    ap.add_argument("--db")
+    ap.add_argument("--no-equal", action="store_true")
+    a = ap.parse_args(argv)
+    rounds = a.rounds_pos or a.rounds
+    src = Path(a.db) if a.db else OUT / "data" / f"{a.name}.db"
     tmp = Path(tempfile.mkdtemp(prefix="jm_dask_"))
     db = tmp / "s.db"
-    shutil.copy(OUT / "data" / f"{name}.db", db)
+    shutil.copy(src, db)
     s = Store(db)
     df = s.jobs_frame()
     n = len(df)
-    res: dict = {"store": name, "jobs": n, "rounds": rounds}
-    t = time.perf_counter()
-    X1 = build_features(df)
-    res["features_single_s"] = round(time.perf_counter() - t, 2)
-    frame = (df, X1)
+    res: dict = {"store": a.name, "jobs": n, "rounds": rounds, "part": a.part,
+                 "load_avg_start": [round(x, 1) for x in os.getloadavg()]}
     until = training.default_until(df, 0.2)
     end = int(df["submit_time"].max()) + 1
-    t = time.perf_counter()
-    card = training.train(s, "failure", str(tmp / "m-single"), until, frame=frame,
-                          params={"num_boost_round": rounds})
-    res["train_single_s"] = round(time.perf_counter() - t, 2)
-    ev = training.evaluate(s, "failure", str(tmp / "m-single"), until, end, frame=frame)
-    res["single"] = {"val_auroc": card["validation"]["model"]["auroc"],
-                     "test_auroc": ev["metrics"]["model"]["auroc"]}
+    res["split_until"] = until
+    X1 = None
+    if a.part in ("all", "single") or not a.no_equal:
+        X1, res["features_single_s"], res["features_single_cpu_s"] = _timed(
+            lambda: build_features(df))
+    if a.part in ("all", "single"):
+        frame = (df, X1)
+        card, res["train_single_s"], res["train_single_cpu_s"] = _timed(
+            lambda: training.train(s, "failure", str(tmp / "m-single"), until, frame=frame,
+                                   params={"num_boost_round": rounds}))
+        ev = training.evaluate(s, "failure", str(tmp / "m-single"), until, end, frame=frame)
+        res["counts"] = card["counts"]
+        res["single"] = {"val_auroc": card["validation"]["model"]["auroc"],
+                         "test_auroc": ev["metrics"]["model"]["auroc"]}
     for k in (1, 2):
+        if a.part not in ("all", str(k)):
+            continue
         with dask_engine.cluster(workers=k, memory_per_worker="6GiB") as client:
-            t = time.perf_counter()
-            Xd = build_features_dask(df, client=client, npartitions=2 * k)
-            fs = time.perf_counter() - t
-            eq = _equal(X1, Xd)
-            t = time.perf_counter()
-            c = dask_engine.train(s, "failure", str(tmp / f"m-dask{k}"), client, until=until,
-                                  frame=(df, Xd), params={"num_boost_round": rounds})
-            ts = time.perf_counter() - t
-            wrss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        ev = training.evaluate(s, "failure", str(tmp / f"m-dask{k}"), until, end, frame=frame)
-        res[f"dask_{k}"] = {"features_s": round(fs, 2), "features_equal": eq,
-                            "features_jobs_per_s": round(n / fs), "train_s": round(ts, 2),
-                            "train_rows_per_s": round(c["counts"]["fit"] / ts),
-                            "worker_peak_rss_mb": [round(v) for v in wrss.values()],
-                            "val_auroc": c["validation"]["model"]["auroc"],
-                            "test_auroc": ev["metrics"]["model"]["auroc"]}
-        res[f"dask_{k}"]["test_auroc_diff"] = round(
-            abs(res[f"dask_{k}"]["test_auroc"] - res["single"]["test_auroc"]), 4)
+            w0 = client.run(_worker_usage)
+            Xd, fs, fcpu = _timed(lambda k=k, client=client: build_features_dask(
+                df, client=client, npartitions=2 * k))
+            w1 = client.run(_worker_usage)
+            eq = _equal(X1, Xd) if X1 is not None else None
+            c, ts, tcpu = _timed(lambda k=k, client=client, Xd=Xd: dask_engine.train(
+                s, "failure", str(tmp / f"m-dask{k}"), client, until=until, frame=(df, Xd),
+                params={"num_boost_round": rounds}))
+            w2 = client.run(_worker_usage)
+        fe = (df, X1 if X1 is not None else Xd)
+        ev = training.evaluate(s, "failure", str(tmp / f"m-dask{k}"), until, end, frame=fe)
+        res["counts"] = c["counts"]
+        res[f"dask_{k}"] = {
+            "features_s": fs, "features_driver_cpu_s": fcpu,
+            "features_workers_cpu_s": round(sum(w1[w][0] - w0[w][0] for w in w1), 2),
+            "features_equal": eq, "features_jobs_per_s": round(n / fs),
+            "train_s": ts, "train_driver_cpu_s": tcpu,
+            "train_workers_cpu_s": round(sum(w2[w][0] - w1[w][0] for w in w2 if w in w1), 2),
+            "train_rows_per_s": round(c["counts"]["fit"] / ts),
+            "worker_peak_rss_mb": [round(v[1]) for v in w2.values()],  # VmHWM
+            "val_auroc": c["validation"]["model"]["auroc"],
+            "test_auroc": ev["metrics"]["model"]["auroc"]}
+        if "single" in res:
+            res[f"dask_{k}"]["test_auroc_diff"] = round(
+                abs(res[f"dask_{k}"]["test_auroc"] - res["single"]["test_auroc"]), 4)
     res["driver_peak_rss_mb"] = round(_rss_mb())
+    res["load_avg_end"] = [round(x, 1) for x in os.getloadavg()]
     s.close()
     shutil.rmtree(tmp, ignore_errors=True)
-    (OUT / f"dask_{name}.json").write_text(json.dumps(res, indent=2))
+    suffix = "" if a.part == "all" else f"_{a.part}"
+    (OUT / f"dask_{a.name}{suffix}.json").write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
     return res
 
