@@ -25,6 +25,7 @@ QUICK: dict[str, list[str]] = {
     "local_llm": ["--n", "3"],
     "predict": ["--jobs", "100000", "--calls", "200"],
     "remedies": ["--jobs", "100000", "--repeat", "5"],
+    "rollups": ["--sizes", "100000", "--repeat", "3"],
     "running": ["--jobs", "1000", "--running", "10", "--reps", "3", "--before"],
     "scale": ["--sizes", "100000", "--runs", "3"],
     "startup": ["--runs", "3"],
