@@ -277,10 +277,14 @@ class Rollups(Queries):
         """Add the new rows (row id above `wm`) and, for the affected jobs, subtract what they
         counted at the last refresh and add what they count now."""
         cols = ", ".join(f"j.{c}" for c in _ROW_COLS)
-        new = (f"(SELECT {cols} FROM jobs j WHERE j.rowid > {int(wm)} UNION ALL SELECT {cols} "
-               f"FROM temp.rollup_aff a JOIN jobs j ON j.cluster = a.cluster AND j.job_id = a.job_id "
-               f"WHERE j.rowid <= {int(wm)}) s")
-        parts = {t: [cells(new, "job_nodes", 1)] for t, cells in CELLS.items()}
+        # the rows as they are now, read once (by row id, then by key: CROSS JOIN keeps the
+        # few affected keys outside) for the four tables' deltas
+        conn.execute("DROP TABLE IF EXISTS temp.rollup_new")
+        conn.execute(f"CREATE TEMP TABLE rollup_new AS SELECT {cols} FROM jobs j NOT INDEXED "
+                     f"WHERE j.rowid > {int(wm)} UNION ALL SELECT {cols} FROM temp.rollup_aff a "
+                     f"CROSS JOIN jobs j ON j.cluster = a.cluster AND j.job_id = a.job_id "
+                     f"WHERE j.rowid <= {int(wm)}")
+        parts = {t: [cells("temp.rollup_new s", "job_nodes", 1)] for t, cells in CELLS.items()}
         if changed:
             self._old_state(conn)
             for t, cells in CELLS.items():
@@ -312,7 +316,7 @@ class Rollups(Queries):
         conn.execute(
             f"CREATE TEMP TABLE rollup_old AS SELECT {cols} FROM rollup_job_log WHERE seq IN "
             f"(SELECT MIN(seq) FROM rollup_job_log GROUP BY cluster, job_id) UNION ALL "
-            f"SELECT {', '.join('j.' + c for c in _ROW_COLS)} FROM temp.rollup_aff a JOIN jobs j "
+            f"SELECT {', '.join('j.' + c for c in _ROW_COLS)} FROM temp.rollup_aff a CROSS JOIN jobs j "
             f"ON j.cluster = a.cluster AND j.job_id = a.job_id WHERE NOT EXISTS (SELECT 1 FROM "
             f"rollup_job_log l WHERE l.cluster = a.cluster AND l.job_id = a.job_id)")
         conn.execute("DROP TABLE IF EXISTS temp.rollup_old_nodes")
@@ -320,7 +324,7 @@ class Rollups(Queries):
             "CREATE TEMP TABLE rollup_old_nodes AS "
             "WITH net AS (SELECT cluster, job_id, node, SUM(sign) AS net FROM rollup_node_log "
             "GROUP BY cluster, job_id, node) "
-            "SELECT n.cluster, n.job_id, n.node FROM temp.rollup_aff a JOIN job_nodes n "
+            "SELECT n.cluster, n.job_id, n.node FROM temp.rollup_aff a CROSS JOIN job_nodes n "
             "ON n.cluster = a.cluster AND n.job_id = a.job_id WHERE NOT EXISTS (SELECT 1 FROM net "
             "WHERE net.cluster = n.cluster AND net.job_id = n.job_id AND net.node = n.node "
             "AND net.net > 0) UNION SELECT cluster, job_id, node FROM net WHERE net < 0")
