@@ -5,6 +5,7 @@ metadata) so predictions do not re-read or re-hash files. Adding a kind is one m
 one class, and one entry here."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,11 @@ MODELS: dict[str, type[ModelKind]] = {
     m.name: m for m in (FailureModel, RuntimeModel, MemoryModel, GnnModel, EarlyModel)}
 
 _CACHE: dict[tuple[str, str, str, float], tuple[ModelKind, dict[str, Any]]] = {}
+#: Artifacts this process refused, by the same key, for a few seconds (predicts against a
+#: stale model would otherwise re-read and re-hash its files on every call; a repaired file
+#: is read again after the TTL).
+_REFUSED: dict[tuple[str, str, str, float], tuple[float, ModelError]] = {}
+REFUSAL_TTL_S = 5.0
 
 
 def kind(name: str) -> type[ModelKind]:
@@ -45,7 +51,14 @@ def load(models_dir: str | Path, name: str) -> tuple[Any, dict[str, Any]]:
            (d / "meta.json").stat().st_mtime if (d / "meta.json").exists() else 0.0)
     if key in _CACHE:
         return _CACHE[key]
-    meta = artifacts.load_meta(d, name, cls.FILES, digest=digest)
-    model = cls.load(d, meta).for_serving()
+    refused = _REFUSED.get(key)
+    if refused is not None and time.monotonic() - refused[0] < REFUSAL_TTL_S:
+        raise refused[1]  # refused a moment ago: not re-read and re-hashed on every call
+    try:
+        meta = artifacts.load_meta(d, name, cls.FILES, digest=digest)
+        model = cls.load(d, meta).for_serving()
+    except ModelError as exc:
+        _REFUSED[key] = (time.monotonic(), exc)
+        raise
     _CACHE[key] = (model, meta)
     return model, meta

@@ -65,3 +65,28 @@ def test_each_kind_round_trips_through_its_artifact(trained, name):
     res = training.evaluate(s, name, str(models), cards[name]["window"]["until_epoch"], frame=frame)
     md = card_markdown(res)
     assert md.startswith(f"## {name} model {meta['version']}") and "|" in md
+
+
+def test_a_refused_artifact_is_not_reread_on_every_call(trained, tmp_path, monkeypatch):
+    import shutil
+
+    from tests.models.helpers import resign
+
+    _, models, _ = trained
+    dst = tmp_path / "m"
+    shutil.copytree(models, dst)
+    d = artifacts.current_dir(dst, "failure")
+    meta = (d / "meta.json").read_text()
+    (d / "meta.json").write_text(meta.replace('"calibration"', '"calibration_gone"', 1))
+    resign(dst, "failure")
+    reads = []
+    real = artifacts.load_meta
+    monkeypatch.setattr(artifacts, "load_meta", lambda *a, **k: reads.append(1) or real(*a, **k))
+    for _ in range(3):
+        with pytest.raises(ModelError, match="calibration"):
+            registry.load(dst, "failure")
+    assert len(reads) == 1  # refused once, then answered from memory
+    monkeypatch.setattr(registry, "REFUSAL_TTL_S", 0.0)
+    with pytest.raises(ModelError):
+        registry.load(dst, "failure")
+    assert len(reads) == 2  # after the TTL the files are read again
