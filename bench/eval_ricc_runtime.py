@@ -7,7 +7,7 @@ of the requested core-hours. The test figures are given twice: with the static c
 of the calibration slice, and recalibrated daily on a sliding window (`online_recalibrated`,
 models/runtime_rolling.py).
 
-    .venv/bin/python -m bench.eval_ricc_runtime [--data ricc|eagle|google] [--out FILE.json]
+    .venv/bin/python -m bench.eval_ricc_runtime [--data ricc|eagle|google] [--out FILE.json] [--nthread N]
 """
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ def main(argv: list[str]) -> dict:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", choices=sorted(SOURCES), default="ricc")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--nthread", type=int, default=None,
+                    help="XGBoost threads (1 on a loaded machine: no spinning between threads)")
     a = ap.parse_args(argv)
     reader, path, cluster = SOURCES[a.data]
     s = store_for(a.data, reader, path, cluster=cluster)
@@ -52,7 +54,8 @@ def main(argv: list[str]) -> dict:
     until = int(subs[int(len(subs) * 0.7)])
     load_s = (time.perf_counter() - t, time.process_time() - c)
     t, c = time.perf_counter(), time.process_time()
-    card = training.train(s, "runtime", models_dir(a.data), until, frame=frame)
+    params = {"nthread": a.nthread} if a.nthread else None
+    card = training.train(s, "runtime", models_dir(a.data), until, frame=frame, params=params)
     train_s = (time.perf_counter() - t, time.process_time() - c)
     res = training.evaluate(s, "runtime", models_dir(a.data), until, None, frame=frame)
     m = res["metrics"]
