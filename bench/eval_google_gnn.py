@@ -96,7 +96,7 @@ def _subset(s, days: int):
 def _predict_latency(s, df, mdir: str) -> dict:
     """p50 / p95 (wall, CPU) of one prediction at the end of the trace with and without the
     GNN (the same specs, interleaved)."""
-    from jobmedic.models import gnn_serving
+    from jobmedic.models import ensemble as gnn_serving
     from jobmedic.models.predictor import predict_one
 
     now = int(df["end_time"].max()) + 60

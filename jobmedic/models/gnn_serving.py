@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store
 
 SHARED = ("user", "name", "image")
-_SERVERS: dict[tuple[int, str, float], GnnServer] = {}
 
 
 def build_state(store: Store, model: Any, frame: tuple[pd.DataFrame, pd.DataFrame]) -> dict[str, Any]:
@@ -169,47 +168,3 @@ class GnnServer:
         logit = float(self.O @ np.concatenate([h2, np.maximum(self.S @ z + self.s, 0)]) + self.o)
         raw = 1 / (1 + np.exp(-logit))
         return float(boosting.apply_calibration(self.model.calibration_, np.array([raw]))[0])
-
-
-def server(store: Store, models_dir: str) -> tuple[GnnServer | None, str]:
-    """The scorer for the store's current gnn model and state, or (None, why not)."""
-    from jobmedic.knowledge.errors import ModelError
-    from jobmedic.models import registry
-
-    try:
-        model, meta = registry.load(models_dir, "gnn")
-    except ModelError as exc:
-        return None, exc.message
-    if not (meta.get("card") or {}).get("ensemble_with_xgboost"):
-        return None, "the gnn model did not beat XGBoost alone on its validation slice"
-    head = gnn_state.header(store)
-    if head is None or head[0] != meta["version"]:
-        return None, "the gnn serving state is missing or from another gnn version: run `jobmedic train gnn`"
-    key = (id(store), head[0], head[1])
-    if key not in _SERVERS:
-        _SERVERS.clear()
-        st = gnn_state.load(store)
-        if st is None:
-            return None, "the gnn serving state is missing"
-        _SERVERS[key] = GnnServer(model, st)
-    return _SERVERS[key], ""
-
-
-def ensemble_one(store: Store, models_dir: str, x: np.ndarray, spec: dict[str, Any], now: int,
-                 p_xgb: float, scope: Any) -> tuple[float, dict[str, Any] | None]:
-    """(failure probability, what the ensemble did): the mean of XGBoost's and the GNN's
-    calibrated probabilities when a gnn model that won on validation and its exact serving
-    state exist and the caller is unscoped; else XGBoost's alone and why."""
-    srv, why = server(store, models_dir)
-    if srv is None:
-        return p_xgb, ({"used": False, "reason": why} if "no gnn model" not in why else None)
-    if scope is not None:
-        return p_xgb, {"used": False, "reason": "scoped callers get XGBoost alone (GNN neighbours "
-                                                "may come from other projects)"}
-    if now < srv.watermark or gnn_state.ended_between(store, srv.watermark, now):
-        return p_xgb, {"used": False, "reason": "jobs ended since the gnn serving state was built: "
-                                                "retrain the gnn (`jobmedic train gnn`)"}
-    pg = srv.score(x, spec, now)
-    if pg is None:
-        return p_xgb, {"used": False, "reason": "the gnn serving state does not cover this moment"}
-    return (p_xgb + pg) / 2, {"used": True, "xgboost": round(p_xgb, 4), "gnn": round(pg, 4)}

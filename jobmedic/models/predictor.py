@@ -28,7 +28,7 @@ def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str
     x, hists = spec_features(store, spec, now, scope)
     X = x[None, :]
     p = float(fm.predict(X)[0])
-    from jobmedic.models.gnn_serving import ensemble_one  # the GNN + XGBoost ensemble (issue 16)
+    from jobmedic.models.ensemble import ensemble_one  # the GNN + XGBoost ensemble (issue 16)
 
     p, ensemble = ensemble_one(store, models_dir, x, dict(spec), now, p, scope)
     out: dict[str, Any] = {

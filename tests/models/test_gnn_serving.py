@@ -14,8 +14,9 @@ from jobmedic.knowledge import gnn_state
 from jobmedic.knowledge.migrations import JOB_COLUMNS
 from jobmedic.knowledge.store import Store
 from jobmedic.models import artifacts, registry, training
+from jobmedic.models.ensemble import ensemble_one
 from jobmedic.models.features import build_features, spec_features
-from jobmedic.models.gnn_serving import GnnServer, ensemble_one
+from jobmedic.models.gnn_serving import GnnServer
 from jobmedic.models.predictor import predict_one
 from jobmedic.models.synthetic import fill_store, synthetic_jobs
 from tests.models.helpers import resign
