@@ -44,6 +44,8 @@ RT_FEATURES = [f"{k}_{s}" for k in KINDS for s in STATS] + [f"{k}_ratio_rt" for 
 def _reduce(kind: str, L: np.ndarray, R: np.ndarray) -> dict[str, np.ndarray]:
     """The STATS of one kind from (jobs x RECENT_K) log runtimes `L` and shares `R`, newest
     first (NaN: no such job, or no runtime / limit)."""
+    if L.shape[0] == 1:  # one spec (predict): the same values without nanmedian's overhead
+        return _reduce_one(kind, L[0], R[0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows give NaN, as meant
         w = np.where(np.isnan(L), 0.0, _W[None, :])
@@ -53,6 +55,16 @@ def _reduce(kind: str, L: np.ndarray, R: np.ndarray) -> dict[str, np.ndarray]:
                                               / np.maximum(sw, 1e-12), np.nan),
                 f"{kind}_med_ratio": np.nanmedian(R, axis=1),
                 f"{kind}_last_ratio": R[:, 0].copy()}
+
+
+def _reduce_one(kind: str, lr: np.ndarray, rr: np.ndarray) -> dict[str, np.ndarray]:
+    ok, okr = ~np.isnan(lr), ~np.isnan(rr)
+    lv, w = lr[ok], _W[ok]
+    nan = np.array([np.nan])
+    return {f"{kind}_med_logrt": np.array([np.median(lv)]) if len(lv) else nan,
+            f"{kind}_ewm_logrt": np.array([np.sum(lv * w) / np.sum(w)]) if len(lv) else nan,
+            f"{kind}_med_ratio": np.array([np.median(rr[okr])]) if okr.any() else nan,
+            f"{kind}_last_ratio": np.array([rr[0]])}
 
 
 def _ratio(rt: np.ndarray, tl: np.ndarray) -> np.ndarray:
