@@ -161,6 +161,7 @@ class Store:
     refresh_entity_stats = _via("features", FeatureQueries.refresh_entity_stats)
     entity_stats_as_of = _via("features", FeatureQueries.entity_stats_as_of)
     entity_history = _via("features", FeatureQueries.entity_history)
+    recent_runs = _via("features", FeatureQueries.recent_runs)
 
     # -- remedies: solutions, outcomes, diagnose lookups -------------------------------------
     seed_solutions = _via("remedies", RemedyQueries.seed_solutions)
