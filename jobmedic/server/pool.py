@@ -26,6 +26,10 @@ class StorePool:
         self._lock = threading.Lock()
         self._all: list[Store] = []
         first = Store(self.path, busy_timeout_ms=busy_timeout_ms)  # migrates once, up front
+        # The per-day rollups are built (or brought up to date) here, once, rather than by the
+        # first window read: a build inside a request changes the store's files, so the result
+        # cache would file that answer under a version that is already gone.
+        first.rollups.usable()
         self._local.store = first
         self._all.append(first)
 
