@@ -16,14 +16,13 @@ are tested against, and the fallback for a store this process may not write.
 """
 from __future__ import annotations
 
-import heapq
 import sqlite3
 import threading
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from jobmedic.knowledge.graphstore import PersistedGraph
+from jobmedic.knowledge.graphstore import RELATIONS, GraphQuestions, PersistedGraph
 
 if TYPE_CHECKING:
     import numpy as np
@@ -32,16 +31,6 @@ if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store
 
 Scope = Sequence[str] | None
-#: relation, (kind, column) of the source, (kind, column) of the target, over failure events.
-RELATIONS = (
-    ("failed_on", ("type", "failure_type"), ("node", "node_name")),
-    ("ran_with", ("type", "failure_type"), ("image", "container_image")),
-    ("instance_of", ("template", "template_id"), ("type", "failure_type")),
-    ("failed_on", ("template", "template_id"), ("node", "node_name")),
-    ("failed_on", ("image", "container_image"), ("node", "node_name")),
-    ("had", ("project", "project"), ("type", "failure_type")),
-    ("had", ("user", "user"), ("type", "failure_type")),
-)
 _COLS = ["u", "v", "rel", "project", "n", "ok"]
 _CACHE: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
@@ -58,7 +47,7 @@ def _names(s: pd.Series) -> pd.Series:
     return s.astype(str)
 
 
-class KnowledgeGraph:
+class KnowledgeGraph(GraphQuestions):
     """A directed graph of failure entities with per-project edge counts beside it."""
 
     def __init__(self) -> None:
@@ -174,11 +163,6 @@ class KnowledgeGraph:
                 out[uv] = (a + n, b + ok)
         return out
 
-    @staticmethod
-    def _in_scope(node: str, scope: Scope) -> bool:
-        kind, _, name = node.partition(":")
-        return scope is None or kind != "project" or name in set(scope)
-
     def _edges(self, k: str, scope: Scope) -> list[tuple[str, str, str, int, int]]:
         """(u, v, rel, count, successes) of the edges at k, counted within the scope."""
         if k not in self.g:
@@ -189,50 +173,14 @@ class KnowledgeGraph:
         seen = self._scoped(k, scope)
         return [(u, v, d["rel"], *seen[(u, v)]) for u, v, d in raw if (u, v) in seen]
 
-    # -- questions ---------------------------------------------------------------------------
-    def related(self, kind: str, name: Any, scope: Scope = None, limit: int = 10
-                ) -> list[dict[str, Any]]:
-        """Entities linked to one entity (both directions), by count visible in the scope."""
-        k = key(kind, name)
-        if not self._in_scope(k, scope):
-            return []
-        out = []
-        for u, v, rel, n, ok in self._edges(k, scope):
-            other = v if u == k else u
-            if not n or not self._in_scope(other, scope):
-                continue
-            kind_o, _, name_o = other.partition(":")
-            out.append({"kind": kind_o, "name": name_o, "relation": rel,
-                        "direction": "out" if u == k else "in", "count": n,
-                        **({"successes": ok} if rel == "fixed_by" else {})})
-        out.sort(key=lambda r: (-r["count"], r["kind"], r["name"]))
-        return out[:limit]
-
-    def where(self, failure_type: str, scope: Scope = None, limit: int = 5) -> dict[str, Any]:
-        """Where failures of a type happen, in scope: total and the top nodes, images, projects
-        and templates (cached until the graph changes)."""
-        ck = (failure_type, None if scope is None else tuple(sorted(scope)), limit)
-        hit = self._where.get(ck)
-        if hit is not None:
-            return hit
-        k = key("type", failure_type)
+    def _failures(self, k: str, scope: Scope) -> int:
+        if k not in self.g:
+            return 0
         if scope is None:
-            total = self.g.nodes[k].get("count", 0) if k in self.g else 0
-        else:
-            total = self._scoped(k, scope).get((k, k), (0, 0))[0] if k in self.g else 0
-        out: dict[str, Any] = {"failures": total}
-        found: dict[str, list[tuple[int, str]]] = {"node": [], "image": [], "project": [], "template": []}
-        for u, v, _rel, n, _ok in self._edges(k, scope):
-            other = v if u == k else u
-            kind, _, name = other.partition(":")
-            if n and kind in found and self._in_scope(other, scope):
-                found[kind].append((n, name))
-        for kind, items in found.items():
-            top = heapq.nsmallest(limit, items, key=lambda x: (-x[0], x[1]))
-            out[kind + "s"] = [{"name": name, "count": n} for n, name in top]
-        self._where[ck] = out
-        return out
+            return self.g.nodes[k].get("count", 0)
+        return self._scoped(k, scope).get((k, k), (0, 0))[0]
 
+    # -- questions (related, where: GraphQuestions) --------------------------------------------
     def count(self, kind_a: str, a: Any, kind_b: str, b: Any, scope: Scope = None) -> int:
         u, v = key(kind_a, a), key(kind_b, b)
         data = self.g.get_edge_data(u, v)

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 Scope = Sequence[str] | None
 FORMAT = 1
-#: relation, (kind, column) of the source, (kind, column) of the target; as graph.RELATIONS.
+#: relation, (kind, column) of the source, (kind, column) of the target, over failure events
+#: (both graphs: this one and graph.KnowledgeGraph).
 RELATIONS = (
     ("failed_on", ("type", "failure_type"), ("node", "node_name")),
     ("ran_with", ("type", "failure_type"), ("image", "container_image")),
@@ -97,7 +98,66 @@ _CHECK = ("SELECT (SELECT COALESCE(MAX(id), 0) FROM failure_events), "
           "(SELECT value FROM graph_state WHERE key = 'version')")
 
 
-class PersistedGraph:
+class GraphQuestions:
+    """The questions both graphs answer (this persisted one and graph.KnowledgeGraph, built in
+    memory), over what each provides: `_edges(k, scope)` -> (u, v, rel, count, successes) at k
+    within the scope, and `_failures(k, scope)`, the failures of the type node k in the scope.
+    `where()` answers are cached in `_where` until the graph changes (each graph clears it)."""
+
+    _where: dict[tuple, dict[str, Any]]
+
+    def _edges(self, k: str, scope: Scope) -> list[tuple[str, str, str, int, int]]:
+        raise NotImplementedError
+
+    def _failures(self, k: str, scope: Scope) -> int:
+        raise NotImplementedError
+
+    @staticmethod
+    def _in_scope(node: str, scope: Scope) -> bool:
+        kind, _, name = node.partition(":")
+        return scope is None or kind != "project" or name in set(scope)
+
+    def related(self, kind: str, name: Any, scope: Scope = None, limit: int = 10
+                ) -> list[dict[str, Any]]:
+        """Entities linked to one entity (both directions), by count visible in the scope."""
+        k = f"{kind}:{name}"
+        if not self._in_scope(k, scope):
+            return []
+        out = []
+        for u, v, rel, n, ok in self._edges(k, scope):
+            other = v if u == k else u
+            if not n or not self._in_scope(other, scope):
+                continue
+            kind_o, _, name_o = other.partition(":")
+            out.append({"kind": kind_o, "name": name_o, "relation": rel,
+                        "direction": "out" if u == k else "in", "count": n,
+                        **({"successes": ok} if rel == "fixed_by" else {})})
+        out.sort(key=lambda r: (-r["count"], r["kind"], r["name"]))
+        return out[:limit]
+
+    def where(self, failure_type: str, scope: Scope = None, limit: int = 5) -> dict[str, Any]:
+        """Where failures of a type happen, in scope: total and the top nodes, images, projects
+        and templates (cached until the graph changes)."""
+        ck = (failure_type, None if scope is None else tuple(sorted(scope)), limit)
+        hit = self._where.get(ck)
+        if hit is not None:
+            return hit
+        k = f"type:{failure_type}"
+        out: dict[str, Any] = {"failures": self._failures(k, scope)}
+        found: dict[str, list[tuple[int, str]]] = {"node": [], "image": [], "project": [], "template": []}
+        for u, v, _rel, n, _ok in self._edges(k, scope):
+            other = v if u == k else u
+            kind, _, name = other.partition(":")
+            if n and kind in found and self._in_scope(other, scope):
+                found[kind].append((n, name))
+        for kind, items in found.items():
+            top = heapq.nsmallest(limit, items, key=lambda x: (-x[0], x[1]))
+            out[kind + "s"] = [{"name": name, "count": n} for n, name in top]
+        self._where[ck] = out
+        return out
+
+
+class PersistedGraph(GraphQuestions):
     """Questions about failure entities answered from the store's graph tables."""
 
     def __init__(self, store: Store) -> None:
@@ -194,55 +254,14 @@ class PersistedGraph:
                 out.append((f"type:{t}", f"solution:{s}", "fixed_by", int(n), int(ok)))
         return out
 
-    @staticmethod
-    def _in_scope(node: str, scope: Scope) -> bool:
-        kind, _, name = node.partition(":")
-        return scope is None or kind != "project" or name in set(scope)
-
-    def related(self, kind: str, name: Any, scope: Scope = None, limit: int = 10
-                ) -> list[dict[str, Any]]:
-        """Entities linked to one entity (both directions), by count visible in the scope."""
-        k = f"{kind}:{name}"
-        if not self._in_scope(k, scope):
-            return []
-        out = []
-        for u, v, rel, n, ok in self._edges(k, scope):
-            other = v if u == k else u
-            if not n or not self._in_scope(other, scope):
-                continue
-            kind_o, _, name_o = other.partition(":")
-            out.append({"kind": kind_o, "name": name_o, "relation": rel,
-                        "direction": "out" if u == k else "in", "count": n,
-                        **({"successes": ok} if rel == "fixed_by" else {})})
-        out.sort(key=lambda r: (-r["count"], r["kind"], r["name"]))
-        return out[:limit]
-
-    def where(self, failure_type: str, scope: Scope = None, limit: int = 5) -> dict[str, Any]:
-        """Where failures of a type happen, in scope: total and the top nodes, images, projects
-        and templates (cached until the graph changes)."""
-        ck = (failure_type, None if scope is None else tuple(sorted(scope)), limit)
-        hit = self._where.get(ck)
-        if hit is not None:
-            return hit
-        k = f"type:{failure_type}"
+    def _failures(self, k: str, scope: Scope) -> int:
         sql = "SELECT COALESCE(SUM(n), 0) FROM graph_edges WHERE u = ? AND v = ?"
         args: list[Any] = [k, k]
         if scope is not None:
             projects = sorted(set(scope))
             sql += f" AND project IN ({', '.join('?' * len(projects))})"
             args += projects
-        out: dict[str, Any] = {"failures": int(self.store.conn.execute(sql, args).fetchone()[0])}
-        found: dict[str, list[tuple[int, str]]] = {"node": [], "image": [], "project": [], "template": []}
-        for u, v, _rel, n, _ok in self._edges(k, scope):
-            other = v if u == k else u
-            kind, _, name = other.partition(":")
-            if n and kind in found and self._in_scope(other, scope):
-                found[kind].append((n, name))
-        for kind, items in found.items():
-            top = heapq.nsmallest(limit, items, key=lambda x: (-x[0], x[1]))
-            out[kind + "s"] = [{"name": name, "count": n} for n, name in top]
-        self._where[ck] = out
-        return out
+        return int(self.store.conn.execute(sql, args).fetchone()[0])
 
     def count(self, kind_a: str, a: Any, kind_b: str, b: Any, scope: Scope = None) -> int:
         u, v = f"{kind_a}:{a}", f"{kind_b}:{b}"
