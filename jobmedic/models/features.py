@@ -11,7 +11,7 @@ change an earlier job's features.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -46,23 +46,32 @@ def _request_block(q: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
-def _kind_block(kind: str, hist: pd.DataFrame, q: pd.DataFrame, tmin: float,
-                scale: float) -> dict[str, np.ndarray]:
-    """History statistics of one entity kind for every query row (vectorised as-of lookup)."""
-    n_q = len(q)
+class AsOf(NamedTuple):
+    """One entity kind's history sorted by (entity, end time), and where each query row's
+    as-of history ends in it (asof())."""
+
+    rows: np.ndarray  # positions in the history frame of the sorted rows (no entity: left out)
+    c: np.ndarray  # entity code of each sorted row
+    e: np.ndarray  # end time of each sorted row
+    qt: np.ndarray  # submit time of each query row
+    g: np.ndarray  # each query's last sorted row of its entity that ended before its submit
+    gi: np.ndarray  # g clipped into the sorted rows (an index that is safe where not valid)
+    valid: np.ndarray  # the query has such a row
+    st: np.ndarray  # each query's entity's first sorted row
+
+
+def asof(kind: str, hist: pd.DataFrame, q: pd.DataFrame, tmin: float, scale: float) -> AsOf:
+    """The vectorised as-of lookup shared by the history features (here and in
+    runtime_features): one sorted float key per (entity, end time), so a binary search finds,
+    for each query, the last job of the same entity that ended strictly before the submit time."""
     codes, uniques = pd.factorize(pd.concat([hist[kind], q[kind]], ignore_index=True),
                                   use_na_sentinel=True)
     hc, qc = codes[:len(hist)], codes[len(hist):]
-    keep = hc >= 0
+    keep = np.flatnonzero(hc >= 0)
     hc = hc[keep]
     he = hist["end_time"].to_numpy(dtype="float64")[keep]
     order = np.lexsort((np.arange(len(hc)), he, hc))
     c, e = hc[order].astype(np.int64), he[order]
-    f = is_failed(hist)[keep][order].astype("float64")
-    rt = hist["elapsed_s"].to_numpy(dtype="float64")[keep][order]
-    rss = hist["max_rss_mb"].to_numpy(dtype="float64")[keep][order]
-    # one sorted float key per (entity, end time): a binary search finds, for each query, the
-    # last job of the same entity that ended strictly before the submit time
     key = c * scale + (e - tmin)
     qt = q["submit_time"].to_numpy(dtype="float64")
     qkey = qc.astype("float64") * scale + (qt - tmin)
@@ -74,7 +83,18 @@ def _kind_block(kind: str, hist: pd.DataFrame, q: pd.DataFrame, tmin: float,
     starts = np.zeros(len(uniques) + 1, dtype=np.int64)
     if len(c):
         starts[:len(uniques)] = np.searchsorted(c, np.arange(len(uniques)), side="left")
-    st = starts[np.clip(qc, 0, None)]
+    return AsOf(keep[order], c, e, qt, g, gi, valid, starts[np.clip(qc, 0, None)])
+
+
+def _kind_block(kind: str, hist: pd.DataFrame, q: pd.DataFrame, tmin: float,
+                scale: float) -> dict[str, np.ndarray]:
+    """History statistics of one entity kind for every query row (vectorised as-of lookup)."""
+    n_q = len(q)
+    a = asof(kind, hist, q, tmin, scale)
+    c, e, qt, g, gi, valid, st = a.c, a.e, a.qt, a.g, a.gi, a.valid, a.st
+    f = is_failed(hist)[a.rows].astype("float64")
+    rt = hist["elapsed_s"].to_numpy(dtype="float64")[a.rows]
+    rss = hist["max_rss_mb"].to_numpy(dtype="float64")[a.rows]
     n = np.where(valid, g + 1 - st, 0).astype("float64")
     cf = np.concatenate([[0.0], np.cumsum(f)])
     lo = np.maximum(st, g + 1 - RECENT_K)

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from jobmedic.knowledge.feature_queries import RECENT_K, shape_key
-from jobmedic.models.features import is_ended, with_shape
+from jobmedic.models.features import asof, is_ended, with_shape
 
 if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store
@@ -82,32 +82,15 @@ def _finish(cols: dict[str, np.ndarray], timelimit: np.ndarray) -> np.ndarray:
 def _last_k(kind: str, hist: pd.DataFrame, q: pd.DataFrame, tmin: float, scale: float
             ) -> tuple[np.ndarray, np.ndarray]:
     """(L, R) of every query row: its entity's last RECENT_K ended jobs before its submit."""
-    n_q = len(q)
-    codes, uniques = pd.factorize(pd.concat([hist[kind], q[kind]], ignore_index=True),
-                                  use_na_sentinel=True)
-    hc, qc = codes[:len(hist)], codes[len(hist):]
-    keep = hc >= 0
-    hc = hc[keep]
-    he = hist["end_time"].to_numpy(dtype="float64")[keep]
-    order = np.lexsort((np.arange(len(hc)), he, hc))
-    c, e = hc[order].astype(np.int64), he[order]
-    if not len(c):
-        empty = np.full((n_q, RECENT_K), np.nan)
+    a = asof(kind, hist, q, tmin, scale)
+    if not len(a.c):
+        empty = np.full((len(q), RECENT_K), np.nan)
         return empty, empty.copy()
-    rt = hist["elapsed_s"].to_numpy(dtype="float64")[keep][order]
-    tl = hist["timelimit_s"].to_numpy(dtype="float64")[keep][order]
-    # one sorted key per (entity, end time), as in features._kind_block: the binary search finds
-    # each query's last job of the same entity that ended strictly before its submit time
-    key = c * scale + (e - tmin)
-    qt = q["submit_time"].to_numpy(dtype="float64")
-    g = np.searchsorted(key, qc.astype("float64") * scale + (qt - tmin), side="left") - 1
-    gi = np.clip(g, 0, len(c) - 1)
-    valid = (qc >= 0) & (g >= 0) & np.isfinite(qt) & (c[gi] == qc)
-    starts = np.searchsorted(c, np.arange(len(uniques)), side="left")
-    st = starts[np.clip(qc, 0, None)]
-    idx = g[:, None] - np.arange(RECENT_K)[None, :]
-    ok = valid[:, None] & (idx >= st[:, None])
-    ii = np.clip(idx, 0, len(c) - 1)
+    rt = hist["elapsed_s"].to_numpy(dtype="float64")[a.rows]
+    tl = hist["timelimit_s"].to_numpy(dtype="float64")[a.rows]
+    idx = a.g[:, None] - np.arange(RECENT_K)[None, :]
+    ok = a.valid[:, None] & (idx >= a.st[:, None])
+    ii = np.clip(idx, 0, len(a.c) - 1)
     lrt = np.log1p(np.maximum(rt, 0))
     return np.where(ok, lrt[ii], np.nan), np.where(ok, _ratio(rt, tl)[ii], np.nan)
 
