@@ -35,6 +35,8 @@ from pathlib import Path
 
 import httpx
 
+from bench.bench_http import free_port, start_server
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "diagnose_corpus.jsonl"
 FIXTURE = ROOT / "tests" / "fixtures" / "sacct_states.txt"
@@ -54,30 +56,6 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(db: Path, port: int) -> subprocess.Popen:
-    env = dict(os.environ, JOBMEDIC_SERVER__TOKENS="[]")
-    proc = subprocess.Popen([*JOBMEDIC, "--db", str(db), "serve", "--port", str(port),
-                             "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("server did not start: " + proc.stderr.read().decode()[-2000:])
-
-
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m bench diagnose_warm")
     ap.add_argument("--repeat", type=int, default=3)
@@ -94,8 +72,8 @@ def main(argv: list[str] | None = None) -> dict:
         db = Path(d) / "warm.db"
         subprocess.run([*JOBMEDIC, "--db", str(db), "ingest", "slurm", str(FIXTURE)],
                        check=True, stdout=subprocess.DEVNULL)
-        port = _port()
-        proc = _serve(db, port)
+        port = free_port()
+        proc = start_server(db, port, as_of=None)
         try:
             url = f"http://127.0.0.1:{port}/v1/actions"
             with httpx.Client(timeout=30) as client:

@@ -36,16 +36,18 @@ STATS = {"action": "stats", "lookback_days": 7}
 MIXED_READ = {"action": "stats", "lookback_days": 1}
 
 
-def _port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def start_server(db: Path, port: int) -> subprocess.Popen:
+def start_server(db: Path, port: int, as_of: int | None = T_END) -> subprocess.Popen:
+    """`jobmedic serve` on the store without tokens, answering /healthz (or RuntimeError)."""
     env = dict(os.environ, JOBMEDIC_SERVER__TOKENS="[]")
+    clock = ["--as-of", str(as_of)] if as_of is not None else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jobmedic", "--db", str(db), "--as-of", str(T_END), "serve",
+        [sys.executable, "-m", "jobmedic", "--db", str(db), *clock, "serve",
          "--port", str(port), "--log-level", "warning"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -151,7 +153,7 @@ def main(argv: list[str]) -> dict:
     OUT.mkdir(exist_ok=True)
     db = Path(args.db) if args.db else OUT / f"http_{args.jobs}.db"
     built = build(db, args.jobs)
-    port = _port()
+    port = free_port()
     server = start_server(db, port)
     base = f"http://127.0.0.1:{port}"
     try:
