@@ -4,24 +4,33 @@
 environment variables, then command-line flags. Only the set-up layer (jobmedic.app) and the
 surfaces read them; nothing here writes into os.environ.
 
+The JOBMEDIC_* source is jobmedic's own (`env_values`) with pydantic-settings' semantics
+for these fields (case-insensitive names, nested keys joined with `__`, JSON for lists,
+mappings and models), so starting a command does not import pydantic-settings (issue 16).
+
 A configuration file that was asked for and does not exist, or that is not a YAML mapping, or
 whose values do not validate, is a `ConfigError` (fail closed: a mistyped `--config` must never
 start a server with no tokens).
 """
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+import types
+import typing
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 from platformdirs import user_data_dir
-from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobmedic.knowledge.errors import JobmedicError
 
@@ -118,13 +127,16 @@ class LiveSettings(BaseModel):
 #: The explicit configuration file of the load in progress (set by load_settings only while it
 #: constructs Settings; a context variable, so concurrent loads never see each other's file).
 _EXPLICIT: ContextVar[Path | None] = ContextVar("jobmedic_config_file", default=None)
+#: Environment variables of settings start with this (any case), e.g. JOBMEDIC_SERVER__PORT.
+ENV_PREFIX = "JOBMEDIC_"
 
 
-class Settings(BaseSettings):
-    """All jobmedic settings, with their sources merged in priority order."""
+class Settings(BaseModel):
+    """All jobmedic settings, with their sources merged in priority order: the keyword
+    arguments (flags) over JOBMEDIC_* variables over the YAML files (packaged defaults, the
+    user's file, the explicit file), deep-merged key by key like pydantic-settings does."""
 
-    model_config = SettingsConfigDict(env_prefix="JOBMEDIC_", env_nested_delimiter="__",
-                                      extra="ignore")
+    model_config = ConfigDict(extra="ignore", validate_default=True)
 
     db: str = ""
     cluster: str = "default"
@@ -139,10 +151,12 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     live: LiveSettings = LiveSettings()
 
-    @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
-                                   dotenv_settings, file_secret_settings):
-        return (init_settings, env_settings, _YamlSource(settings_cls))
+    def __init__(self, **values: Any) -> None:
+        names = {n.lower(): n for n in type(self).model_fields}
+        init = {names.get(k.lower(), k): v for k, v in values.items()}
+        env = env_values(type(self), os.environ)
+        # the same order as pydantic-settings: flags over the environment, that over the files
+        super().__init__(**deep_update(_yaml_values(), deep_update(env, init)))
 
     # -- derived paths -----------------------------------------------------------------------
     @property
@@ -170,23 +184,190 @@ class Settings(BaseSettings):
         return db.with_name(db.name + ".models")
 
 
-class _YamlSource(PydanticBaseSettingsSource):
+def _yaml_values() -> dict[str, Any]:
     """The packaged defaults, deep-merged with the user's XDG file and the explicit file."""
+    data = _parse(config_text("jobmedic.yaml"), "the packaged jobmedic.yaml")
+    user = user_config_file()
+    if user.is_file():
+        data = _merge(data, read_config_file(user))
+    explicit = _EXPLICIT.get()
+    if explicit is None and os.environ.get("JOBMEDIC_CONFIG"):
+        explicit = Path(os.environ["JOBMEDIC_CONFIG"]).expanduser()
+    if explicit is not None:
+        data = _merge(data, read_config_file(explicit))
+    return data
 
-    def get_field_value(self, field, field_name):  # pragma: no cover - unused by __call__
-        return None, field_name, False
 
-    def __call__(self) -> dict[str, Any]:
-        data = _parse(config_text("jobmedic.yaml"), "the packaged jobmedic.yaml")
-        user = user_config_file()
-        if user.is_file():
-            data = _merge(data, read_config_file(user))
-        explicit = _EXPLICIT.get()
-        if explicit is None and os.environ.get("JOBMEDIC_CONFIG"):
-            explicit = Path(os.environ["JOBMEDIC_CONFIG"]).expanduser()
-        if explicit is not None:
-            data = _merge(data, read_config_file(explicit))
-        return data
+# -- the JOBMEDIC_* environment source ---------------------------------------------------------
+# pydantic-settings' EnvSettingsSource (env_prefix JOBMEDIC_, env_nested_delimiter "__", case
+# insensitive, no .env file), written out for the field types Settings uses, so a command's
+# start does not import pydantic-settings and its providers (~0.17 s CPU under load).
+# tests/cli/test_settings_env.py pins each rule (and compares with pydantic-settings when it is
+# installed).
+ENV_DELIMITER = "__"
+
+
+def env_values(model: type[BaseModel], environ: Mapping[str, str],
+               prefix: str = ENV_PREFIX) -> dict[str, Any]:
+    """The settings that JOBMEDIC_* variables give, as a nested dict of strings and decoded
+    JSON (pydantic validates and converts them like any other source). Variable names are
+    matched in any case. A list, mapping or model field takes a JSON value
+    (JOBMEDIC_SERVER__TOKENS='[...]'), and nested keys join with `__`
+    (JOBMEDIC_SERVER__PORT=9000, JOBMEDIC_ANALYZERS__HOTSPOTS__FDR=0.1, keys lower-cased); a
+    JSON object and nested variables for the same field are deep-merged. A JSON value that does
+    not parse is a ConfigError naming the variable."""
+    env = {k.lower(): v for k, v in environ.items()}
+    data: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        var = (prefix + name).lower()
+        value: Any = env.get(var)
+        complex_, lenient = _complexity(field.annotation)
+        if complex_:
+            if value is None:
+                value = _explode(field.annotation, var, env, prefix) or None
+            else:
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    if not lenient:
+                        raise ConfigError(f"environment variable {var.upper()} is not valid JSON",
+                                          hint="give a JSON value, e.g. '[\"a\", \"b\"]' or "
+                                               "'{\"key\": 1}'; docs/configuration.md") from None
+                if isinstance(value, dict):
+                    value = deep_update(value, _explode(field.annotation, var, env, prefix))
+        if value is not None:
+            data[name] = _field_names(field.annotation, value) if isinstance(value, dict) else value
+    return data
+
+
+def _complexity(annotation: Any) -> tuple[bool, bool]:
+    """(JSON-decoded?, keep the string when it is not JSON?): a list, mapping or model is
+    decoded and must parse; a union holding one (`list[str] | None`) is decoded when it parses."""
+    if _is_complex(annotation):
+        return True, False
+    if _is_union(annotation) and any(_is_complex(a) for a in typing.get_args(annotation)):
+        return True, True
+    return False, False
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+def _is_complex(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _is_complex(typing.get_args(annotation)[0])
+    return any(isinstance(t, type) and not issubclass(t, (str, bytes))
+               and issubclass(t, (BaseModel, Mapping, Sequence, AbstractSet, tuple, deque))
+               for t in (annotation, origin))
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if _is_union(annotation):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        annotation = args[0] if len(args) == 1 else annotation
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _next(annotation: Any, key: str, prefix: str) -> Any:
+    """The type under `key` one level into `annotation`: a mapping's value type, a model's
+    field (matched by name in any case, or by prefix + name), searched through type
+    arguments (list[TokenSpec] -> TokenSpec's fields); None when there is none."""
+    if annotation is None:
+        return None
+    origin = typing.get_origin(annotation)
+    if isinstance(origin, type) and issubclass(origin, dict):
+        args = typing.get_args(annotation)
+        return args[-1] if args else None
+    for arg in typing.get_args(annotation):
+        found = _next(arg, key, prefix)
+        if found is not None:
+            return found
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        for fname, f in annotation.model_fields.items():
+            if key.lower() in (fname.lower(), (prefix + fname).lower()):
+                return _Field(f.annotation)
+    return None
+
+
+@dataclass(frozen=True)
+class _Field:
+    """A model field found by _next (its complexity rules differ from a bare type's)."""
+
+    annotation: Any
+
+
+def _explode(annotation: Any, var: str, env: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    """Nested variables of one field (JOBMEDIC_SERVER__PORT -> {"port": "9000"})."""
+    is_dict = annotation is dict or (isinstance(typing.get_origin(annotation), type)
+                                     and issubclass(typing.get_origin(annotation), dict))
+    head = var + ENV_DELIMITER.lower()
+    result: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(head):
+            continue
+        *keys, last = name[len(head):].split(ENV_DELIMITER.lower())
+        node: Any = result
+        target: Any = _Field(annotation)
+        for key in keys:
+            target = _next(target.annotation if isinstance(target, _Field) else target, key, prefix)
+            if isinstance(node, dict):
+                node = node.setdefault(key, {})
+        target = _next(target.annotation if isinstance(target, _Field) else target, last, prefix)
+        if (target is not None or is_dict) and value:
+            if isinstance(target, _Field):
+                complex_, lenient = _complexity(target.annotation)
+            elif target is not None:  # a bare type: a mapping's value type
+                complex_, lenient = _is_complex(target), True
+                if not complex_ and _complexity(target)[0]:  # `list[str] | str`: JSON arrays
+                    value = _decode_container(value)  # and objects only
+            else:  # a key inside a free-form mapping
+                complex_, lenient = True, True
+            if complex_:
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    if not lenient:
+                        raise ConfigError(f"environment variable {name.upper()} is not valid "
+                                          "JSON", hint="give a JSON value; "
+                                                       "docs/configuration.md") from None
+        if isinstance(node, dict):
+            node[last] = value
+    return result
+
+
+def _decode_container(value: str) -> Any:
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return value
+    return decoded if isinstance(decoded, (list, dict)) else value
+
+
+def _field_names(annotation: Any, value: dict[str, Any]) -> dict[str, Any]:
+    """A model field's keys matched to its field names in any case ({"PORT": 1} -> port)."""
+    model = _model_of(annotation)
+    if model is None:
+        return value
+    fields = {n.lower(): (n, f) for n, f in model.model_fields.items()}
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        name, f = fields.get(k.lower(), (k, None))
+        sub = None if f is None else _model_of(f.annotation)
+        out[name] = _field_names(f.annotation, v) if sub is not None and isinstance(v, dict) else v
+    return out
+
+
+def deep_update(base: dict[str, Any], *updates: dict[str, Any]) -> dict[str, Any]:
+    """`base` updated by each of `updates` in turn, merging mappings found under the same key
+    in both (pydantic's deep_update)."""
+    out = dict(base)
+    for up in updates:
+        for k, v in up.items():
+            out[k] = deep_update(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) \
+                else v
+    return out
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
