@@ -4,7 +4,9 @@ One row per (entity kind, value) over all projects (`agg` = 1) and one per (kind
 project) (`agg` = 0, for scoped callers), holding everything the submit-time features of a job
 submitted now need: counts, failures, runtime log-sum, peak memory, and the last `RECENT_K`
 jobs' outcomes as a bit mask (bit i: the i-th newest failed) with the last two runtimes, the
-last peak and end time. Only ENDED jobs count (a terminal state and an end time), as in the
+last peak and end time; for the kinds in `RECENT_RUN_KINDS` the all-project row also keeps the
+last `RECENT_K` jobs' runtimes and time limits (newest first, float64 blobs, NaN for none: the
+runtime model's recent-runtime block in batch scoring). Only ENDED jobs count (a terminal state and an end time), as in the
 leakage-safe online features (models/features.py); tests/models/test_entity_summary.py checks
 that features read here equal `build_features` at the same moment.
 
@@ -41,6 +43,7 @@ DDL = (
         n INTEGER NOT NULL, fails INTEGER NOT NULL, n_rt INTEGER NOT NULL, sum_logrt REAL NOT NULL,
         max_rss REAL, recent_n INTEGER NOT NULL, recent_bits INTEGER NOT NULL, last_end REAL,
         last_rowid INTEGER, last_fail INTEGER, last_rt REAL, prev_rt REAL, last_rss REAL,
+        recent_rt BLOB, recent_tl BLOB,
         PRIMARY KEY (kind, value, agg, pkey)) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS entity_summary_meta (
         id INTEGER PRIMARY KEY CHECK (id = 1), watermark REAL NOT NULL, n_ended INTEGER NOT NULL,
@@ -48,6 +51,13 @@ DDL = (
 )
 COLUMNS = ("kind", "value", "agg", "pkey", "n", "fails", "n_rt", "sum_logrt", "max_rss", "recent_n",
            "recent_bits", "last_end", "last_rowid", "last_fail", "last_rt", "prev_rt", "last_rss")
+#: The recent runs (elapsed_s, timelimit_s) of the last RECENT_K jobs, as float64 blobs.
+RECENT_RUNS = ("recent_rt", "recent_tl")
+#: Every stored column (readers of the history select COLUMNS; a store from before the recent
+#: runs has no RECENT_RUNS columns and is rebuilt on its next refresh).
+ALL_COLUMNS = COLUMNS + RECENT_RUNS
+#: The entity kinds whose all-project rows keep the recent runs.
+RECENT_RUN_KINDS = ("user", "name", "shape")
 #: The summary key of a job without a project (never a scope's name).
 NO_PROJECT = "\x00"
 _MASK = (1 << RECENT_K) - 1
@@ -55,13 +65,20 @@ _STATES = ", ".join(f"'{s}'" for s in sorted(ENDED_STATES))
 _FAILED = ", ".join(f"'{s}'" for s in sorted(FAILED_STATES))
 _ENDED = f"end_time IS NOT NULL AND state IN ({_STATES})"
 _SELECT = (f"SELECT rowid, user, name, project, image, queue, qos, {SHAPE_SQL} AS shape, "
-           f"state IN ({_FAILED}) AS failed, end_time, elapsed_s, max_rss_mb FROM jobs WHERE {_ENDED}")
+           f"state IN ({_FAILED}) AS failed, end_time, elapsed_s, timelimit_s, max_rss_mb FROM jobs "
+           f"WHERE {_ENDED}")
 
 
 def ensure(store: Store) -> None:
     with store.transaction() as conn:
         for sql in DDL:
             conn.execute(sql)
+
+
+def _outdated(store: Store) -> bool:
+    """Whether the store holds a summary from before the recent-runs columns."""
+    cols = {r[1] for r in store.conn.execute("PRAGMA table_info(entity_summary)")}
+    return bool(cols) and not set(RECENT_RUNS) <= cols
 
 
 def watermark(store: Store) -> float | None:
@@ -87,6 +104,10 @@ def refresh(store: Store, build: bool = False) -> dict[str, Any]:
     w = watermark(store)
     if w is None and not build:
         return {"mode": "none", "jobs": 0, "seconds": 0.0}
+    if _outdated(store):  # built by an older jobmedic: rebuilt with the recent-runs columns
+        with store.transaction() as conn:
+            conn.execute("DROP TABLE entity_summary")
+        w = None
     ensure(store)
     mode = "incremental"
     if w is not None:
@@ -124,7 +145,7 @@ def _groups(jobs: pd.DataFrame, kind: str) -> pd.DataFrame:
     keep = v.notna().to_numpy()
     d = jobs[keep]
     if d.empty:
-        return pd.DataFrame(columns=COLUMNS)
+        return pd.DataFrame(columns=ALL_COLUMNS)
     rt = d["elapsed_s"].to_numpy(dtype="float64")
     base = pd.DataFrame({
         "value": d[kind].astype(str).to_numpy(), "failed": d["failed"].to_numpy(dtype=np.int64),
@@ -146,10 +167,43 @@ def _groups(jobs: pd.DataFrame, kind: str) -> pd.DataFrame:
         s["last_rt"], s["last_rss"] = last["rt"], last["rss"]
         s["prev_rt"] = b[pos == 1].set_index(["value", "agg", "pkey"])["rt"]
         s["recent_n"] = np.minimum(s["n"], RECENT_K)
+        s["recent_rt"] = s["recent_tl"] = None
+        if agg == 1 and kind in RECENT_RUN_KINDS:
+            _recent_runs(s, b, g, pos, d)
         parts.append(s.reset_index())
     out = pd.concat(parts, ignore_index=True)
     out["kind"] = kind
-    return out[list(COLUMNS)]
+    return out[list(ALL_COLUMNS)]
+
+
+def _recent_runs(s: pd.DataFrame, b: pd.DataFrame, g: Any, pos: np.ndarray, d: pd.DataFrame) -> None:
+    """Fill `s`'s RECENT_RUNS: each group's newest RECENT_K runtimes and time limits."""
+    gid = g.ngroup().to_numpy()  # `b` is indexed 0..n-1 (positions)
+    first = b.drop_duplicates(["value", "agg", "pkey"])  # a row of each group, for its key
+    at = np.empty(len(s), dtype=np.int64)
+    at[s.index.get_indexer(first.set_index(["value", "agg", "pkey"]).index)] = gid[first.index.to_numpy()]
+    keep = pos < RECENT_K
+    mats = {}
+    for col, src in (("recent_rt", d["elapsed_s"]), ("recent_tl", d["timelimit_s"])):
+        M = np.full((gid.max() + 1, RECENT_K), np.nan)
+        M[gid[keep], pos[keep]] = src.to_numpy(dtype="float64")[keep]
+        mats[col] = M[at]
+    for col, M in mats.items():
+        s[col] = _blobs(M)
+
+
+def _blobs(M: np.ndarray) -> list[bytes]:
+    return [r.tobytes() for r in np.ascontiguousarray(M, dtype="<f8")]
+
+
+def runs_matrix(blobs: Sequence[Any]) -> np.ndarray:
+    """(rows x RECENT_K) float64 from stored RECENT_RUNS blobs (None: all NaN)."""
+    M = np.full((len(blobs), RECENT_K), np.nan)
+    size = 8 * RECENT_K
+    ok = [i for i, v in enumerate(blobs) if isinstance(v, bytes) and len(v) == size]
+    if ok:
+        M[ok] = np.frombuffer(b"".join([blobs[i] for i in ok]), dtype="<f8").reshape(len(ok), RECENT_K)
+    return M
 
 
 def _apply(conn: Any, jobs: pd.DataFrame, incremental: bool) -> None:
@@ -165,8 +219,8 @@ def _apply(conn: Any, jobs: pd.DataFrame, incremental: bool) -> None:
             if not old.empty:
                 new = _combine(new, old)
         rows = new.astype(object).where(pd.notna(new), None).itertuples(index=False, name=None)
-        conn.executemany(f"INSERT OR REPLACE INTO entity_summary VALUES ({', '.join('?' * len(COLUMNS))})",
-                         rows)
+        conn.executemany(f"INSERT OR REPLACE INTO entity_summary ({', '.join(ALL_COLUMNS)}) "
+                         f"VALUES ({', '.join('?' * len(ALL_COLUMNS))})", rows)
 
 
 def _old_rows(conn: Any, kind: str, keys: Iterable[tuple]) -> pd.DataFrame:
@@ -175,10 +229,10 @@ def _old_rows(conn: Any, kind: str, keys: Iterable[tuple]) -> pd.DataFrame:
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS _es_keys (value TEXT, agg INTEGER, pkey TEXT)")
     conn.execute("DELETE FROM _es_keys")
     conn.executemany("INSERT INTO _es_keys VALUES (?, ?, ?)", keys)
-    cur = conn.execute(f"SELECT {', '.join('s.' + c for c in COLUMNS)} FROM _es_keys k JOIN "
+    cur = conn.execute(f"SELECT {', '.join('s.' + c for c in ALL_COLUMNS)} FROM _es_keys k JOIN "
                        "entity_summary s ON s.kind = ? AND s.value = k.value AND s.agg = k.agg "
                        "AND s.pkey = k.pkey", (kind,))
-    return pd.DataFrame.from_records(cur.fetchall(), columns=list(COLUMNS))
+    return pd.DataFrame.from_records(cur.fetchall(), columns=list(ALL_COLUMNS))
 
 
 def _combine(new: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
@@ -199,9 +253,19 @@ def _combine(new: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
     m["recent_n"] = np.where(had, np.minimum(k + np.nan_to_num(o["recent_n"]).astype(np.int64), RECENT_K), k)
     single = cnt == 1  # the previous runtime is the old last one
     m["prev_rt"] = np.where(had & single, o["last_rt"], m["prev_rt"].to_numpy(dtype="float64"))
+    runs = m["recent_rt"].notna().to_numpy() & had
+    if runs.any():  # this batch's newest runs first, then the old ones, RECENT_K in all
+        j = np.arange(RECENT_K)[None, :]
+        c = cnt[runs][:, None]
+        for col in RECENT_RUNS:
+            new_m, old_m = runs_matrix(m[col].to_numpy()[runs]), runs_matrix(m[col + "_o"].to_numpy()[runs])
+            merged = np.where(j < c, new_m, old_m[np.arange(len(c))[:, None], np.clip(j - c, 0, None)])
+            v = m[col].to_numpy(dtype=object).copy()
+            v[runs] = _blobs(merged)
+            m[col] = v
     for c in ("n", "fails", "n_rt"):
         m[c] = m[c].astype(np.int64)
-    return m[list(COLUMNS)]
+    return m[list(ALL_COLUMNS)]
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -268,8 +332,11 @@ def histories(store: Store, spec: dict[str, Any], scope: Sequence[str] | None
     return out
 
 
-def frame(store: Store, kind: str, values: Iterable[str]) -> pd.DataFrame:
-    """The all-project summary rows of `kind` for `values` (batch scoring), indexed by value."""
+def frame(store: Store, kind: str, values: Iterable[str],
+          columns: Sequence[str] = COLUMNS) -> pd.DataFrame:
+    """The all-project summary rows of `kind` for `values` (batch scoring), indexed by value,
+    numbers as float64 (NULL: NaN); `columns` may add RECENT_RUNS (sqlite3.OperationalError on
+    a summary without them)."""
     import pandas as pd
 
     vals = sorted({str(v) for v in values})
@@ -277,7 +344,11 @@ def frame(store: Store, kind: str, values: Iterable[str]) -> pd.DataFrame:
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS _es_vals (value TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM _es_vals")
     conn.executemany("INSERT INTO _es_vals VALUES (?)", ((v,) for v in vals))
-    cur = conn.execute(f"SELECT {', '.join('s.' + c for c in COLUMNS)} FROM _es_vals v JOIN "
+    cur = conn.execute(f"SELECT {', '.join('s.' + c for c in columns)} FROM _es_vals v JOIN "
                        "entity_summary s ON s.kind = ? AND s.value = v.value AND s.agg = 1", (kind,))
-    df = pd.DataFrame.from_records(cur.fetchall(), columns=list(COLUMNS))
+    rows = cur.fetchall()
+    text = {"kind", "value", "pkey", *RECENT_RUNS}
+    data = list(zip(*rows)) if rows else [()] * len(columns)
+    df = pd.DataFrame({c: np.array(v, dtype=object if c in text else "float64")  # None: NaN
+                       for c, v in zip(columns, data)})
     return df.set_index("value")

@@ -1,5 +1,7 @@
 """Batch scoring: a table of job specs in, one row of predictions per spec out, all vectorised
-(history as-of each spec's submit time from one bulk read of the store)."""
+(history as-of each spec's submit time from one bulk read of the store, or from the per-entity
+summary for specs submitted now). Specs that are identical in every column the predictions
+read (an array job's tasks, a resubmitted batch) are scored once and the answer repeated."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -51,6 +53,29 @@ def specs_frame(specs: pd.DataFrame, now: int) -> pd.DataFrame:
     return q
 
 
+def distinct_rows(q: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(for each row of `q`, the number of its distinct row; the position of each distinct
+    row's first occurrence). Rows are grouped by a 64-bit hash of all their columns, then each
+    is checked equal (NaN equal to NaN) to its group's first row; on a hash collision every row
+    is its own group, so the result is always exact."""
+    n = len(q)
+    plain = (np.arange(n), np.arange(n))
+    if n < 2:
+        return plain
+    h = pd.util.hash_pandas_object(q, index=False).to_numpy()
+    codes, _ = pd.factorize(h)
+    first = np.full(codes.max() + 1, n, dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(n))
+    rep = first[codes]
+    for c in q.columns:
+        a = q[c].to_numpy()
+        b = a[rep]
+        same = (a == b) | (pd.isna(a) & pd.isna(b))
+        if not bool(np.all(same)):
+            return plain
+    return codes, first
+
+
 def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: dict[str, float],
           scope: Sequence[str] | None = None, history: pd.DataFrame | None = None,
           features: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] = build_features,
@@ -58,7 +83,9 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
     """Predictions for every spec: risk and level, runtime and memory quantiles, the request.
     `features`: build_features or an equal engine (engines/dask_features.py). `retry_budget`:
     adds the conformal request meeting that share of killed runs (budget_time_s, budget_mem_mb)."""
-    q = specs_frame(specs, now)
+    q_all = specs_frame(specs, now)
+    codes, first = distinct_rows(q_all)
+    q = q_all.iloc[first] if len(first) < len(q_all) else q_all
     F = hist = None
     if history is None and scope is None and features is build_features:
         from jobmedic.models.summary_features import summary_features
@@ -71,7 +98,7 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
     fm, _ = registry.load(models_dir, "failure")
     p = fm.predict(X)
     out = pd.DataFrame({"failure_risk": np.round(p, 4), "risk_level": level_of(p, levels)},
-                       index=specs.index)
+                       index=q.index)
     for kind in registry.of_role("request"):
         try:
             m, _ = registry.load(models_dir, kind.name)
@@ -83,6 +110,9 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
         if b is not None:
             for col, v in m.budget_columns(b, q["timelimit_s"].to_numpy()).items():
                 out[col] = v
+    if len(first) < len(q_all):  # each spec gets the answer of its distinct row
+        out = out.iloc[codes]
+    out.index = specs.index
     for c in ("job_id", "user", "name"):
         if c in specs:
             out.insert(0, c, specs[c])

@@ -65,10 +65,25 @@ def summary_features(store: Store, q: pd.DataFrame) -> pd.DataFrame | None:
     q = with_shape(q)
     cols = _request_block(q)
     for kind in ENTITY_KINDS:
-        vals = q[kind].astype(object)
-        keys = vals.where(vals.notna(), None).map(lambda v: None if v is None else str(v))
-        table = entity_summary.frame(store, kind, keys.dropna().unique())
-        rows = table.reindex(keys.to_numpy())
+        codes, keys = entity_codes(q[kind])
+        table = entity_summary.frame(store, kind, keys).reindex(keys)
+        at = np.where(codes >= 0, codes, len(keys))  # the last row: no entity (all NaN)
+        rows = pd.DataFrame({c: np.append(table[c].to_numpy(dtype="float64"), np.nan)[at]
+                             for c in table.columns if c not in ("kind", "agg", "pkey")})
         for s, v in kind_columns(rows, qt).items():
             cols[f"{kind}_{s}"] = v
     return pd.DataFrame(cols, index=q.index)[FEATURES]
+
+
+def entity_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """(code per row, -1 for none; the distinct values as summary keys) of one entity column
+    (the keys are str() of the values, as the summary stores them)."""
+    v = values.astype(object)
+    codes, uniques = pd.factorize(v.where(v.notna(), None), use_na_sentinel=True)
+    keys = [str(u) for u in uniques]
+    if len(set(keys)) < len(keys):  # distinct values with one str() (1 and "1"): merged
+        codes, uniq = pd.factorize(np.array(keys, dtype=object)[codes[codes >= 0]])
+        full = np.full(len(v), -1, dtype=np.int64)
+        full[np.flatnonzero(v.notna().to_numpy())] = codes
+        return full, [str(u) for u in uniq]
+    return codes, keys

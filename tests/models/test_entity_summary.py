@@ -12,7 +12,9 @@ from jobmedic.knowledge import entity_summary
 from jobmedic.knowledge.migrations import JOB_COLUMNS
 from jobmedic.knowledge.store import Store
 from jobmedic.models.features import FEATURES, build_features, spec_features
+from jobmedic.models.runtime_features import recent_block, recent_specs
 from jobmedic.models.summary_features import summary_features
+from jobmedic.models.summary_recent import recent_block as summary_recent_block
 from jobmedic.models.synthetic import synthetic_jobs
 
 C = {c: i for i, c in enumerate(JOB_COLUMNS)}
@@ -59,6 +61,17 @@ def _reference(s: Store, q: pd.DataFrame) -> np.ndarray:
     return build_features(s.jobs_frame(), q)[FEATURES].to_numpy()
 
 
+def _recent_equal(s: Store, q: pd.DataFrame) -> None:
+    """The runtime model's recent-runtime block from the summary equals the as-of computation
+    over the jobs frame and the per-spec indexed lookups."""
+    fast = summary_recent_block(s, q)
+    assert fast is not None
+    ref = recent_block(s.jobs_frame(), q)
+    assert np.isfinite(ref).any() and np.isnan(ref).any()  # histories and cold starts
+    _close(fast, ref)
+    _close(fast, recent_specs(s, q))
+
+
 def _close(a: np.ndarray, b: np.ndarray) -> None:
     np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9, equal_nan=True)
 
@@ -77,6 +90,7 @@ def test_summary_features_equal_the_online_features(tmp_path):
     q = _specs(rows, now)
     ref = _reference(s, q)
     _close(summary_features(s, q).to_numpy(), ref)
+    _recent_equal(s, q)
     for i in range(0, len(q), 37):  # one job: the predict path, from the summary
         spec = {k: v for k, v in q.iloc[i].items() if k != "submit_time" and pd.notna(v)}
         x, _ = spec_features(s, spec, now)
@@ -95,21 +109,25 @@ def test_incremental_loads_and_a_late_arrival(tmp_path):
     assert not entity_summary.fresh_at(s, now)  # jobs ended since: the summary is bypassed
     q = _specs([rows[i] for i in np.concatenate([first, second])], now, seed=1)
     assert summary_features(s, q) is None
+    assert summary_recent_block(s, q) is None
     x, _ = spec_features(s, {"user": q["user"].iloc[1], "name": q["name"].iloc[1]}, now)
     assert entity_summary.refresh(s)["mode"] == "incremental"
     _close(summary_features(s, q).to_numpy(), _reference(s, q))
+    _recent_equal(s, q)
     y, _ = spec_features(s, {"user": q["user"].iloc[1], "name": q["name"].iloc[1]}, now)
     _close(x, y)
     s.upsert_jobs([rows[i] for i in third])
     assert entity_summary.refresh(s)["mode"] == "incremental"
     q = _specs(rows, _now(s), seed=2)
     _close(summary_features(s, q).to_numpy(), _reference(s, q))
+    _recent_equal(s, q)
     # a late arrival: a job that ended long before the watermark
     late = list(next(rows[i] for i in first if rows[i][C["end_time"]] is not None))
     late[C["job_id"]], late[C["state"]] = "late-1", "failed"
     s.upsert_jobs([tuple(late)])
     assert entity_summary.refresh(s)["mode"] == "rebuild"
     _close(summary_features(s, q).to_numpy(), _reference(s, q))
+    _recent_equal(s, q)
 
 
 @pytest.mark.parametrize("scope", [["proj1"], ["proj0", "proj2"]])
@@ -147,3 +165,32 @@ def test_the_ingest_hook_keeps_the_summary_current(tmp_path):
     assert entity_summary.fresh_at(s, now)
     q = _specs(rows, now, seed=4)
     _close(summary_features(s, q).to_numpy(), _reference(s, q))
+    _recent_equal(s, q)
+
+
+def test_incremental_recent_runs_with_small_loads(tmp_path):
+    """Loads of a few jobs each (fewer than RECENT_K per entity): the recent runs are merged
+    newest first onto the stored ones, and still equal the as-of computation."""
+    s = Store(tmp_path / "s.db")
+    rows = _jobs(n=1200, seed=8)
+    order = np.argsort([r[C["end_time"]] or 0 for r in rows], kind="stable")
+    s.upsert_jobs([rows[i] for i in order[:600]])
+    entity_summary.refresh(s, build=True)
+    for part in np.array_split(order[600:], 6):
+        s.upsert_jobs([rows[i] for i in part])
+        assert entity_summary.refresh(s)["mode"] == "incremental"
+    _recent_equal(s, _specs(rows, _now(s), seed=9))
+
+
+def test_a_summary_from_before_the_recent_runs_is_rebuilt(tmp_path):
+    s = Store(tmp_path / "s.db")
+    rows = _jobs(n=800, seed=10)
+    s.upsert_jobs(rows)
+    entity_summary.refresh(s, build=True)
+    with s.transaction() as conn:  # the table as an older jobmedic wrote it
+        conn.execute("ALTER TABLE entity_summary DROP COLUMN recent_tl")
+    q = _specs(rows, _now(s), seed=11)
+    assert summary_recent_block(s, q) is None  # cannot serve the runs: the caller reads the jobs
+    _close(summary_features(s, q).to_numpy(), _reference(s, q))  # the history still served
+    assert entity_summary.refresh(s)["mode"] == "rebuild"
+    _recent_equal(s, q)

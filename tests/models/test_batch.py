@@ -1,0 +1,58 @@
+"""Batch scoring (models/batch.py): identical specs are scored once and get the same answer as
+when scored alone, and the distinct-row grouping is exact (checked, not trusted to the hash)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jobmedic.knowledge.store import Store
+from jobmedic.models import batch
+from tests.models.helpers import build
+
+LEVELS = {"moderate": 0.3, "high": 0.6, "critical": 0.8}
+
+
+def test_distinct_rows_groups_equal_rows_only():
+    q = pd.DataFrame({"user": ["a", "b", "a", None, None, "a"],
+                      "cpus": [1.0, 1.0, 1.0, np.nan, np.nan, 2.0]})
+    codes, first = batch.distinct_rows(q)
+    assert codes.tolist() == [0, 1, 0, 2, 2, 3]
+    assert first.tolist() == [0, 1, 3, 5]
+    assert (batch.distinct_rows(q.iloc[:1])[0] == [0]).all()
+
+
+def test_distinct_rows_falls_back_on_a_hash_collision(monkeypatch):
+    q = pd.DataFrame({"user": ["a", "b", "c"], "cpus": [1.0, 2.0, 3.0]})
+    monkeypatch.setattr(pd.util, "hash_pandas_object",
+                        lambda df, index=False: pd.Series(np.zeros(len(df), dtype=np.uint64)))
+    codes, first = batch.distinct_rows(q)  # every row "collides": each is its own group
+    assert codes.tolist() == [0, 1, 2] and first.tolist() == [0, 1, 2]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("batch"))
+
+
+def test_repeated_specs_get_the_answer_of_the_spec_alone(trained):
+    db, models, _ = trained
+    s = Store(db)
+    now = int(s.conn.execute("SELECT MAX(end_time) FROM jobs").fetchone()[0]) + 60
+    df = s.jobs_frame()
+    base = df.sample(40, random_state=1)[["user", "name", "project", "queue", "qos", "req_cpus",
+                                          "req_mem_mb", "timelimit_s"]].rename(
+        columns={"timelimit_s": "req_walltime_s"}).reset_index(drop=True)
+    base.loc[3, "project"] = None
+    rep = base.iloc[np.random.default_rng(0).integers(0, len(base), 300)].reset_index(drop=True)
+    rep.insert(0, "job_id", [f"j{i}" for i in range(len(rep))])
+    got = batch.score(s, rep, str(models), now, LEVELS, retry_budget=0.05)
+    assert len(got) == len(rep) and got["job_id"].tolist() == rep["job_id"].tolist()
+    assert {"failure_risk", "runtime_q0.5", "memory_q0.5", "budget_time_s"} <= set(got.columns)
+    for i in range(0, len(rep), 23):  # each spec scored alone (one row: the numpy tree walk,
+        # equal to XGBoost's up to float32 rounding, hence the tolerance)
+        one = batch.score(s, rep.iloc[[i]], str(models), now, LEVELS, retry_budget=0.05)
+        pd.testing.assert_frame_equal(got.iloc[[i]], one, check_exact=False, rtol=1e-4)
+    # the history-frame path (an explicit history) answers the same
+    hist = batch.score(s, rep, str(models), now, LEVELS, history=df, retry_budget=0.05)
+    pd.testing.assert_frame_equal(got, hist, check_exact=False, rtol=1e-6)
