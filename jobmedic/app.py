@@ -193,22 +193,36 @@ class AfterIngest:
     outcomes_written: int = 0
     pairs: int = 0
     seconds: float = 0.0
+    gnn: dict | None = None  # the gnn serving state's refresh (models/gnn_refresh.py), if any
 
     def message(self) -> str | None:
-        if not self.outcomes_written:
-            return None
-        return (f"learned {self.outcomes_written:,} fix attempts from {self.pairs:,} "
-                f"resubmissions ({self.seconds:.1f}s)")
+        parts = []
+        if self.outcomes_written:
+            parts.append(f"learned {self.outcomes_written:,} fix attempts from {self.pairs:,} "
+                         f"resubmissions ({self.seconds:.1f}s)")
+        if self.gnn and self.gnn.get("mode") in ("stale", "dropped"):
+            parts.append(f"the gnn serving state was not refreshed ({self.gnn.get('reason')}): "
+                         "predict uses XGBoost alone until `jobmedic train gnn`")
+        return "; ".join(parts) or None
 
 
 def after_ingest(app: App, store: Store | None = None) -> AfterIngest:
     """The explicit steps after loading data: infer fix attempts from resubmissions of the
     jobs this load touched (incremental: outcomes.infer_new_outcomes; `jobmedic learn`
-    re-runs it over the whole store)."""
-    from jobmedic.knowledge import entity_summary
+    re-runs it over the whole store), bring the gnn serving state forward to the new jobs
+    (models/gnn_refresh.py, when one exists), then the per-entity summary."""
+    from jobmedic.knowledge import entity_summary, gnn_state
     from jobmedic.knowledge.outcomes import infer_new_outcomes
 
     st = store if store is not None else app.store
     s = infer_new_outcomes(st, app.rules, app.settings.ingest.resubmit_window_h)
-    entity_summary.refresh(st)  # the models' per-entity history, when built (issue 16)
-    return AfterIngest(s.outcomes_written, s.pairs, s.seconds)
+    gnn = None
+    if gnn_state.header(st) is not None:  # before the summary moves: new jobs start from it
+        from jobmedic.models import gnn_refresh
+
+        gnn = gnn_refresh.refresh(st)
+    summ = entity_summary.refresh(st)  # the models' per-entity history, when built (issue 16)
+    if gnn is not None and summ["mode"] == "rebuild":  # a change below the watermarks
+        gnn_state.drop(st)
+        gnn = {"mode": "dropped", "reason": "jobs below its watermark changed"}
+    return AfterIngest(s.outcomes_written, s.pairs, s.seconds, gnn)

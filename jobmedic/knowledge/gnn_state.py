@@ -1,6 +1,8 @@
 """Storage of the GNN's serving state (models/gnn_serving.py): one row holding, for the gnn
 artifact version it was computed with, the per-entity neighbour terms as a NumPy .npz payload
-(plain arrays, read with allow_pickle=False), and the watermark it is exact below."""
+(plain arrays, read with allow_pickle=False), and the watermark it is exact below; and the
+reads its incremental refresh needs (models/gnn_refresh.py): the jobs that ended or were
+submitted at or after the watermark, by rowid."""
 from __future__ import annotations
 
 import io
@@ -48,6 +50,40 @@ def load(store: Store) -> dict[str, Any] | None:
     with np.load(io.BytesIO(row[2]), allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     return {"version": str(row[0]), "watermark": float(row[1]), "arrays": arrays}
+
+
+def drop(store: Store) -> None:
+    """Remove the state (a change below its watermark made it inexact)."""
+    with store.transaction() as conn:
+        conn.execute(DDL)
+        conn.execute("DELETE FROM gnn_state")
+
+
+def rowids(store: Store) -> np.ndarray:
+    """Every job's rowid, in rowid order (the order of `Store.jobs_frame()`)."""
+    return np.fromiter((r[0] for r in store.conn.execute("SELECT rowid FROM jobs ORDER BY rowid")),
+                       dtype=np.int64)
+
+
+def jobs_since(store: Store, watermark: float) -> Any:
+    """The jobs (rowid + the model frame's columns, typed as `Store.jobs_frame`) that ended or
+    were submitted at or after `watermark`, in rowid order: what a load added since the state
+    was built (two indexed range reads)."""
+    import pandas as pd
+
+    from jobmedic.knowledge.feature_queries import _TEXT_COLS, FRAME_COLUMNS
+
+    cur = store.conn.execute(f"SELECT rowid, {', '.join(FRAME_COLUMNS)} FROM jobs WHERE "
+                             "end_time >= ? OR submit_time >= ? ORDER BY rowid",
+                             (float(watermark), float(watermark)))
+    df = pd.DataFrame.from_records(cur.fetchall(), columns=["rowid", *FRAME_COLUMNS])
+    df["rowid"] = df["rowid"].astype(np.int64)
+    for c in FRAME_COLUMNS:
+        if c in _TEXT_COLS:
+            df[c] = df[c].astype(object)
+        else:
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+    return df
 
 
 def ended_between(store: Store, a: float, b: float) -> bool:

@@ -19,10 +19,7 @@ from torch import nn
 from torch_geometric.nn import SAGEConv
 
 from jobmedic.models.features import FEATURES, is_ended, is_failed
-
-KNN_FEATURES = [f for f in FEATURES if f.split("_", 1)[0] in ("user", "name") and f.split("_", 1)[1]
-                in ("n", "fail_rate", "recent_fails", "last_fail", "mean_logrt")] + \
-    ["req_cpus", "req_gpus", "req_mem_mb", "timelimit_s", "hour"]
+from jobmedic.models.gnn_serving import KNN_FEATURES, standardise
 
 
 class SageNet(nn.Module):
@@ -39,16 +36,6 @@ class SageNet(nn.Module):
         h1 = torch.relu(self.conv1((torch.cat([x, y_src], 1), x), edge_index))
         h2 = torch.relu(self.conv2((torch.cat([h1, y_src], 1), h1), edge_index))
         return self.out(torch.cat([h2, torch.relu(self.skip(x))], 1)).squeeze(1)
-
-
-def standardise(X: np.ndarray, mean: np.ndarray | None = None, std: np.ndarray | None = None):
-    Z = np.sign(X) * np.log1p(np.abs(X))
-    if mean is None:
-        with np.errstate(all="ignore"), __import__("warnings").catch_warnings():
-            __import__("warnings").simplefilter("ignore", RuntimeWarning)  # all-missing columns
-            mean, std = np.nanmean(Z, 0), np.nanstd(Z, 0)
-        mean, std = np.nan_to_num(mean), np.where(np.nan_to_num(std) > 0, np.nan_to_num(std), 1.0)
-    return np.nan_to_num((Z - mean) / std).astype("float32"), mean, std
 
 
 def _shared_edges(df: pd.DataFrame, kind: str, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,9 @@ first-layer output in the full graph). The new job's score is then
 with N its neighbours (a multiset, as in the graph): no torch at serving time. The state keeps,
 per user / name / image, the last `k_shared` ended jobs' p and q, and the 2 x `knn_ref` most
 recently ended jobs' p, q and kNN coordinates; it is computed from the full graph when the gnn
-model is trained (`build_state`) and is exact below its watermark. The ensemble is used only
+model is trained (`build_state`), brought forward after each load by models/gnn_refresh.py
+(tests/models/test_gnn_serving.py checks it equals a full build), and is exact below its
+watermark. The ensemble is used only
 when the state is exact at the prediction's moment (no job ended since the watermark) and the
 caller is unscoped (neighbours may belong to any project); tests/models/test_gnn_serving.py
 checks a new job's score against the full-graph GraphSAGE with that job appended.
@@ -34,14 +36,34 @@ if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store
 
 SHARED = ("user", "name", "image")
+#: The kNN coordinates: the user's and job name's history, and the request.
+KNN_FEATURES = [f for f in FEATURES if f.split("_", 1)[0] in ("user", "name") and f.split("_", 1)[1]
+                in ("n", "fail_rate", "recent_fails", "last_fail", "mean_logrt")] + \
+    ["req_cpus", "req_gpus", "req_mem_mb", "timelimit_s", "hour"]
+
+
+def standardise(X: np.ndarray, mean: np.ndarray | None = None, std: np.ndarray | None = None):
+    """(signed log, centred and scaled features as float32, mean, std); the mean and scale
+    are fitted when not given."""
+    import warnings
+
+    Z = np.sign(X) * np.log1p(np.abs(X))
+    if mean is None:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns
+            mean, std = np.nanmean(Z, 0), np.nanstd(Z, 0)
+        mean, std = np.nan_to_num(mean), np.where(np.nan_to_num(std) > 0, np.nan_to_num(std), 1.0)
+    return np.nan_to_num((Z - mean) / std).astype("float32"), mean, std
 
 
 def build_state(store: Store, model: Any, frame: tuple[pd.DataFrame, pd.DataFrame]) -> dict[str, Any]:
     """Compute and store the serving state of `model` (a trained gnn with `version_`) over the
-    jobs of `frame` (the whole store); returns what was stored."""
+    jobs of `frame` (the whole store, in rowid order); returns what was stored. Besides the
+    neighbour terms it keeps what the incremental refresh (models/gnn_refresh.py) needs: the
+    first-layer weights, the feature scaling, and each job not yet ended with its standardised
+    features and first-layer output (both fixed at its submission)."""
     import torch
 
-    from jobmedic.models import gnn_graph
 
     t0 = time.perf_counter()
     df, _ = frame
@@ -55,38 +77,65 @@ def build_state(store: Store, model: Any, frame: tuple[pd.DataFrame, pd.DataFram
         Q = (torch.cat([h1, g.y_src], 1) @ net.conv2.lin_l.weight.T).numpy()
     ended = is_ended(df)
     end = df["end_time"].to_numpy(dtype="float64")
-    pos = np.arange(len(df))
+    ids = gnn_state.rowids(store)
+    refreshable = len(ids) == len(df)  # the frame is the whole store: positions are rowids
+    if not refreshable:
+        ids = np.arange(len(df), dtype=np.int64)
+    kcols = [FEATURES.index(f) for f in KNN_FEATURES]
+    x = g.x.numpy()
+    e = np.flatnonzero(ended)
+    values = {kind: df[kind].astype(object).to_numpy()[e] for kind in SHARED}
+    arrays = assemble(ids[e], end[e], values, P[e], Q[e], x[e][:, kcols], int(p["k_shared"]),
+                      2 * int(p["knn_ref"]), len(e) <= 2 * int(p["knn_ref"]))
+    sd = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    arrays |= {"w1l": sd["conv1.lin_l.weight"], "b1": sd["conv1.lin_l.bias"],
+               "r1": sd["conv1.lin_r.weight"], "w2l": sd["conv2.lin_l.weight"],
+               "mean": np.asarray(model.mean_, dtype="float64"), "std": np.asarray(model.std_, dtype="float64"),
+               "params": np.array([p["k_shared"], p["k_knn"], p["knn_ref"], p["block_s"]], dtype="float64")}
+    if refreshable:
+        pend = np.flatnonzero(~ended)
+        arrays |= {"pend_rowid": ids[pend], "pend_z": x[pend],
+                   "pend_h1": h1.numpy()[pend].astype("float32")}
+    top = end[ended].max() if ended.any() else 0.0
+    watermark = float(top) + 1
+    size = gnn_state.save(store, model.version_, watermark, arrays, int(time.time()))
+    return {"jobs": len(df), "kept_rows": len(arrays["p"]), "pending": len(arrays.get("pend_rowid", ())),
+            "bytes": size, "watermark": watermark, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def assemble(row_id: np.ndarray, row_end: np.ndarray, values: dict[str, np.ndarray], P: np.ndarray,
+             Q: np.ndarray, zk: np.ndarray, k: int, n_ref: int, ref_all: bool) -> dict[str, np.ndarray]:
+    """The state's neighbour arrays from candidate ended jobs (store rowid, end time, their
+    user / name / image (None: not a candidate for that kind), p, q, kNN coordinates): per
+    value the newest `k` by (end time, rowid), the newest `n_ref` overall, and the rows those
+    name, in rowid order. Shared by the full build and the incremental refresh, so both give
+    the same arrays for the same jobs."""
     arrays: dict[str, np.ndarray] = {}
-    k = int(p["k_shared"])
+    listed = []
     for kind in SHARED:
-        v = df[kind].astype(object)
-        ok = np.flatnonzero(ended & v.notna().to_numpy())
-        vals = v.to_numpy()[ok].astype(str)
-        order = np.lexsort((pos[ok], end[ok], vals))  # by value, then end time, then row order
+        ok = np.flatnonzero(pd.notna(values[kind]))
+        vals = values[kind][ok].astype(str)
+        order = np.lexsort((row_id[ok], row_end[ok], vals))  # by value, then end time, then rowid
         o, sv = ok[order], vals[order]
         rank = pd.Series(sv).groupby(sv).cumcount(ascending=False).to_numpy()  # 0: newest
         keep = rank < k
         arrays[f"{kind}_value"] = sv[keep].astype("U")
         arrays[f"{kind}_rank"] = rank[keep]
         arrays[f"{kind}_row"] = o[keep]
-    n_ref = 2 * int(p["knn_ref"])
-    by_end = np.flatnonzero(ended)[np.lexsort((pos[ended], end[ended]))]
-    ref = by_end[-n_ref:]
-    kcols = [FEATURES.index(f) for f in gnn_graph.KNN_FEATURES]
-    rows = np.unique(np.concatenate([arrays[f"{k_}_row"] for k_ in SHARED] + [ref]))
-    remap = {r: i for i, r in enumerate(rows)}  # only the rows anyone can meet are kept
+        listed.append(o[keep])
+    ref = np.lexsort((row_id, row_end))[-n_ref:] if n_ref > 0 else np.empty(0, dtype=np.int64)
+    rows = np.unique(np.concatenate(listed + [ref]).astype(np.int64))
+    rows = rows[np.argsort(row_id[rows], kind="stable")]  # only the rows anyone can meet
+    inv = np.full(len(row_id), -1, dtype=np.int64)
+    inv[rows] = np.arange(len(rows))
     for kind in SHARED:
-        arrays[f"{kind}_row"] = np.array([remap[r] for r in arrays[f"{kind}_row"]], dtype=np.int64)
-    arrays["ref_row"] = np.array([remap[r] for r in ref], dtype=np.int64)
-    arrays["ref_end"] = end[ref]
-    arrays["ref_all"] = np.array([len(ref) == len(by_end)])  # every ended job is in ref
+        arrays[f"{kind}_row"] = inv[arrays[f"{kind}_row"]]
+    arrays["ref_row"], arrays["ref_end"] = inv[ref], row_end[ref].astype("float64")
+    arrays["ref_all"] = np.array([bool(ref_all)])  # every ended job is in ref
     arrays["p"], arrays["q"] = P[rows].astype("float32"), Q[rows].astype("float32")
-    arrays["zk"] = g.x.numpy()[rows][:, kcols]
-    top = end[ended].max() if ended.any() else 0.0
-    watermark = float(top) + 1
-    size = gnn_state.save(store, model.version_, watermark, arrays, int(time.time()))
-    return {"jobs": len(df), "kept_rows": len(rows), "bytes": size, "watermark": watermark,
-            "seconds": round(time.perf_counter() - t0, 2)}
+    arrays["zk"] = zk[rows].astype("float32")
+    arrays["row_id"], arrays["row_end"] = row_id[rows].astype(np.int64), row_end[rows].astype("float64")
+    return arrays
 
 
 class GnnServer:
@@ -111,9 +160,7 @@ class GnnServer:
                 rows.setdefault(str(v), []).append((int(r), int(row)))
             self.shared[kind] = {v: np.array([row for _, row in sorted(x)]) for v, x in rows.items()}
         self._knn: tuple[float, Any, np.ndarray] | None = None
-        from jobmedic.models import gnn_graph
-
-        self.kcols = [FEATURES.index(f) for f in gnn_graph.KNN_FEATURES]
+        self.kcols = [FEATURES.index(f) for f in KNN_FEATURES]
 
     def _knn_for(self, block: float) -> tuple[Any, np.ndarray] | None:
         """(fitted NearestNeighbors, state rows) of the reference set of the block starting at
@@ -137,11 +184,9 @@ class GnnServer:
     def score(self, x: np.ndarray, spec: dict[str, Any], now: float) -> float | None:
         """Calibrated GNN probability of one job with raw features `x` submitted at `now`;
         None when the state is not exact for that moment."""
-        from jobmedic.models import gnn_graph
-
         if now < self.watermark:
             return None
-        z, _, _ = gnn_graph.standardise(np.asarray(x, dtype="float64")[None, :], self.model.mean_,
+        z, _, _ = standardise(np.asarray(x, dtype="float64")[None, :], self.model.mean_,
                                          self.model.std_)
         z = z[0].astype("float64")
         nb = [self.shared[k][str(spec[k])] for k in SHARED
