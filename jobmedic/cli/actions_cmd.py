@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import typer
+from typer.core import TyperCommand
 
 from jobmedic.cli.context import state
 from jobmedic.core import jsonsafe
@@ -167,11 +168,45 @@ def command_for(tool: Tool) -> Callable[..., None]:
     return command
 
 
+class LazyActionCommand(TyperCommand):
+    """An action's command whose options are generated from its request model only when the
+    command is used (its --help, parsing, docs): listing the commands (`jobmedic --help`)
+    needs the name and the one-line summary alone, so no tool module is imported until then.
+    Each action gets a subclass with `tool` set (see lazy_command)."""
+
+    tool: Tool
+
+    def _real(self) -> TyperCommand:
+        real = self.__dict__.get("_generated")
+        if real is None:
+            one = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+            one.command(self.name)(command_for(self.tool))
+            real = self.__dict__["_generated"] = typer.main.get_command(one)
+        return real
+
+    # click.Command.__init__ assigns these; the generated command's own values are used instead
+    params = property(lambda self: self._real().params, lambda self, value: None)
+    callback = property(lambda self: self._real().callback, lambda self, value: None)
+    help = property(lambda self: self._real().help, lambda self, value: None)
+
+
+def lazy_command(app: typer.Typer, name: str, tool: Tool) -> None:
+    """Register `tool`'s command under `name`, generated on first use (LazyActionCommand)."""
+    cls = type(f"LazyActionCommand_{tool.name}", (LazyActionCommand,), {"tool": tool})
+
+    def placeholder(ctx: typer.Context) -> None:  # replaced by the generated command
+        raise AssertionError("the generated command runs instead")
+
+    app.command(name, cls=cls, short_help=getattr(tool, "summary", None) or
+                (tool.request_model.__doc__ or "").strip())(placeholder)
+
+
 def register(app: typer.Typer) -> None:
-    """Add `act`, one command per tool, and `outcome record` to the Typer app."""
+    """Add `act`, one command per tool, and `outcome record` to the Typer app; each action's
+    command is generated when it is used (lazy_command)."""
     app.command("act")(act_command)
     for tool in TOOLS:
-        app.command(COMMAND_NAMES.get(tool.name, tool.name))(command_for(tool))
+        lazy_command(app, COMMAND_NAMES.get(tool.name, tool.name), tool)
     outcome = typer.Typer(help="Record whether a fix worked.", no_args_is_help=True)
-    outcome.command("record")(command_for(tool_named("record_outcome")))
+    lazy_command(outcome, "record", tool_named("record_outcome"))
     app.add_typer(outcome, name="outcome")

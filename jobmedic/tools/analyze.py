@@ -6,11 +6,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from jobmedic.core.timeutil import Window
-from jobmedic.reports.analyze import render
 from jobmedic.tools.base import Invocation, ToolContext, ToolResult, WindowedRequest, no_data, ok
-
-#: Request field -> vocabulary kind resolved against the store (inside the scope).
-FILTER_KINDS = ("project", "cluster", "node", "image", "user", "queue")
+from jobmedic.tools.filters import resolve_filters, summary
 
 
 class AnalyzeRequest(WindowedRequest):
@@ -25,25 +22,6 @@ class AnalyzeRequest(WindowedRequest):
     user: str | None = Field(None, description="Only jobs of this user.")
     queue: str | None = Field(None, description="Only jobs of this queue / partition.")
     max_findings: int = Field(20, ge=1, le=200, description="Most findings to report.")
-
-
-def resolve_filters(ctx: ToolContext, req: Any, scope: list[str] | None) -> dict[str, str]:
-    """The request's entity filters, each resolved to its stored spelling inside the scope
-    (NotFound, with the closest known names, for an unknown or out-of-scope name)."""
-    out = {}
-    for kind in FILTER_KINDS:
-        value = getattr(req, kind, None)
-        if value is not None:
-            out[kind] = ctx.store.resolve(kind, value, scope)
-    return out
-
-
-def summary(totals: dict[str, Any]) -> dict[str, Any]:
-    jobs, fails = int(totals["jobs"]), int(totals["failures"])
-    return {"failures": fails, "jobs": jobs, "failure_rate": round(fails / jobs, 4) if jobs else None,
-            "projects_affected": int(totals["projects"]), "users_affected": int(totals["users"]),
-            "failure_types": int(totals["types"]), "gpu_h_lost": round(float(totals["gpu_h"]), 1),
-            "core_h_lost": round(float(totals["core_h"]), 1), "cancelled": int(totals["cancelled"])}
 
 
 def has_data(ctx: ToolContext, window: Window, scope: list[str] | None,
@@ -72,6 +50,8 @@ def run(ctx: ToolContext, req: AnalyzeRequest) -> ToolResult:
             "summary": summary(totals), "findings": [f.to_dict() for f in shown],
             "counts": _counts(findings), "errors": errors,
             "truncated": len(findings) - len(shown)}
+    from jobmedic.reports.analyze import render  # imports the analyzers (stats imports this module)
+
     return ok("analyze", data, render(data), inv)
 
 

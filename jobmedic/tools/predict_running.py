@@ -31,7 +31,7 @@ def _order(row: dict[str, Any]) -> tuple:
 def run(ctx: ToolContext, req: Any, scope: list[str] | None, levels: dict[str, float]
         ) -> ToolResult:
     from jobmedic.models.early_running import assess
-    from jobmedic.tools.analyze import resolve_filters
+    from jobmedic.tools.filters import resolve_filters
 
     given = [k for k in SPEC_ONLY if getattr(req, k, None) is not None]
     if given:

@@ -7,8 +7,8 @@ from pydantic import Field
 
 from jobmedic.core.timeutil import iso
 from jobmedic.reports.stats import render
-from jobmedic.tools.analyze import resolve_filters, summary
 from jobmedic.tools.base import Invocation, ToolContext, ToolResult, WindowedRequest, no_data, ok
+from jobmedic.tools.filters import resolve_filters, summary
 
 GroupBy = Literal["failure_type", "project", "node", "image", "user", "queue", "cluster",
                   "blame", "state", "day", "hour"]

@@ -17,23 +17,42 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 HEAVY = ("torch", "xgboost", "sklearn", "scipy", "pandas", "numpy", "networkx", "pyarrow")
 
-#: Run jobmedic.main's command line, then print the top-level packages loaded (on stderr, so the
-#: command's own output and exit code are left alone).
+#: Run jobmedic.main's command line, then print the top-level packages loaded and the
+#: jobmedic.tools modules loaded (on stderr, so the command's own output and exit code are left
+#: alone).
 PROBE = r"""
 import atexit, json, sys
 atexit.register(lambda: print("LOADED=" + json.dumps(sorted({m.split(".")[0] for m in sys.modules})), file=sys.stderr))
+atexit.register(lambda: print("TOOLMODS=" + json.dumps(sorted(m for m in sys.modules if m.startswith("jobmedic.tools."))), file=sys.stderr))
 from jobmedic.main import main
 sys.argv = ["jobmedic", *sys.argv[1:]]
 main()
 """
 
 
-def loaded(*args: str) -> tuple[int, set[str], str]:
-    p = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
-                       cwd=ROOT, timeout=120, check=False)
-    line = [ln for ln in p.stderr.splitlines() if ln.startswith("LOADED=")]
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120, check=False)
+
+
+def _line(p: subprocess.CompletedProcess, key: str) -> list[str]:
+    line = [ln for ln in p.stderr.splitlines() if ln.startswith(key + "=")]
     assert line, p.stderr[-2000:]
-    return p.returncode, set(json.loads(line[-1][len("LOADED="):])), p.stdout
+    return json.loads(line[-1][len(key) + 1:])
+
+
+def loaded(*args: str) -> tuple[int, set[str], str]:
+    p = _run(*args)
+    return p.returncode, set(_line(p, "LOADED")), p.stdout
+
+
+def action_modules(*args: str) -> tuple[int, set[str], set[str], str]:
+    """(exit code, top-level packages, the action modules among jobmedic.tools.*, stdout)."""
+    from jobmedic.tools import TOOLS
+
+    p = _run(*args)
+    actions = {f"jobmedic.tools.{t.module}" for t in TOOLS}
+    return p.returncode, set(_line(p, "LOADED")), set(_line(p, "TOOLMODS")) & actions, p.stdout
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +66,61 @@ def small_db(tmp_path_factory) -> str:
 
 
 def test_help_imports_no_heavy_library():
-    rc, mods, out = loaded("--help")
+    rc, mods, tools, out = action_modules("--help")
     assert rc == 0 and "ingest" in out and "analyze" in out
     assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
+    # the commands are listed from the lazy registry: no action module, no settings library
+    assert "Counts of failures and jobs" in out
+    assert not tools, sorted(tools)
+    assert "pydantic_settings" not in mods
 
 
 def test_db_info_imports_no_heavy_library(small_db):
-    rc, mods, out = loaded("--db", small_db, "db", "info")
+    rc, mods, tools, out = action_modules("--db", small_db, "db", "info")
     assert rc == 0 and "jobs" in out
     assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
+    assert "pydantic_settings" not in mods  # settings on plain pydantic (jobmedic.settings)
+    assert not tools, sorted(tools)
+
+
+@pytest.mark.parametrize("request_", [
+    {"action": "stats"}, {"action": "analyze"}, {"action": "remediate", "failure_type": "oom"},
+    {"action": "remediate", "job_id": "1001"},
+], ids=lambda r: "-".join(map(str, r.values())))
+def test_act_imports_only_the_action_it_runs(small_db, request_):
+    """The registry is lazy: `act` imports the one action module it runs (issue 16 item 6)."""
+    rc, mods, tools, out = action_modules("--db", small_db, "act", json.dumps(request_))
+    assert rc == 0, out
+    assert json.loads(out)["action"] == request_["action"]
+    assert tools == {f"jobmedic.tools.{request_['action']}"}
+    assert "pydantic_settings" not in mods
+
+
+def test_an_action_command_imports_only_its_action(small_db):
+    """`jobmedic stats` and `jobmedic remediate --job-id` generate only their own command's
+    options (from their request model), not every action's."""
+    rc, _, tools, out = action_modules("--db", small_db, "remediate", "--job-id", "1001")
+    assert rc == 0 and "oom" in out
+    assert tools == {"jobmedic.tools.remediate"}
+    rc, _, tools, out = action_modules("stats", "--help")
+    assert rc == 0 and "--group-by" in out and "--lookback-days" in out
+    assert tools == {"jobmedic.tools.stats"}
+
+
+def test_registry_summaries_are_the_request_models_docstrings():
+    """The lazy registry lists each action with a summary that must be its request model's
+    docstring (what the generated command's help starts with)."""
+    from jobmedic.main import build
+    from jobmedic.tools import TOOLS
+
+    root = build()
+    for t in TOOLS:
+        assert t.summary == (t.request_model.__doc__ or "").strip(), t.name
+        name = t.name.replace("_", "-")
+        cmd = root.commands[name] if name in root.commands else \
+            root.commands["outcome"].commands["record"]
+        assert cmd.short_help == t.summary
+        assert cmd.help.startswith(t.summary) and t.description in cmd.help
 
 
 @pytest.mark.parametrize("action", ["stats", "analyze"])
