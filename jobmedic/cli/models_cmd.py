@@ -92,6 +92,7 @@ def train(
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="--engine dask: start a local Dask cluster of N worker processes (default 2).")] = None,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="--engine dask: use the running Dask scheduler at this address (tcp://HOST:8786).")] = None,
     slurm_workers: Annotated[int | None, typer.Option("--slurm-workers", min=1, help="--engine dask: start N Dask workers as Slurm jobs (dask-jobqueue).")] = None,
+    parquet: Annotated[Path | None, typer.Option("--parquet", help="--engine dask, failure / memory: the Parquet export the workers read (brought up to date first; default <store>.parquet/ beside the store; on a cluster: a shared filesystem).")] = None,
 ) -> None:
     """Train a model on the store and save a versioned artifact with its card."""
     from jobmedic.models import training
@@ -101,11 +102,20 @@ def train(
     if engine == Engine.dask:
         from jobmedic.engines import dask_engine
         try:
+            from jobmedic.engines import dask_train
+
+            root = parquet or (None if s.in_memory else s.db_path.with_name(s.db_path.name + ".parquet"))
             with dask_engine.cluster(workers, scheduler, slurm_workers) as client:
-                card = dask_engine.train(st.store, kind.value, _models_dir(st), client,
-                                         until=_time(until, "until"), scope=s.allowed_projects,
-                                         holdout_fraction=s.models.holdout_fraction,
-                                         params=_params(param), clusters=cluster, sources=source)
+                if root is not None and (kind.value in dask_train.KINDS or parquet is not None):
+                    card = dask_train.train(st.store, kind.value, _models_dir(st), client, root,
+                                            until=_time(until, "until"), scope=s.allowed_projects,
+                                            holdout_fraction=s.models.holdout_fraction,
+                                            params=_params(param), clusters=cluster, sources=source)
+                else:
+                    card = dask_engine.train(st.store, kind.value, _models_dir(st), client,
+                                             until=_time(until, "until"), scope=s.allowed_projects,
+                                             holdout_fraction=s.models.holdout_fraction,
+                                             params=_params(param), clusters=cluster, sources=source)
         except JobmedicError as exc:
             fail(exc, 2)
         typer.echo(f"trained {kind.value} model {card['version']} on Dask -> {card['path']}")

@@ -106,17 +106,21 @@ def dask_trainer(client: Any, chunks: int | None = None, retries: int = 1,
     import dask.array as da
     from xgboost import dask as dxgb
 
-    def once(params: dict[str, Any], X: np.ndarray, y: np.ndarray, rounds: int) -> Any:
-        n_workers = max(len(client.scheduler_info().get("workers", {})), 1)
-        step = max(math.ceil(len(X) / (chunks or n_workers)), 1)
-        Xd = da.from_array(X, chunks=(step, X.shape[1]))
-        yd = da.from_array(np.asarray(y, dtype="float32"), chunks=(step,))
+    def once(params: dict[str, Any], X: Any, y: Any, rounds: int) -> Any:
+        if isinstance(X, da.Array):  # already on the workers (engines/dask_train.py)
+            Xd, yd = X.astype("float32"), y.astype("float32")
+        else:
+            n_workers = max(len(client.scheduler_info().get("workers", {})), 1)
+            step = max(math.ceil(len(X) / (chunks or n_workers)), 1)
+            Xd = da.from_array(X, chunks=(step, X.shape[1]))
+            yd = da.from_array(np.asarray(y, dtype="float32"), chunks=(step,))
         p = {k: v for k, v in params.items() if k != "nthread"}
         dtrain = dxgb.DaskDMatrix(client, Xd, yd, missing=np.nan)
         return dxgb.train(client, p, dtrain, num_boost_round=rounds)["booster"]
 
-    def run(params: dict[str, Any], X: np.ndarray, y: np.ndarray, rounds: int):
-        X = np.asarray(X, dtype="float32")
+    def run(params: dict[str, Any], X: Any, y: Any, rounds: int):
+        if not isinstance(X, da.Array):
+            X = np.asarray(X, dtype="float32")
         attempt = 0
         while True:
             before = set(client.scheduler_info().get("workers", {}))

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from jobmedic.knowledge.store import Store
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: jobs carry `_rowid` (the store's row order)
 META_KEY = b"jobmedic.schema_version"
 NULL_CLUSTER = "__HIVE_DEFAULT_PARTITION__"
 _ARROW = {"INTEGER": "int64", "REAL": "float64", "TEXT": "string"}
@@ -47,7 +47,8 @@ def _pa():
 def table_schema(store: Store, table: str) -> list[tuple[str, str]]:
     """(column, Arrow type name) of a table as exported (without the `cluster` key)."""
     rows = store.conn.execute(f"PRAGMA table_info({table})").fetchall() if table in TABLES else []
-    return [(r[1], _ARROW.get((r[2] or "").upper(), "string")) for r in rows if r[1] != "cluster"]
+    cols = [(r[1], _ARROW.get((r[2] or "").upper(), "string")) for r in rows if r[1] != "cluster"]
+    return [*cols, ("_rowid", "int64")] if table == "jobs" and cols else cols
 
 
 def _arrow_schema(cols: list[tuple[str, str]]) -> pa.Schema:
@@ -117,12 +118,14 @@ def export(store: Store, root: str | Path, tables: tuple[str, ...] = tuple(TABLE
                        "timestamp for failure_events, t for telemetry; 'unknown' without one",
               "tables": {t: dict(table_schema(store, t)) for t in tables}}
     old_schema = check_version(root)
-    changed_schema = old_schema is not None and old_schema.get("tables") != schema["tables"]
+    old_tables = (old_schema or {}).get("tables") or {}
+    changed = {t for t in tables if old_schema is not None and old_tables.get(t) != schema["tables"][t]}
+    schema["tables"] = old_tables | schema["tables"]  # tables not exported now keep their entry
     t0 = time.perf_counter()
     done = {"written": 0, "kept": 0, "removed": 0, "rows_written": 0}
     for table in tables:
         cols = table_schema(store, table)
-        before = {} if changed_schema else manifest.get(table, {})
+        before = {} if table in changed else manifest.get(table, {})
         now: dict[str, Any] = {}
         for p in store.export.export_partitions(table):
             key = f"{p['cluster']}/{p['month']}"

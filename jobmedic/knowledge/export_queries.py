@@ -60,12 +60,16 @@ class ExportQueries(Queries):
                 for c, m, n, r, k in cur.fetchall()]
 
     def export_rows(self, table: str, cluster: str, month: str) -> pd.DataFrame:
-        """The rows of one partition (all columns of the table, in rowid order)."""
+        """The rows of one partition (all columns of the table, in rowid order; jobs also
+        carry their rowid as `_rowid`: the store's row order, which the Dask engine keeps)."""
         import pandas as pd
         frm, t, cl, _ = TABLES[_checked(table)]
         a = _ALIAS[table]
         cols = self.export_columns(table)
         sel = ", ".join(f"{a}.{c}" for c in cols)
+        if table == "jobs":
+            sel += ", j.rowid AS _rowid"
+            cols = [*cols, "_rowid"]
         cur = self.conn.execute(
             f"SELECT {sel} FROM {frm} WHERE COALESCE({cl}, '') = ? AND {_month(t)} = ? "
             f"ORDER BY {_ORDER[table]}", (cluster, month))

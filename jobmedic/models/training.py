@@ -112,25 +112,40 @@ def train(store: Store, kind: str, models_dir: str, until: int | None = None,
         model = cls(tuned["params"])
         Xf = model.inputs(frame, fit_i)
     model.fit(Xf, yf).calibrate(model.inputs(frame, cal_i), yc)
-    card: dict[str, Any] = {
-        "window": {"train_from": _iso(df["submit_time"].min()), "until": _iso(until),
-                   "calibration_from": _iso(sub[cal_i[0]]), "until_epoch": until},
-        "counts": {"fit": len(fit_i), "calibration": len(cal_i)}, "tuning": tuned,
-        "trained_on": trained_on | {"selected": {"clusters": list(clusters or []) or None,
-                                                 "sources": list(sources or []) or None}}}
-    extra = model.card_extra(frame, fit_i, yf)
+    card = card_head(df["submit_time"].min(), until, sub[cal_i[0]], len(fit_i), len(cal_i),
+                     tuned, trained_on, clusters, sources)
+    return finish(store, models_dir, model, frame, cal_i, yc, card,
+                  model.card_extra(frame, fit_i, yf), t0, df["end_time"].max())
+
+
+def card_head(first_submit: float, until: int, cal_from: float, n_fit: int, n_cal: int,
+              tuned: dict[str, Any] | None, trained_on: dict[str, Any],
+              clusters: Sequence[str] | None, sources: Sequence[str] | None) -> dict[str, Any]:
+    """The card's window, counts, tuning and training-set composition."""
+    return {"window": {"train_from": _iso(first_submit), "until": _iso(until),
+                       "calibration_from": _iso(cal_from), "until_epoch": until},
+            "counts": {"fit": n_fit, "calibration": n_cal}, "tuning": tuned,
+            "trained_on": trained_on | {"selected": {"clusters": list(clusters or []) or None,
+                                                     "sources": list(sources or []) or None}}}
+
+
+def finish(store: Store, models_dir: str, model: ModelKind, frame: Frame, cal_i: np.ndarray,
+           yc: np.ndarray, card: dict[str, Any], extra: dict[str, Any], t0: float,
+           last_end: float) -> dict[str, Any]:
+    """After fit and calibrate: validate on the calibration rows of `frame`, save the artifact,
+    refresh the store's history summary; returns the card. (`frame` may hold only the
+    calibration slice: engines/dask_train.py gathers nothing else.)"""
     card["counts"] |= extra.pop("counts", {})
     card |= extra
     card["validation"] = model.evaluate(frame, cal_i, yc, card,
                                         _reference(model, models_dir, frame, cal_i))
     card |= model.summary(card)
     card["train_seconds"] = round(time.perf_counter() - t0, 2)
-    path = artifacts.save(models_dir, kind, model.files(), model.meta() | {"card": card})
+    path = artifacts.save(models_dir, model.name, model.files(), model.meta() | {"card": card})
     card["version"], card["path"] = path.name, str(path)
     serving = model.after_save(store, frame, path.name)
     if serving:
         card["serving_state"] = serving
-    last_end = df["end_time"].max()
     if np.isfinite(last_end):
         store.refresh_entity_stats(int(last_end) + 1)
     from jobmedic.knowledge import entity_summary
@@ -224,8 +239,16 @@ def refuse_useless(kind: str, min_pos: int, yf: np.ndarray, yc: np.ndarray,
     learned (e.g. 0 % for a user who failed 2 jobs of 3)."""
     if min_pos <= 0:
         return
-    fp, fn = int(yf.sum()), int(len(yf) - yf.sum())
-    cp, cn = int(yc.sum()), int(len(yc) - yc.sum())
+    refuse_counts(kind, min_pos, (int(yf.sum()), int(len(yf) - yf.sum())),
+                  (int(yc.sum()), int(len(yc) - yc.sum())), trained_on, until)
+
+
+def refuse_counts(kind: str, min_pos: int, fit: tuple[int, int], cal: tuple[int, int],
+                  trained_on: dict[str, Any], until: int) -> None:
+    """refuse_useless from the (positives, negatives) of the fit and calibration slices."""
+    if min_pos <= 0:
+        return
+    (fp, fn), (cp, cn) = fit, cal
     where = ", ".join(f"{c}: {v['jobs']} jobs, {v.get('positives', 0)} failed"
                       for c, v in trained_on["clusters"].items())
     hint = ("train on the clusters that have failures (`--cluster NAME` / `--source NAME`), "

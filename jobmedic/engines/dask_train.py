@@ -1,0 +1,211 @@
+"""`train failure|memory --engine dask` fed from the Parquet export: the driver holds only
+small things.
+
+The store is first brought up to date in the export (incrementally: only changed partitions;
+`engines/parquet.py`), then everything per job happens on the workers: reading the files,
+the features (`dask_parquet.features`), the labels, the selection (--cluster/--source) and the
+time split, and the boosting (`xgboost.dask` on a DaskDMatrix built from the fit rows where
+they lie). The driver gathers: the submit times of the selected jobs when it must find the
+default `--until` quantile (8 bytes a job), those of the labelled jobs before `until` to place
+the calibration cut exactly where the single-machine path places it (8 bytes a labelled job,
+plus the row ids of the jobs tied at the cut), a few group counts for the card, and the
+calibration slice itself (the later `cal_fraction` of the labelled jobs, with its features),
+on which the single-machine calibration, validation, card and signed artifact code run
+unchanged (`models/training.finish`). So the artifact and card are those of the local path,
+and `evaluate` / `predict` use them as they are.
+
+The runtime kind is not trained here: its recent-runtime inputs and its online recalibrated
+validation read the whole history frame (models/runtime.py); `--engine dask` trains it from
+the store (`dask_engine.train`).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from jobmedic.engines import dask_parquet as dp
+from jobmedic.engines import parquet
+from jobmedic.knowledge.errors import InputError, ModelError
+from jobmedic.models import boosting, registry, training
+from jobmedic.models.features import FEATURES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from jobmedic.knowledge.store import Store
+
+KINDS = ("failure", "memory")
+_SLICE = "_slice"  # 1: fit, 2: calibration, 0: neither
+_NONE = "(none)"
+
+
+def _pair_key(part: pd.DataFrame) -> pd.Series:
+    c = part["cluster"].astype(object).fillna(_NONE).astype(str)
+    s = part["source"].astype(object).fillna(_NONE).astype(str)
+    return c + "\x1f" + s
+
+
+def _chosen(part: pd.DataFrame, pairs: list[str] | None) -> np.ndarray:
+    return (np.ones(len(part), dtype=bool) if pairs is None
+            else _pair_key(part).isin(pairs).to_numpy())
+
+
+def _labelled(part: pd.DataFrame, labels: Callable, pairs: list[str] | None,
+              until: float) -> np.ndarray:
+    mask, _ = labels(part)
+    sub = part["submit_time"].to_numpy()
+    return _chosen(part, pairs) & mask & (sub < until) & (part["end_time"].to_numpy() < until)
+
+
+def _marked(part: pd.DataFrame, labels: Callable, pairs: list[str] | None, until: float,
+            cut_t: float, cut_row: int) -> pd.DataFrame:
+    """The partition with its slice (fit / calibration / neither) and target `_y`."""
+    lab = _labelled(part, labels, pairs, until)
+    sub = part["submit_time"].to_numpy()
+    fit = (sub < cut_t) | ((sub == cut_t) & (part[dp.ROW].to_numpy() < cut_row))
+    _, y = labels(part)
+    return part.copy().assign(**{_SLICE: np.where(lab, np.where(fit, 1, 2), 0).astype("int8"),
+                          "_y": np.asarray(y, dtype="float64")})
+
+
+def _counts(part: pd.DataFrame) -> pd.DataFrame:
+    p = part[part[_SLICE] > 0]
+    return (pd.DataFrame({"cluster": p["cluster"].astype(object).fillna(_NONE).astype(str),
+                          "source": p["source"].astype(object).fillna(_NONE).astype(str),
+                          _SLICE: p[_SLICE].to_numpy(), "pos": p["_y"].to_numpy(),
+                          "n": 1})
+            .groupby(["cluster", "source", _SLICE], as_index=False)[["n", "pos"]].sum())
+
+
+def composition(counts: pd.DataFrame, binary: bool) -> dict[str, Any]:
+    """training.composition from the per (cluster, source, slice) counts."""
+    out: dict[str, Any] = {}
+    for col in ("cluster", "source"):
+        g = counts.groupby(col)[["n", "pos"]].sum()
+        per: dict[str, Any] = {}
+        for v in sorted(g.index):
+            per[v] = {"jobs": int(g.loc[v, "n"])}
+            if binary:
+                per[v]["positives"] = int(g.loc[v, "pos"])
+        out[col + "s"] = per
+    if binary:
+        s = counts.groupby(_SLICE)[["n", "pos"]].sum()
+        out["labels"] = {name: {"positives": int(s["pos"].get(i, 0)),
+                                "negatives": int(s["n"].get(i, 0) - s["pos"].get(i, 0))}
+                         for name, i in (("fit", 1), ("calibration", 2))}
+    return out
+
+
+def _values(ddf: Any, fn: Callable, *args: Any) -> np.ndarray:
+    """One float column computed per partition, gathered (the driver's small things)."""
+    s = ddf.map_partitions(fn, *args, meta=pd.Series(dtype="float64")).compute()
+    return np.asarray(s, dtype="float64")
+
+
+def _sub_chosen(part, pairs):
+    return part.loc[_chosen(part, pairs), "submit_time"].astype("float64")
+
+
+def _sub_labelled(part, labels, pairs, until):
+    return part.loc[_labelled(part, labels, pairs, until), "submit_time"].astype("float64")
+
+
+def _rows_at(part, labels, pairs, until, t):
+    lab = _labelled(part, labels, pairs, until) & (part["submit_time"].to_numpy() == t)
+    return part.loc[lab, dp.ROW].astype("float64")
+
+
+def _pairs(fr: Any, clusters: Sequence[str] | None, sources: Sequence[str] | None
+           ) -> list[str] | None:
+    """The (cluster, source) keys --cluster/--source select, checked like training.selection."""
+    if not clusters and not sources:
+        return None
+    u = fr[["cluster", "source"]].map_partitions(lambda p: p.drop_duplicates()).compute()
+    u = u.drop_duplicates().reset_index(drop=True)
+    keep = training.selection(u, clusters, sources)
+    return sorted(set(_pair_key(u[keep])))
+
+
+def train(store: Store, kind: str, models_dir: str, client: Any, root: str | Path, *,
+          until: int | None = None, scope: Sequence[str] | None = None,
+          holdout_fraction: float = 0.2, cal_fraction: float = 0.2,
+          params: dict[str, Any] | None = None, clusters: Sequence[str] | None = None,
+          sources: Sequence[str] | None = None, npartitions: int | None = None,
+          retries: int = 1, export: bool = True) -> dict[str, Any]:
+    """Train `kind` from the export in `root` (brought up to date from `store` first when
+    `export`); returns the card, with `engine` saying what ran where."""
+    import dask
+
+    from jobmedic.engines.dask_engine import dask_trainer
+
+    if kind not in KINDS:
+        raise InputError(f"training from the Parquet export covers {', '.join(KINDS)}, not {kind}",
+                         f"train {kind} from the store: `jobmedic train {kind} --engine dask` "
+                         "without --parquet")
+    t0 = time.perf_counter()
+    cls = registry.kind(kind)
+    exported = parquet.export(store, root, tables=("jobs",)) if export else None
+    with dask.config.set({"dataframe.convert-string": False}):
+        method = "tasks" if dp.n_rows(root) < 2_000_000 else "p2p"
+        fr = client.persist(dp.features(dp.jobs(root, scope), npartitions, method))
+        pairs = _pairs(fr, clusters, sources)
+        if until is None:
+            sub = _values(fr, _sub_chosen, pairs)
+            if not len(sub):
+                raise ModelError("the store holds no jobs to learn from",
+                                 "ingest accounting data first")
+            until = training.default_until(pd.DataFrame({"submit_time": sub}), holdout_fraction)
+        until = int(until)
+        lab = np.sort(_values(fr, _sub_labelled, cls.labels, pairs, until))
+        cut = int(len(lab) * (1 - cal_fraction))
+        if cut < 50 or len(lab) - cut < 10:
+            raise ModelError(f"too few labelled jobs before {training._iso(until)} to train the "
+                             f"{kind} model ({len(lab)}; need about 100)",
+                             "ingest more history or pass a later --until")
+        cut_t = float(lab[cut])  # first calibration job's submit time; ties go by row order
+        k = cut - int(np.searchsorted(lab, cut_t, side="left"))
+        ties = np.sort(_values(fr, _rows_at, cls.labels, pairs, until, cut_t))
+        cut_row = int(ties[k])
+        del lab
+        marked = client.persist(fr.map_partitions(_marked, cls.labels, pairs, until, cut_t,
+                                                  cut_row))
+        counts = marked.map_partitions(_counts).compute()
+        trained_on = composition(counts, cls.min_positives > 0)
+        by = counts.groupby(_SLICE)[["n", "pos"]].sum()
+        n_fit, n_cal = int(by["n"].get(1, 0)), int(by["n"].get(2, 0))
+        fp, cp = int(by["pos"].get(1, 0)), int(by["pos"].get(2, 0))
+        training.refuse_counts(kind, cls.min_positives, (fp, n_fit - fp), (cp, n_cal - cp),
+                               trained_on, until)
+        fit = marked.map_partitions(lambda p: p[p[_SLICE] == 1])[[*FEATURES, "_y"]]
+        arr = fit.to_dask_array(lengths=True)
+        Xf, yf = arr[:, :len(FEATURES)], arr[:, len(FEATURES)]
+        cal = marked.map_partitions(lambda p: p[p[_SLICE] == 2]).compute()
+        cal = cal.sort_values(["submit_time", dp.ROW], kind="stable")
+        frame = dp.to_local(cal)
+        rows = np.arange(len(frame[0]))
+        _, yc = cls.labels(frame[0])
+        first_submit = float(fr["submit_time"].min().compute())
+        last_end = float(fr["end_time"].max().compute())
+        model = cls(params)
+        trainer = dask_trainer(client, retries=retries)
+        token = boosting.TRAINER.set(trainer)
+        try:
+            model.fit(Xf, yf)
+        finally:
+            boosting.TRAINER.reset(token)
+        del fr, marked
+    model.calibrate(model.inputs(frame, rows), yc)
+    card = training.card_head(first_submit, until, frame[0]["submit_time"].iloc[0], n_fit, n_cal,
+                              None, trained_on, clusters, sources)
+    extra = model.card_extra(frame, np.arange(0), yf)  # a classifier's sum / mean: computed there
+    card = training.finish(store, models_dir, model, frame, rows, yc, card, extra, t0, last_end)
+    card["engine"] = {"name": "dask", "data": "parquet", "export": str(root),
+                      "workers": len(client.scheduler_info().get("workers", {})),
+                      "attempts": max(trainer.attempts, default=1),
+                      "exported": exported}
+    return card
+
