@@ -65,7 +65,9 @@ class GnnModel(ModelKind):
         if self._graph is None or self._graph[0] is not frame[0]:  # held: no id reuse
             t = time.perf_counter()
             df, X = frame
-            x, ys, ei, mean, std = gnn_graph.build_graph(df, X, self.params, self.mean_, self.std_)
+            # first call (training): the scaling is fitted on the rows to fit, nothing later
+            x, ys, ei, mean, std = gnn_graph.build_graph(df, X, self.params, self.mean_, self.std_,
+                                                         None if self.mean_ is not None else rows)
             self.mean_, self.std_ = mean, std
             self._graph, self._raw = (df, (x, ys, ei)), None
             self.graph_seconds_ = time.perf_counter() - t
@@ -82,7 +84,8 @@ class GnnModel(ModelKind):
         torch.set_num_threads(int(self.params.get("threads", 2)))  # 1 on a saturated machine
         torch.manual_seed(0)
         self.net_ = gnn_graph.SageNet(X.x.shape[1], int(self.params["hidden"]))
-        gnn_graph.fit(self.net_, X.x, X.y_src, X.edge_index, X.rows, np.asarray(y), self.params)
+        submit = self._graph[0]["submit_time"].to_numpy(dtype="float64") if self._graph else None
+        gnn_graph.fit(self.net_, X.x, X.y_src, X.edge_index, X.rows, np.asarray(y), self.params, submit)
         self._raw = None
         return self
 

@@ -23,7 +23,13 @@ from jobmedic.models.gnn_serving import KNN_FEATURES, standardise
 
 
 class SageNet(nn.Module):
-    """Two GraphSAGE layers whose messages carry the neighbour's known outcome."""
+    """Two GraphSAGE layers whose messages carry the neighbour's known outcome.
+
+    The layers are torch-geometric SAGEConv modules (their weights are the artifact), applied
+    as mean aggregation is linear: each layer's neighbour weight is applied to every node
+    first, then averaged over its in-edges with one sparse (CSR) product, `mean_adjacency`. The
+    same output as SAGEConv's gather-then-scatter, without the edges x features message
+    tensors (85 columns for the first layer) it builds on every pass."""
 
     def __init__(self, d: int, hidden: int) -> None:
         super().__init__()
@@ -32,10 +38,34 @@ class SageNet(nn.Module):
         self.skip = nn.Linear(d, hidden)
         self.out = nn.Linear(2 * hidden, 1)
 
+    @staticmethod
+    def _layer(conv: SAGEConv, A: torch.Tensor, src: torch.Tensor, root: torch.Tensor) -> torch.Tensor:
+        agg = A @ nn.functional.linear(src, conv.lin_l.weight)  # mean of W·[h_j, y_j]
+        return torch.relu(agg + conv.lin_l.bias + conv.lin_r(root))
+
     def forward(self, x: torch.Tensor, y_src: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        h1 = torch.relu(self.conv1((torch.cat([x, y_src], 1), x), edge_index))
-        h2 = torch.relu(self.conv2((torch.cat([h1, y_src], 1), h1), edge_index))
+        """Logits of every node; `edge_index` may be a prebuilt `mean_adjacency`."""
+        A = edge_index if edge_index.layout != torch.strided else mean_adjacency(edge_index, len(x))
+        h1 = self._layer(self.conv1, A, torch.cat([x, y_src], 1), x)
+        h2 = self._layer(self.conv2, A, torch.cat([h1, y_src], 1), h1)
         return self.out(torch.cat([h2, torch.relu(self.skip(x))], 1)).squeeze(1)
+
+    def first_layer(self, x: torch.Tensor, y_src: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        A = mean_adjacency(edge_index, len(x))
+        return self._layer(self.conv1, A, torch.cat([x, y_src], 1), x)
+
+
+def mean_adjacency(edge_index: torch.Tensor, n: int) -> torch.Tensor:
+    """The n x n CSR matrix whose row i averages node i's in-edges (a repeated edge counts
+    each time, as in the graph's multiset; a row with none is zero)."""
+    import warnings
+
+    src, dst = edge_index[0], edge_index[1]
+    deg = torch.bincount(dst, minlength=n).clamp(min=1).to(torch.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        A = torch.sparse_coo_tensor(torch.stack([dst, src]), 1.0 / deg[dst], (n, n)).coalesce()
+        return A.to_sparse_csr()
 
 
 def _shared_edges(df: pd.DataFrame, kind: str, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -87,9 +117,14 @@ def _knn_edges(df: pd.DataFrame, Z: np.ndarray, p: dict[str, Any]) -> tuple[np.n
     return np.concatenate(src), np.concatenate(dst)
 
 
-def build_graph(df: pd.DataFrame, X: pd.DataFrame, p: dict[str, Any], mean=None, std=None):
-    """(node features, neighbour outcome channel, edge_index, mean, std) for all rows of df."""
-    Zall, mean, std = standardise(X[FEATURES].to_numpy(), mean, std)
+def build_graph(df: pd.DataFrame, X: pd.DataFrame, p: dict[str, Any], mean=None, std=None,
+                fit_rows: np.ndarray | None = None):
+    """(node features, neighbour outcome channel, edge_index, mean, std) for all rows of df;
+    without a mean and scale they are fitted on `fit_rows` (default: every row)."""
+    raw = X[FEATURES].to_numpy()
+    if mean is None and fit_rows is not None:
+        _, mean, std = standardise(raw[np.asarray(fit_rows)])  # the training rows only
+    Zall, mean, std = standardise(raw, mean, std)
     kcols = [FEATURES.index(f) for f in KNN_FEATURES]
     parts = [_shared_edges(df, k, p["k_shared"]) for k in ("user", "name", "image")]
     parts.append(_knn_edges(df, Zall[:, kcols], p))
@@ -100,17 +135,35 @@ def build_graph(df: pd.DataFrame, X: pd.DataFrame, p: dict[str, Any], mean=None,
     return torch.from_numpy(Zall), torch.from_numpy(y_src), ei, mean, std
 
 
-def fit(net, x, ys, ei, train_idx: np.ndarray, y_train: np.ndarray, p: dict[str, Any]) -> None:
-    """Full-batch training: the loss on the `train_idx` nodes, whose targets are `y_train`."""
+def fit(net, x, ys, ei, train_idx: np.ndarray, y_train: np.ndarray, p: dict[str, Any],
+        submit: np.ndarray | None = None) -> None:
+    """Full-batch training: the loss on the `train_idx` nodes, whose targets are `y_train`.
+    With the nodes' `submit` times, only the part of the graph the loss can reach is kept: the
+    nodes submitted up to the last training node and the in-neighbours of those (every edge
+    comes from a job ended before its target's submission, so that is both layers' inputs)."""
+    train_idx = np.asarray(train_idx, dtype=np.int64)
+    if submit is not None and len(train_idx):
+        keep = np.asarray(submit, dtype="float64") <= np.nanmax(np.asarray(submit)[train_idx])
+        keep[train_idx] = True
+        src, dst = ei.numpy()
+        into = keep[dst]
+        keep[src[into]] = True
+        nodes = np.flatnonzero(keep)
+        new = np.full(len(keep), -1, dtype=np.int64)
+        new[nodes] = np.arange(len(nodes))
+        x, ys = x[torch.from_numpy(nodes)], ys[torch.from_numpy(nodes)]
+        ei = torch.from_numpy(np.vstack([new[src[into]], new[dst[into]]]))
+        train_idx = new[train_idx]
+    A = mean_adjacency(ei, len(x))
     opt = torch.optim.Adam(net.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
     pos = max(float(y_train.mean()), 1e-4)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(min((1 - pos) / pos, 50.0) ** 0.5))
-    ti = torch.from_numpy(np.asarray(train_idx, dtype=np.int64))
+    ti = torch.from_numpy(train_idx)
     yt = torch.from_numpy(np.asarray(y_train).astype("float32"))
     for _ in range(p["epochs"]):
         net.train()
         opt.zero_grad()
-        loss = loss_fn(net(x, ys, ei)[ti], yt)
+        loss = loss_fn(net(x, ys, A)[ti], yt)
         loss.backward()
         opt.step()
 

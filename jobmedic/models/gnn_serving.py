@@ -72,7 +72,7 @@ def build_state(store: Store, model: Any, frame: tuple[pd.DataFrame, pd.DataFram
     with torch.no_grad():
         net.eval()
         xy = torch.cat([g.x, g.y_src], 1)
-        h1 = torch.relu(net.conv1((xy, g.x), g.edge_index))
+        h1 = net.first_layer(g.x, g.y_src, g.edge_index)
         P = (xy @ net.conv1.lin_l.weight.T).numpy()
         Q = (torch.cat([h1, g.y_src], 1) @ net.conv2.lin_l.weight.T).numpy()
     ended = is_ended(df)

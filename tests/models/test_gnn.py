@@ -9,7 +9,7 @@ import torch
 from jobmedic.knowledge.errors import ModelError
 from jobmedic.knowledge.store import Store
 from jobmedic.models import artifacts, gnn, gnn_graph, registry, training
-from jobmedic.models.features import is_ended
+from jobmedic.models.features import is_ended, is_failed
 from jobmedic.models.synthetic import fill_store
 
 TINY = {"hidden": 8, "epochs": 5, "block_s": 7 * 86400, "knn_ref": 500}
@@ -74,3 +74,37 @@ def test_new_jobs_are_scored_inductively(env):
     b = gnn_graph.logits(net, x, ys, ei)
     assert (df2["submit_time"].to_numpy()[:cut] <= df2["submit_time"].to_numpy()[cut:].min()).all()
     np.testing.assert_allclose(a[:cut], b, rtol=1e-4, atol=1e-5)
+
+
+def test_the_sparse_layers_equal_torch_geometric_sageconv(env):
+    """SageNet averages W·[h, y] with one CSR product; torch-geometric's SAGEConv gathers and
+    scatters the messages: the same logits."""
+    _, (df, X), _, _ = env
+    df, X = df.reset_index(drop=True), X.reset_index(drop=True)
+    x, ys, ei, _, _ = gnn_graph.build_graph(df, X, gnn.DEFAULTS | TINY)
+    torch.manual_seed(1)
+    net = gnn_graph.SageNet(x.shape[1], 8)
+    with torch.no_grad():
+        h1 = torch.relu(net.conv1((torch.cat([x, ys], 1), x), ei))
+        h2 = torch.relu(net.conv2((torch.cat([h1, ys], 1), h1), ei))
+        ref = net.out(torch.cat([h2, torch.relu(net.skip(x))], 1)).squeeze(1).numpy()
+    np.testing.assert_allclose(gnn_graph.logits(net, x, ys, ei), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_training_on_the_reachable_subgraph_equals_the_whole_graph(env):
+    """Dropping the nodes submitted after the last training node (none feeds the loss)
+    leaves the trained weights as they were."""
+    _, (df, X), _, _ = env
+    df, X = df.reset_index(drop=True), X.reset_index(drop=True)
+    x, ys, ei, _, _ = gnn_graph.build_graph(df, X, gnn.DEFAULTS | TINY)
+    sub = df["submit_time"].to_numpy(dtype="float64")
+    rows = np.flatnonzero(is_ended(df) & (sub < np.quantile(sub, 0.6)))
+    y = is_failed(df)[rows].astype(int)
+    nets = []
+    for submit in (None, sub):
+        torch.manual_seed(0)
+        net = gnn_graph.SageNet(x.shape[1], 8)
+        gnn_graph.fit(net, x, ys, ei, rows, y, gnn.DEFAULTS | TINY, submit)
+        nets.append(net.state_dict())
+    for k in nets[0]:
+        np.testing.assert_allclose(nets[0][k].numpy(), nets[1][k].numpy(), rtol=1e-3, atol=1e-5, err_msg=k)
