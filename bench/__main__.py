@@ -20,6 +20,7 @@ QUICK: dict[str, list[str]] = {
     "dask": ["fresco", "30"],
     "diagnose": ["--repeat", "1"],
     "diagnose_warm": ["--repeat", "1", "--cold", "2", "--curl", "20"],
+    "gnn_refresh": ["--jobs", "20000", "--polls", "100,1000"],
     "http": ["--jobs", "100000", "--requests", "500", "--mixed-requests", "100", "--seconds", "10"],
     "ingest": ["--quick", "--runs", "1"],
     "local_llm": ["--n", "3"],
