@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 2  # 2: jobs carry `_rowid` (the store's row order)
 META_KEY = b"jobmedic.schema_version"
 NULL_CLUSTER = "__HIVE_DEFAULT_PARTITION__"
+#: Rows read from the store and written per row group: a partition (a cluster's month, which
+#: can hold millions of jobs) is never held in memory at once.
+CHUNK = 100_000
 _ARROW = {"INTEGER": "int64", "REAL": "float64", "TEXT": "string"}
 
 
@@ -133,14 +136,15 @@ def export(store: Store, root: str | Path, tables: tuple[str, ...] = tuple(TABLE
             if before.get(key) == p and part_dir(root, table, p["cluster"], p["month"]).exists():
                 done["kept"] += 1
                 continue
-            df = store.export.export_rows(table, p["cluster"], p["month"])
             d = part_dir(root, table, p["cluster"], p["month"])
             d.mkdir(parents=True, exist_ok=True)
             tmp = d / f".part-0.parquet.{os.getpid()}.tmp"
-            pq.write_table(_frame_to_table(df, cols), tmp)
+            with pq.ParquetWriter(tmp, _arrow_schema(cols)) as w:  # row groups of CHUNK rows
+                for df in store.export.export_chunks(table, p["cluster"], p["month"], CHUNK):
+                    w.write_table(_frame_to_table(df, cols))
+                    done["rows_written"] += len(df)
             tmp.replace(d / "part-0.parquet")
             done["written"] += 1
-            done["rows_written"] += len(df)
         for key in set(before) - set(now):
             c, m = key.rsplit("/", 1)
             shutil.rmtree(part_dir(root, table, c, m), ignore_errors=True)

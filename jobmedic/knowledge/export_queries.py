@@ -63,6 +63,12 @@ class ExportQueries(Queries):
         """The rows of one partition (all columns of the table, in rowid order; jobs also
         carry their rowid as `_rowid`: the store's row order, which the Dask engine keeps)."""
         import pandas as pd
+        return pd.concat(list(self.export_chunks(table, cluster, month, 1 << 62)), ignore_index=True)
+
+    def export_chunks(self, table: str, cluster: str, month: str, size: int = 100_000):
+        """export_rows in frames of at most `size` rows (a large partition in bounded memory);
+        at least one frame, empty when the partition is."""
+        import pandas as pd
         frm, t, cl, _ = TABLES[_checked(table)]
         a = _ALIAS[table]
         cols = self.export_columns(table)
@@ -73,7 +79,14 @@ class ExportQueries(Queries):
         cur = self.conn.execute(
             f"SELECT {sel} FROM {frm} WHERE COALESCE({cl}, '') = ? AND {_month(t)} = ? "
             f"ORDER BY {_ORDER[table]}", (cluster, month))
-        return pd.DataFrame.from_records(cur.fetchall(), columns=cols)
+        first = True
+        while True:
+            rows = cur.fetchmany(size)
+            if rows or first:
+                yield pd.DataFrame.from_records(rows, columns=cols)
+            if len(rows) < size:
+                return
+            first = False
 
 
 def _checked(table: str) -> str:
