@@ -103,9 +103,10 @@ def child_infer(db: str, extra: str) -> None:
     print(json.dumps(res))
 
 
-def child_phases(db: str, path: str) -> None:
-    """CPU per phase of one google2011 ingest and its after-ingest step, in this process
-    (`python -m bench.bench_ingest_ab phases DB PATH`, run from the tree to measure)."""
+def child_phases(db: str, path: str, source: str = "google2011") -> None:
+    """CPU per phase of one ingest (google2011 unless SOURCE) and its after-ingest step, in
+    this process (`python -m bench.bench_ingest_ab phases DB PATH [SOURCE]`, run from the tree
+    to measure)."""
     import resource
 
     def cpu() -> float:
@@ -123,8 +124,8 @@ def child_phases(db: str, path: str) -> None:
 
     acc: dict[str, float] = {"start-up (imports)": cpu() - t_start}
 
-    def wrap(name: str, key: str) -> None:
-        fn = getattr(Store, name)
+    def wrap(name: str, key: str, owner: type = Store) -> None:
+        fn = getattr(owner, name)
 
         def timed(*a, **k):
             c0 = cpu()
@@ -132,16 +133,24 @@ def child_phases(db: str, path: str) -> None:
                 return fn(*a, **k)
             finally:
                 acc[key] = acc.get(key, 0.0) + cpu() - c0
-        setattr(Store, name, timed)
+        setattr(owner, name, timed)
+
+    from jobmedic.knowledge.graphstore import PersistedGraph
 
     wrap("rebuild_indexes", "index rebuild")
     wrap("upsert_jobs", "jobs upsert (SQLite)")
+    wrap("add_failure_events", "events, nodes, links (SQLite)")
+    wrap("add_job_nodes", "events, nodes, links (SQLite)")
+    wrap("link_events_to_jobs", "events, nodes, links (SQLite)")
+    wrap("refresh", "graph and rollups refresh", PersistedGraph)
+    wrap("refresh_rollups", "graph and rollups refresh")
     app = App.open(None, db=db)
     st = app.store
     ctx = IngestContext(app.taxonomy, Templates(st.load_templates()))
     c0 = cpu()
-    run_ingest(st, READERS["google2011"], path, ctx)
-    acc["read + parse + rows"] = cpu() - c0 - acc["index rebuild"] - acc["jobs upsert (SQLite)"]
+    run_ingest(st, READERS[source], path, ctx)
+    acc["read + parse + rows"] = cpu() - c0 - sum(v for k, v in acc.items()
+                                                  if k != "start-up (imports)")
     c0 = cpu()
     a = after_ingest(app)
     acc["after-ingest"] = cpu() - c0
@@ -204,6 +213,6 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["child-infer"]:
         child_infer(sys.argv[2], sys.argv[3])
     elif sys.argv[1:2] == ["phases"]:
-        child_phases(sys.argv[2], sys.argv[3])
+        child_phases(*sys.argv[2:5])
     else:
         print(json.dumps(main(sys.argv[1:]), indent=2))

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, TextIO
 
 from jobmedic.core.units import mem_quantity
+from jobmedic.ingest.ahead import ParseAhead
+from jobmedic.ingest.ahead import usable as ahead_usable
 from jobmedic.ingest.inputs import LineGuard, open_input
 from jobmedic.knowledge.errors import InputError
 from jobmedic.knowledge.graphstore import PersistedGraph
@@ -43,6 +45,9 @@ class IngestContext:
     # Into empty tables, drop their secondary indexes for the load and rebuild them at the end
     # (one sort per index instead of per-row upkeep).
     bulk: bool = True
+    # Parse in a forked child process while this one writes (ingest/ahead.py), for regular
+    # files of some size on a machine with two cores or more; `jobmedic ingest` turns it on.
+    parse_ahead: bool = False
 
 
 @dataclass
@@ -57,6 +62,8 @@ class Batch:
     #: arrays are replaced by the tasks (store.drop_array_ranges)
     arrays: set[tuple[str, str]] = field(default_factory=set)
     read: int = 0  # records (lines, objects) consumed from the input for this batch
+    #: templates the miner added for this batch in a parse-ahead child (written with it)
+    templates: list[tuple] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.jobs) + len(self.events) + len(self.rejects) + len(self.samples)
@@ -164,8 +171,13 @@ def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
     run_id: int | None = None
     dropped: list[str] = []
     accepted = 0  # records that became rows (new or already known)
+    ahead: ParseAhead | None = None
     try:
-        for batch in _guarded(reader.batches(stream, ctx), path):
+        if ctx.parse_ahead and ahead_usable(_entry_file(reader, path)):
+            ahead = ParseAhead(lambda: _guarded(reader.batches(stream, ctx), path), guard,
+                               counter, ctx.templates.drain_pending, Batch, _Truncated)
+            guard, counter = ahead.guard, ahead  # type: ignore[assignment]
+        for batch in (ahead.batches() if ahead else _guarded(reader.batches(stream, ctx), path)):
             if run_id is None:  # the reader accepted the format: start writing
                 store.clear_rejects(reader.name, path)
                 run_id = store.start_ingest_run(reader.name, path)
@@ -214,6 +226,10 @@ def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
             run_id = store.start_ingest_run(reader.name, path)
         _broke_off(store, reader.name, path, summary, exc)
     finally:
+        if ahead is not None:
+            ahead.close()
+            # the child mined this file's templates; the store has them (batch.templates)
+            ctx.templates = Templates(store.load_templates())
         if dropped:  # also after Ctrl-C; a SIGKILL is repaired by the next Store open
             store.rebuild_indexes()
         summary.seconds = time.perf_counter() - t0
@@ -251,7 +267,7 @@ def _write_batch(store: Store, batch: Batch, ctx: IngestContext, summary: Ingest
     try:
         with store.transaction():
             _write_rows(store, batch, summary)
-            pending = ctx.templates.drain_pending()
+            pending = batch.templates + ctx.templates.drain_pending()
             if pending:
                 store.save_templates(pending)
     except (sqlite3.Error, OverflowError, ValueError, TypeError):
@@ -297,7 +313,7 @@ def _write_rowwise(store: Store, batch: Batch, ctx: IngestContext, summary: Inge
                 source, ctx.file, row[2] if what == "rejects" and isinstance(row[2], int)
                 else None, f"{what} row refused by the store: {exc}"[:500], _safe_repr(row))])
     with store.transaction():
-        pending = ctx.templates.drain_pending()
+        pending = batch.templates + ctx.templates.drain_pending()
         if pending:
             store.save_templates(pending)
 
