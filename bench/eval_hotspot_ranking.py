@@ -34,12 +34,15 @@ import pandas as pd
 
 from jobmedic.analyzers.hotspots import Hotspots
 from jobmedic.analyzers.shrink import (
+    COUNT,
+    MAX_STRENGTH,
     gamma_prior,
     gamma_prior_exposure,
     gamma_prior_ml,
     gamma_prior_split,
     gamma_scores,
     poisson_vs_rest,
+    validated_strength,
 )
 from jobmedic.analyzers.stats_utils import bh
 
@@ -53,7 +56,15 @@ SHRUNK = {"shrunk_mean": ("moments", "shrunk_mean"), "shrunk_low": ("moments", "
 #: The persistent-spread prior (analyzers/shrink.py beta_prior_split): needs each subject's
 #: counts in the two halves of the ranking period.
 SPLIT = {"split_mean": "shrunk_mean", "split_low": "shrunk_low"}
-RANKERS = ("count", "q", *SHRUNK, *SPLIT)
+#: The validated prior (analyzers/shrink.py validated_strength): the strength, or the count
+#: order, whose first-half order best predicts the second half of the ranking period.
+VALIDATED = {"val_mean": "shrunk_mean"}
+RANKERS = ("count", "q", *SHRUNK, *SPLIT, *VALIDATED)
+#: Rankers given a bootstrap interval of their difference to count (the candidates of the
+#: second round of choosing, issue 12).
+BOOTED = ("split_mean", "val_mean")
+#: Bootstrap resamples of the subjects per table (`--boot`).
+BOOT = [200]
 GAMMA_PRIORS = {"moments": gamma_prior, "ml": gamma_prior_ml, "exposure": gamma_prior_exposure}
 #: The splits run (`--splits dev` while choosing: the final split is not looked at).
 SPLITS = ["dev", "final"]
@@ -87,36 +98,52 @@ def ranked(df: pd.DataFrame, rank_by: str) -> Order:
     """Tie groups in jobmedic's order (analyzers/hotspots.py `order`)."""
     if rank_by == "q":
         return tie_groups(df, ["q", "k"], [True, False])
+    if "by_count" in df and df["by_count"].any():  # the validated prior chose the count order
+        return tie_groups(df, ["k"], [False])
     return tie_groups(df, [rank_by, "k"], [False, False])
 
 
-def rank_binomial(rows: list[dict], halves: tuple[list[dict], ...]
-                  ) -> tuple[dict[str, Order], int]:
+def _prior_of(r: str) -> tuple[str, str]:
+    """(prior, score column) of a jobmedic ranker."""
+    if r in SPLIT:
+        return "split", r
+    if r in VALIDATED:
+        return "validated", "val_mean"
+    return SHRUNK.get(r, ("moments", r))
+
+
+def rank_binomial(rows: list[dict], halves: tuple[list[dict], ...],
+                  rankers: tuple[str, ...] = RANKERS) -> tuple[dict[str, Order], int]:
     """Orders of node keys from one period's node_rates rows (and its two halves'); and how
     many are flagged."""
-    tested = {prior: Hotspots(max_per_dim=10**9, prior=prior).test(rows, "node")
-              for prior in ("moments", "ml", "exposure")}
-    # the split prior through jobmedic's own path: the first half's rows, the rest by difference
-    tested["split"] = Hotspots(max_per_dim=10**9, prior="split").test(rows, "node", halves[0])
-    tested["split"] = tested["split"].rename(columns={"shrunk_mean": "split_mean",
-                                                      "shrunk_low": "split_low"})
+    priors = {_prior_of(r)[0] for r in rankers if r != "count"} or {"moments"}
+    tested = {}
+    for prior in priors:
+        # the split and validated priors through jobmedic's own path: the first half's rows,
+        # the rest by difference
+        df = Hotspots(max_per_dim=10**9, prior=prior).test(rows, "node", halves[0])
+        pre = {"split": "split", "validated": "val"}.get(prior)
+        tested[prior] = df.rename(columns={"shrunk_mean": f"{pre}_mean", "shrunk_low": f"{pre}_low"}
+                                  ) if pre and not df.empty else df
     allr = pd.DataFrame(rows)
     out = {"count": tie_groups(allr, ["failures"], [False])}
-    for r in RANKERS[1:]:  # the flagged first, in the ranker's order, then the rest
-        prior, col = SHRUNK.get(r, ("split", r) if r in SPLIT else ("moments", r))
-        df = tested.get(prior, tested["moments"])
+    for r in rankers:  # the flagged first, in the ranker's order, then the rest
+        if r == "count":
+            continue
+        prior, col = _prior_of(r)
+        df = tested[prior]
         if df.empty:
             out[r] = []
             continue
         out[r] = ranked(df[df["flag"]], col) + ranked(df[~df["flag"]], col)
-    df = tested["moments"]
+    df = next(iter(tested.values()))
     return out, int(df["flag"].sum()) if not df.empty else 0
 
 
 def rank_poisson(keys: np.ndarray, k: np.ndarray, e: np.ndarray,
                  halves: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-                 fdr: float = 0.05, ratio: float = 1.5, min_failures: int = 3
-                 ) -> tuple[dict[str, Order], int]:
+                 fdr: float = 0.05, ratio: float = 1.5, min_failures: int = 3,
+                 rankers: tuple[str, ...] = RANKERS) -> tuple[dict[str, Order], int]:
     """The same for event counts over exposure (node-days, GPU-days); `halves` are (k, e) of
     the period's first and second half, aligned with `keys`."""
     keep = e > 0
@@ -128,12 +155,24 @@ def rank_poisson(keys: np.ndarray, k: np.ndarray, e: np.ndarray,
     flag = (q <= fdr) & (rate >= ratio * rest) & (k >= min_failures)
     df = pd.DataFrame({"key": keys, "k": k, "q": q})
     for r, (prior, col) in SHRUNK.items():
-        fit = GAMMA_PRIORS[prior](k, e)
-        mean, low = gamma_scores(k, e, fit(e) if callable(fit) else fit)
-        df[r] = mean if col == "shrunk_mean" else low
-    df["split_mean"], df["split_low"] = gamma_scores(k, e, gamma_prior_split(*halves))
+        if r in rankers:
+            fit = GAMMA_PRIORS[prior](k, e)
+            mean, low = gamma_scores(k, e, fit(e) if callable(fit) else fit)
+            df[r] = mean if col == "shrunk_mean" else low
+    if set(SPLIT) & set(rankers):
+        df["split_mean"], df["split_low"] = gamma_scores(k, e, gamma_prior_split(*halves))
     out = {"count": tie_groups(df, ["k"], [False])}
-    for r in RANKERS[1:]:  # the flagged first, in the ranker's order, then the rest
+    for r in rankers:  # the flagged first, in the ranker's order, then the rest
+        if r == "count":
+            continue
+        if r in VALIDATED:  # as Hotspots.rescore does for the beta prior
+            k1, e1, k2, e2 = halves
+            s = validated_strength(k1, e1, k2, e2, int(flag.sum()), poisson=True)
+            lam = float(k.sum() / e.sum())
+            prior = (MAX_STRENGTH, MAX_STRENGTH / lam) if s == COUNT else (lam * s, s)
+            v = df.assign(val_mean=gamma_scores(k, e, prior)[0], by_count=s == COUNT)
+            out[r] = ranked(v[flag], r) + ranked(v[~flag], r)
+            continue
         out[r] = ranked(df[flag], r) + ranked(df[~flag], r)
     return out, int(flag.sum())
 
@@ -159,6 +198,38 @@ def lifts(orders: dict[str, Order], h2: dict[str, tuple[float, float]], base: fl
     return res
 
 
+def intervals(make, n: int, ks: list[int], seed: int) -> dict[str, dict[int, list[float] | None]]:
+    """Paired bootstrap of lift(ranker) - lift(count) at each K, for the rankers in BOOTED: the
+    subjects are resampled with replacement (each with its ranking-period data, its halves and
+    its outcome), flagged and ranked again, and judged again; the 5 % and 95 % quantiles of the
+    differences (None: fewer than K subjects in too many resamples). `make(idx)` gives the
+    orders, the outcomes and the population rate of the resample `idx`."""
+    rng = np.random.default_rng(seed)
+    diffs: dict[str, dict[int, list[float]]] = {r: {K: [] for K in ks} for r in BOOTED}
+    for _ in range(BOOT[0]):
+        orders, h2, base = make(rng.integers(0, n, n))
+        res = lifts(orders, h2, base, ks)
+        for r in BOOTED:
+            for K in ks:
+                if res[r][K] is not None and res["count"][K] is not None:
+                    diffs[r][K].append(res[r][K] - res["count"][K])
+    return {r: {K: [round(float(np.quantile(v, 0.05)), 3), round(float(np.quantile(v, 0.95)), 3)]
+                if len(v) >= BOOT[0] // 2 else None for K, v in per.items()}
+            for r, per in diffs.items()}
+
+
+def poisson_maker(k1: np.ndarray, e1: np.ndarray, halves: tuple[np.ndarray, ...],
+                  k2: np.ndarray, e2: np.ndarray):
+    """`make(idx)` for `intervals` over Poisson subjects (arrays aligned by subject)."""
+    def make(idx: np.ndarray) -> tuple[dict[str, Order], dict[str, tuple[float, float]], float]:
+        keys = np.array([str(j) for j in range(len(idx))])
+        orders, _ = rank_poisson(keys, k1[idx], e1[idx], tuple(np.asarray(h)[idx] for h in halves),
+                                 rankers=("count", *BOOTED))
+        h2 = {x: (float(k2[i]), float(e2[i])) for x, i in zip(keys, idx)}
+        return orders, h2, float(k2[idx].sum() / e2[idx].sum())
+    return make
+
+
 # -- Google 2011 -----------------------------------------------------------------------------
 def google(db: Path) -> dict:
     from bench.bench_google_hotnodes import TRACE_END_S
@@ -176,13 +247,32 @@ def google(db: Path) -> dict:
             w1, w2 = Window(EPOCH_OFFSET + a, EPOCH_OFFSET + b), Window(EPOCH_OFFSET + b, EPOCH_OFFSET + c)
             mid = w1.start + (w1.end - w1.start) // 2  # as Hotspots.run halves a window
             halves = (store.node_rates(Window(w1.start, mid), None, lean=True),)
-            orders, nflag = rank_binomial(store.node_rates(w1, None, lean=True), halves)
+            r1 = store.node_rates(w1, None, lean=True)
+            orders, nflag = rank_binomial(r1, halves)
             r2 = store.node_rates(w2, None, lean=True)
             h2 = {str(r["key"]): (float(r["failures"]), float(r["jobs"])) for r in r2}
             base = sum(v[0] for v in h2.values()) / sum(v[1] for v in h2.values())
             ks = sorted({10, 25, 50, 100, nflag} - {0})
             out[name] = {"flagged": nflag, "machines": sum(map(len, orders["count"])),
                          "cluster_rate": round(base, 4), "lift": lifts(orders, h2, base, ks)}
+            by1 = {r["key"]: r for r in r1 if r["key"] is not None}
+            byh = {r["key"]: r for r in halves[0] if r["key"] is not None}
+            by2 = {r["key"]: r for r in r2 if r["key"] is not None}
+            universe = sorted(set(by1) | set(by2), key=str)
+
+            def make(idx, by1=by1, byh=byh, by2=by2, universe=universe):
+                a, h, o = [], [], {}
+                for j, i in enumerate(idx):
+                    x, nk = universe[i], str(j)
+                    if x in by1:
+                        a.append({**by1[x], "key": nk})
+                    if x in byh:
+                        h.append({**byh[x], "key": nk})
+                    if x in by2:
+                        o[nk] = (float(by2[x]["failures"]), float(by2[x]["jobs"]))
+                orders, _ = rank_binomial(a, (h,), rankers=("count", *BOOTED))
+                return orders, o, sum(v[0] for v in o.values()) / sum(v[1] for v in o.values())
+            out[name]["diff_90"] = intervals(make, len(universe), ks, seed=12)
     return out
 
 
@@ -248,10 +338,12 @@ def lanl(folder: Path) -> dict:
             h2 = {x: (k2[i], e2[i]) for i, x in enumerate(keys)}
             base = k2.sum() / e2.sum()
             ks = sorted({5, 10, 20, nflag} - {0})
+            halves = (*period(a, mid), *period(mid, b))
+            diff = intervals(poisson_maker(k1, e1, halves, k2, e2), len(keys), ks, seed=12)
             out[name][f"system {sysid}"] = {"nodes": len(keys), "flagged": nflag,
                                             "failures_1": int(k1.sum()), "failures_2": int(k2.sum()),
                                             "exposure_cv": round(float(e1[e1 > 0].std() / e1[e1 > 0].mean()), 3),
-                                            "lift": lifts(orders, h2, base, ks)}
+                                            "lift": lifts(orders, h2, base, ks), "diff_90": diff}
     return out
 
 
@@ -281,6 +373,14 @@ def titan(folder: Path) -> dict:
             g1, g2 = period(a, b), period(b, c)
             mid = a + (b - a) / 2
             ga, gb = period(a, mid).reindex(g1.index).fillna(0), period(mid, b).reindex(g1.index).fillna(0)
+            # the bootstrap's population: every location of either period
+            u = g1.index.union(g2.index)
+            u1, u2 = g1.reindex(u).fillna(0), g2.reindex(u).fillna(0)
+            uh = [x.reindex(u).fillna(0) for x in (ga, gb)]
+            make = poisson_maker(u1["k"].to_numpy(), u1["e"].to_numpy(),
+                                 (uh[0]["k"].to_numpy(), uh[0]["e"].to_numpy(),
+                                  uh[1]["k"].to_numpy(), uh[1]["e"].to_numpy()),
+                                 u2["k"].to_numpy(), u2["e"].to_numpy())
             keys = g1.index.to_numpy().astype(str)
             orders, nflag = rank_poisson(keys, g1["k"].to_numpy(), g1["e"].to_numpy(),
                                          (ga["k"].to_numpy(), ga["e"].to_numpy(),
@@ -291,7 +391,9 @@ def titan(folder: Path) -> dict:
             out[name][level] = {"subjects": len(keys), "flagged": nflag,
                                 "failures_1": int(g1["k"].sum()), "failures_2": int(g2["k"].sum()),
                                 "exposure_cv": round(float(e1[e1 > 0].std() / e1[e1 > 0].mean()), 3),
-                                "lift": lifts(orders, h2, base, sorted(set(ks) | ({nflag} - {0})))}
+                                "lift": lifts(orders, h2, base, sorted(set(ks) | ({nflag} - {0}))),
+                                "diff_90": intervals(make, len(u), sorted(set(ks) | ({nflag} - {0})),
+                                                     seed=12)}
     return out
 
 
@@ -303,20 +405,40 @@ def _cells(block: dict) -> list[dict[str, dict[int, float | None]]]:
     return [v["lift"] for v in block.values() if isinstance(v, dict) and "lift" in v]
 
 
+def _blocks(block: dict) -> list[dict]:
+    """Every table of a part's split, with its lifts and intervals."""
+    if "lift" in block:
+        return [block]
+    return [v for v in block.values() if isinstance(v, dict) and "lift" in v]
+
+
 def choose(results: dict) -> dict:
-    """Mean log(lift / count lift) on the dev splits, over every table and K both reach."""
+    """Mean log(lift / count lift) on the dev splits, over every table and K both reach.
+
+    First round (all rankers): the highest mean (it chose split_mean). Second round, fixed
+    before the final split was run with it: between the BOOTED rankers, those with no dev cell
+    *significantly* below count (the 90 % bootstrap interval of the difference entirely below
+    0) qualify, and the highest mean among them wins (among all BOOTED if none qualifies)."""
     score: dict[str, list[float]] = {r: [] for r in RANKERS[1:]}
-    for part in results.values():
-        for table in _cells(part.get("dev", {})):
+    below: dict[str, list[str]] = {r: [] for r in BOOTED}
+    for pname, part in results.items():
+        for i, block in enumerate(_blocks(part.get("dev", {}))):
+            table = block["lift"]
             for r, vals in score.items():
                 for K, v in table[r].items():
                     c = table["count"].get(K)
                     if v and c:
                         vals.append(math.log(v / c))
+                    ci = block.get("diff_90", {}).get(r, {}).get(K)
+                    if r in below and ci and ci[1] < 0:
+                        below[r].append(f"{pname} {i} K={K}")
     mean = {r: round(float(np.mean(v)), 4) if v else None for r, v in score.items()}
-    best = max((r for r in mean if mean[r] is not None), key=lambda r: mean[r])
+    first = max((r for r in mean if r not in VALIDATED and mean[r] is not None), key=lambda r: mean[r])
+    pool = [r for r in BOOTED if mean[r] is not None and not below[r]] or \
+        [r for r in BOOTED if mean[r] is not None]
     return {"dev_mean_log_ratio_vs_count": mean, "cells": {r: len(v) for r, v in score.items()},
-            "chosen": best}
+            "first_round": first, "dev_significantly_below": below,
+            "chosen": max(pool, key=lambda r: mean[r]) if pool else first}
 
 
 def main(argv: list[str]) -> dict:
@@ -326,8 +448,11 @@ def main(argv: list[str]) -> dict:
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--splits", default="dev,final",
                     help="dev while choosing a method; dev,final to report")
+    ap.add_argument("--boot", type=int, default=BOOT[0],
+                    help="bootstrap resamples per table for the intervals of the difference")
     args = ap.parse_args(argv)
     SPLITS[:] = args.splits.split(",")
+    BOOT[0] = args.boot
     parts = args.part or ["google", "lanl", "titan"]
     data = Path(args.data)
     results: dict = {}

@@ -23,11 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from jobmedic.analyzers.base import Finding, Inputs
 from jobmedic.analyzers.shrink import (
+    COUNT,
+    MAX_STRENGTH,
     beta_prior,
     beta_prior_exposure,
     beta_prior_ml,
     beta_prior_split,
     beta_scores,
+    validated_strength,
 )
 from jobmedic.analyzers.stats_utils import bh, vs_rest, wilson
 from jobmedic.core.timeutil import Window
@@ -75,9 +78,9 @@ class Hotspots:
             raise ValueError(f"hotspots.dims: unknown {bad}; accepted: {', '.join(DIMS)}")
         if rank_by not in RANK_BY:
             raise ValueError(f"hotspots.rank_by: unknown {rank_by!r}; accepted: {', '.join(RANK_BY)}")
-        if prior not in (*PRIORS, "split"):
+        if prior not in (*PRIORS, *HALVED):
             raise ValueError(f"hotspots.prior: unknown {prior!r}; accepted: "
-                             f"{', '.join((*PRIORS, 'split'))}")
+                             f"{', '.join((*PRIORS, *HALVED))}")
         self.rank_by, self.prior = rank_by, prior
         self.min_exposure, self.fdr, self.min_rate_ratio = min_exposure, fdr, min_rate_ratio
         self.dominance, self.min_failures, self.max_per_dim = dominance, min_failures, max_per_dim
@@ -101,7 +104,12 @@ class Hotspots:
                 return store.node_rates(half, scope, filters, lean=True)
             if not half_combos:
                 half_combos.append(pd.DataFrame(store.entity_combos(half, scope, filters)))
-            return per_entity(half_combos[0], dim)
+            c = half_combos[0]  # the prior needs failures and jobs only (not users, hours)
+            if c.empty:
+                return []
+            g = c.groupby(dim, dropna=False)[["jobs", "failures"]].sum().reset_index()
+            return [{"key": None if pd.isna(x) else x, "jobs": j, "failures": f}
+                    for x, j, f in zip(g[dim], g["jobs"], g["failures"])]
 
         for dim in dims:
             if dim == "node":
@@ -117,32 +125,30 @@ class Hotspots:
              first_half: list[dict[str, Any]] | None = None) -> pd.DataFrame:
         """The tested table of one dimension: rate, Wilson interval, baseline, p, q, flagged,
         and the shrunken rates. `first_half`: the same rows for the first half of the window
-        (the split prior's; without them it falls back to the moment prior)."""
+        (the split and validated priors'; without them they fall back to the moment prior)."""
+        df, everyone = self.tested(rows, dim)
+        return df if df.empty else self.rescore(df, dim, first_half, everyone)
+
+    def tested(self, rows: list[dict[str, Any]], dim: str
+               ) -> tuple[pd.DataFrame, tuple[Any, Any, Any]]:
+        """The tested table without the shrunken rates, and every entity's (keys, failures,
+        jobs) that the prior is fitted to (kept out of the frame's attrs: pandas deep-copies
+        those on every operation)."""
         import numpy as np
         import pandas as pd
         df = pd.DataFrame(rows)
         if df.empty:
-            return df
+            return df, ((), (), ())
         df["k"] = df["wfailures"] if dim == "node" else df["failures"]
         df = df.fillna({"k": 0, "gpu_h": 0.0, "core_h": 0.0})
         K, N = float(df["k"].sum()), float(df["jobs"].sum())
         known = df["key"].notna().to_numpy()
-        k_all, n_all = df["k"].to_numpy(float)[known], df["jobs"].to_numpy(float)[known]
-        if self.prior == "split" and first_half is not None:
-            a = {r["key"]: (float((r["wfailures"] if dim == "node" else r["failures"]) or 0),
-                            float(r["jobs"] or 0)) for r in first_half if r["key"] is not None}
-            keys = df["key"].to_numpy()[known]
-            k1 = np.array([a.get(x, (0.0, 0.0))[0] for x in keys])
-            n1 = np.array([a.get(x, (0.0, 0.0))[1] for x in keys])
-            fit = beta_prior_split(k1, n1, np.maximum(k_all - k1, 0.0), np.maximum(n_all - n1, 0.0))
-        else:
-            fit = PRIORS.get(self.prior, beta_prior)(k_all, n_all)
+        everyone = (df["key"].to_numpy()[known], df["k"].to_numpy(float)[known],
+                    df["jobs"].to_numpy(float)[known])
         df = df[df["key"].notna() & (df["jobs"] >= self.min_exposure)].copy()
         if df.empty:
-            return df
+            return df, everyone
         k, n = df["k"].to_numpy(float), df["jobs"].to_numpy(float)
-        prior = fit(n) if callable(fit) else fit  # an exposure-dependent prior: per subject
-        df["shrunk_mean"], df["shrunk_low"] = beta_scores(k, n, prior)
         df["p"], df["baseline"] = vs_rest(k, n, K, N)
         df["q"] = bh(df["p"].to_numpy())
         df["rate"] = k / n
@@ -150,17 +156,45 @@ class Hotspots:
         df["flag"] = ((df["q"] <= self.fdr) & (df["rate"] >= self.min_rate_ratio * df["baseline"])
                       & (np.rint(k) >= self.min_failures))
         df.attrs["K"], df.attrs["N"] = K, N
+        return df, everyone
+
+    def rescore(self, df: pd.DataFrame, dim: str, first_half: list[dict[str, Any]] | None,
+                everyone: tuple[Any, Any, Any]) -> pd.DataFrame:
+        """The shrunken rates (and, for the validated prior, whether the order is by count) of a
+        tested table, from the prior fitted to every entity of the dimension; the flags and
+        tests are left as they are (they do not depend on the prior)."""
+        import numpy as np
+        keys, k_all, n_all = everyone
+        if self.prior in HALVED and first_half is not None:
+            a = {r["key"]: (float((r["wfailures"] if dim == "node" else r["failures"]) or 0),
+                            float(r["jobs"] or 0)) for r in first_half if r["key"] is not None}
+            k1 = np.array([a.get(x, (0.0, 0.0))[0] for x in keys])
+            n1 = np.array([a.get(x, (0.0, 0.0))[1] for x in keys])
+            k2, n2 = np.maximum(k_all - k1, 0.0), np.maximum(n_all - n1, 0.0)
+            if self.prior == "split":
+                fit = beta_prior_split(k1, n1, k2, n2)
+            else:
+                s = validated_strength(k1, n1, k2, n2, int(df["flag"].sum()))
+                p = float(np.clip(k_all.sum() / max(n_all.sum(), 1e-12), 1e-6, 1 - 1e-6))
+                fit = (p * MAX_STRENGTH, (1 - p) * MAX_STRENGTH) if s == COUNT else (p * s, (1 - p) * s)
+                df["by_count"] = s == COUNT
+        else:
+            fit = PRIORS.get(self.prior, beta_prior)(k_all, n_all)
+        k, n = df["k"].to_numpy(float), df["jobs"].to_numpy(float)
+        prior = fit(n) if callable(fit) else fit  # an exposure-dependent prior: per subject
+        df["shrunk_mean"], df["shrunk_low"] = beta_scores(k, n, prior)
         return df
 
     def dimension(self, store: Store, dim: str, rows: list[dict[str, Any]], window: Window,
                   scope: Sequence[str] | None, filters: dict[str, Any],
                   first_half: Callable[[str], list[dict[str, Any]]] | None = None
                   ) -> list[Finding]:
-        df = self.test(rows, dim)  # the flags do not depend on the prior
+        df, everyone = self.tested(rows, dim)  # the flags do not depend on the prior
         if df.empty or not df["flag"].any():
             return []
-        if self.prior == "split" and first_half is not None and int(df["flag"].sum()) > 1:
-            df = self.test(rows, dim, first_half(dim))  # order matters: the split prior's
+        halves = self.prior in HALVED and first_half is not None and int(df["flag"].sum()) > 1
+        # order matters where two or more are flagged: the halves' prior
+        df = self.rescore(df, dim, first_half(dim) if halves else None, everyone)
         hits = order(df[df["flag"]], self.rank_by).head(self.max_per_dim)
         expl = self.explanations(store, dim, hits, window, scope, filters, df.attrs["K"], df.attrs["N"])
         if dim == "node":  # the lean node scan left users and hours lost to the flagged few
@@ -240,12 +274,19 @@ class Hotspots:
 RANK_BY = ("shrunk_low", "shrunk_mean", "q")
 #: How the beta prior is fitted to the dimension's subjects (analyzers/shrink.py).
 PRIORS = {"moments": beta_prior, "ml": beta_prior_ml, "exposure": beta_prior_exposure}
+#: Priors that read the window's first half: `split` (the spread that persists between the
+#: halves) and `validated` (the strength, or the count order, whose first-half order best
+#: predicts the second half: analyzers/shrink.py validated_strength).
+HALVED = ("split", "validated")
 
 
 def order(df: pd.DataFrame, rank_by: str = "shrunk_low") -> pd.DataFrame:
-    """Tested rows best first: by a shrunken rate (then evidence), or by q then failures."""
+    """Tested rows best first: by a shrunken rate (then evidence), or by q then failures; by
+    failures alone where the validated prior chose the count order (ties in the rows' order)."""
     if rank_by == "q":
         return df.sort_values(["q", "k"], ascending=[True, False], kind="stable")
+    if "by_count" in df and df["by_count"].any():
+        return df.sort_values("k", ascending=False, kind="stable")
     return df.sort_values([rank_by, "k"], ascending=[False, False], kind="stable")
 
 

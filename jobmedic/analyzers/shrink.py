@@ -277,3 +277,58 @@ def poisson_vs_rest(k: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarra
     kk = np.rint(k).astype(int)
     p = stats.binom.sf(kk - 1, np.rint(k + k_rest).astype(int), share)
     return np.where(kk > 0, p, 1.0), k_rest / e_rest
+
+
+#: Prior strengths tried by `validated_strength`, as multiples of the median exposure (the
+#: largest orders by excess failures k - p n, the smallest nearly by the raw rate).
+STRENGTHS = tuple(10.0 ** (x / 2) for x in range(8, -5, -1))
+#: `validated_strength`'s answer when the order by raw count validates best.
+COUNT = -1.0
+
+
+def top_rate(score: np.ndarray, k: np.ndarray, n: np.ndarray, K: int) -> float:
+    """Pooled rate k / n of the top K subjects by `score`; subjects with equal scores are one
+    group, and a group cut at K contributes its share (the mean over every order of the ties)."""
+    import numpy as np
+    o = np.argsort(-np.asarray(score, float), kind="stable")
+    s, kk, nn = np.asarray(score, float)[o], np.asarray(k, float)[o], np.asarray(n, float)[o]
+    gid = np.cumsum(np.r_[True, s[1:] != s[:-1]]) - 1
+    size = np.bincount(gid).astype(float)
+    before = np.cumsum(size) - size
+    share = np.clip((K - before) / size, 0.0, 1.0)
+    f, e = float((share * np.bincount(gid, kk)).sum()), float((share * np.bincount(gid, nn)).sum())
+    return f / e if e > 0 else 0.0
+
+
+def validated_strength(k1: np.ndarray, n1: np.ndarray, k2: np.ndarray, n2: np.ndarray,
+                       m: int, poisson: bool = False) -> float:
+    """The prior strength whose order validates best inside the ranking window: every subject
+    is scored on the window's first half (posterior mean, prior mean the pooled rate, strength
+    s = c x the median exposure for c in STRENGTHS, or the raw count), and judged by the pooled
+    second-half rate of its top K (K = m / 2, m and 2 m; m the number flagged; ties at their
+    share). Returns the strength (pseudo-jobs or pseudo-exposure) of the best, or COUNT; ties
+    go to the count first, then to the stronger prior, so a rate-like order must earn its
+    place. Binomial by default; `poisson` for events over exposure."""
+    import numpy as np
+    k1, n1, k2, n2 = (np.asarray(x, float) for x in (k1, n1, k2, n2))
+    keep = n1 > 0
+    k1, n1, k2, n2 = k1[keep], n1[keep], k2[keep], n2[keep]
+    if len(n1) < 3 or k1.sum() <= 0 or n2.sum() <= 0 or m < 1:
+        return COUNT
+    p = float(k1.sum() / n1.sum())
+    if not poisson:
+        p = min(p, 1 - 1e-6)
+    med = float(np.median(n1))
+    ks = sorted({max(1, -(-m // 2)), m, 2 * m} & set(range(1, len(n1) + 1))) or [len(n1)]
+
+    def score(order_by: np.ndarray) -> float:
+        return float(np.mean([top_rate(order_by, k2, n2, K) for K in ks]))
+
+    best, best_score = COUNT, score(k1)
+    for c in STRENGTHS:
+        s = c * med
+        mean = (k1 + p * s) / (n1 + s)
+        v = score(mean)
+        if v > best_score + 1e-12:
+            best, best_score = s, v
+    return best

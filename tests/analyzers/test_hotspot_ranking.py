@@ -145,6 +145,7 @@ def test_prior_option_is_checked_and_changes_only_the_order():
         == set(PLANTED)
     with pytest.raises(ValueError, match="prior"):
         Hotspots(prior="flat")
+    assert Hotspots(prior="validated").prior == "validated"
 
 
 def _halves(ordinary, planted):
@@ -214,3 +215,89 @@ def test_run_ranks_with_the_first_half_of_the_window(store):
     moments = Hotspots(dims=("node",), prior="moments").run(store, window, None)
     other = {f.evidence["entity"]: f.evidence["shrunk_rate"] for f in moments if f.kind == "hotspot"}
     assert other["steady"] != hits["steady"]["shrunk_rate"]
+
+
+@pytest.mark.parametrize("score,k,n,K,expected", [
+    ([3, 2, 1], [1, 1, 0], [1, 1, 1], 2, 1.0),          # no ties: the top two
+    ([3, 2, 2, 1], [1, 1, 0, 0], [1, 1, 1, 1], 2, 0.75),  # a tie cut at K: half of it
+    ([2, 2, 2, 2], [4, 0, 0, 0], [4, 4, 4, 4], 1, 0.25),  # all tied: the pooled rate
+])
+def test_top_rate_takes_a_cut_tie_at_its_share(score, k, n, K, expected):
+    from jobmedic.analyzers.shrink import top_rate
+
+    assert top_rate(np.array(score, float), np.array(k, float), np.array(n, float), K) \
+        == pytest.approx(expected)
+
+
+def _subjects(planted):
+    """50 ordinary subjects (100 jobs a half, 10 failures each half) plus the planted
+    (k1, n1, k2, n2): first-half and second-half arrays."""
+    rows = [(10, 100, 10, 100)] * 50 + list(planted)
+    return [np.array(c, float) for c in zip(*rows)]
+
+
+@pytest.mark.parametrize("planted,m,counts", [
+    # uniform exposure: every strength gives the count's order, so the count is kept
+    ([(30, 100, 28, 100), (20, 100, 21, 100)], 2, True),
+    # a sharp subject (12 of 20) keeps its rate, the busy one (60 of 400) too: the rate order
+    # predicts the second half better than the count, which puts the busy one first
+    ([(12, 20, 12, 20), (60, 400, 60, 400)], 1, False),
+    # the sharp subject's rate was a burst (1 of 20 in the second half): the count's order
+    # (busy first) predicts as well as any strength, and ties go to the count
+    ([(12, 20, 1, 20), (60, 400, 60, 400)], 1, True),
+])
+def test_validated_strength_keeps_the_count_unless_a_rate_order_predicts_better(planted, m, counts):
+    from jobmedic.analyzers.shrink import COUNT, validated_strength
+
+    k1, n1, k2, n2 = _subjects(planted)
+    s = validated_strength(k1, n1, k2, n2, m)
+    assert (s == COUNT) is counts
+    if not counts:
+        assert s > 0
+    # the Poisson form (events over exposure) decides the same on the same numbers
+    assert (validated_strength(k1, n1, k2, n2, m, poisson=True) == COUNT) is counts
+
+
+@pytest.mark.parametrize("sharp,expected", [
+    # the sharp node keeps failing in the second half: rates are believed
+    ((15, 25, 15, 25), ["sharp", "lucky", "busy"]),
+    # it failed only in the first half: the order that validates is count-like, busy first
+    ((15, 25, 0, 25), ["busy", "sharp", "lucky"]),
+])
+def test_validated_prior_orders_by_what_predicted_the_second_half(sharp, expected):
+    planted = {"busy": (37, 200, 38, 200), "sharp": sharp, "lucky": (3, 3, 2, 3)}
+    full, half = _halves([(8, 2)] * 25 + [(2, 8)] * 25, planted)
+    df = Hotspots(min_exposure=5, prior="validated").test(full, "node", half)
+    flagged = df[df["flag"]]
+    assert set(flagged["key"]) == set(planted)
+    assert list(order(flagged, "shrunk_mean")["key"]) == expected
+
+
+def test_validated_prior_that_chose_the_count_orders_by_failures():
+    """Every order of the first half is the same (b, a, c), so none beats the count and it is
+    kept: `order` then sorts by failures alone (c's 43 before a's 41, though a's rate, 41 of
+    96, is above c's 43 of 104)."""
+    ordinary = [(5, 5)] * 50
+    planted = {"a": (23, 48, 18, 48), "b": (25, 50, 24, 50), "c": (22, 52, 21, 52)}
+    full, half = _halves(ordinary, planted)
+    df = Hotspots(min_exposure=5, prior="validated").test(full, "node", half)
+    flagged = df[df["flag"]]
+    assert set(flagged["key"]) == set(planted) and flagged["by_count"].all()
+    assert list(order(flagged, "shrunk_mean")["key"]) == ["b", "c", "a"]
+    rate = Hotspots(min_exposure=5, prior="moments").test(full, "node")
+    assert list(order(rate[rate["flag"]], "shrunk_mean")["key"]) == ["b", "a", "c"]
+
+
+def test_rescoring_changes_only_the_shrunken_rates():
+    """The halves' prior is applied to the tested table (Hotspots.dimension rescoring it) and
+    gives the same table as testing with the halves from the start; flags and tests untouched."""
+    full, half = _halves([(8, 8)] * 25 + [(2, 2)] * 25, SPLIT_PLANTED)
+    hs = Hotspots(min_exposure=5)
+    once = hs.test(full, "node", half)
+    first = hs.test(full, "node")
+    table, everyone = hs.tested(full, "node")
+    again = hs.rescore(table, "node", half, everyone)
+    cols = ["key", "p", "q", "flag", "shrunk_mean", "shrunk_low"]
+    assert again[cols].equals(once[cols])
+    assert first[["p", "q", "flag"]].equals(again[["p", "q", "flag"]])
+    assert not first["shrunk_mean"].equals(again["shrunk_mean"])
