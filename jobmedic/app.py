@@ -211,18 +211,10 @@ def after_ingest(app: App, store: Store | None = None) -> AfterIngest:
     jobs this load touched (incremental: outcomes.infer_new_outcomes; `jobmedic learn`
     re-runs it over the whole store), bring the gnn serving state forward to the new jobs
     (models/gnn_refresh.py, when one exists), then the per-entity summary."""
-    from jobmedic.knowledge import entity_summary, gnn_state
     from jobmedic.knowledge.outcomes import infer_new_outcomes
+    from jobmedic.models.gnn_refresh import after_load
 
     st = store if store is not None else app.store
     s = infer_new_outcomes(st, app.rules, app.settings.ingest.resubmit_window_h)
-    gnn = None
-    if gnn_state.header(st) is not None:  # before the summary moves: new jobs start from it
-        from jobmedic.models import gnn_refresh
-
-        gnn = gnn_refresh.refresh(st)
-    summ = entity_summary.refresh(st)  # the models' per-entity history, when built (issue 16)
-    if gnn is not None and summ["mode"] == "rebuild":  # a change below the watermarks
-        gnn_state.drop(st)
-        gnn = {"mode": "dropped", "reason": "jobs below its watermark changed"}
+    gnn = after_load(st)  # the gnn serving state, then the per-entity summary (issue 16)
     return AfterIngest(s.outcomes_written, s.pairs, s.seconds, gnn)

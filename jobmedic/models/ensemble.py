@@ -53,8 +53,9 @@ def ensemble_one(store: Store, models_dir: str, x: np.ndarray, spec: dict[str, A
         return p_xgb, {"used": False, "reason": "scoped callers get XGBoost alone (GNN neighbours "
                                                 "may come from other projects)"}
     if now < srv.watermark or gnn_state.ended_between(store, srv.watermark, now):
-        return p_xgb, {"used": False, "reason": "jobs ended since the gnn serving state was built: "
-                                                "retrain the gnn (`jobmedic train gnn`)"}
+        return p_xgb, {"used": False, "reason": "jobs ended since the gnn serving state was last "
+                                                "brought forward (each ingest's after-load step "
+                                                "does it; `jobmedic train gnn` rebuilds it)"}
     pg = srv.score(x, spec, now)
     if pg is None:
         return p_xgb, {"used": False, "reason": "the gnn serving state does not cover this moment"}

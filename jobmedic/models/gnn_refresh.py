@@ -68,6 +68,20 @@ def refresh(store: Store) -> dict[str, Any]:
             "seconds": round(time.perf_counter() - t0, 3), "cpu_seconds": round(time.process_time() - c0, 3)}
 
 
+def after_load(store: Store) -> dict[str, Any] | None:
+    """The models' after-load upkeep, in the order it needs: the gnn state first (new jobs'
+    features start from the per-entity summary at its watermark), then the summary; a change
+    below the watermark (the summary rebuilds) drops the gnn state, whose step then was not
+    exact. Returns the gnn step's result, or None when the store has no gnn state. Called by
+    `app.after_ingest` and by each `jobmedic watch` poll that brought jobs."""
+    gnn = refresh(store) if gnn_state.header(store) is not None else None
+    summ = entity_summary.refresh(store)
+    if gnn is not None and summ["mode"] == "rebuild":
+        gnn_state.drop(store)
+        gnn = {"mode": "dropped", "reason": "jobs below its watermark changed"}
+    return gnn
+
+
 class _NotExact(Exception):
     """The state cannot be brought forward exactly (the message says why)."""
 

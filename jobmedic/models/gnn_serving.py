@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from jobmedic.knowledge import gnn_state
-from jobmedic.models import boosting
 from jobmedic.models.features import FEATURES, is_ended
 
 if TYPE_CHECKING:
@@ -212,4 +211,6 @@ class GnnServer:
         h2 = np.maximum(self.W2b + m2 + self.R2 @ h1, 0)
         logit = float(self.O @ np.concatenate([h2, np.maximum(self.S @ z + self.s, 0)]) + self.o)
         raw = 1 / (1 + np.exp(-logit))
+        from jobmedic.models import boosting  # xgboost: not for the refresh's imports
+
         return float(boosting.apply_calibration(self.model.calibration_, np.array([raw]))[0])
