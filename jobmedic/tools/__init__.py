@@ -9,15 +9,29 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jobmedic.tools.base import ActionRequest, Tool, ToolContext, ToolResult, dispatch
+if TYPE_CHECKING:
+    from jobmedic.tools.base import ActionRequest, Tool, ToolContext, ToolResult
+
+#: Names re-exported from jobmedic.tools.base, imported on first use (module __getattr__) so
+#: that listing the actions (`jobmedic --help`) does not import pydantic and the store.
+_FROM_BASE = ("Tool", "ToolContext", "ToolResult")
 
 
-class LazyTool(Tool):
-    """A Tool whose request model and run function live in `module` and are imported the first
-    time either is read; everything else is declared here. `summary` is the request model's
-    one-line docstring (the CLI lists commands with it; tests check they agree)."""
+def __getattr__(name: str) -> Any:
+    if name in _FROM_BASE:
+        from jobmedic.tools import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class LazyTool:
+    """A registry entry with the attributes of a Tool (jobmedic.tools.base), whose request
+    model and run function live in `module` and are imported the first time either is read;
+    everything else is declared here. `summary` is the request model's one-line docstring (the
+    CLI lists commands with it; tests check they agree). Read-only, like a Tool."""
 
     def __init__(self, name: str, description: str, *, summary: str, module: str, request: str,
                  writes: bool = False, cacheable: bool = False, windowed: bool = False) -> None:
@@ -25,6 +39,9 @@ class LazyTool(Tool):
                            ("module", module), ("request", request), ("writes", writes),
                            ("cacheable", cacheable), ("windowed", windowed)):
             object.__setattr__(self, key, value)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError(f"registry entry {self.name!r} is read-only")
 
     def _module(self) -> Any:
         return importlib.import_module(f"{__name__}.{self.module}")
@@ -40,12 +57,8 @@ class LazyTool(Tool):
     def __repr__(self) -> str:
         return f"LazyTool({self.name!r}, module={self.module!r})"
 
-    # one entry per action: identity, not the (import-triggering) field comparison of Tool
-    __eq__ = object.__eq__
-    __hash__ = object.__hash__
 
-
-TOOLS: list[Tool] = [
+TOOLS: list[Tool] = [  # LazyTool entries (a Tool's attributes)
     LazyTool("analyze", "Find cross-job failure patterns: hot nodes, images, projects, users and "
              "queues, blame (job or cluster), time-of-day spikes and change points, ranked by "
              "impact. Use for 'what is failing / breaking', 'analyze failures', 'any bad nodes?'.",
@@ -102,6 +115,8 @@ def run_action(payload: dict[str, Any] | str | bytes, ctx: ToolContext,
     """Validate a flat JSON request, run its action (one of `tools`, by default TOOLS), and
     always return an envelope: the one entry point of every surface. Only the module of the
     action asked for is imported."""
+    from jobmedic.tools.base import dispatch
+
     return dispatch(payload, ctx, TOOLS if tools is None else tools)
 
 
