@@ -139,6 +139,12 @@ def command_for(tool: Tool) -> Callable[..., None]:
                               default=typer.Option(None, "--out", help="With --batch: write predictions here (default: stdout).")),
             inspect.Parameter("fmt", inspect.Parameter.KEYWORD_ONLY, annotation=str,
                               default=typer.Option("csv", "--format", help="With --batch: csv or jsonl.")),
+            inspect.Parameter("engine", inspect.Parameter.KEYWORD_ONLY, annotation=str,
+                              default=typer.Option("local", "--engine", help="With --batch: local (this process) or dask (history features on a Dask cluster; docs/scale.md).")),
+            inspect.Parameter("workers", inspect.Parameter.KEYWORD_ONLY, annotation=int | None,
+                              default=typer.Option(None, "--workers", min=1, help="With --engine dask: a local Dask cluster of N worker processes (default 2).")),
+            inspect.Parameter("scheduler", inspect.Parameter.KEYWORD_ONLY, annotation=str | None,
+                              default=typer.Option(None, "--scheduler", help="With --engine dask: the running Dask scheduler at this address (tcp://HOST:8786).")),
         ]
     params.append(inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY,
                                     default=typer.Option(False, "--json", help="Print the full JSON envelope instead of the report."),
@@ -147,14 +153,22 @@ def command_for(tool: Tool) -> Callable[..., None]:
     def command(ctx: typer.Context, **kwargs: Any) -> None:
         as_json = kwargs.pop("as_json", False)
         batch, out, fmt = kwargs.pop("batch", None), kwargs.pop("out", None), kwargs.pop("fmt", "csv")
+        engine, workers, scheduler = (kwargs.pop("engine", "local"), kwargs.pop("workers", None),
+                                      kwargs.pop("scheduler", None))
+        if not batch and (engine != "local" or workers or scheduler):
+            raise typer.BadParameter("--engine, --workers and --scheduler go with --batch FILE",
+                                     param_hint="--engine")
         if batch:
             from pathlib import Path
 
-            from jobmedic.cli.models_cmd import Fmt, predict_batch
+            from jobmedic.cli.models_cmd import Engine, Fmt, predict_batch
 
             if fmt not in ("csv", "jsonl"):
                 raise typer.BadParameter("--format must be csv or jsonl", param_hint="--format")
+            if engine not in ("local", "dask"):
+                raise typer.BadParameter("--engine must be local or dask", param_hint="--engine")
             predict_batch(ctx, Path(batch), Path(out) if out else None, Fmt(fmt),
+                          engine=Engine(engine), workers=workers, scheduler=scheduler,
                           retry_budget=kwargs.get("retry_budget"))
             return
         payload: dict[str, Any] = {"action": tool.name}
