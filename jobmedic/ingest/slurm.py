@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any, TextIO
 
 from jobmedic.core import validate as v
+from jobmedic.core.units import SLURM_UNITS
 from jobmedic.core.validate import (
     EXIT_MAX,
     EXIT_MIN,
@@ -41,6 +42,7 @@ from jobmedic.knowledge.migrations import JOB_COLUMNS
 REQUIRED = ("JobID", "State")
 # The jobs columns this source fills (bound per row; the rest keep what the store knows).
 COLUMNS = tuple(c for c in JOB_COLUMNS if c not in ("image", "resubmit_of"))
+_PLAIN_UNITS = frozenset("KMGTP")
 _OPEN_JOBS = 2_000  # jobs kept open for late steps; bounds memory whatever the file size
 
 
@@ -157,7 +159,11 @@ class _Folder:
         return dict(zip(self.names, parts)).get
 
     def _add_step(self, job: dict[str, Any], parts: list, base: str) -> None:
-        rss = parse_mem_mb(parts[self.i_rss], "MaxRSS", default_unit="B")
+        t = parts[self.i_rss]
+        if t and t[-1] in _PLAIN_UNITS and t[:-1].isdigit():  # "1172979K": most MaxRSS values,
+            rss = int(t[:-1]) * SLURM_UNITS[t[-1]]  # each a new one (core.units' fast path)
+        else:
+            rss = parse_mem_mb(t, "MaxRSS", default_unit="B")
         if rss is not None and not 0 <= rss <= MAX_MEM_MB:
             v.amount(rss, "MaxRSS (MB)")
         exit_field = parts[self.i_exit]
