@@ -7,7 +7,6 @@ import typer
 
 from jobmedic.cli.context import state
 from jobmedic.core.timeutil import iso
-from jobmedic.knowledge.store import SCHEMA_VERSION
 
 app = typer.Typer(help="Inspect the knowledge store.", no_args_is_help=True)
 
@@ -15,6 +14,8 @@ app = typer.Typer(help="Inspect the knowledge store.", no_args_is_help=True)
 @app.command("info")
 def info(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Where the store is, its schema version, row counts and time range per cluster and source."""
+    from jobmedic.knowledge.store import SCHEMA_VERSION  # on use: --help does not load the store
+
     st = state(ctx)
     store = st.store
     ranges = store.time_ranges(st.settings.allowed_projects)

@@ -12,9 +12,8 @@ import time
 import typer
 
 from jobmedic.cli.context import fail, state
-from jobmedic.ingest import READERS, IngestContext, run_ingest
+from jobmedic.ingest import READERS
 from jobmedic.knowledge.errors import JobmedicError
-from jobmedic.knowledge.templates import Templates
 
 
 def _progress_fn(enabled: bool):
@@ -51,6 +50,9 @@ def ingest(
                                "`jobmedic learn` later)."),
 ) -> None:
     """Ingest job accounting or failure events from a file into the knowledge store."""
+    from jobmedic.ingest import IngestContext, run_ingest  # the loader: not on every start
+    from jobmedic.knowledge.templates import Templates
+
     st = state(ctx)
     reader = READERS.get(source)
     if reader is None:

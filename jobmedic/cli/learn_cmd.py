@@ -9,7 +9,6 @@ import typer
 
 from jobmedic.cli.context import fail, state
 from jobmedic.knowledge.errors import JobmedicError
-from jobmedic.knowledge.outcomes import infer_outcomes
 
 
 def learn(
@@ -19,6 +18,8 @@ def learn(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Learn which fixes work from resubmissions in the whole store (idempotent)."""
+    from jobmedic.knowledge.outcomes import infer_outcomes  # on use: not on every start
+
     st = state(ctx)
     try:
         s = infer_outcomes(st.store, st.rules, window_h or st.settings.ingest.resubmit_window_h)

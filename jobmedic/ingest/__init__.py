@@ -8,8 +8,22 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-from jobmedic.ingest.base import IngestContext, IngestSummary, Reader, run_ingest
+if TYPE_CHECKING:
+    from jobmedic.ingest.base import IngestContext, IngestSummary, Reader, run_ingest
+
+#: Names re-exported from jobmedic.ingest.base, imported on first use (module __getattr__), so
+#: listing the sources (`jobmedic --help`) does not import the loader and the store.
+_FROM_BASE = ("IngestContext", "IngestSummary", "Reader", "run_ingest")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_BASE:
+        from jobmedic.ingest import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: source name -> (module, class) of its Reader, in the order they are listed to users.
 _SOURCES: dict[str, tuple[str, str]] = {
@@ -27,7 +41,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
 }
 
 
-class _Readers(Mapping[str, Reader]):
+class _Readers(Mapping[str, "Reader"]):
     """name -> Reader, each made (and its module imported) on first lookup."""
 
     def __init__(self) -> None:

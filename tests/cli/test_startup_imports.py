@@ -24,6 +24,7 @@ PROBE = r"""
 import atexit, json, sys
 atexit.register(lambda: print("LOADED=" + json.dumps(sorted({m.split(".")[0] for m in sys.modules})), file=sys.stderr))
 atexit.register(lambda: print("TOOLMODS=" + json.dumps(sorted(m for m in sys.modules if m.startswith("jobmedic.tools."))), file=sys.stderr))
+atexit.register(lambda: print("JOBMEDIC=" + json.dumps(sorted(m for m in sys.modules if m.startswith("jobmedic."))), file=sys.stderr))
 from jobmedic.main import main
 sys.argv = ["jobmedic", *sys.argv[1:]]
 main()
@@ -73,6 +74,10 @@ def test_help_imports_no_heavy_library():
     assert "Counts of failures and jobs" in out
     assert not tools, sorted(tools)
     assert "pydantic_settings" not in mods
+    # nor pydantic, yaml or the store: listing needs names and summaries only
+    p = _run("--help")
+    assert not {"pydantic", "yaml"} & set(_line(p, "LOADED"))
+    assert not {"jobmedic.knowledge.store", "jobmedic.ingest.base"} & set(_line(p, "JOBMEDIC"))
 
 
 def test_db_info_imports_no_heavy_library(small_db):
