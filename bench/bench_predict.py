@@ -6,11 +6,15 @@ the same machine load):
 * predict: p50 / p95 (wall and CPU) of one `predict` action (features, three models,
   attributions, the report) over 1,000 specs;
 * batch scoring: jobs/s (wall and CPU) of `models.batch.score` on 200,000 specs submitted
-  now, end to end from the store (before: the history read and as-of features; after: the
-  summary), and of the model part alone (features given).
+  now, end to end from the store: "before" (issue 16's start: the history read and as-of
+  features), "previous" (commit 4e1e529: summary features, the recent-runtime block by one
+  lookup per (entity, submit time), every spec scored), "after" (the recent runs from the
+  summary, identical specs scored once, XGBoost with batch.THREADS threads; also with 1), and
+  the same on specs made all distinct; and of the model part alone (features given).
 
-    .venv/bin/python -m bench predict [--jobs N] [--reuse] [--calls N] [--train KIND]
-    (--reuse: keep trained models; --train KIND: train only that kind and stop)
+    .venv/bin/python -m bench predict [--jobs N] [--reuse] [--calls N] [--train KIND] [--skip-slow]
+    (--reuse: keep trained models; --train KIND: train only that kind and stop;
+     --skip-slow: leave out the "before" and "previous" batch runs)
 """
 from __future__ import annotations
 
@@ -26,8 +30,9 @@ from jobmedic.knowledge import entity_summary
 from jobmedic.knowledge.errors import ModelError
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.taxonomy import Taxonomy
-from jobmedic.models import forest, registry, training
-from jobmedic.models.batch import score
+from jobmedic.models import batch as batch_mod
+from jobmedic.models import forest, registry, summary_recent, training
+from jobmedic.models.batch import distinct_rows, score, specs_frame
 from jobmedic.models.synthetic import synthetic_jobs
 from jobmedic.settings import config_path
 from jobmedic.tools import run_action
@@ -62,6 +67,37 @@ def before_issue16():
         yield
     finally:
         forest.SMALL, entity_summary.fresh_at = small, fresh
+
+
+@contextmanager
+def previous_batch():
+    """Batch scoring as it was before the recent runs in the summary (commit 4e1e529): every
+    spec scored (no grouping of identical ones), the recent-runtime block from one lookup of the
+    jobs per distinct (entity, submit time)."""
+    recent = summary_recent.recent_block
+    summary_recent.recent_block = lambda *a, **k: None
+    try:
+        with no_grouping():
+            yield
+    finally:
+        summary_recent.recent_block = recent
+
+
+@contextmanager
+def no_grouping():
+    """Every spec scored, identical ones too."""
+    distinct = batch_mod.distinct_rows
+    batch_mod.distinct_rows = lambda q: (np.arange(len(q)), np.arange(len(q)))
+    try:
+        yield
+    finally:
+        batch_mod.distinct_rows = distinct
+
+
+@contextmanager
+def batch_before_issue16():
+    with before_issue16(), no_grouping():
+        yield
 
 
 def _timed(fn):
@@ -120,15 +156,37 @@ def main(argv: list[str]) -> dict:
     specs = df.sample(200_000, random_state=0)[["user", "name", "project", "queue", "qos", "req_cpus",
                                                  "req_mem_mb", "timelimit_s"]].rename(
         columns={"timelimit_s": "req_walltime_s"}).reset_index(drop=True)
-    batch = {}
-    for which in ("before", "after"):
-        with before_issue16() if which == "before" else _nothing():
-            res, w, c = _timed(partial(score, s, specs, mdir, ctx.now, LEVELS))
+    # every spec distinct (a thousandth of a MB apart): what the boosters cost without repeats
+    distinct = specs.assign(req_mem_mb=specs["req_mem_mb"] + np.arange(len(specs)) * 1e-3)
+    batch: dict = {"distinct_specs": len(distinct_rows(specs_frame(specs, ctx.now))[1])}
+    results = {}
+    runs = [("before", specs, batch_before_issue16(), 1), ("previous", specs, previous_batch(), 1),
+            ("after_1_thread", specs, _nothing(), 1), ("after", specs, _nothing(), 2),
+            ("after_all_distinct_1_thread", distinct, _nothing(), 1),
+            ("after_all_distinct", distinct, _nothing(), 2)]
+    if "--skip-slow" in argv:  # the history read and the per-spec lookups take minutes under load
+        runs = runs[2:]
+    for which, sp, switch, threads in runs:
+        batch_mod.THREADS = threads
+        l0 = os.getloadavg()[0]
+        with switch:
+            res, w, c = _timed(partial(score, s, sp, mdir, ctx.now, LEVELS))
         batch[which] = {"jobs_per_s_wall": round(len(res) / w), "jobs_per_s_cpu": round(len(res) / c),
-                        "wall_s": round(w, 2), "cpu_s": round(c, 2)}
-        batch.setdefault("results", []).append(res)
-    same = batch.pop("results")
-    np.testing.assert_allclose(same[0]["failure_risk"].to_numpy(), same[1]["failure_risk"].to_numpy())
+                        "wall_s": round(w, 2), "cpu_s": round(c, 2), "threads": threads,
+                        "load": [round(l0, 1), round(os.getloadavg()[0], 1)]}
+        results[which] = res
+        print(which, batch[which], flush=True)
+    batch_mod.THREADS = 2
+    ref = results.get("before", results.get("previous"))
+    for which, res in results.items():  # the same answers on every path
+        other = ref if ref is not None and "distinct" not in which else results["after_all_distinct_1_thread"]
+        np.testing.assert_allclose(res["failure_risk"].to_numpy(), other["failure_risk"].to_numpy())
+        if "runtime_q0.5" in res:
+            np.testing.assert_allclose(res["runtime_q0.5"].to_numpy(), other["runtime_q0.5"].to_numpy(),
+                                       rtol=1e-5)
+    if ref is None:
+        ref = results["after_1_thread"]
+    np.testing.assert_allclose(results["after"]["failure_risk"].to_numpy(), ref["failure_risk"].to_numpy())
     loaded = []
     for k in ("failure", "runtime", "memory"):
         try:

@@ -198,8 +198,14 @@ def _blobs(M: np.ndarray) -> list[bytes]:
 
 def runs_matrix(blobs: Sequence[Any]) -> np.ndarray:
     """(rows x RECENT_K) float64 from stored RECENT_RUNS blobs (None: all NaN)."""
-    M = np.full((len(blobs), RECENT_K), np.nan)
     size = 8 * RECENT_K
+    try:  # every one a blob of the right size (frame() gives NULLs as NaN blobs)
+        joined = b"".join(blobs)
+        if len(joined) == size * len(blobs):
+            return np.frombuffer(joined, dtype="<f8").reshape(len(blobs), RECENT_K).copy()
+    except TypeError:
+        pass
+    M = np.full((len(blobs), RECENT_K), np.nan)
     ok = [i for i, v in enumerate(blobs) if isinstance(v, bytes) and len(v) == size]
     if ok:
         M[ok] = np.frombuffer(b"".join([blobs[i] for i in ok]), dtype="<f8").reshape(len(ok), RECENT_K)
@@ -335,17 +341,18 @@ def histories(store: Store, spec: dict[str, Any], scope: Sequence[str] | None
 def frame(store: Store, kind: str, values: Iterable[str],
           columns: Sequence[str] = COLUMNS) -> pd.DataFrame:
     """The all-project summary rows of `kind` for `values` (batch scoring), indexed by value,
-    numbers as float64 (NULL: NaN); `columns` may add RECENT_RUNS (sqlite3.OperationalError on
-    a summary without them)."""
+    numbers as float64 (NULL: NaN); `columns` may add RECENT_RUNS (blobs, all NaN where not
+    kept; sqlite3.OperationalError on a summary without them)."""
+    import json
+
     import pandas as pd
 
-    vals = sorted({str(v) for v in values})
-    conn = store.conn
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS _es_vals (value TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM _es_vals")
-    conn.executemany("INSERT INTO _es_vals VALUES (?)", ((v,) for v in vals))
-    cur = conn.execute(f"SELECT {', '.join('s.' + c for c in columns)} FROM _es_vals v JOIN "
-                       "entity_summary s ON s.kind = ? AND s.value = v.value AND s.agg = 1", (kind,))
+    sel = ", ".join(f"coalesce({c}, :none)" if c in RECENT_RUNS else c for c in columns)
+    cur = store.conn.execute(
+        f"SELECT {sel} FROM entity_summary WHERE kind = :kind AND agg = 1 AND value IN "
+        "(SELECT value FROM json_each(:values))",
+        {"kind": kind, "values": json.dumps(sorted({str(v) for v in values})),
+         "none": np.full(RECENT_K, np.nan).astype("<f8").tobytes()})
     rows = cur.fetchall()
     text = {"kind", "value", "pkey", *RECENT_RUNS}
     data = list(zip(*rows)) if rows else [()] * len(columns)

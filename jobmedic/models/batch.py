@@ -4,8 +4,9 @@ summary for specs submitted now). Specs that are identical in every column the p
 read (an array job's tasks, a resubmitted batch) are scored once and the answer repeated."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,11 @@ from jobmedic.models.features import FEATURES, build_features
 
 if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store
+
+#: XGBoost threads for a batch's boosters (the served models keep 1 for one job); from
+#: THREADS_FROM distinct specs on, where a thread pool pays for itself.
+THREADS = 2
+THREADS_FROM = 2000
 
 SPEC_COLUMNS = ["user", "project", "queue", "qos", "image", "name", "req_cpus", "req_gpus",
                 "req_mem_mb", "req_walltime_s", "n_nodes", "submit_time"]
@@ -53,26 +59,41 @@ def specs_frame(specs: pd.DataFrame, now: int) -> pd.DataFrame:
     return q
 
 
+@contextmanager
+def _threads(model: Any, n: int) -> Iterator[None]:
+    """`model`'s booster predicts with `n` threads inside the block, then with its serving 1."""
+    b = getattr(model, "booster_", None)
+    if b is None or n == 1:
+        yield
+        return
+    b.set_param({"nthread": n})
+    try:
+        yield
+    finally:
+        b.set_param({"nthread": 1})
+
+
 def distinct_rows(q: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(for each row of `q`, the number of its distinct row; the position of each distinct
-    row's first occurrence). Rows are grouped by a 64-bit hash of all their columns, then each
-    is checked equal (NaN equal to NaN) to its group's first row; on a hash collision every row
-    is its own group, so the result is always exact."""
+    row's first occurrence). Exact: each column is factorised (missing values one group), and
+    the codes are combined column by column into one integer key (re-factorised before it
+    could overflow)."""
     n = len(q)
-    plain = (np.arange(n), np.arange(n))
     if n < 2:
-        return plain
-    h = pd.util.hash_pandas_object(q, index=False).to_numpy()
-    codes, _ = pd.factorize(h)
+        return np.arange(n), np.arange(n)
+    key = np.zeros(n, dtype=np.int64)
+    size = 1
+    for c in q.columns:
+        codes, uniques = pd.factorize(q[c], use_na_sentinel=False)
+        k = len(uniques) + 1
+        if size * k >= 2 ** 62:
+            key, u = pd.factorize(key)
+            size = len(u)
+        key = key * k + codes
+        size *= k
+    codes, _ = pd.factorize(key)
     first = np.full(codes.max() + 1, n, dtype=np.int64)
     np.minimum.at(first, codes, np.arange(n))
-    rep = first[codes]
-    for c in q.columns:
-        a = q[c].to_numpy()
-        b = a[rep]
-        same = (a == b) | (pd.isna(a) & pd.isna(b))
-        if not bool(np.all(same)):
-            return plain
     return codes, first
 
 
@@ -96,7 +117,9 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
         F = features(hist, q)
     X = F[FEATURES].to_numpy()
     fm, _ = registry.load(models_dir, "failure")
-    p = fm.predict(X)
+    nthread = THREADS if len(X) >= THREADS_FROM else 1
+    with _threads(fm, nthread):
+        p = fm.predict(X)
     out = pd.DataFrame({"failure_risk": np.round(p, 4), "risk_level": level_of(p, levels)},
                        index=q.index)
     for kind in registry.of_role("request"):
@@ -104,7 +127,9 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
             m, _ = registry.load(models_dir, kind.name)
         except ModelError:  # optional models: their columns are left out
             continue
-        qs, b = m.predict_with_budget(m.batch_inputs(X, q, store, scope, hist), retry_budget)
+        inputs = m.batch_inputs(X, q, store, scope, hist)
+        with _threads(m, nthread):
+            qs, b = m.predict_with_budget(inputs, retry_budget)
         for col, v in m.advice_columns(qs, q["timelimit_s"].to_numpy()).items():
             out[col] = v
         if b is not None:

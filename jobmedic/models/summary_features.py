@@ -7,7 +7,9 @@ latest submit); otherwise the caller computes the as-of features from the jobs
 (tests/models/test_entity_summary.py)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sqlite3
+import weakref
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -62,17 +64,50 @@ def summary_features(store: Store, q: pd.DataFrame) -> pd.DataFrame | None:
     qt = q["submit_time"].to_numpy(dtype="float64")
     if not exact_for(store, qt):
         return None
+    given = q
     q = with_shape(q)
     cols = _request_block(q)
+    read: dict[str, pd.DataFrame] = {}
     for kind in ENTITY_KINDS:
         codes, keys = entity_codes(q[kind])
-        table = entity_summary.frame(store, kind, keys).reindex(keys)
-        at = np.where(codes >= 0, codes, len(keys))  # the last row: no entity (all NaN)
+        table = _read(store, kind, keys)
+        read[kind] = table
+        pos = table.index.get_indexer(keys)
+        at = np.where(codes >= 0, pos[np.clip(codes, 0, None)] if len(keys) else -1, -1)  # -1:
+        # no entity, or none in the summary: the appended all-NaN row
         rows = pd.DataFrame({c: np.append(table[c].to_numpy(dtype="float64"), np.nan)[at]
-                             for c in table.columns if c not in ("kind", "agg", "pkey")})
+                             for c in table.columns if c in STAT_COLUMNS})
         for s, v in kind_columns(rows, qt).items():
             cols[f"{kind}_{s}"] = v
+    _LAST[:] = [weakref.ref(given), entity_summary.watermark(store), read]
     return pd.DataFrame(cols, index=q.index)[FEATURES]
+
+
+#: The summary columns kind_columns reads.
+STAT_COLUMNS = ("n", "fails", "recent_n", "recent_bits", "last_fail", "last_end", "n_rt",
+                "sum_logrt", "last_rt", "prev_rt", "max_rss", "last_rss")
+#: The rows the last summary_features call read (weakly keyed by its specs frame, with the
+#: summary's watermark): the batch's runtime block (models/summary_recent.py) reuses them.
+_LAST: list[Any] = [None, None, {}]
+
+
+def _read(store: Store, kind: str, keys: list[str]) -> pd.DataFrame:
+    """The summary rows of `kind` for `keys`, with the recent runs where the summary keeps them."""
+    if kind in entity_summary.RECENT_RUN_KINDS:
+        try:
+            return entity_summary.frame(store, kind, keys, entity_summary.ALL_COLUMNS)
+        except sqlite3.OperationalError:  # a summary from before the recent runs
+            pass
+    return entity_summary.frame(store, kind, keys)
+
+
+def last_read(store: Store, q: pd.DataFrame, kind: str) -> pd.DataFrame | None:
+    """The rows of `kind` that summary_features read for this very specs frame `q`, if the
+    summary has not moved since."""
+    ref, w, read = _LAST
+    if ref is None or ref() is not q or w != entity_summary.watermark(store):
+        return None
+    return read.get(kind)
 
 
 def entity_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:

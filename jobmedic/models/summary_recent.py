@@ -18,7 +18,7 @@ import pandas as pd
 from jobmedic.knowledge import entity_summary
 from jobmedic.models import runtime_features
 from jobmedic.models.features import with_shape
-from jobmedic.models.summary_features import entity_codes, exact_for
+from jobmedic.models.summary_features import entity_codes, exact_for, last_read
 
 if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store
@@ -39,10 +39,12 @@ def recent_block(store: Store, queries: pd.DataFrame, scope: Sequence[str] | Non
     for kind in runtime_features.KINDS:
         codes, keys = entity_codes(q[kind])
         codes = np.where((q[kind] == "").to_numpy(), -1, codes)  # no entity, as in recent_specs
-        try:
-            table = entity_summary.frame(store, kind, keys, ("value", *entity_summary.RECENT_RUNS))
-        except sqlite3.OperationalError:  # a summary from before the recent runs
-            return None
+        table = last_read(store, queries, kind)  # read by summary_features for these specs
+        if table is None or not set(entity_summary.RECENT_RUNS) <= set(table.columns):
+            try:
+                table = entity_summary.frame(store, kind, keys, ("value", *entity_summary.RECENT_RUNS))
+            except sqlite3.OperationalError:  # a summary from before the recent runs
+                return None
         L, R = runs(table, codes, keys)
         cols |= runtime_features._reduce(kind, L, R)
     return runtime_features._finish(cols, q["timelimit_s"].to_numpy(dtype="float64"))
@@ -51,11 +53,10 @@ def recent_block(store: Store, queries: pd.DataFrame, scope: Sequence[str] | Non
 def runs(table: pd.DataFrame, codes: np.ndarray, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(L, R) of each query row (runtime_features' log runtimes and shares, newest first) from
     the summary rows `table` (indexed by value) of the entities `keys` the rows' `codes` name."""
-    rows = table.reindex(keys)
-    rt = np.vstack([entity_summary.runs_matrix(rows["recent_rt"].to_numpy()),
-                    np.full((1, runtime_features.RECENT_K), np.nan)])  # last row: no entity
-    tl = np.vstack([entity_summary.runs_matrix(rows["recent_tl"].to_numpy()),
-                    np.full((1, runtime_features.RECENT_K), np.nan)])
-    at = np.where(codes >= 0, codes, len(keys))
+    pos = table.index.get_indexer(keys)
+    at = np.where(codes >= 0, pos[np.clip(codes, 0, None)] if len(keys) else -1, -1)
+    nan = np.full((1, runtime_features.RECENT_K), np.nan)  # at -1: no entity, no summary row
+    rt = np.vstack([entity_summary.runs_matrix(table["recent_rt"].to_numpy()), nan])
+    tl = np.vstack([entity_summary.runs_matrix(table["recent_tl"].to_numpy()), nan])
     lrt = np.log1p(np.maximum(rt, 0))
     return lrt[at], runtime_features._ratio(rt, tl)[at]

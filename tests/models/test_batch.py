@@ -22,12 +22,13 @@ def test_distinct_rows_groups_equal_rows_only():
     assert (batch.distinct_rows(q.iloc[:1])[0] == [0]).all()
 
 
-def test_distinct_rows_falls_back_on_a_hash_collision(monkeypatch):
-    q = pd.DataFrame({"user": ["a", "b", "c"], "cpus": [1.0, 2.0, 3.0]})
-    monkeypatch.setattr(pd.util, "hash_pandas_object",
-                        lambda df, index=False: pd.Series(np.zeros(len(df), dtype=np.uint64)))
-    codes, first = batch.distinct_rows(q)  # every row "collides": each is its own group
-    assert codes.tolist() == [0, 1, 2] and first.tolist() == [0, 1, 2]
+def test_distinct_rows_many_columns_no_overflow():
+    rng = np.random.default_rng(0)
+    q = pd.DataFrame({f"c{i}": rng.integers(0, 1000, 5000).astype(float) for i in range(12)})
+    q = pd.concat([q, q.iloc[:700]], ignore_index=True)  # 700 exact repeats
+    codes, first = batch.distinct_rows(q)
+    assert len(first) == len(q.drop_duplicates()) == 5000
+    assert (q.iloc[first[codes]].to_numpy() == q.to_numpy()).all()
 
 
 @pytest.fixture(scope="module")
