@@ -11,6 +11,9 @@ bench/out/google_gnn.json, so the training and the evaluation can run as two com
 `--days N` works on a copy of the store holding the jobs submitted in the first N days
 (bench/out/data/google_dN.db; train on the first 5/7 of them, test on the rest) with its own
 models, `--failure` trains the XGBoost model there first: a smaller check for a busy machine.
+`--tag T --param K=V ...` trains with other gnn parameters on a copy of the store with its own
+models (bench/out/data/google_T.db, models-google_T), so choices can be compared on the
+validation slice their cards report without touching the main artifacts.
 """
 from __future__ import annotations
 
@@ -40,10 +43,21 @@ def main(argv: list[str]) -> dict:
         days = int(argv[argv.index("--days") + 1])
         s, name = _subset(s, days), f"google_d{days}"
         until, end = EPOCH_OFFSET + round(days * 15 / 21) * DAY, EPOCH_OFFSET + days * DAY
+    if "--tag" in argv:  # an experiment on its own copy of the store, with its own models
+        base, name = name, f"{name}_{argv[argv.index('--tag') + 1]}"
+        s = _copy(s, name)
+        if not os.path.isdir(os.path.join(models_dir(name), "failure")):  # the same XGBoost
+            import shutil
+
+            shutil.copytree(os.path.join(models_dir(base), "failure"), os.path.join(models_dir(name), "failure"))
     mdir = models_dir(name)
-    params = {"threads": threads}
+    params: dict = {"threads": threads}
     if "--epochs" in argv:
         params["epochs"] = int(argv[argv.index("--epochs") + 1])
+    for i, a in enumerate(argv):
+        if a == "--param":  # --param hidden=64 (numbers only)
+            k, v = argv[i + 1].split("=", 1)
+            params[k] = float(v) if "." in v else int(v)
     frame = training.load(s)
     out_json = OUT_JSON.with_name(f"{name}_gnn.json")
     saved = out_json.exists() and json.loads(out_json.read_text()) or {}
@@ -90,6 +104,19 @@ def _subset(s, days: int):
         with sub.transaction() as conn:
             conn.execute("DELETE FROM jobs WHERE submit_time >= ?", (EPOCH_OFFSET + days * DAY,))
         return sub
+    return Store(db)
+
+
+def _copy(s, name: str):
+    """A copy of the store `s` as bench/out/data/<name>.db (made once)."""
+    import shutil
+
+    from jobmedic.knowledge.store import Store
+
+    db = OUT / f"{name}.db"
+    if not db.exists():
+        s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copyfile(s.path, db)
     return Store(db)
 
 
