@@ -37,6 +37,7 @@ from jobmedic.models.gnn_serving import KNN_FEATURES, SHARED, assemble, standard
 if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store
 
+
 def _stale(why: str, t0: float, c0: float, jobs: int = 0) -> dict[str, Any]:
     return {"mode": "stale", "reason": why, "jobs": jobs, "seconds": round(time.perf_counter() - t0, 3),
             "cpu_seconds": round(time.process_time() - c0, 3)}
@@ -46,18 +47,20 @@ def refresh(store: Store) -> dict[str, Any]:
     """Bring the store's gnn serving state up to its newest jobs. Returns {mode: none (no
     state) | current | incremental | stale, jobs, seconds, cpu_seconds, reason (stale)}."""
     t0, c0 = time.perf_counter(), time.process_time()
-    st = gnn_state.load(store)
-    if st is None:
+    head = gnn_state.header(store)  # the checks first: the payload is tens of MB
+    if head is None:
         return {"mode": "none", "jobs": 0, "seconds": 0.0, "cpu_seconds": 0.0}
-    a, W = st["arrays"], float(st["watermark"])
-    if "pend_rowid" not in a:
-        return _stale("the state was built without what a refresh needs: retrain the gnn", t0, c0)
+    W = float(head[1])
     if entity_summary.watermark(store) != W:
         return _stale("the entity summary is not at the gnn state's watermark", t0, c0)
     L = gnn_state.jobs_since(store, W)
     if L.empty:
         return {"mode": "current", "jobs": 0, "seconds": round(time.perf_counter() - t0, 3),
                 "cpu_seconds": round(time.process_time() - c0, 3)}
+    st = gnn_state.load(store)
+    a = st["arrays"] if st is not None else {}
+    if "pend_rowid" not in a:
+        return _stale("the state was built without what a refresh needs: retrain the gnn", t0, c0)
     try:
         arrays, watermark = _refresh(store, a, W, L)
     except _NotExact as exc:
