@@ -77,6 +77,9 @@ def user_config_file() -> Path:
 class IngestSettings(BaseModel):
     batch_size: int = Field(20_000, ge=100, le=1_000_000)
     resubmit_window_h: float = Field(72, gt=0, le=24 * 365)
+    # `jobmedic ingest` parses in a second process while it writes (ingest/ahead.py); off:
+    # one process (on a machine whose cores are all busy, the second one only costs)
+    parse_ahead: bool = True
 
 
 class RiskLevels(BaseModel):

@@ -61,7 +61,8 @@ def ingest(
     ictx = IngestContext(st.taxonomy, Templates(store.load_templates()),
                          cluster=cluster or st.settings.cluster,
                          batch_size=st.settings.ingest.batch_size,
-                         fields=fields.split(",") if fields else None, parse_ahead=True)
+                         fields=fields.split(",") if fields else None,
+                         parse_ahead=st.settings.ingest.parse_ahead)
     show = sys.stderr.isatty() if progress is None else progress
     prog, update = _progress_fn(show and not as_json)
     try:
