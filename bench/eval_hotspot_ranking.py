@@ -19,8 +19,11 @@ mean (`exp_*`) and the spread that persists between the ranking period's halves 
 which reads each subject's first-half counts; on Google through Hotspots.test itself); each jobmedic ranker lists the flagged subjects first, then the others tested,
 in its order. Tied subjects form one group and a top K that cuts a group takes its expected
 share (see `lifts`). The method is chosen on the dev splits (mean log-lift ratio over count;
-`--splits dev` runs those alone), then the final splits are reported.
-`python -m bench.eval_hotspot_ranking [--part google|lanl|titan] [--splits dev]`.
+`--splits dev` runs those alone), then the final splits are reported. Second round: the
+validated prior (`val_mean`: the strength, or the count order, that predicts the second half of
+the ranking period best) and, for it and `split_mean`, a paired bootstrap interval of the
+difference to count at each K (`diff_90`; see `intervals` and `choose`).
+`python -m bench.eval_hotspot_ranking [--part google|lanl|titan] [--splits dev] [--boot N]`.
 """
 from __future__ import annotations
 
