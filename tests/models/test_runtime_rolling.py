@@ -79,3 +79,47 @@ def test_card_and_predictions_use_the_recent_runtime_features(built):
     batch = score(s, specs, str(models), now, {"moderate": 0.3, "high": 0.6, "critical": 0.8},
                   history=df)
     assert batch["runtime_q0.5"].iloc[0] == pytest.approx(one["runtime_s"]["quantiles"]["q0.5"], abs=0.1)
+    assert batch["recommended_time_s"].iloc[0] == one["runtime_s"]["recommended"]
+
+
+def test_the_recommended_time_is_tiered_by_the_users_limit():
+    from jobmedic.models.runtime import LONG_LIMIT_S, tiered
+
+    short, long_ = np.array([100.0, 100.0, 100.0]), np.array([50.0, 50.0, 50.0])
+    tl = np.array([LONG_LIMIT_S - 1, LONG_LIMIT_S, np.nan])
+    # whole minutes plus one, the short tier below the boundary and without a limit
+    np.testing.assert_array_equal(tiered(short, long_, tl), [180.0, 120.0, 180.0])
+    # never above the user's own limit
+    assert tiered(np.array([1e9]), np.array([1e9]), np.array([3600.0]))[0] == 3600.0
+
+
+def test_the_point_runtime_blends_the_unshifted_median_with_the_users_share():
+    from jobmedic.models.runtime import POINT_WEIGHT, point
+
+    raw = np.log1p(np.array([100.0, 100.0, 100.0]))
+    got = point(raw, np.array([np.nan, 0.0, 400.0]))
+    assert got[0] == pytest.approx(100.0) and got[1] == pytest.approx(100.0)  # no share: the median
+    want = np.expm1(POINT_WEIGHT * np.log1p(100.0) + (1 - POINT_WEIGHT) * np.log1p(400.0))
+    assert got[2] == pytest.approx(want) and 100.0 < got[2] < 400.0
+
+
+def test_served_recommendation_is_the_tier_budget_request(built):
+    from jobmedic.models.runtime import TIER_BUDGETS, budget_time, is_long
+
+    _db, models, cards = built
+    m, _ = registry.load(models, "runtime")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, m.booster_.num_features()))
+    tl = np.where(np.arange(40) % 2 == 0, 3600.0, 86_400.0)
+    q = m.predict(X)
+    want = np.where(is_long(tl), budget_time(m.for_budget(X, TIER_BUDGETS[1]), tl),
+                    budget_time(m.for_budget(X, TIER_BUDGETS[0]), tl))
+    got = m.tier_times(q, tl)
+    # the budget request of the top quantile; where the shifted quantiles cross (the top one is
+    # not the largest) the sorted top is used, which can only ask for more
+    top = np.argmax(m._raw(X) + np.asarray(m.shift_), axis=1) == len(m.alphas) - 1
+    assert top.sum() >= 5
+    np.testing.assert_allclose(got[top], want[top], rtol=0, atol=60.0)
+    assert (got >= want - 60.0).all()
+    v = cards["runtime"]["validation"]
+    assert {"walltime_q0.95", "walltime_recommendation", "model_median_q0.5"} <= set(v)
