@@ -7,6 +7,10 @@ are ingested one after another, each followed by `app.after_ingest`, timing the 
 and wall). Last, the same state is rebuilt from scratch (features, graph, forward) for scale.
 
     .venv/bin/python -m bench.bench_gnn_refresh [--jobs 60000] [--polls 100,1000,5000]
+    .venv/bin/python -m bench.bench_gnn_refresh --google [--polls 100,1000,5000]
+
+(`--google`: on a copy of the Google 21-day store and its gnn state, after
+`bench.eval_google_gnn`; see `google`.)
 """
 from __future__ import annotations
 
@@ -34,6 +38,10 @@ def main(argv: list[str]) -> dict:
     n = int(argv[argv.index("--jobs") + 1]) if "--jobs" in argv else 60000
     polls = [int(x) for x in (argv[argv.index("--polls") + 1] if "--polls" in argv
                               else "100,1000,5000").split(",")]
+    if "--google" in argv:
+        res = google(polls)
+        OUT.with_name("gnn_refresh_google.json").write_text(json.dumps(res, indent=1, default=str))
+        return res
     rows = synthetic_jobs(n, seed=3)
     c = {name: i for i, name in enumerate(JOB_COLUMNS)}
     sub = np.sort(np.array([r[c["submit_time"]] for r in rows]))
@@ -65,6 +73,54 @@ def main(argv: list[str]) -> dict:
     print(json.dumps(out["full_build"]))
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(out, indent=1, default=str))
+    return out
+
+
+def google(polls: list[int]) -> dict:
+    """The same on a copy of the Google 21-day store (bench/out/data/google.db, with the gnn
+    state `bench.eval_google_gnn` left there): each poll re-submits the next of the trace's last
+    jobs under new ids, moved after everything in the store (ended, so each one joins the
+    state), then `after_ingest`."""
+    import shutil
+    import sqlite3
+
+    from jobmedic.app import App, after_ingest
+    from jobmedic.knowledge.migrations import JOB_COLUMNS
+    from jobmedic.knowledge.store import Store
+    from jobmedic.settings import load_settings
+
+    src = Path(__file__).resolve().parent / "out" / "data" / "google.db"
+    tmp = Path(tempfile.mkdtemp())
+    shutil.copyfile(src, tmp / "g.db")
+    con = sqlite3.connect(tmp / "g.db")
+    cols = ", ".join(JOB_COLUMNS)
+    last = con.execute(f"SELECT {cols} FROM jobs WHERE end_time IS NOT NULL ORDER BY submit_time DESC "
+                       f"LIMIT {sum(polls)}").fetchall()[::-1]
+    top = con.execute("SELECT MAX(end_time) FROM jobs").fetchone()[0]
+    con.close()
+    c = {name: i for i, name in enumerate(JOB_COLUMNS)}
+    s = Store(tmp / "g.db")
+    app = App(load_settings(db=str(tmp / "g.db")), store=s)
+    out: dict = {"store": "google 21 days", "polls": []}
+    done = 0
+    for k, p in enumerate(polls):
+        batch = []
+        # after everything already in the store: a poll holds no job ended before the last one's
+        shift = float(top) - min(r[c["submit_time"]] for r in last[done:done + p]) + 60
+        for r in last[done:done + p]:
+            r = list(r)
+            r[c["job_id"]] = f"{r[c['job_id']]}-r{k}"
+            for col in ("submit_time", "start_time", "end_time"):
+                if r[c[col]] is not None:
+                    r[c[col]] = r[c[col]] + shift
+            batch.append(tuple(r))
+        done += p
+        top = max(float(top), *(r[c["end_time"]] for r in batch))
+        s.upsert_jobs(batch)
+        res = after_ingest(app, s)
+        out["polls"].append({"poll_jobs": p, "loadavg": os.getloadavg()[0]} | (res.gnn or {}))
+        print(json.dumps(out["polls"][-1]), flush=True)
+    shutil.rmtree(tmp)
     return out
 
 

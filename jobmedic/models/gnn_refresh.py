@@ -159,8 +159,8 @@ def _first_layer(a, L, fr, E, n_old, z, sub, end, P_all, zk_all, kcols, prm) -> 
         olds: dict[str, np.ndarray] = {}
         order = np.lexsort((a[f"{kind}_rank"], a[f"{kind}_value"]))
         vals, rows = a[f"{kind}_value"][order], a[f"{kind}_row"][order]
-        cut = np.flatnonzero(np.r_[True, vals[1:] != vals[:-1], True])
-        for i in range(len(cut) - 1):
+        cut = np.flatnonzero(np.r_[True, vals[1:] != vals[:-1], True]) if len(vals) else []
+        for i in range(len(cut) - 1):  # (no list at all: e.g. a trace without images)
             olds[str(vals[cut[i]])] = rows[cut[i]:cut[i + 1]]  # newest first
         qv = L[kind].astype(object).to_numpy()[fr]
         ev = L[kind].astype(object).to_numpy()[E]
