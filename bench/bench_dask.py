@@ -195,6 +195,7 @@ def driver(argv: list[str]) -> dict:
     res["worker_peak_rss_mb"] = [round(v[1]) for v in w1.values()]
     res["counts"] = card["counts"]
     res["val_auroc"] = card["validation"]["model"]["auroc"]
+    res["driver_stages"] = card["engine"].get("driver")
     res["driver_peak_rss_mb"] = round(_hwm_mb())
     res["load_avg_end"] = [round(x, 1) for x in os.getloadavg()]
     s.close()

@@ -147,12 +147,15 @@ def train(store: Store, kind: str, models_dir: str, client: Any, root: str | Pat
                          f"train {kind} from the store: `jobmedic train {kind} --engine dask` "
                          "without --parquet")
     t0 = time.perf_counter()
+    stages = _Stages()
     cls = registry.kind(kind)
     exported = parquet.export(store, root, tables=("jobs",)) if export else None
+    stages.done("export")
     with dask.config.set({"dataframe.convert-string": False}):
         method = "tasks" if dp.n_rows(root) < 2_000_000 else "p2p"
         fr = client.persist(dp.features(dp.jobs(root, scope), npartitions, method))
         pairs = _pairs(fr, clusters, sources)
+        stages.done("features")
         if until is None:
             sub = _values(fr, _sub_chosen, pairs)
             if not len(sub):
@@ -183,6 +186,7 @@ def train(store: Store, kind: str, models_dir: str, client: Any, root: str | Pat
         fit = marked.map_partitions(lambda p: p[p[_SLICE] == 1])[[*FEATURES, "_y"]]
         arr = fit.to_dask_array(lengths=True)
         Xf, yf = arr[:, :len(FEATURES)], arr[:, len(FEATURES)]
+        stages.done("split")
         cal = marked.map_partitions(lambda p: p[p[_SLICE] == 2]).compute()
         cal = cal.sort_values(["submit_time", dp.ROW], kind="stable")
         frame = dp.to_local(cal)
@@ -190,6 +194,7 @@ def train(store: Store, kind: str, models_dir: str, client: Any, root: str | Pat
         _, yc = cls.labels(frame[0])
         first_submit = float(fr["submit_time"].min().compute())
         last_end = float(fr["end_time"].max().compute())
+        stages.done("gather_calibration")
         model = cls(params)
         trainer = dask_trainer(client, retries=retries)
         token = boosting.TRAINER.set(trainer)
@@ -198,14 +203,35 @@ def train(store: Store, kind: str, models_dir: str, client: Any, root: str | Pat
         finally:
             boosting.TRAINER.reset(token)
         del fr, marked
+        stages.done("boosting")
     model.calibrate(model.inputs(frame, rows), yc)
     card = training.card_head(first_submit, until, frame[0]["submit_time"].iloc[0], n_fit, n_cal,
                               None, trained_on, clusters, sources)
     extra = model.card_extra(frame, np.arange(0), yf)  # a classifier's sum / mean: computed there
+    stages.done("calibrate")
     card = training.finish(store, models_dir, model, frame, rows, yc, card, extra, t0, last_end)
+    stages.done("validate_save_refresh")
     card["engine"] = {"name": "dask", "data": "parquet", "export": str(root),
                       "workers": len(client.scheduler_info().get("workers", {})),
                       "attempts": max(trainer.attempts, default=1),
-                      "exported": exported}
+                      "exported": exported, "driver": stages.out}
     return card
+
+
+class _Stages:
+    """Wall seconds of each step and the driver's peak RSS after it (the card's
+    engine.driver: where the driver's time and memory go)."""
+
+    def __init__(self) -> None:
+        self.t, self.out = time.perf_counter(), {}
+
+    def done(self, name: str) -> None:
+        import resource
+        import sys
+
+        now = time.perf_counter()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak_mb = peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+        self.out[name] = {"s": round(now - self.t, 2), "peak_rss_mb": round(peak_mb)}
+        self.t = now
 
