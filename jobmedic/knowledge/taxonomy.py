@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +48,32 @@ class Classification:
 
 @dataclass(eq=False)
 class Taxonomy:
+    """The codes and rules. The text rules are kept as regex sources and compiled on first use
+    (`patterns`, `readout`): a process that never classifies text (stats, analyze, remediate)
+    does not pay for compiling them at start (issue 16 item 6)."""
+
     codes: dict[str, CodeInfo]
     states: dict[str, str]
-    patterns: list[tuple[str, re.Pattern[str]]]
+    pattern_sources: list[tuple[str, str]]  # (code, regex), in order
     signals: dict[int, str]
     exit_codes: dict[int, str]
     job_states: dict[str, str]
-    _combined: re.Pattern[str] | None = field(default=None, repr=False)
     #: Rules for reading a pasted text line by line: (code, strength 1-3, regex), in order.
-    readout: list[tuple[str, int, re.Pattern[str]]] = field(default_factory=list, repr=False)
+    readout_sources: list[tuple[str, int, str]] = field(default_factory=list, repr=False)
+
+    @cached_property
+    def patterns(self) -> list[tuple[str, re.Pattern[str]]]:
+        return [(code, re.compile(rx, re.IGNORECASE)) for code, rx in self.pattern_sources]
+
+    @cached_property
+    def readout(self) -> list[tuple[str, int, re.Pattern[str]]]:
+        return [(code, strength, re.compile(rx, re.IGNORECASE | re.MULTILINE))
+                for code, strength, rx in self.readout_sources]
+
+    @cached_property
+    def _combined(self) -> re.Pattern[str]:
+        return re.compile("|".join(f"(?:{rx.pattern})" for _, rx in self.patterns),
+                          re.IGNORECASE)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Taxonomy:
@@ -74,23 +91,14 @@ class Taxonomy:
             return code
 
         states = {k.upper(): check(v, f"state {k}") for k, v in raw.get("states", {}).items()}
-        patterns = [
-            (check(p["code"], "pattern"), re.compile(p["regex"], re.IGNORECASE))
-            for p in raw.get("patterns", [])
-        ]
+        patterns = [(check(p["code"], "pattern"), str(p["regex"]))
+                    for p in raw.get("patterns", [])]
         signals = {int(k): check(v, f"signal {k}") for k, v in raw.get("signals", {}).items()}
         exits = {int(k): check(v, f"exit code {k}") for k, v in raw.get("exit_codes", {}).items()}
         job_states = {k.upper(): v for k, v in raw.get("job_states", {}).items()}
-        tax = cls(codes, states, patterns, signals, exits, job_states)
-        tax.readout = [
-            (check(r["code"], "readout rule"), int(r.get("strength", 3)),
-             re.compile(r["regex"], re.IGNORECASE | re.MULTILINE))
-            for r in raw.get("readout", [])
-        ]
-        tax._combined = re.compile(
-            "|".join(f"(?:{rx.pattern})" for _, rx in patterns), re.IGNORECASE
-        )
-        return tax
+        readout = [(check(r["code"], "readout rule"), int(r.get("strength", 3)), str(r["regex"]))
+                   for r in raw.get("readout", [])]
+        return cls(codes, states, patterns, signals, exits, job_states, readout)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Taxonomy:
@@ -146,7 +154,7 @@ class Taxonomy:
 
     def _classify_text(self, text: str) -> Classification | None:
         text = text[:200_000]
-        if self._combined is None or not self._combined.search(text):
+        if not self._combined.search(text):
             return None
         for code, rx in self.patterns:
             m = rx.search(text)

@@ -165,3 +165,18 @@ def test_lazy_reader_registry_names_match_their_readers():
     for name in READERS:
         assert READERS[name].name == name
     assert READERS.get("no-such-source") is None
+
+
+def test_taxonomy_compiles_its_text_rules_on_first_use():
+    """Loading the taxonomy (every command that opens the store) compiles no regex; the text
+    rules are compiled when text is first classified, with the same answers."""
+    from jobmedic.knowledge.taxonomy import Taxonomy
+    from jobmedic.settings import config_path
+
+    tax = Taxonomy.from_yaml(config_path("taxonomy.yaml"))
+    assert not {"patterns", "readout", "_combined"} & set(vars(tax))
+    hit = tax.classify(text="RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert hit.failure_type.endswith("oom") and hit.rule.startswith("text:")
+    assert {"patterns", "_combined"} <= set(vars(tax))
+    assert [rx.pattern for _, rx in tax.patterns] == [rx for _, rx in tax.pattern_sources]
+    assert len(tax.readout) == len(tax.readout_sources) > 0
