@@ -47,17 +47,28 @@ def test_predict_batch_on_dask_equals_single_machine(db, client, tmp_path):
     assert "failure_risk" in a.splitlines()[0]
 
 
-def test_predict_batch_with_a_dead_scheduler_fails_and_writes_nothing(db, tmp_path):
+@pytest.fixture
+def small_db(tmp_path):
+    """A store and a specs file, no model: the scheduler is refused before anything is read."""
+    s = Store(tmp_path / "s.db")
+    fill_store(s, 100, seed=8)
+    s.jobs_frame().iloc[::10][["user", "name", "req_cpus"]].to_csv(tmp_path / "specs.csv",
+                                                                     index=False)
+    s.close()
+    return tmp_path / "s.db"
+
+
+def test_predict_batch_with_a_dead_scheduler_fails_and_writes_nothing(small_db, tmp_path):
     t0 = time.monotonic()
-    r = _run(db, "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9",
+    r = _run(small_db, "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9",
              "--out", str(tmp_path / "p.csv"))
     assert r.exit_code == 2 and "does not answer" in r.output and "nothing was written" in r.output
     assert not (tmp_path / "p.csv").exists()
     assert time.monotonic() - t0 < 20
 
 
-def test_engine_options_need_batch(db):
+def test_engine_options_need_batch(small_db):
     from jobmedic.cli import app
 
-    r = CliRunner().invoke(app, ["--db", str(db), "predict", "--user", "u1", "--engine", "dask"])
+    r = CliRunner().invoke(app, ["--db", str(small_db), "predict", "--user", "u1", "--engine", "dask"])
     assert r.exit_code == 2 and "--batch" in r.output

@@ -20,6 +20,7 @@ def store():
     return s
 
 
+@pytest.mark.slow  # 45-160 s at load ~15 on this shared 2-core box
 def test_train_failure_on_dask_writes_the_usual_artifact(store, client, tmp_path):
     d = str(tmp_path / "models")
     card = dask_engine.train(store, "failure", d, client, params={"num_boost_round": 60})
@@ -49,6 +50,7 @@ def test_train_runtime_on_dask(store, client, tmp_path):
     assert card["version"] and registry.load(str(tmp_path), "runtime")[0] is not None
 
 
+@pytest.mark.slow  # 45-160 s at load ~15 on this shared 2-core box
 def test_batch_scoring_on_dask_equals_single_machine(store, client, tmp_path):
     from jobmedic.models import batch
 
@@ -63,6 +65,7 @@ def test_batch_scoring_on_dask_equals_single_machine(store, client, tmp_path):
     pd.testing.assert_frame_equal(a, b)
 
 
+@pytest.mark.slow  # 45-160 s at load ~15 on this shared 2-core box
 def test_batch_scoring_on_dask_has_the_retry_budget_columns(store, client, tmp_path):
     """With the request models and --retry-budget, both paths return the same columns
     (budget_time_s, budget_mem_mb included) and the same values."""
