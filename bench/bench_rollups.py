@@ -5,12 +5,23 @@ stores of the analyze benchmark (bench/synthetic.py), in-process through run_act
 reuses) DIR/analyze_<N>.db, then per size: the rollups' first build (CPU / wall), the requests
 below with the rollups off (the raw queries, as before them) and on, medians side by side with
 a check that both give the same findings, and an incremental refresh after a late load (new
-jobs and state changes of old ones, rolled back afterwards so the store is kept)."""
+jobs and state changes of old ones, rolled back afterwards so the store is kept).
+
+`python -m bench rollups --stores /tmp/jm-1m-copy.db,/tmp/jm-10m-copy.db [--first-build]
+[--repeat 5]`: the same through stores that exist already (bench/bench_scale.py's 1M and 10M
+stores, or copies of them: the run writes the rollups), each read at bench_scale's T_END
+(`--as-of`): with `--first-build`, the rollups dropped and built once in a child process (wall,
+CPU, peak RSS); then analyze and stats over 7 days, side by side per store, as whole CLI
+commands (`jobmedic --db STORE --as-of T act JSON`, one warm-up then `--repeat` runs: wall,
+CPU and peak RSS of the process) and in-process through run_action (the action without the
+start-up), medians, with the load average before and after each store."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -84,13 +95,81 @@ def late_load(store: Store, n_new: int, n_changed: int) -> dict:
     return out
 
 
+STORE_REQUESTS = {
+    "analyze": {"action": "analyze", "lookback_days": 7},
+    "stats": {"action": "stats", "lookback_days": 7},
+}
+
+
+def _load() -> list[float]:
+    return [round(x, 1) for x in os.getloadavg()]
+
+
+def build_only(db: str) -> dict:
+    """Child of --first-build: drop the rollups of `db` and build them (prints the facts)."""
+    with Store(db) as store:
+        out = first_build(store)
+    print(json.dumps(out))
+    return out
+
+
+def on_stores(paths: list[str], as_of: int, repeat: int, build: bool) -> dict:
+    """The rollup path through existing stores: first build, CLI and in-process latencies."""
+    from bench.bench_scale import child
+
+    tax = Taxonomy.from_yaml(config_path("taxonomy.yaml"))
+    result: dict[str, Any] = {"as_of": as_of, "window_days": 7, "stores": {}}
+    for db in paths:
+        row: dict[str, Any] = {"load_avg_start": _load()}
+        with Store(db) as store:
+            row["jobs"] = store.conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM jobs").fetchone()[0]
+        if build:
+            out = Path(db + ".rollups-build.json")
+            row["first_build"] = child([sys.executable, "-m", "bench.bench_rollups",
+                                        "--build-only", db], out=out)
+            row["first_build"] |= json.loads(out.read_text())
+            out.unlink()
+            print(f"{db}: first build {json.dumps(row['first_build'])}", flush=True)
+        for name, req in STORE_REQUESTS.items():
+            argv = [sys.executable, "-m", "jobmedic", "--db", db, "--as-of", str(as_of), "act",
+                    json.dumps(req)]
+            child(argv)  # warm the page cache (and refresh the rollups if anything changed)
+            rs = [child(argv) for _ in range(repeat)]
+            row[f"{name}_cli"] = {k: round(statistics.median(r[k] for r in rs), 3)
+                                  for k in ("wall_s", "cpu_s", "peak_rss_mb")}
+            print(f"{db} {name} CLI: {json.dumps(row[f'{name}_cli'])}", flush=True)
+        with Store(db) as store:
+            ctx = ToolContext(store, tax, now=as_of)
+            for name, req in STORE_REQUESTS.items():
+                r = time_one(ctx, req, repeat)
+                row[f"{name}_in_process"] = {"wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
+                                             "findings": len(r["findings"])}
+                print(f"{db} {name} in-process: {json.dumps(row[f'{name}_in_process'])}",
+                      flush=True)
+        row["load_avg_end"] = _load()
+        result["stores"][db] = row
+    return result
+
+
 def main(argv: list[str]) -> dict:
     ap = argparse.ArgumentParser(prog="python -m bench rollups")
+    ap.add_argument("--stores", default="", help="comma-separated existing stores (see above)")
+    ap.add_argument("--as-of", type=int, default=None, help="with --stores (default: "
+                    "bench_scale's T_END)")
+    ap.add_argument("--first-build", action="store_true", help="with --stores")
+    ap.add_argument("--build-only", default="", help=argparse.SUPPRESS)
     ap.add_argument("--sizes", default="1000000")
     ap.add_argument("--dir", default="/tmp/jobmedic-bench")
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args(argv)
+    if args.build_only:
+        return build_only(args.build_only)
+    if args.stores:
+        from bench.synthetic_sacct import T_END as SACCT_END
+
+        return on_stores(args.stores.split(","), args.as_of or SACCT_END, args.repeat,
+                         args.first_build)
     Path(args.dir).mkdir(parents=True, exist_ok=True)
     tax = Taxonomy.from_yaml(config_path("taxonomy.yaml"))
     result: dict[str, Any] = {"window_days": 7, "sizes": {}}
@@ -120,3 +199,7 @@ def main(argv: list[str]) -> dict:
             row["load_avg_1m_end"] = os.getloadavg()[0]
             result["sizes"][n] = row
     return result
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

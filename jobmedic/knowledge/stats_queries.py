@@ -315,9 +315,14 @@ class StatsQueries(Queries):
             return {}
         marks = ", ".join("?" * len(names))
         if scope is None and not any(v is not None for v in (filters or {}).values()):
-            sql = (f"SELECT name, COUNT(*) FROM jobs WHERE name IN ({marks}) AND event_time >= ? "
-                   f"AND event_time < ? GROUP BY name")
-            args: list[Any] = [*names, int(window.start), int(window.end)]
+            # event_time is end_time where there is one: the ended jobs are a range of the
+            # index (not each name's whole history), the unended ones are read by (name, NULL)
+            lo, hi = int(window.start), int(window.end)
+            sql = (f"SELECT name, SUM(c) FROM (SELECT name, COUNT(*) AS c FROM jobs WHERE name IN "
+                   f"({marks}) AND end_time >= ? AND end_time < ? GROUP BY name UNION ALL "
+                   f"SELECT name, COUNT(*) AS c FROM jobs WHERE name IN ({marks}) AND end_time "
+                   f"IS NULL AND event_time >= ? AND event_time < ? GROUP BY name) GROUP BY name")
+            args: list[Any] = [*names, lo, hi, *names, lo, hi]
         else:
             where, wargs = self.window_where(window, scope, filters, outcome=False)
             sql = (f"SELECT j.name, COUNT(*) FROM {keyed_from(filters)} WHERE {where} AND "
