@@ -110,3 +110,23 @@ def test_parquet_model_auroc_within_001_of_single_machine(client, tmp_path):
     a = training.evaluate(s, "failure", str(tmp_path / "d"), start)["metrics"]["model"]["auroc"]
     b = training.evaluate(s, "failure", str(tmp_path / "s"), start)["metrics"]["model"]["auroc"]
     assert len(df) == 25000 and abs(a - b) < 0.01, (a, b)
+
+
+@pytest.mark.slow
+def test_cli_train_failure_on_dask_reads_the_export_beside_the_store(client, tmp_path):
+    from typer.testing import CliRunner
+
+    from jobmedic.cli import app
+
+    db = tmp_path / "s.db"
+    s = Store(db)
+    fill_store(s, 2000, seed=12, n_users=20)
+    s.close()
+    r = CliRunner().invoke(app, ["--db", str(db), "train", "failure", "--engine", "dask",
+                                 "--scheduler", client.scheduler.address,
+                                 "--param", "num_boost_round=30"])
+    assert r.exit_code == 0, r.output
+    assert "on Dask" in r.output
+    assert (tmp_path / "s.db.parquet" / "_schema.json").exists()  # exported first
+    _, meta = registry.load(str(tmp_path / "s.db.models"), "failure")
+    assert meta["card"]["counts"]["fit"] > 50

@@ -129,3 +129,4 @@ def test_cli_train_with_a_dead_scheduler_fails_fast(tmp_path):
     assert r.exit_code == 2 and "does not answer" in r.output
     assert time.monotonic() - t0 < 20
     assert not (tmp_path / "s.db.models" / "failure").exists()
+    assert not (tmp_path / "s.db.parquet").exists()  # nothing exported either
