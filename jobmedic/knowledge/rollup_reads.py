@@ -81,8 +81,9 @@ class RollupReads(Queries):
     def __init__(self, db: Any, rollups: Rollups) -> None:
         super().__init__(db)
         self.rollups = rollups
-        self._edges: dict[tuple[str, int, int], tuple[str, tuple[int, int]]] = {}
+        self._edges: dict[tuple[Any, ...], tuple[str, tuple[int, int]]] = {}
         self._own = 0  # row changes made by this object's own temp tables
+        self._seq = 0  # temp table names rollup_edge_<n>, n mod 64 (never a live entry's)
 
     # -- the rows of a window: rollup buckets and raw partial ends -----------------------------
     def _where(self, scope: Sequence[str] | None, filters: dict[str, Any], alias: str
@@ -132,9 +133,7 @@ class RollupReads(Queries):
         hit = self._edges.get((table, lo, hi))
         if hit is not None and hit[1] == stamp:
             return hit[0]
-        if len(self._edges) >= 32:
-            self._edges.clear()
-        name = f"temp.rollup_edge_{len(self._edges)}"
+        name = self._name()
         keys, vals = TABLE_KEYS[table]
         k = ", ".join(keys)
         before = conn.total_changes
@@ -147,6 +146,46 @@ class RollupReads(Queries):
             return None
         self._own += conn.total_changes - before
         self._edges[(table, lo, hi)] = (name, stamp)
+        return name
+
+    def _name(self) -> str:
+        """A temp table name not in use by a live entry (a stale entry's table is replaced)."""
+        if len(self._edges) >= 32:
+            self._edges.clear()
+        self._seq = (self._seq + 1) % 64
+        return f"temp.rollup_edge_{self._seq}"
+
+    def node_jobs(self, nodes: Sequence[str], lo: int, hi: int) -> str | None:
+        """A temp table of the jobs with an event time in [lo, hi) that ran on any of `nodes`
+        (at most 20): one row per job and node, the node as `node` and every jobs column, read
+        once through the node index and shared by the named-node queries of one request
+        (breakdowns, impact, failure mix, combinations, a node filter) while the store is
+        unchanged; a table built for more nodes serves a subset. None when the rollups are
+        off (the raw queries, as before), inside a transaction or where temp tables cannot be
+        made: the caller reads job_nodes itself. Each node's history is read once per
+        request instead of once per query (at 10M: ~50,000 jobs for three nodes)."""
+        want = set(nodes)
+        if not self.rollups.enabled or not want or len(want) > 20 or self.db._in_tx:
+            return None
+        conn = self.conn
+        stamp = (conn.total_changes - self._own,
+                 conn.execute("PRAGMA data_version").fetchone()[0])
+        for key, (name, st) in self._edges.items():
+            if key[:3] == ("node_jobs", lo, hi) and st == stamp and want <= key[3]:
+                return name
+        name = self._name()
+        marks = ", ".join("?" * len(want))
+        before = conn.total_changes
+        try:
+            conn.execute(f"DROP TABLE IF EXISTS {name}")
+            conn.execute(f"CREATE TABLE {name} AS SELECT n.node AS node, j.* FROM job_nodes n "
+                         f"JOIN jobs j ON n.cluster = j.cluster AND n.job_id = j.job_id WHERE "
+                         f"n.node IN ({marks}) AND j.event_time >= {int(lo)} AND "
+                         f"j.event_time < {int(hi)}", sorted(want))
+        except sqlite3.OperationalError:
+            return None
+        self._own += conn.total_changes - before
+        self._edges[("node_jobs", lo, hi, frozenset(want))] = (name, stamp)
         return name
 
     def _jobs(self, window: Any, scope: Sequence[str] | None, filters: dict[str, Any]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jobmedic.knowledge.db import Queries, scope_clause
-from jobmedic.knowledge.rollup_reads import rolled
+from jobmedic.knowledge.rollup_reads import rolled, rollup_reads
 
 FAILED_SQL = "('failed', 'timeout', 'oom', 'node_fail', 'preempted')"
 #: Besides the failure states, an unschedulable pod (pending, failure type scheduling: it
@@ -80,13 +80,16 @@ def keyed_from(filters: dict[str, Any] | None) -> str:
     return job_from(filters).replace(" INDEXED BY jobs_window", "")
 
 
-def node_from(filters: dict[str, Any] | None, keys: Sequence[str] | None = None
-              ) -> tuple[str, str]:
+def node_from(filters: dict[str, Any] | None, keys: Sequence[str] | None = None,
+              table: str | None = None) -> tuple[str, str]:
     """FROM clause joining the window's jobs (j) to their nodes (n), and the expression for
     the node column: a few named nodes drive the query through the node index; all nodes (or
     many) are reached from the window scan by primary key (CROSS JOIN fixes that order, and
     `+n.node` keeps the planner off the node index, which would rescan per job)."""
     on = "n.cluster = j.cluster AND n.job_id = j.job_id"
+    if table is not None and keys is not None and not (filters or {}).get("node"):
+        # the window's jobs on those nodes, read once per request (RollupReads.node_jobs)
+        return f"(SELECT rowid AS r, node FROM {table}) n JOIN {table} j ON j.rowid = n.r", "n.node"
     if keys is not None and len(keys) <= 20:
         frm = f"job_nodes n JOIN jobs j ON {on}"
         if filters and filters.get("node") is not None:
@@ -106,6 +109,10 @@ class StatsQueries(Queries):
 
 
     # -- the job selection -----------------------------------------------------------------
+    def _node_table(self, nodes: Sequence[str], window: Any) -> str | None:
+        """The shared temp table of the window's jobs on `nodes` (RollupReads.node_jobs)."""
+        return rollup_reads(self.db).node_jobs(nodes, int(window.start), int(window.end))
+
     def window_where(self, window: Any, scope: Sequence[str] | None,
                      filters: dict[str, Any] | None = None, outcome: bool = True
                      ) -> tuple[str, list[Any]]:
@@ -269,7 +276,12 @@ class StatsQueries(Queries):
         if failures_only:  # the failure states' index ranges only (not the completed rows)
             where += f" AND {_F}"
         order = "failures DESC, jobs DESC" if dim not in ("day", "hour", "dow") else "key"
-        sql = (f"SELECT {DIMENSIONS[dim]} AS key, {agg} FROM {job_from(filters)} WHERE {where} "
+        frm = job_from(filters)
+        node = (filters or {}).get("node")
+        table = self._node_table([node], window) if node is not None else None
+        if table is not None:  # one row per job on fn.node (= ?, in where)
+            frm = f"(SELECT rowid AS r, node FROM {table}) fn JOIN {table} j ON j.rowid = fn.r"
+        sql = (f"SELECT {DIMENSIONS[dim]} AS key, {agg} FROM {frm} WHERE {where} "
                f"GROUP BY key ORDER BY {order}")
         if limit:
             sql += f" LIMIT {int(limit)}"
@@ -300,7 +312,8 @@ class StatsQueries(Queries):
             return {}
         where, args = self.window_where(window, scope, filters)
         marks = ", ".join("?" * len(values))
-        frm, ent = node_from(filters, values) if dim == "node" else (keyed_from(filters), DIMENSIONS[dim])
+        frm, ent = (node_from(filters, values, self._node_table(values, window)) if dim == "node"
+                    else (keyed_from(filters), DIMENSIONS[dim]))
         sql = (f"SELECT {ent.lstrip('+')} AS entity, {AGG} FROM {frm} WHERE {where} AND {_F} AND "
                f"{ent} IN ({marks}) GROUP BY entity")
         return {str(r["entity"]): r for r in _rows(self.conn.execute(sql, [*args, *values]))}
@@ -340,7 +353,7 @@ class StatsQueries(Queries):
         where, args = self.window_where(window, scope, filters)
         marks = ", ".join("?" * len(values))
         if dim == "node":
-            (frm, ent), w = node_from(filters, values), NODE_WEIGHT
+            (frm, ent), w = node_from(filters, values, self._node_table(values, window)), NODE_WEIGHT
         else:
             frm, ent, w = keyed_from(filters), DIMENSIONS[dim], "1.0"
         sql = (f"SELECT {ent.lstrip('+')} AS entity, {DIMENSIONS[by]} AS key, COUNT(*) AS jobs, "
@@ -357,7 +370,7 @@ class StatsQueries(Queries):
         where, args = self.window_where(window, scope, filters)
         marks = ", ".join("?" * len(values))
         if dim == "node":
-            frm, ent = node_from(filters, values)
+            frm, ent = node_from(filters, values, self._node_table(values, window))
         else:
             frm, ent = keyed_from(filters), DIMENSIONS[dim]
         sql = (f"SELECT {ent.lstrip('+')} AS entity, j.failure_type AS failure_type, j.blame AS blame, "
@@ -375,6 +388,15 @@ class StatsQueries(Queries):
         where, args = self.window_where(window, scope, filters)
         marks = ", ".join("?" * len(nodes))
         frm = keyed_from(filters)
+        table = None if (filters or {}).get("node") else self._node_table(nodes, window)
+        if table is not None:  # the job's row on its first such node (every jobs column)
+            sql = (f"WITH nn AS (SELECT MIN(node) AS node, cluster, job_id FROM {table} "
+                   f"WHERE node IN ({marks}) GROUP BY cluster, job_id) "
+                   f"SELECT nn.node AS node, j.project AS project, j.user AS user, j.image AS image, "
+                   f"j.queue AS queue, COUNT(*) AS jobs, SUM({_F}) AS failures FROM nn JOIN "
+                   f"{table} j ON j.cluster = nn.cluster AND j.job_id = nn.job_id AND "
+                   f"j.node = nn.node WHERE {where} GROUP BY 1, 2, 3, 4, 5")
+            return _rows(self.conn.execute(sql, [*nodes, *args]))
         sql = (f"WITH nn AS (SELECT cluster, job_id, MIN(node) AS node FROM job_nodes "
                f"WHERE node IN ({marks}) GROUP BY cluster, job_id) "
                f"SELECT nn.node AS node, j.project AS project, j.user AS user, j.image AS image, "
