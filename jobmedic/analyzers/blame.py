@@ -103,16 +103,12 @@ class Blame:
         keep = w > 0
         if len(set(y[keep])) < 2:
             return {}
-        from sklearn.linear_model import (
-            LogisticRegression,  # lazy: 2 s of import for every CLI call
-        )
+        from jobmedic.analyzers.logit import fit_logit  # sklearn's objective, without its import
 
         # C is the inverse penalty per unit weight: scale by the job count so the prior's pull
         # does not depend on the window's size.
-        model = LogisticRegression(C=float(w.sum()) / max(self.l2, 1e-9) / 100.0, max_iter=200,
-                                   solver="newton-cholesky")
-        model.fit(Xs[keep], y[keep], sample_weight=w[keep])
-        return {c: float(b) for c, b in zip(cols, model.coef_[0])}
+        coef, _ = fit_logit(Xs[keep], y[keep], w[keep], C=float(w.sum()) / max(self.l2, 1e-9) / 100.0)
+        return {c: float(b) for c, b in zip(cols, coef)}
 
     def verdict(self, f: Finding, dim: str, ent: str, coefs: dict[str, float],
                 mix: pd.DataFrame, colo: set[str]) -> Finding:
