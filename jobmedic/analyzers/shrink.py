@@ -268,14 +268,15 @@ def poisson_vs_rest(k: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarra
     """One-sided exact test of each subject's event count against everyone else's rate,
     conditional on the total (k ~ Binomial(k + k_rest, e / (e + e_rest))): (p, rest's rate)."""
     import numpy as np
-    from scipy import stats
+
+    from jobmedic.analyzers.stats_utils import binom_sf
 
     k, e = np.asarray(k, float), np.asarray(e, float)
     K, E = k.sum(), e.sum()
     k_rest, e_rest = K - k, np.maximum(E - e, 1e-12)
     share = e / (e + e_rest)
     kk = np.rint(k).astype(int)
-    p = stats.binom.sf(kk - 1, np.rint(k + k_rest).astype(int), share)
+    p = binom_sf(kk - 1, np.rint(k + k_rest).astype(int), share)
     return np.where(kk > 0, p, 1.0), k_rest / e_rest
 
 

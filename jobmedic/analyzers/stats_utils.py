@@ -20,9 +20,9 @@ def wilson(k: np.ndarray | float, n: np.ndarray | float, conf: float = 0.95
     import numpy as np
     k = np.asarray(k, dtype=float)
     n = np.asarray(n, dtype=float)
-    from scipy import stats  # imported on use: scipy.stats costs ~1 s at start-up
+    from scipy.special import ndtri  # stats.norm.ppf's own function, without scipy.stats
 
-    z = stats.norm.ppf(0.5 + conf / 2)
+    z = float(ndtri(0.5 + conf / 2))
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(n > 0, k / n, 0.0)
         denom = 1 + z * z / n
@@ -43,10 +43,27 @@ def binom_excess_p(k: np.ndarray, n: np.ndarray, p0: np.ndarray) -> np.ndarray:
     k = np.rint(np.asarray(k, dtype=float))
     n = np.asarray(n, dtype=float)
     p0 = np.clip(np.asarray(p0, dtype=float), 1e-12, 1 - 1e-12)
-    from scipy import stats
-
-    p = stats.binom.sf(k - 1, n, p0)
+    p = binom_sf(k - 1, n, p0)
     return np.where(k <= 0, 1.0, np.clip(p, 0.0, 1.0))
+
+
+def binom_sf(x: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """P(X > x) for X ~ Binomial(n, p): scipy.stats.binom.sf's values (the same boost function,
+    the same answers at x < 0 and x >= n) without importing scipy.stats (~0.4-0.7 s of CPU
+    in every analyze process, issue 16). Integer-valued x and n >= 0, 0 <= p <= 1."""
+    import numpy as np
+    x, n, p = np.broadcast_arrays(np.floor(np.asarray(x, dtype=float)),
+                                  np.asarray(n, dtype=float), np.asarray(p, dtype=float))
+    try:
+        from scipy.special._ufuncs import _binom_sf
+    except ImportError:  # a scipy without it: the public distribution
+        from scipy import stats
+        return np.asarray(stats.binom.sf(x, n, p), dtype=float)
+    inside = (x >= 0) & (x < n)
+    out = np.where(x < 0, 1.0, 0.0)
+    if inside.any():
+        out[inside] = _binom_sf(x[inside], n[inside], p[inside])
+    return out
 
 
 def vs_rest(k: np.ndarray, n: np.ndarray, k_total: float, n_total: float) -> tuple[np.ndarray, np.ndarray]:
@@ -133,9 +150,9 @@ def change_points(k: np.ndarray, n: np.ndarray, alpha: float = 0.01, min_seg: in
         llr = np.where(ok, llr, -np.inf)
         best = int(np.argmax(llr))
         m = int(ok.sum())
-        from scipy import stats
+        from scipy.special import chdtrc  # stats.chi2.sf's own function
 
-        p = float(min(1.0, stats.chi2.sf(llr[best], 1) * m))
+        p = float(min(1.0, chdtrc(1, llr[best]) * m))
         if not math.isfinite(llr[best]) or p > alpha:
             continue
         at = lo + int(idx[best])
