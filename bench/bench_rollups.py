@@ -14,7 +14,9 @@ stores, or copies of them: the run writes the rollups), each read at bench_scale
 CPU, peak RSS); then analyze and stats over 7 days, side by side per store, as whole CLI
 commands (`jobmedic --db STORE --as-of T act JSON`, one warm-up then `--repeat` runs: wall,
 CPU and peak RSS of the process) and in-process through run_action (the action without the
-start-up), medians, with the load average before and after each store."""
+start-up; each request building its own temp tables, and reusing the previous request's),
+medians, with the load average before and after each store; `--check`: one run with the
+rollups off (the raw queries) and whether its answer is the same."""
 from __future__ import annotations
 
 import argparse
@@ -28,6 +30,7 @@ from typing import Any
 
 from bench.synthetic import T_END, build
 from jobmedic.core.timeutil import iso
+from jobmedic.knowledge.rollup_reads import rollup_reads
 from jobmedic.knowledge.rollups import TABLES
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.taxonomy import Taxonomy
@@ -54,10 +57,16 @@ def timed(fn: Any) -> tuple[Any, float, float]:
     return out, time.perf_counter() - t, time.process_time() - c
 
 
-def time_one(ctx: ToolContext, req: dict, repeat: int) -> dict:
+def time_one(ctx: ToolContext, req: dict, repeat: int, fresh: bool = False) -> dict:
+    """Medians of `repeat` runs after a warm-up; `fresh`: each run builds its own temp tables
+    (the partial days, the named nodes' jobs) as a new process would, instead of reusing the
+    previous request's while the store is unchanged."""
+    reads = rollup_reads(ctx.store._db)
     run_action(dict(req), ctx)  # warm
     walls, cpus, res = [], [], None
     for _ in range(repeat):
+        if fresh:
+            reads._edges.clear()
         res, w, c = timed(lambda: run_action(dict(req), ctx))
         assert res.status == "ok", res.error
         walls.append(w)
@@ -113,14 +122,17 @@ def build_only(db: str) -> dict:
     return out
 
 
-def on_stores(paths: list[str], as_of: int, repeat: int, build: bool) -> dict:
+def on_stores(paths: list[str], as_of: int, repeat: int, build: bool, check: bool) -> dict:
     """The rollup path through existing stores: first build, CLI and in-process latencies."""
     from bench.bench_scale import child
 
     tax = Taxonomy.from_yaml(config_path("taxonomy.yaml"))
     result: dict[str, Any] = {"as_of": as_of, "window_days": 7, "stores": {}}
+    # every CLI command first: a child's peak RSS counts the image it was forked from, so the
+    # children are started while this process is still small (before any in-process run)
     for db in paths:
         row: dict[str, Any] = {"load_avg_start": _load()}
+        result["stores"][db] = row
         with Store(db) as store:
             row["jobs"] = store.conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM jobs").fetchone()[0]
         if build:
@@ -138,16 +150,26 @@ def on_stores(paths: list[str], as_of: int, repeat: int, build: bool) -> dict:
             row[f"{name}_cli"] = {k: round(statistics.median(r[k] for r in rs), 3)
                                   for k in ("wall_s", "cpu_s", "peak_rss_mb")}
             print(f"{db} {name} CLI: {json.dumps(row[f'{name}_cli'])}", flush=True)
+    for db in paths:
+        row = result["stores"][db]
         with Store(db) as store:
             ctx = ToolContext(store, tax, now=as_of)
             for name, req in STORE_REQUESTS.items():
-                r = time_one(ctx, req, repeat)
-                row[f"{name}_in_process"] = {"wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
-                                             "findings": len(r["findings"])}
-                print(f"{db} {name} in-process: {json.dumps(row[f'{name}_in_process'])}",
-                      flush=True)
+                for fresh in (True, False):
+                    r = time_one(ctx, req, repeat, fresh)
+                    key = f"{name}_in_process" + ("" if fresh else "_reusing")
+                    row[key] = {"wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
+                                "findings": len(r["findings"])}
+                    print(f"{db} {key}: {json.dumps(row[key])}", flush=True)
+                if check:  # one run of the raw queries (rollups off): the same answer?
+                    store.rollups.enabled = False
+                    raw, w, c = timed(lambda q=req, x=ctx: run_action(dict(q), x))
+                    store.rollups.enabled = True
+                    row[f"{name}_raw_once"] = {"wall_s": round(w, 3), "cpu_s": round(c, 3),
+                                               "same_answer": raw.data == r["data"]}
+                    print(f"{db} {name} raw once: {json.dumps(row[f'{name}_raw_once'])}",
+                          flush=True)
         row["load_avg_end"] = _load()
-        result["stores"][db] = row
     return result
 
 
@@ -157,6 +179,7 @@ def main(argv: list[str]) -> dict:
     ap.add_argument("--as-of", type=int, default=None, help="with --stores (default: "
                     "bench_scale's T_END)")
     ap.add_argument("--first-build", action="store_true", help="with --stores")
+    ap.add_argument("--check", action="store_true", help="with --stores: one raw run, same answer?")
     ap.add_argument("--build-only", default="", help=argparse.SUPPRESS)
     ap.add_argument("--sizes", default="1000000")
     ap.add_argument("--dir", default="/tmp/jobmedic-bench")
@@ -169,7 +192,7 @@ def main(argv: list[str]) -> dict:
         from bench.synthetic_sacct import T_END as SACCT_END
 
         return on_stores(args.stores.split(","), args.as_of or SACCT_END, args.repeat,
-                         args.first_build)
+                         args.first_build, args.check)
     Path(args.dir).mkdir(parents=True, exist_ok=True)
     tax = Taxonomy.from_yaml(config_path("taxonomy.yaml"))
     result: dict[str, Any] = {"window_days": 7, "sizes": {}}
