@@ -101,7 +101,8 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
           scope: Sequence[str] | None = None, history: pd.DataFrame | None = None,
           features: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] = build_features,
           retry_budget: float | None = None) -> pd.DataFrame:
-    """Predictions for every spec: risk and level, runtime and memory quantiles, the request.
+    """Predictions for every spec: risk and level, the expected runtime (`runtime_expected_s`,
+    the point `evaluate runtime` scores), runtime and memory quantiles, the request.
     `features`: build_features or an equal engine (engines/dask_features.py). `retry_budget`:
     adds the conformal request meeting that share of killed runs (budget_time_s, budget_mem_mb)."""
     q_all = specs_frame(specs, now)
@@ -129,7 +130,9 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
             continue
         inputs = m.batch_inputs(X, q, store, scope, hist)
         with _threads(m, nthread):
-            qs, b = m.predict_with_budget(inputs, retry_budget)
+            qs, b, pt = m.serve(inputs, retry_budget)
+        if pt is not None and m.POINT_COLUMN:  # the point estimate `evaluate` scores
+            out[m.POINT_COLUMN] = np.round(pt, 1)
         for col, v in m.advice_columns(qs, q["timelimit_s"].to_numpy()).items():
             out[col] = v
         if b is not None:

@@ -104,9 +104,21 @@ class QuantileModel(ModelKind):
     def predict_with_budget(self, X: np.ndarray, budget: float | None
                             ) -> tuple[np.ndarray, np.ndarray | None]:
         """(quantiles, request for `budget` or None) from one pass of the booster."""
+        q, b, _ = self.serve(X, budget)
+        return q, b
+
+    def serve(self, X: np.ndarray, budget: float | None
+              ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(quantiles, request for `budget` or None, point estimate or None) from one pass of
+        the booster: what predict and batch scoring show."""
         raw = self._raw(X)
         q = np.expm1(np.sort(raw + np.asarray(self.shift_), axis=1)).clip(min=0)
-        return q, (None if budget is None else self._budget(raw, budget))
+        return q, (None if budget is None else self._budget(raw, budget)), self.point_from(raw, X)
+
+    def point_from(self, raw: np.ndarray, X: np.ndarray) -> np.ndarray | None:
+        """The point estimate (target units) from the booster's raw output `raw` of inputs `X`,
+        for a kind whose evaluated point is not its q0.5 (runtime); None: the quantiles only."""
+        return None
 
     def _raw(self, X: np.ndarray) -> np.ndarray:
         f = forest.small(self, X)  # one job: the numpy walk
@@ -168,6 +180,10 @@ class QuantileModel(ModelKind):
     def advice(self, q: np.ndarray, spec: Any) -> tuple[str, dict[str, Any], str, tuple[str, float]]:
         """One prediction: (result key, block, request flag, (chance-too-low key, value))."""
         raise NotImplementedError
+
+    #: with a point estimate (`point_from`): its field in the advice block and its batch column
+    POINT_FIELD: str | None = None
+    POINT_COLUMN: str | None = None
 
 
 def tune_objective(X_fit, y_fit, X_val, y_val, alphas, max_rounds: int = 600):

@@ -205,9 +205,15 @@ class RuntimeModel(QuantileModel):
     def card_extra(self, frame, fit_rows, y_fit) -> dict[str, Any]:
         return {"global_median_s": float(np.median(y_fit))}
 
+    POINT_FIELD = "expected"  # runtime_s.expected: the point runtime (s); "median" stays q0.5
+    POINT_COLUMN = "runtime_expected_s"
+
     def point(self, X: np.ndarray) -> np.ndarray:
-        """The point runtime (s) of model inputs `X` (see `point`)."""
-        return point(self._raw(X)[:, ALPHAS.index(0.5)], X[:, _RATIO])
+        """The point runtime (s) of model inputs `X` (see `point`): what `evaluate` scores."""
+        return self.point_from(self._raw(X), X)
+
+    def point_from(self, raw: np.ndarray, X: np.ndarray) -> np.ndarray:
+        return point(raw[:, ALPHAS.index(0.5)], np.asarray(X)[:, _RATIO])
 
     def tier_times(self, q: np.ndarray, timelimit: np.ndarray) -> np.ndarray:
         """The recommended --time from quantiles `q` (this model's shifts): the top quantile

@@ -30,7 +30,9 @@ def render(d: Mapping[str, Any], levels: Mapping[str, float]) -> str:
     rt = d.get("runtime_s")
     if rt:
         lo, hi = rt["interval_80"]
-        lines += ["", f"**Runtime:** median {_h(rt['median'])}, 80% interval {_h(lo)} – {_h(hi)}."]
+        exp = f"expected {_h(rt['expected'])}, " if rt.get("expected") is not None else ""
+        lines += ["", (f"**Runtime:** {exp}median (q0.5) {_h(rt['median'])}, 80% interval "
+                       f"{_h(lo)} – {_h(hi)}.")]
     mem = d.get("memory_mb")
     if mem:
         lines += [(f"**Peak memory:** median {_gb(mem['median'])}; recommended {_gb(mem['recommended'])} "

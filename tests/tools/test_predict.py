@@ -32,6 +32,9 @@ def test_spec_prediction_has_risk_factors_runtime_memory_and_request(env):
     assert d["factors"] and all(f["text"] for f in d["factors"])
     lo, hi = d["runtime_s"]["interval_80"]
     assert lo <= d["runtime_s"]["median"] <= hi
+    # the point runtime (what `evaluate runtime` scores) beside the q0.5, shown first in the text
+    assert d["runtime_s"]["expected"] > 0 and d["runtime_s"]["median"] == d["runtime_s"]["quantiles"]["q0.5"]
+    assert "**Runtime:** expected " in r.text and "median (q0.5)" in r.text
     assert d["runtime_s"]["recommended"] <= 7200  # never above the user's own limit
     assert d["request"].startswith("--time=") and "--mem=" in d["request"]
     # a 2 h limit is in the short tier of the runtime recommendation: its 1 % retry budget
