@@ -10,6 +10,9 @@ change an earlier job's features.
 """
 from __future__ import annotations
 
+import sqlite3
+import time
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -215,3 +218,43 @@ def spec_features(store: Store, spec: Mapping[str, Any], now: int,
         for s, v in _stats_from_history(h, now).items():
             vals[f"{kind}_{s}"] = v
     return np.array([vals[f] for f in FEATURES], dtype="float64"), hists
+
+
+#: Stores whose summary refresh failed (read-only, or a writer held the lock), with when:
+#: predict reads the jobs there and tries again only after `RETRY_S`, not on every call.
+_REFRESH_FAILED: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+RETRY_S = 60.0
+
+
+def summary_ready(store: Store, now: float) -> dict[str, Any] | None:
+    """Bring the per-entity summary up to `now` when it is missing or behind, so that
+    `spec_features` at `now` reads it instead of each entity's whole history (issue 16).
+
+    As the per-day rollups are built by the first window read, the summary is built by the
+    first predict that needs it (a store whose models came from elsewhere) and refreshed
+    incrementally when jobs ended since its watermark (`entity_summary.refresh`). Nothing is
+    done when it already serves `now`, or when no refresh could make it serve `now`: a past
+    moment (a job ended at or after `now - 1`, e.g. an explicit `submit_time` or a job's own
+    submit time) is read from the jobs as before. A store that cannot be written (read-only
+    file, `PRAGMA query_only`, a writer holding the lock) is read from the jobs as before too.
+    Returns what `refresh` did, or None when it was not run or failed. Global (every project's
+    rows): a scoped caller still reads only its own projects' rows (`histories`)."""
+    from jobmedic.knowledge import entity_summary
+
+    if entity_summary.fresh_at(store, now):
+        return None
+    # the refresh moves the watermark to the newest end + 1: useless for an earlier `now`
+    if store.conn.execute("SELECT 1 FROM jobs WHERE end_time > ? LIMIT 1", (now - 1,)).fetchone():
+        return None
+    failed = _REFRESH_FAILED.get(store)
+    if failed is not None and time.monotonic() - failed < RETRY_S:
+        return None
+    if store.conn.in_transaction or store.conn.execute("PRAGMA query_only").fetchone()[0]:
+        return None
+    try:
+        done = entity_summary.refresh(store, build=True)
+    except sqlite3.OperationalError:  # read-only file, or a writer holding the lock
+        _REFRESH_FAILED[store] = time.monotonic()
+        return None
+    _REFRESH_FAILED.pop(store, None)
+    return done

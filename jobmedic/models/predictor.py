@@ -1,6 +1,8 @@
 """One prediction for one job spec: failure risk with level and factors, runtime and memory
-quantiles, and the concrete request they imply. Features come from indexed history lookups
-(no bulk read), models from the verified in-process cache."""
+quantiles, and the concrete request they imply. Features come from the per-entity summary
+(built or refreshed here once when it is missing or behind and the store can be written:
+`features.summary_ready`) or else from indexed history lookups (no bulk read), models from the
+verified in-process cache."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -12,7 +14,7 @@ from jobmedic.knowledge.errors import ModelError
 from jobmedic.models import registry
 from jobmedic.models.batch import level_of
 from jobmedic.models.explain import NOUN, top_factors
-from jobmedic.models.features import spec_features
+from jobmedic.models.features import spec_features, summary_ready
 
 if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store
@@ -25,6 +27,7 @@ def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str
     `cluster` (default the spec's): a cluster the failure model never saw is warned about.
     `retry_budget`: the acceptable share of killed runs; adds the conformal request meeting it."""
     fm, fmeta = registry.load(models_dir, "failure")
+    summary_ready(store, now)  # the entity summary built / brought up to `now` once when it can be
     x, hists = spec_features(store, spec, now, scope)
     X = x[None, :]
     p = float(fm.predict(X)[0])
