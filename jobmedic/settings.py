@@ -128,6 +128,9 @@ class LiveSettings(BaseModel):
     # telemetry retention run by watch: enabled, every_s, raw_keep_s, step_s, keep_s
     # (jobmedic.live.watch.RETENTION_DEFAULTS)
     retention: dict[str, Any] = {}
+    # the models' after-load upkeep (gnn state, entity summary): at most every this many
+    # seconds; 0 = after every poll that brought jobs
+    refresh_every_s: float = Field(0, ge=0)
     smtp: dict[str, Any] = {}  # host, port, user, password, starttls, sender
 
 

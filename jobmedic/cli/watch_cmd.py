@@ -67,7 +67,8 @@ def build_watcher(app, sinks: list[str], interval: float, log=None):
     return Watcher(store, app.taxonomy, poller, rules, Dispatcher(store, parsed), sampler=sampler,
                    rulebase=app.rules, resubmit_window_h=app.settings.ingest.resubmit_window_h,
                    kube_command=cfg.kube_logs_command, read_output=cfg.read_output,
-                   retention=cfg.retention, log=log or (lambda m: None))
+                   retention=cfg.retention, refresh_every_s=cfg.refresh_every_s,
+                   log=log or (lambda m: None))
 
 
 def watch(

@@ -14,6 +14,12 @@ The telemetry retention (downsample raw samples, prune old ones: knowledge/telem
 from the watcher on its own schedule, `live.retention.every_s` (default hourly), the time of
 its last run kept in the store (`live_state` key `retention`), so a watcher run from cron with
 `--once` every minute still runs it once an hour.
+
+The models' after-load upkeep (models/gnn_refresh.after_load: the GNN serving state, then the
+per-entity summary, as after `jobmedic ingest`) runs after a poll that brought new jobs, so
+`predict` keeps the ensemble and the summary's fast features on a watched cluster; its cost
+follows what the polls loaded. With `live.refresh_every_s` > 0 it runs at most that often (the
+jobs of the polls between wait for the next run; predict reads the jobs meanwhile).
 """
 from __future__ import annotations
 
@@ -63,6 +69,7 @@ class StepResult:
     outcomes: int = 0
     alerts: EvalSummary = field(default_factory=EvalSummary)
     retention: dict[str, Any] | None = None  # what the telemetry retention did, when it ran
+    upkeep: dict[str, Any] | None = None  # the models' after-load upkeep, when it ran
     seconds: float = 0.0
 
     def line(self) -> str:
@@ -79,7 +86,8 @@ class Watcher:
                  dispatcher: Dispatcher, *, rulebase: Any = None, resubmit_window_h: float = 24,
                  kube_command: str | None = None, read_output: bool = True,
                  use_scontrol: bool = True, sampler: Any = None,
-                 retention: dict[str, Any] | None = None,
+                 retention: dict[str, Any] | None = None, refresh_every_s: float = 0.0,
+                 upkeep: Callable[[Any], dict[str, Any] | None] | None = None,
                  log: Callable[[str], None] = lambda s: None) -> None:
         self.store, self.taxonomy, self.poller, self.rules = store, taxonomy, poller, rules
         self.dispatcher, self.rulebase = dispatcher, rulebase
@@ -89,6 +97,15 @@ class Watcher:
         self.sampler = sampler  # e.g. live/memkill.SstatSampler: memory of running jobs
         self.engine = AlertEngine(store, int(rules.cfg.get("cooldown_s", 1800)))
         self.retention = retention_settings(retention)
+        if not refresh_every_s >= 0:
+            from jobmedic.knowledge.errors import InputError
+
+            raise InputError(f"live.refresh_every_s must be 0 or more seconds, not {refresh_every_s}",
+                             hint="0 (the default): after every poll that brought jobs")
+        self.refresh_every_s = float(refresh_every_s)
+        self._upkeep_fn = upkeep
+        self._upkeep_due = False  # jobs loaded since the last upkeep
+        self._upkeep_at: float | None = None  # time.monotonic() of the last upkeep
 
     def step(self, now: int | None = None, since: int | None = None) -> StepResult:
         t0 = time.perf_counter()
@@ -100,6 +117,7 @@ class Watcher:
                                    kube_command=self.kube_command).to_dict()
         if new and self.rulebase is not None:
             res.outcomes = self._learn(new)
+        res.upkeep = self._upkeep(bool(new))
         if self.sampler is not None:
             self.sampler.sample(now)
         cands, ran = self.rules.evaluate(self.store, now)
@@ -108,6 +126,28 @@ class Watcher:
         res.retention = self._retention(int(time.time()) if now is None else now)
         res.seconds = time.perf_counter() - t0
         return res
+
+    def _upkeep(self, loaded: bool) -> dict[str, Any] | None:
+        """The models' after-load upkeep when jobs came since the last one and, with a
+        cadence, `refresh_every_s` has passed. Returns what it did (CPU and wall seconds)."""
+        self._upkeep_due = self._upkeep_due or loaded
+        t = time.monotonic()
+        if not self._upkeep_due or (self._upkeep_at is not None and self.refresh_every_s > 0
+                                    and t - self._upkeep_at < self.refresh_every_s):
+            return None
+        if self._upkeep_fn is None:
+            from jobmedic.models.gnn_refresh import after_load
+
+            self._upkeep_fn = after_load
+        c0 = time.process_time()
+        gnn = self._upkeep_fn(self.store)
+        self._upkeep_due, self._upkeep_at = False, t
+        out = {"gnn": gnn, "seconds": round(time.monotonic() - t, 3),
+               "cpu_seconds": round(time.process_time() - c0, 3)}
+        if gnn and gnn.get("mode") in ("stale", "dropped"):
+            self.log(f"the gnn serving state was not refreshed ({gnn.get('reason')}): predict "
+                     "uses XGBoost alone until `jobmedic train gnn`")
+        return out
 
     def _retention(self, now: int) -> dict[str, Any] | None:
         """Run the telemetry retention when `every_s` has passed since its last run (kept in
