@@ -105,6 +105,12 @@ class FeatureQueries(Queries):
         row = self.conn.execute("SELECT MAX(as_of) FROM entity_stats_meta").fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
+    def ended_after(self, t: float) -> bool:
+        """Whether any job (in any state) has an end time after `t`: one seek of the end-time
+        index. A summary refresh cannot serve a moment before such a job (models/features.py)."""
+        return self.conn.execute("SELECT 1 FROM jobs WHERE end_time > ? LIMIT 1",
+                                 (t,)).fetchone() is not None
+
     # -- single lookups ----------------------------------------------------------------------
     def entity_history(self, kind: str, value: str, before: int,
                        scope: Sequence[str] | None = None,
