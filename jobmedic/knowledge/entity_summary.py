@@ -14,8 +14,10 @@ Maintained incrementally with a watermark: the summary holds exactly the ended j
 `end_time < watermark`; `refresh` adds the jobs that ended since (a few grouped numpy/pandas
 passes, then the rows of the touched entities only) and moves the watermark to the newest end
 time + 1. A change below the watermark (a late-arriving job, a re-ingested job whose outcome
-changed) shows in the count / failure / runtime checksum of the jobs below it, and the
-summary is then rebuilt from scratch. `refresh` is the small hook `app.after_ingest` calls;
+changed, a deleted job) shows in a change log kept by triggers on the jobs table and in the
+rows added since the last refresh (a rowid range), so the check costs what was loaded, not the
+history (a summary from before the log is checked once by the count / failure / runtime
+checksum of the jobs below it); the summary is then rebuilt from scratch. `refresh` is the small hook `app.after_ingest` calls;
 the summary is first built by training (or the first batch scoring) and never on an ingest
 into a store that has none.
 
