@@ -13,7 +13,9 @@ that features read here equal `build_features` at the same moment.
 Maintained incrementally with a watermark: the summary holds exactly the ended jobs with
 `end_time < watermark`; `refresh` adds the jobs that ended since (a few grouped numpy/pandas
 passes, then the rows of the touched entities only) and moves the watermark to the newest end
-time + 1. A change below the watermark (a late-arriving job, a re-ingested job whose outcome
+time + 1; the jobs are read in chunks of `CHUNK` (oldest first, each folded in like an
+incremental refresh), so a rebuild's memory is one chunk plus the touched summary rows, whatever
+the history's size. A change below the watermark (a late-arriving job, a re-ingested job whose outcome
 changed, a deleted job) shows in a change log kept by triggers on the jobs table and in the
 rows added since the last refresh (a rowid range), so the check costs what was loaded, not the
 history (a summary from before the log is checked once by the count / failure / runtime
@@ -82,12 +84,17 @@ RECENT_RUN_KINDS = ("user", "name", "shape")
 #: The summary key of a job without a project (never a scope's name).
 NO_PROJECT = "\x00"
 _MASK = (1 << RECENT_K) - 1
+#: Jobs read and folded in at a time (by end time, rowid): a rebuild from the whole history
+#: holds one chunk on the caller, not the history (its peak does not grow with the store).
+CHUNK = 100_000
 _STATES = ", ".join(f"'{s}'" for s in sorted(ENDED_STATES))
 _FAILED = ", ".join(f"'{s}'" for s in sorted(FAILED_STATES))
 _ENDED = f"end_time IS NOT NULL AND state IN ({_STATES})"
 _SELECT = (f"SELECT rowid, user, name, project, image, queue, qos, {SHAPE_SQL} AS shape, "
            f"state IN ({_FAILED}) AS failed, end_time, elapsed_s, timelimit_s, max_rss_mb FROM jobs "
-           f"WHERE {_ENDED}")
+           f"WHERE end_time IS NOT NULL AND +state IN ({_STATES})")  # = _ENDED
+# (`+state`: not through an index on state, so the rows come in end-time order from jobs_end
+# and a rebuild's ORDER BY needs no sort of the whole history in memory, temp_store = MEMORY)
 
 
 def ensure(store: Store) -> None:
@@ -188,22 +195,24 @@ def refresh(store: Store, build: bool = False) -> dict[str, Any]:
         mode = "rebuild"
     import pandas as pd
 
-    cur = store.conn.execute(_SELECT + ("" if w is None else " AND end_time >= ?") +
-                             " ORDER BY end_time, rowid", () if w is None else (w,))
-    cols = [d[0] for d in cur.description]
-    jobs = pd.DataFrame.from_records(cur.fetchall(), columns=cols)
-    top = _newest_end(store.conn)
-    new_w = (float(top) + 1) if top is not None else (w if w is not None else 0.0)
-    with store.transaction() as conn:
+    n_jobs = 0
+    with store.transaction() as conn:  # one snapshot: all of it lands, or none of it
+        top = _newest_end(conn)
+        new_w = (float(top) + 1) if top is not None else (w if w is not None else 0.0)
         if w is None:
             conn.execute("DELETE FROM entity_summary")
-        if len(jobs):
-            _apply(conn, jobs, incremental=w is not None)
+        cur = conn.execute(_SELECT + ("" if w is None else " AND end_time >= ?") +
+                           " ORDER BY end_time, rowid", () if w is None else (w,))
+        cols = [d[0] for d in cur.description]
+        first = w is None
+        while rows := cur.fetchmany(CHUNK):  # every chunk ends after the ones before it
+            _apply(conn, pd.DataFrame.from_records(rows, columns=cols), incremental=not first)
+            n_jobs, first = n_jobs + len(rows), False
         n, f, s = _checksum(store, new_w) if w is None or meta is None else _advanced(conn, meta, w, new_w)
         conn.execute("INSERT OR REPLACE INTO entity_summary_meta VALUES (1, ?, ?, ?, ?, ?)",
                      (new_w, n, f, s, int(time.time())))
         _mark(conn, track)
-    return {"mode": mode, "jobs": len(jobs), "seconds": round(time.perf_counter() - t0, 3)}
+    return {"mode": mode, "jobs": n_jobs, "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def _groups(jobs: pd.DataFrame, kind: str) -> pd.DataFrame:
