@@ -7,9 +7,11 @@ the features (`dask_parquet.features`), the labels, the selection (--cluster/--s
 time split, and the boosting (`xgboost.dask` on a DaskDMatrix built from the fit rows where
 they lie). The driver gathers: the submit times of the selected jobs when it must find the
 default `--until` quantile (8 bytes a job), those of the labelled jobs before `until` to place
-the calibration cut exactly where the single-machine path places it (8 bytes a labelled job,
-plus the row ids of the jobs tied at the cut), a few group counts for the card, and the
-calibration slice itself (the later `cal_fraction` of the labelled jobs, with its features),
+the calibration cut exactly where the single-machine path places it (8 bytes a labelled job;
+when the slice is capped at `training.CAL_MAX`, only the latest CAL_MAX of them, by a tree
+reduction; plus the row ids of the jobs tied at the cut), a few group counts for the card, and the
+calibration slice itself (the later `cal_fraction` of the labelled jobs, at most
+`training.CAL_MAX` of them, with its features),
 on which the single-machine calibration, validation, card and signed artifact code run
 unchanged (`models/training.finish`). So the artifact and card are those of the local path,
 and `evaluate` / `predict` use them as they are.
@@ -114,6 +116,12 @@ def _sub_labelled(part, labels, pairs, until):
     return part.loc[_labelled(part, labels, pairs, until), "submit_time"].astype("float64")
 
 
+def _n_labelled(part, labels, pairs, until, before=np.inf):
+    """How many labelled jobs the partition holds (submitted before `before`)."""
+    lab = _labelled(part, labels, pairs, until) & (part["submit_time"].to_numpy() < before)
+    return pd.Series([float(lab.sum())])
+
+
 def _rows_at(part, labels, pairs, until, t):
     lab = _labelled(part, labels, pairs, until) & (part["submit_time"].to_numpy() == t)
     return part.loc[lab, dp.ROW].astype("float64")
@@ -163,17 +171,28 @@ def train(store: Store, kind: str, models_dir: str, client: Any, root: str | Pat
                                  "ingest accounting data first")
             until = training.default_until(pd.DataFrame({"submit_time": sub}), holdout_fraction)
         until = int(until)
-        lab = np.sort(_values(fr, _sub_labelled, cls.labels, pairs, until))
-        cut = int(len(lab) * (1 - cal_fraction))
-        if cut < 50 or len(lab) - cut < 10:
+        n_lab = int(_values(fr, _n_labelled, cls.labels, pairs, until).sum())
+        cut = training.calibration_cut(n_lab, cal_fraction)
+        capped = cut > int(n_lab * (1 - cal_fraction))
+        if cut < 50 or n_lab - cut < 10:
             raise ModelError(f"too few labelled jobs before {training._iso(until)} to train the "
-                             f"{kind} model ({len(lab)}; need about 100)",
+                             f"{kind} model ({n_lab}; need about 100)",
                              "ingest more history or pass a later --until")
-        cut_t = float(lab[cut])  # first calibration job's submit time; ties go by row order
-        k = cut - int(np.searchsorted(lab, cut_t, side="left"))
+        # the first calibration job's submit time (ties go by row order) and how many labelled
+        # jobs come before it; capped, from the CAL_MAX latest submit times (a tree reduction:
+        # the driver holds CAL_MAX of them, not one per job)
+        labelled = fr.map_partitions(_sub_labelled, cls.labels, pairs, until,
+                                     meta=pd.Series(dtype="float64"))
+        if capped:
+            cut_t = float(labelled.nlargest(n_lab - cut).min().compute())
+            below = int(_values(fr, _n_labelled, cls.labels, pairs, until, cut_t).sum())
+        else:
+            lab = np.sort(np.asarray(labelled.compute(), dtype="float64"))
+            cut_t = float(lab[cut])
+            below = int(np.searchsorted(lab, cut_t, side="left"))
+            del lab
         ties = np.sort(_values(fr, _rows_at, cls.labels, pairs, until, cut_t))
-        cut_row = int(ties[k])
-        del lab
+        cut_row = int(ties[cut - below])
         marked = client.persist(fr.map_partitions(_marked, cls.labels, pairs, until, cut_t,
                                                   cut_row))
         counts = marked.map_partitions(_counts).compute()
@@ -206,7 +225,7 @@ def train(store: Store, kind: str, models_dir: str, client: Any, root: str | Pat
         stages.done("boosting")
     model.calibrate(model.inputs(frame, rows), yc)
     card = training.card_head(first_submit, until, frame[0]["submit_time"].iloc[0], n_fit, n_cal,
-                              None, trained_on, clusters, sources)
+                              None, trained_on, clusters, sources, capped=capped)
     extra = model.card_extra(frame, np.arange(0), yf)  # a classifier's sum / mean: computed there
     stages.done("calibrate")
     card = training.finish(store, models_dir, model, frame, rows, yc, card, extra, t0, last_end)

@@ -1,8 +1,10 @@
 """Train and evaluate the models on a store, split by time.
 
 `train` uses the jobs submitted AND ended before `until` (default: all but the most recent
-`holdout_fraction` of submissions); its last `cal_fraction` (by submit time) is the later slice
-the calibration or conformal shift is fitted on. `--tune` searches parameters with Optuna on a
+`holdout_fraction` of submissions); its last `cal_fraction` (by submit time), at most the
+`CAL_MAX` most recent labelled jobs, is the later slice the calibration or conformal shift is
+fitted on (the jobs a cap leaves out of it go to the fit slice; the card's
+window.calibration_capped_at says when it applied). `--tune` searches parameters with Optuna on a
 validation slice cut from the fit part, never touching the calibration slice or the test window.
 `evaluate` scores the current artifact on jobs submitted in [start, end). Every kind goes
 through the same steps of its `ModelKind` contract (models/base.py); none is special-cased.
@@ -23,6 +25,18 @@ from jobmedic.models.features import build_features
 
 if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store
+
+
+#: The most jobs in the calibration slice: isotonic / conformal fits and the card's validation
+#: are as good on 100k recent jobs, and the Dask path gathers this slice on its driver, so its
+#: memory stays bounded however long the history (docs/scale.md).
+CAL_MAX = 100_000
+
+
+def calibration_cut(n: int, cal_fraction: float) -> int:
+    """Where the calibration slice starts among `n` labelled jobs in submit order: the later
+    `cal_fraction`, at most `CAL_MAX` of them."""
+    return max(int(n * (1 - cal_fraction)), n - CAL_MAX)
 
 
 def _iso(t: float | None) -> str | None:
@@ -96,7 +110,7 @@ def train(store: Store, kind: str, models_dir: str, until: int | None = None,
     sub = df["submit_time"].to_numpy()
     lab = np.flatnonzero(chosen & mask & (sub < until) & (df["end_time"].to_numpy() < until))
     order = lab[np.argsort(sub[lab], kind="stable")]
-    cut = int(len(order) * (1 - cal_fraction))
+    cut = calibration_cut(len(order), cal_fraction)
     fit_i, cal_i = order[:cut], order[cut:]
     if len(fit_i) < 50 or len(cal_i) < 10:
         raise ModelError(f"too few labelled jobs before {_iso(until)} to train the {kind} model "
@@ -113,17 +127,23 @@ def train(store: Store, kind: str, models_dir: str, until: int | None = None,
         Xf = model.inputs(frame, fit_i)
     model.fit(Xf, yf).calibrate(model.inputs(frame, cal_i), yc)
     card = card_head(df["submit_time"].min(), until, sub[cal_i[0]], len(fit_i), len(cal_i),
-                     tuned, trained_on, clusters, sources)
+                     tuned, trained_on, clusters, sources,
+                     capped=cut > int(len(order) * (1 - cal_fraction)))
     return finish(store, models_dir, model, frame, cal_i, yc, card,
                   model.card_extra(frame, fit_i, yf), t0, df["end_time"].max())
 
 
 def card_head(first_submit: float, until: int, cal_from: float, n_fit: int, n_cal: int,
               tuned: dict[str, Any] | None, trained_on: dict[str, Any],
-              clusters: Sequence[str] | None, sources: Sequence[str] | None) -> dict[str, Any]:
-    """The card's window, counts, tuning and training-set composition."""
-    return {"window": {"train_from": _iso(first_submit), "until": _iso(until),
-                       "calibration_from": _iso(cal_from), "until_epoch": until},
+              clusters: Sequence[str] | None, sources: Sequence[str] | None,
+              capped: bool = False) -> dict[str, Any]:
+    """The card's window, counts, tuning and training-set composition (`capped`: the
+    calibration slice was cut to CAL_MAX)."""
+    window = {"train_from": _iso(first_submit), "until": _iso(until),
+              "calibration_from": _iso(cal_from), "until_epoch": until}
+    if capped:
+        window["calibration_capped_at"] = CAL_MAX
+    return {"window": window,
             "counts": {"fit": n_fit, "calibration": n_cal}, "tuning": tuned,
             "trained_on": trained_on | {"selected": {"clusters": list(clusters or []) or None,
                                                      "sources": list(sources or []) or None}}}

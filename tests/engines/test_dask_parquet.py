@@ -88,6 +88,29 @@ def test_train_memory_from_parquet_and_cluster_selection(store, export, client, 
                          export=False)
 
 
+def test_calibration_cut_caps_the_slice_at_cal_max():
+    assert training.calibration_cut(1000, 0.2) == 800  # under the cap: the fraction as before
+    n = 10 * training.CAL_MAX
+    assert n - training.calibration_cut(n, 0.2) == training.CAL_MAX  # the most recent CAL_MAX
+
+
+@pytest.mark.slow  # 45-85 s at load ~13 on this 2-core box
+def test_capped_calibration_slice_same_on_both_paths(store, export, client, tmp_path,
+                                                     monkeypatch):
+    """Over CAL_MAX the calibration slice is the most recent CAL_MAX labelled jobs (the rest go
+    to the fit slice) on both paths, and the card says so."""
+    monkeypatch.setattr(training, "CAL_MAX", 150)
+    card = dask_train.train(store, "failure", str(tmp_path / "d"), client, export,
+                            params={"num_boost_round": 20}, export=False)
+    single = training.train(store, "failure", str(tmp_path / "s"), params={"num_boost_round": 20})
+    assert card["counts"]["calibration"] == single["counts"]["calibration"] == 150
+    assert card["window"] == single["window"] and single["window"]["calibration_capped_at"] == 150
+    assert card["counts"] == single["counts"] and card["trained_on"] == single["trained_on"]
+    uncapped = training.train(store, "failure", str(tmp_path / "u"),
+                              params={"num_boost_round": 20}, cal_fraction=0.01)
+    assert "calibration_capped_at" not in uncapped["window"]
+
+
 def test_runtime_and_old_exports_are_refused(store, client, tmp_path):
     with pytest.raises(InputError, match="covers failure, memory"):
         dask_train.train(store, "runtime", str(tmp_path), client, tmp_path / "pq")
