@@ -22,34 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jobmedic.models.synthetic import TELEMETRY_COLUMNS as COLS
+from jobmedic.models.synthetic import TELEMETRY_T0 as T0
+
 OUT = Path(__file__).resolve().parent / "out" / "data"
-T0 = 1_599_999_960
-COLS = ("cluster", "job_id", "user", "project", "state", "submit_time", "start_time",
-        "end_time", "req_gpus", "req_mem_mb", "source")
-
-
-def _fill(store: Any, n: int, seed: int = 0) -> None:
-    rng = np.random.default_rng(seed)
-    users = [f"u{i}" for i in range(40)]
-    prop = dict(zip(users, rng.uniform(0.05, 0.9, len(users))))
-    jobs, samples = [], []
-    for i in range(n):
-        u = users[rng.integers(len(users))]
-        fail = rng.random() < prop[u]
-        sub = T0 + i * 600
-        start = sub + 60
-        end = start + int(rng.integers(600, 3000))
-        jobs.append(("philly", str(i), u, "vc1", "failed" if fail else "completed", sub, start,
-                     end, 1, 4096.0, "philly"))
-        for k in range(-10, 4):
-            g = rng.normal(30 if fail else 60, 15)
-            t = start // 60 * 60 + 60 * k
-            samples.append(("philly", str(i), "m1", "gpu0", "gpu_util_pct", t,
-                            float(np.clip(g, 0, 100)), "philly"))
-            samples.append(("philly", str(i), "m1", "", "mem_used_pct", t,
-                            float(rng.uniform(10, 50)), "philly"))
-    store.upsert_jobs(jobs, columns=COLS)
-    store.add_samples(samples)
 
 
 def _running(store: Any, n: int, now: int, seed: int = 1) -> list[str]:
@@ -194,6 +170,7 @@ def main(argv: list[str]) -> dict:
     from jobmedic.knowledge.store import Store
     from jobmedic.models import early_data, training
     from jobmedic.models.early_running import assess
+    from jobmedic.models.synthetic import fill_telemetry
 
     n = int(argv[argv.index("--jobs") + 1]) if "--jobs" in argv else 3000
     n_run = int(argv[argv.index("--running") + 1]) if "--running" in argv else 20
@@ -211,7 +188,7 @@ def main(argv: list[str]) -> dict:
     now = T0 + (n + 100) * 600
     train_s = None
     if fresh:
-        _fill(store, n)
+        fill_telemetry(store, n, seed=0, n_users=40, req_mem_mb=4096.0)
         frame = early_data.frame(store, horizon_s=180)
         until = int(np.quantile(frame[0]["submit_time"], 0.8))
         t = time.perf_counter()

@@ -4,6 +4,9 @@ Each (user, job name) has a latent failure propensity, a lognormal runtime and a
 users over-request time and memory by their own habit; a job whose peak memory exceeds its
 request is an OOM. The models must recover these from the history, which is what the tests and
 benchmarks check. Rows come in `JOB_COLUMNS` order for `Store.upsert_jobs`.
+
+`telemetry_jobs` is a second, smaller workload for the early kind: ended jobs with per-minute GPU
+and memory samples around their start, where failing jobs idle their GPUs more.
 """
 from __future__ import annotations
 
@@ -70,3 +73,45 @@ def fill_store(store: Store, n: int, **kw) -> int:
     rows = synthetic_jobs(n, **kw)
     inserted, _ = store.upsert_jobs(rows)
     return inserted
+
+
+TELEMETRY_T0 = 1_599_999_960  # a whole minute: the first submit time of `telemetry_jobs`
+TELEMETRY_COLUMNS = ("cluster", "job_id", "user", "project", "state", "submit_time",
+                     "start_time", "end_time", "req_gpus", "req_mem_mb", "source")
+
+
+def telemetry_jobs(n: int, *, seed: int = 0, n_users: int = 25,
+                   req_mem_mb: float | None = None) -> tuple[list[tuple], list[tuple]]:
+    """`n` ended philly jobs, one every 10 minutes from TELEMETRY_T0, and their samples.
+
+    Users ``u0..`` have their own failure propensity; a failing job's GPU utilisation is drawn
+    around 30 %, a completed one's around 60 % (sd 15, clipped to 0..100), with a memory-used
+    percentage beside it, one sample a minute from 10 minutes before the start to 3 after.
+    Returns (jobs in TELEMETRY_COLUMNS order, samples in `Store.add_samples` order)."""
+    rng = np.random.default_rng(seed)
+    users = [f"u{i}" for i in range(n_users)]
+    prop = dict(zip(users, rng.uniform(0.05, 0.9, len(users))))
+    jobs, samples = [], []
+    for i in range(n):
+        u = users[rng.integers(len(users))]
+        fail = rng.random() < prop[u]
+        sub = TELEMETRY_T0 + i * 600
+        start = sub + 60
+        end = start + int(rng.integers(600, 3000))
+        jobs.append(("philly", str(i), u, "vc1", "failed" if fail else "completed", sub, start,
+                     end, 1, req_mem_mb, "philly"))
+        for k in range(-10, 4):
+            g = rng.normal(30 if fail else 60, 15)
+            t = start // 60 * 60 + 60 * k
+            samples.append(("philly", str(i), "m1", "gpu0", "gpu_util_pct", t,
+                            float(np.clip(g, 0, 100)), "philly"))
+            samples.append(("philly", str(i), "m1", "", "mem_used_pct", t,
+                            float(rng.uniform(10, 50)), "philly"))
+    return jobs, samples
+
+
+def fill_telemetry(store: Store, n: int, **kw) -> None:
+    """Insert `telemetry_jobs(n, **kw)` (jobs and samples) into `store`."""
+    jobs, samples = telemetry_jobs(n, **kw)
+    store.upsert_jobs(jobs, columns=TELEMETRY_COLUMNS)
+    store.add_samples(samples)

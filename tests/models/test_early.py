@@ -8,10 +8,9 @@ import pytest
 
 from jobmedic.models import early_data, training
 from jobmedic.models.early import CANDIDATES
-
-T0 = 1_599_999_960  # a whole minute
-COLS = ("cluster", "job_id", "user", "project", "state", "submit_time", "start_time",
-        "end_time", "req_gpus", "req_mem_mb", "source")
+from jobmedic.models.synthetic import TELEMETRY_COLUMNS as COLS
+from jobmedic.models.synthetic import TELEMETRY_T0 as T0
+from jobmedic.models.synthetic import fill_telemetry
 
 
 def test_window_reads_no_sample_after_the_prediction_time():
@@ -29,33 +28,9 @@ def test_window_reads_no_sample_after_the_prediction_time():
     np.testing.assert_array_equal(early_data.window(future, idx, start, 180), at_3)
 
 
-def _synthetic(store, n=700, seed=0):
-    """Users with their own failure propensity; failing jobs idle their GPUs more."""
-    rng = np.random.default_rng(seed)
-    users = [f"u{i}" for i in range(25)]
-    prop = dict(zip(users, rng.uniform(0.05, 0.9, len(users))))
-    jobs, samples = [], []
-    for i in range(n):
-        u = users[rng.integers(len(users))]
-        fail = rng.random() < prop[u]
-        sub = T0 + i * 600
-        start = sub + 60
-        end = start + int(rng.integers(600, 3000))
-        jobs.append(("philly", str(i), u, "vc1", "failed" if fail else "completed", sub, start,
-                     end, 1, None, "philly"))
-        for k in range(-10, 4):
-            g = rng.normal(30 if fail else 60, 15)
-            samples.append(("philly", str(i), "m1", "gpu0", "gpu_util_pct", start // 60 * 60
-                            + 60 * k, float(np.clip(g, 0, 100)), "philly"))
-            samples.append(("philly", str(i), "m1", "", "mem_used_pct", start // 60 * 60
-                            + 60 * k, float(rng.uniform(10, 50)), "philly"))
-    store.upsert_jobs(jobs, columns=COLS)
-    store.add_samples(samples)
-
-
 @pytest.fixture
 def trained(store, tmp_path):
-    _synthetic(store)
+    fill_telemetry(store, 700, seed=0)
     frame = early_data.frame(store, horizon_s=180)
     df = frame[0]
     until = int(np.quantile(df["submit_time"], 0.75))
