@@ -102,7 +102,7 @@ def create_app(settings: Settings, *, taxonomy: Taxonomy | None = None,
     """The API application for `settings` (its store, tokens, limits and scope)."""
     taxonomy = taxonomy or load_taxonomy()
     now = parse_time_arg(settings.as_of, "as_of") if settings.as_of else None
-    pool = StorePool(settings.db_path)
+    pool = StorePool(settings.db_path, models_dir=settings.models_dir)
     auth = TokenAuth(settings.server.tokens, settings.allowed_projects)
     if assistant_factory == "default":
         try:
