@@ -160,6 +160,7 @@ class Store:
     jobs_frame = _via("features", FeatureQueries.jobs_frame)
     refresh_entity_stats = _via("features", FeatureQueries.refresh_entity_stats)
     entity_stats_as_of = _via("features", FeatureQueries.entity_stats_as_of)
+    ended_after = _via("features", FeatureQueries.ended_after)
     entity_history = _via("features", FeatureQueries.entity_history)
     recent_runs = _via("features", FeatureQueries.recent_runs)
 

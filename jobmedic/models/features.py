@@ -244,7 +244,7 @@ def summary_ready(store: Store, now: float) -> dict[str, Any] | None:
     if entity_summary.fresh_at(store, now):
         return None
     # the refresh moves the watermark to the newest end + 1: useless for an earlier `now`
-    if store.features.ended_after(now - 1):
+    if store.ended_after(now - 1):
         return None
     failed = _REFRESH_FAILED.get(store)
     if failed is not None and time.monotonic() - failed < RETRY_S:
