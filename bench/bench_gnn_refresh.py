@@ -32,7 +32,7 @@ def main(argv: list[str]) -> dict:
     from jobmedic.knowledge.migrations import JOB_COLUMNS
     from jobmedic.knowledge.store import Store
     from jobmedic.models import gnn_serving, registry, training
-    from jobmedic.models.synthetic import synthetic_jobs
+    from jobmedic.models.synthetic import seen_at, synthetic_jobs
     from jobmedic.settings import load_settings
 
     n = int(argv[argv.index("--jobs") + 1]) if "--jobs" in argv else 60000
@@ -49,7 +49,7 @@ def main(argv: list[str]) -> dict:
     cuts = [int(sub[min(i, len(sub) - 1)]) for i in idx]  # poll i brings ~polls[i] new jobs
     tmp = Path(tempfile.mkdtemp())
     s = Store(tmp / "jm.db")
-    s.upsert_jobs(_seen_at(rows, cuts[0]))
+    s.upsert_jobs(seen_at(rows, cuts[0]))
     models = str(tmp / "m")
     t = time.process_time()
     training.train(s, "failure", models, params={"num_boost_round": 50, "nthread": 1})
@@ -58,7 +58,7 @@ def main(argv: list[str]) -> dict:
                  "state": card["serving_state"], "polls": []}
     app = App(load_settings(db=str(tmp / "jm.db")), store=s)
     for p, t1 in zip(polls, cuts[1:]):
-        seen = _seen_at(rows, t1)
+        seen = seen_at(rows, t1)
         s.upsert_jobs(seen)
         res = after_ingest(app, s)
         out["polls"].append({"poll_jobs": p, "loadavg": os.getloadavg()[0]} | (res.gnn or {}))
@@ -123,23 +123,6 @@ def google(polls: list[int]) -> dict:
     shutil.rmtree(tmp)
     return out
 
-
-def _seen_at(rows: list[tuple], t: int) -> list[tuple]:
-    """The jobs as a poll at `t` saw them (as in tests/models/test_gnn_serving.py)."""
-    from jobmedic.knowledge.migrations import JOB_COLUMNS
-
-    c = {name: i for i, name in enumerate(JOB_COLUMNS)}
-    out = []
-    for r in rows:
-        if r[c["submit_time"]] >= t:
-            continue
-        r = list(r)
-        if r[c["end_time"]] >= t:
-            for col in ("end_time", "elapsed_s", "max_rss_mb", "exit_code", "failure_type"):
-                r[c[col]] = None
-            r[c["state"]], r[c["raw_state"]] = "running", "RUNNING"
-        out.append(tuple(r))
-    return out
 
 
 if __name__ == "__main__":

@@ -57,6 +57,19 @@ def _kind_match(kind: str, value: str) -> tuple[str, list[Any]]:
     return f"{_kind_column(kind)} = ?", [value]
 
 
+def frame_of(rows: Sequence[Sequence[Any]], lead: Sequence[str] = ()) -> pd.DataFrame:
+    """Rows of (`lead` columns, then FRAME_COLUMNS) as the models' jobs frame: text columns
+    as objects, the rest float64 (NULL as NaN)."""
+    import pandas as pd
+    df = pd.DataFrame.from_records(rows, columns=[*lead, *FRAME_COLUMNS])
+    for c in FRAME_COLUMNS:
+        if c in _TEXT_COLS:
+            df[c] = df[c].astype(object)
+        else:
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+    return df
+
+
 class FeatureQueries(Queries):
     """Job frames, the entity summary and per-entity history for the models."""
 
@@ -64,7 +77,6 @@ class FeatureQueries(Queries):
     def jobs_frame(self, scope: Sequence[str] | None = None, since: int | None = None,
                    until: int | None = None) -> pd.DataFrame:
         """Jobs (in scope, optionally submitted in [since, until)) as a DataFrame in rowid order."""
-        import pandas as pd
         where, params = scope_clause(scope)
         if since is not None:
             where += " AND submit_time >= ?"
@@ -74,14 +86,7 @@ class FeatureQueries(Queries):
             params.append(int(until))
         cur = self.conn.execute(f"SELECT {', '.join(FRAME_COLUMNS)} FROM jobs WHERE {where} "
                                 "ORDER BY rowid", params)
-        rows = cur.fetchall()
-        df = pd.DataFrame.from_records(rows, columns=list(FRAME_COLUMNS))
-        for c in FRAME_COLUMNS:
-            if c in _TEXT_COLS:
-                df[c] = df[c].astype(object)
-            else:
-                df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
-        return df
+        return frame_of(cur.fetchall())
 
     # -- entity summary ----------------------------------------------------------------------
     def refresh_entity_stats(self, as_of: int) -> int:

@@ -69,20 +69,13 @@ def jobs_since(store: Store, watermark: float) -> Any:
     """The jobs (rowid + the model frame's columns, typed as `Store.jobs_frame`) that ended or
     were submitted at or after `watermark`, in rowid order: what a load added since the state
     was built (two indexed range reads)."""
-    import pandas as pd
-
-    from jobmedic.knowledge.feature_queries import _TEXT_COLS, FRAME_COLUMNS
+    from jobmedic.knowledge.feature_queries import FRAME_COLUMNS, frame_of
 
     cur = store.conn.execute(f"SELECT rowid, {', '.join(FRAME_COLUMNS)} FROM jobs WHERE "
                              "end_time >= ? OR submit_time >= ? ORDER BY rowid",
                              (float(watermark), float(watermark)))
-    df = pd.DataFrame.from_records(cur.fetchall(), columns=["rowid", *FRAME_COLUMNS])
+    df = frame_of(cur.fetchall(), lead=("rowid",))
     df["rowid"] = df["rowid"].astype(np.int64)
-    for c in FRAME_COLUMNS:
-        if c in _TEXT_COLS:
-            df[c] = df[c].astype(object)
-        else:
-            df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
     return df
 
 

@@ -80,6 +80,23 @@ TELEMETRY_COLUMNS = ("cluster", "job_id", "user", "project", "state", "submit_ti
                      "start_time", "end_time", "req_gpus", "req_mem_mb", "source")
 
 
+def seen_at(rows: list[tuple], t: int) -> list[tuple]:
+    """Job rows (JOB_COLUMNS order) as a poll at `t` saw them: those submitted before `t`,
+    still running (no end, state RUNNING) if they end at or after it."""
+    c = {name: i for i, name in enumerate(JOB_COLUMNS)}
+    out = []
+    for r in rows:
+        if r[c["submit_time"]] >= t:
+            continue
+        r = list(r)
+        if r[c["end_time"]] >= t:
+            for col in ("end_time", "elapsed_s", "max_rss_mb", "exit_code", "failure_type"):
+                r[c[col]] = None
+            r[c["state"]], r[c["raw_state"]] = "running", "RUNNING"
+        out.append(tuple(r))
+    return out
+
+
 def telemetry_jobs(n: int, *, seed: int = 0, n_users: int = 25,
                    req_mem_mb: float | None = None) -> tuple[list[tuple], list[tuple]]:
     """`n` ended philly jobs, one every 10 minutes from TELEMETRY_T0, and their samples.

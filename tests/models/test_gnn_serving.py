@@ -18,7 +18,7 @@ from jobmedic.models.ensemble import ensemble_one
 from jobmedic.models.features import build_features, spec_features
 from jobmedic.models.gnn_serving import GnnServer
 from jobmedic.models.predictor import predict_one
-from jobmedic.models.synthetic import fill_store, synthetic_jobs
+from jobmedic.models.synthetic import fill_store, seen_at, synthetic_jobs
 from tests.models.helpers import resign
 
 TINY = {"hidden": 8, "epochs": 5, "block_s": 7 * 86400, "knn_ref": 300}
@@ -108,22 +108,6 @@ def test_predict_uses_the_ensemble_when_the_card_says_so(env, tmp_path):
         resign(models, "gnn")
 
 
-def _seen_at(rows: list[tuple], t: int) -> list[tuple]:
-    """The jobs as a poll at `t` saw them: those submitted before, still running if they end
-    after it."""
-    c = {name: i for i, name in enumerate(JOB_COLUMNS)}
-    out = []
-    for r in rows:
-        if r[c["submit_time"]] >= t:
-            continue
-        r = list(r)
-        if r[c["end_time"]] >= t:
-            for col in ("end_time", "elapsed_s", "max_rss_mb", "exit_code", "failure_type"):
-                r[c[col]] = None
-            r[c["state"]], r[c["raw_state"]] = "running", "RUNNING"
-        out.append(tuple(r))
-    return out
-
 
 def test_after_ingest_refreshes_the_state_as_a_full_build_would(tmp_path):
     """Train on the jobs seen at t1, ingest two later polls (new jobs, running ones ending):
@@ -139,7 +123,7 @@ def test_after_ingest_refreshes_the_state_as_a_full_build_would(tmp_path):
     sub = np.array([r[c["submit_time"]] for r in rows])
     t1, t2 = (int(np.quantile(sub, f)) for f in (0.8, 0.9))
     s = Store(tmp_path / "jm.db")
-    s.upsert_jobs(_seen_at(rows, t1))
+    s.upsert_jobs(seen_at(rows, t1))
     models = tmp_path / "m"
     training.train(s, "failure", str(models), params={"num_boost_round": 20, "nthread": 1})
     card = training.train(s, "gnn", str(models), params=TINY)
@@ -151,7 +135,7 @@ def test_after_ingest_refreshes_the_state_as_a_full_build_would(tmp_path):
     meta["card"]["ensemble_with_xgboost"] = True  # whatever validation said: the path is tested
     (d / "meta.json").write_text(json.dumps(meta))
     resign(models, "gnn")
-    for t, later in ((t2, _seen_at(rows, t2)), (None, rows)):
+    for t, later in ((t2, seen_at(rows, t2)), (None, rows)):
         s.upsert_jobs(later)
         res = after_ingest(app, s)
         assert res.gnn["mode"] == "incremental" and res.gnn["jobs"] > 0, res.gnn
