@@ -19,9 +19,9 @@ from jobmedic.live.sinks import Dispatcher
 from jobmedic.live.watch import Watcher
 from jobmedic.models import artifacts, training
 from jobmedic.models.predictor import predict_one
-from jobmedic.models.synthetic import synthetic_jobs
+from jobmedic.models.synthetic import seen_at, synthetic_jobs
 from tests.models.helpers import resign
-from tests.models.test_gnn_serving import LEVELS, TINY, _seen_at
+from tests.models.test_gnn_serving import LEVELS, TINY
 
 C = {name: i for i, name in enumerate(JOB_COLUMNS)}
 
@@ -54,7 +54,7 @@ def test_watch_polls_keep_the_summary_and_the_gnn_state_fresh(tmp_path):
     sub = np.array([r[C["submit_time"]] for r in rows])
     t1, t2, t3 = (int(np.quantile(sub, f)) for f in (0.8, 0.87, 0.94))
     s = Store(tmp_path / "jm.db")
-    s.upsert_jobs(_seen_at(rows, t1))
+    s.upsert_jobs(seen_at(rows, t1))
     models = tmp_path / "m"
     training.train(s, "failure", str(models), params={"num_boost_round": 20, "nthread": 1})
     training.train(s, "gnn", str(models), params=TINY)
@@ -65,7 +65,7 @@ def test_watch_polls_keep_the_summary_and_the_gnn_state_fresh(tmp_path):
     resign(models, "gnn")
     w0 = gnn_state.header(s)[1]
     assert entity_summary.watermark(s) == w0
-    polls = [_seen_at(rows, t2), [], _seen_at(rows, t3), list(rows)]
+    polls = [seen_at(rows, t2), [], seen_at(rows, t3), list(rows)]
     w = _watcher(s, polls)
     results = [w.step() for _ in polls]
     assert results[1].upkeep is None  # a poll with nothing new does no upkeep
