@@ -27,21 +27,12 @@ from jobmedic.models.features import (
     _kind_block,
     _request_block,
     is_ended,
+    time_frame,
     with_shape,
 )
 
 _ROW = "_row"
 
-
-def time_frame(history: pd.DataFrame, queries: pd.DataFrame) -> tuple[float, float]:
-    """(tmin, scale) exactly as build_features derives them."""
-    hist = history[is_ended(history)]
-    times = np.concatenate([hist["end_time"].to_numpy(dtype="float64"),
-                            queries["submit_time"].to_numpy(dtype="float64")])
-    finite = times[np.isfinite(times)]
-    tmin = float(finite.min()) - 1 if len(finite) else 0.0
-    scale = float(finite.max()) - tmin + 2 if len(finite) else 1.0
-    return tmin, scale
 
 
 def _kind_part(part: pd.DataFrame, kind: str, tmin: float, scale: float) -> pd.DataFrame:
@@ -70,7 +61,7 @@ def build_features_dask(history: pd.DataFrame, queries: pd.DataFrame | None = No
 
     history = with_shape(history)
     q = history if queries is None else with_shape(queries)
-    tmin, scale = time_frame(history, q)
+    tmin, scale = time_frame(history[is_ended(history)], q)
     out = pd.DataFrame(_request_block(q), index=pd.RangeIndex(len(q)))
     blocks = []
     for kind in ENTITY_KINDS:

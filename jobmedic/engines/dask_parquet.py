@@ -30,6 +30,7 @@ from jobmedic.models.features import (
     _kind_block,
     _request_block,
     is_ended,
+    time_bounds,
     with_shape,
 )
 
@@ -154,8 +155,7 @@ def features(jobs_dd: dd.DataFrame, npartitions: int | None = None,
     how = {"shuffle_method": shuffle_method} if shuffle_method else {}
     b = base.map_partitions(_bounds, meta=_bounds(base._meta)).compute()
     lo, hi = float(b["lo"].min()), float(b["hi"].max())
-    tmin = lo - 1 if np.isfinite(lo) else 0.0
-    scale = hi - tmin + 2 if np.isfinite(hi) else 1.0
+    tmin, scale = time_bounds(lo, hi)
     blocks = []
     for kind in ENTITY_KINDS:
         sel = base[[kind, ROW, *NEEDED]]

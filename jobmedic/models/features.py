@@ -63,6 +63,25 @@ class AsOf(NamedTuple):
     st: np.ndarray  # each query's entity's first sorted row
 
 
+def time_bounds(lo: float, hi: float) -> tuple[float, float]:
+    """(tmin, scale) of `asof`'s composite key from the earliest and latest finite time (NaN
+    when there is none): every time maps into [1, scale - 1], so entity codes stay apart."""
+    tmin = lo - 1 if np.isfinite(lo) else 0.0
+    scale = hi - tmin + 2 if np.isfinite(hi) else 1.0
+    return tmin, scale
+
+
+def time_frame(hist: pd.DataFrame, q: pd.DataFrame) -> tuple[float, float]:
+    """`time_bounds` over the end times of `hist` (the ended history) and the submit times of
+    the queries `q`."""
+    times = np.concatenate([hist["end_time"].to_numpy(dtype="float64"),
+                            q["submit_time"].to_numpy(dtype="float64")])
+    finite = times[np.isfinite(times)]
+    if not len(finite):
+        return time_bounds(np.nan, np.nan)
+    return time_bounds(float(finite.min()), float(finite.max()))
+
+
 def asof(kind: str, hist: pd.DataFrame, q: pd.DataFrame, tmin: float, scale: float) -> AsOf:
     """The vectorised as-of lookup shared by the history features (here and in
     runtime_features): one sorted float key per (entity, end time), so a binary search finds,
@@ -153,11 +172,7 @@ def build_features(history: pd.DataFrame, queries: pd.DataFrame | None = None) -
     history = with_shape(history)
     q = history if queries is None else with_shape(queries)
     hist = history[is_ended(history)]
-    times = np.concatenate([hist["end_time"].to_numpy(dtype="float64"),
-                            q["submit_time"].to_numpy(dtype="float64")])
-    finite = times[np.isfinite(times)]
-    tmin = float(finite.min()) - 1 if len(finite) else 0.0
-    scale = float(finite.max()) - tmin + 2 if len(finite) else 1.0
+    tmin, scale = time_frame(hist, q)
     cols: dict[str, np.ndarray] = _request_block(q)
     for kind in ENTITY_KINDS:
         for s, v in _kind_block(kind, hist, q, tmin, scale).items():

@@ -31,7 +31,15 @@ import pandas as pd
 
 from jobmedic.knowledge import entity_summary, gnn_state
 from jobmedic.knowledge.feature_queries import ENTITY_KINDS, RECENT_K
-from jobmedic.models.features import FEATURES, _request_block, asof, is_ended, is_failed, with_shape
+from jobmedic.models.features import (
+    FEATURES,
+    _request_block,
+    asof,
+    is_ended,
+    is_failed,
+    time_frame,
+    with_shape,
+)
 from jobmedic.models.gnn_serving import KNN_FEATURES, SHARED, assemble, standardise
 
 if TYPE_CHECKING:
@@ -217,11 +225,7 @@ def features_since(store: Store, q: pd.DataFrame, hist: pd.DataFrame) -> np.ndar
     `features.build_features` over the whole store."""
     q, hist = with_shape(q), with_shape(hist)
     cols = _request_block(q)
-    times = np.concatenate([hist["end_time"].to_numpy(dtype="float64"),
-                            q["submit_time"].to_numpy(dtype="float64")])
-    finite = times[np.isfinite(times)]
-    tmin = float(finite.min()) - 1 if len(finite) else 0.0
-    scale = float(finite.max()) - tmin + 2 if len(finite) else 1.0
+    tmin, scale = time_frame(hist, q)
     for kind in ENTITY_KINDS:
         vals = q[kind].astype(object)
         keys = vals.where(vals.notna(), None).map(lambda v: None if v is None else str(v))

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from jobmedic.knowledge.feature_queries import RECENT_K, shape_key
-from jobmedic.models.features import asof, is_ended, with_shape
+from jobmedic.models.features import asof, is_ended, time_frame, with_shape
 
 if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store
@@ -101,11 +101,7 @@ def recent_block(history: pd.DataFrame, queries: pd.DataFrame | None = None) -> 
     history = with_shape(history)
     q = history if queries is None else with_shape(queries)
     hist = history[is_ended(history)]
-    times = np.concatenate([hist["end_time"].to_numpy(dtype="float64"),
-                            q["submit_time"].to_numpy(dtype="float64")])
-    finite = times[np.isfinite(times)]
-    tmin = float(finite.min()) - 1 if len(finite) else 0.0
-    scale = float(finite.max()) - tmin + 2 if len(finite) else 1.0
+    tmin, scale = time_frame(hist, q)
     cols: dict[str, np.ndarray] = {}
     for kind in KINDS:
         cols |= _reduce(kind, *_last_k(kind, hist, q, tmin, scale))
