@@ -87,6 +87,7 @@ def google(polls: list[int]) -> dict:
     from jobmedic.app import App, after_ingest
     from jobmedic.knowledge.migrations import JOB_COLUMNS
     from jobmedic.knowledge.store import Store
+    from jobmedic.models.synthetic import replayed
     from jobmedic.settings import load_settings
 
     src = Path(__file__).resolve().parent / "out" / "data" / "google.db"
@@ -104,16 +105,8 @@ def google(polls: list[int]) -> dict:
     out: dict = {"store": "google 21 days", "polls": []}
     done = 0
     for k, p in enumerate(polls):
-        batch = []
         # after everything already in the store: a poll holds no job ended before the last one's
-        shift = float(top) - min(r[c["submit_time"]] for r in last[done:done + p]) + 60
-        for r in last[done:done + p]:
-            r = list(r)
-            r[c["job_id"]] = f"{r[c['job_id']]}-r{k}"
-            for col in ("submit_time", "start_time", "end_time"):
-                if r[c[col]] is not None:
-                    r[c[col]] = r[c[col]] + shift
-            batch.append(tuple(r))
+        batch = replayed(last[done:done + p], top, f"r{k}")
         done += p
         top = max(float(top), *(r[c["end_time"]] for r in batch))
         s.upsert_jobs(batch)

@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> dict:
     from jobmedic.live.rules import RuleSet
     from jobmedic.live.sinks import Dispatcher
     from jobmedic.live.watch import Watcher
+    from jobmedic.models.synthetic import replayed
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--store", required=True)
@@ -89,16 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
     for size in sizes:
         for _ in range(a.repeat):
             top = float(s.conn.execute("SELECT MAX(end_time) FROM jobs").fetchone()[0])
-            batch = last[-size:]
-            shift = top - min(r[c["submit_time"]] for r in batch) + 60
-            rows = []
-            for r in batch:
-                r = list(r)
-                r[c["job_id"]] = f"{r[c['job_id']]}-u{k}"
-                for col in ("submit_time", "start_time", "end_time"):
-                    if r[c[col]] is not None:
-                        r[c[col]] = r[c[col]] + shift
-                rows.append(tuple(r))
+            rows = replayed(last[-size:], top, f"u{k}")
             k += 1
             poller.rows = rows
             res = w.step()

@@ -97,6 +97,22 @@ def seen_at(rows: list[tuple], t: int) -> list[tuple]:
     return out
 
 
+def replayed(rows: list[tuple], top: float, tag: str) -> list[tuple]:
+    """Job rows (JOB_COLUMNS order) replayed as a later poll: job ids suffixed `-tag`, times
+    shifted so the earliest submission is 60 s after `top` (the store's newest end time)."""
+    c = {name: i for i, name in enumerate(JOB_COLUMNS)}
+    shift = float(top) - min(r[c["submit_time"]] for r in rows) + 60
+    out = []
+    for r in rows:
+        r = list(r)
+        r[c["job_id"]] = f"{r[c['job_id']]}-{tag}"
+        for col in ("submit_time", "start_time", "end_time"):
+            if r[c[col]] is not None:
+                r[c[col]] = r[c[col]] + shift
+        out.append(tuple(r))
+    return out
+
+
 def telemetry_jobs(n: int, *, seed: int = 0, n_users: int = 25,
                    req_mem_mb: float | None = None) -> tuple[list[tuple], list[tuple]]:
     """`n` ended philly jobs, one every 10 minutes from TELEMETRY_T0, and their samples.
