@@ -73,6 +73,24 @@ def _frame(st, kind: Kind):
     return early_data.frame(st.store, st.settings.allowed_projects)
 
 
+def _window_start(window: str | None, until: str | None, st, kind: Kind) -> int | None:
+    """`train --window SPAN`: the submit time the trailing window starts at (None: all history)."""
+    if window is None:
+        return None
+    from jobmedic.models import runtime_walk
+
+    if kind in (Kind.gnn, Kind.early):
+        fail(f"--window is not supported for the {kind.value} model", 2, "train it on all history")
+    span = runtime_walk.span(window, "--window")
+    end = _time(until, "until")
+    if end is None:
+        from jobmedic.models import training
+
+        end = training.default_until(st.store.jobs_frame(st.settings.allowed_projects),
+                                     st.settings.models.holdout_fraction)
+    return int(end) - span
+
+
 def _summary(card: dict) -> str:
     return json.dumps(card, indent=2, default=str)
 
@@ -84,6 +102,7 @@ def train(
     tune: bool = typer.Option(False, "--tune", help="Search parameters with Optuna on a time-ordered validation slice before the window's end."),
     trials: int = typer.Option(20, "--trials", min=1, max=1000, help="Optuna trials for --tune."),
     time_budget: float = typer.Option(300, "--time-budget", min=1, help="Seconds allowed for --tune."),
+    window: str | None = typer.Option(None, "--window", help="Train only on the jobs submitted in this trailing span before --until, e.g. 60d (default: all history)."),
     recalibrate: bool = typer.Option(False, "--recalibrate", help="runtime / memory: keep the current booster, refit its conformal shifts and retry-budget table on the most recent completed jobs before --until (default: now), save as a new version (run it on a schedule; docs/models.md)."),
     param: Annotated[list[str] | None, typer.Option("--param", help="Model parameter KEY=VALUE (repeatable), e.g. num_boost_round=500, max_depth=8, epochs=60 (gnn).")] = None,
     cluster: Annotated[list[str] | None, typer.Option("--cluster", help="Train only on this cluster's jobs (repeatable).")] = None,
@@ -130,10 +149,11 @@ def train(
         typer.echo(f"recalibrated {kind.value} model -> {card['version']} ({card['recalibrated']})")
         return
     try:
+        train_from = _window_start(window, until, st, kind)
         card = training.train(st.store, kind.value, _models_dir(st), _time(until, "until"),
                               s.allowed_projects, tune=tune, frame=_frame(st, kind), trials=trials, time_budget=time_budget,
                               holdout_fraction=s.models.holdout_fraction, params=_params(param),
-                              clusters=cluster, sources=source)
+                              clusters=cluster, sources=source, train_from=train_from)
     except JobmedicError as exc:
         fail(exc, 2)
     typer.echo(f"trained {kind.value} model {card['version']} -> {card['path']}")
@@ -146,12 +166,18 @@ def evaluate(
     start: str = typer.Option(..., "--from", help="Evaluate on jobs submitted from this time (ISO or epoch)."),
     end: str | None = typer.Option(None, "--to", help="... and before this time (default: the end of the data)."),
     as_json: bool = typer.Option(False, "--json", help="Print the card as JSON."),
+    refit_every: str | None = typer.Option(None, "--refit-every", help="runtime: walk forward instead: retrain (as `train runtime --until STEP`) every SPAN from --from, e.g. 7d, score each period with its own model, and report the metrics over all periods beside the first model alone (the current artifact is not used or changed; docs/models.md)."),
+    window: str | None = typer.Option(None, "--window", help="--refit-every: train each refit on the trailing SPAN only (as `train --window`), e.g. 60d."),
+    param: Annotated[list[str] | None, typer.Option("--param", help="--refit-every: model parameter KEY=VALUE for the refits (repeatable), e.g. nthread=1.")] = None,
 ) -> None:
     """Evaluate the current artifact on a time window and print its model card."""
     from jobmedic.models import training
     from jobmedic.models.cards import card_markdown
 
     st = state(ctx)
+    if refit_every is not None or window is not None:
+        _walk(st, kind, start, end, refit_every, window, param, as_json)
+        return
     try:
         res = training.evaluate(st.store, kind.value, _models_dir(st),
                                 _time(start, "from"), _time(end, "to"), st.settings.allowed_projects,
@@ -159,6 +185,27 @@ def evaluate(
     except JobmedicError as exc:
         fail(exc, 2)
     typer.echo(json.dumps(res, indent=2, default=str) if as_json else card_markdown(res))
+
+
+def _walk(st, kind: Kind, start: str, end: str | None, every: str | None, window: str | None,
+          param: list[str] | None, as_json: bool) -> None:
+    """`evaluate runtime --refit-every SPAN [--window SPAN]`: the walk-forward evaluation."""
+    from jobmedic.models import runtime_walk
+
+    if kind != Kind.runtime:
+        fail(f"--refit-every is for the runtime model, not {kind.value}", 2,
+             "jobmedic evaluate runtime --from T --refit-every 7d")
+    if every is None:
+        fail("--window needs --refit-every", 2, "e.g. --refit-every 7d --window 60d")
+    try:
+        res = runtime_walk.walk_forward(
+            st.store, _time(start, "from"), _time(end, "to"), runtime_walk.span(every, "--refit-every"),
+            window=None if window is None else runtime_walk.span(window, "--window"),
+            scope=st.settings.allowed_projects, params=_params(param) or None)
+    except JobmedicError as exc:
+        fail(exc, 2)
+    typer.echo(json.dumps(res, indent=2, default=str) if as_json
+               else "\n".join(runtime_walk.card_lines(res)))
 
 
 def models(ctx: typer.Context,

@@ -94,12 +94,13 @@ def train(store: Store, kind: str, models_dir: str, until: int | None = None,
           scope: Sequence[str] | None = None, *, tune: bool = False, trials: int = 20,
           time_budget: float = 300, holdout_fraction: float = 0.2, cal_fraction: float = 0.2,
           params: dict[str, Any] | None = None, frame: Frame | None = None,
-          clusters: Sequence[str] | None = None, sources: Sequence[str] | None = None
-          ) -> dict[str, Any]:
+          clusters: Sequence[str] | None = None, sources: Sequence[str] | None = None,
+          train_from: int | None = None) -> dict[str, Any]:
     """Fit one model kind, write its artifact, refresh the history summary; returns the card.
 
     `clusters` / `sources` select the jobs it learns from (the history features still see every
-    job). A classifier refuses a slice with too few failures or successes (ModelError)."""
+    job); `train_from` (`train --window`) keeps only jobs submitted from then on. A classifier
+    refuses a slice with too few failures or successes (ModelError)."""
     cls = registry.kind(kind)
     t0 = time.perf_counter()
     frame = _positional(frame if frame is not None else load(store, scope))
@@ -108,7 +109,8 @@ def train(store: Store, kind: str, models_dir: str, until: int | None = None,
     until = (default_until(df[chosen], holdout_fraction) if until is None else int(until))
     mask, y = cls.labels(df)
     sub = df["submit_time"].to_numpy()
-    lab = np.flatnonzero(chosen & mask & (sub < until) & (df["end_time"].to_numpy() < until))
+    lab = np.flatnonzero(chosen & mask & (sub < until) & (df["end_time"].to_numpy() < until)
+                         & ((sub >= train_from) if train_from is not None else True))
     order = lab[np.argsort(sub[lab], kind="stable")]
     cut = calibration_cut(len(order), cal_fraction)
     fit_i, cal_i = order[:cut], order[cut:]
@@ -126,7 +128,8 @@ def train(store: Store, kind: str, models_dir: str, until: int | None = None,
         model = cls(tuned["params"])
         Xf = model.inputs(frame, fit_i)
     model.fit(Xf, yf).calibrate(model.inputs(frame, cal_i), yc)
-    card = card_head(df["submit_time"].min(), until, sub[cal_i[0]], len(fit_i), len(cal_i),
+    first = df["submit_time"].min() if train_from is None else max(df["submit_time"].min(), train_from)
+    card = card_head(first, until, sub[cal_i[0]], len(fit_i), len(cal_i),
                      tuned, trained_on, clusters, sources,
                      capped=cut > int(len(order) * (1 - cal_fraction)))
     return finish(store, models_dir, model, frame, cal_i, yc, card,
