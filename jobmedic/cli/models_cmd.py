@@ -261,9 +261,12 @@ def predict_batch(
         budget = retry_budget if retry_budget is not None else tc.retry_budget(None)
         if engine == Engine.dask:
             from jobmedic.engines import dask_engine
+            s = st.settings  # past specs: the workers read the export beside the store
+            root = None if s.in_memory else s.db_path.with_name(s.db_path.name + ".parquet")
             with dask_engine.cluster(workers, scheduler, slurm_workers) as client:
                 res = dask_engine.score(st.store, specs, _models_dir(st), tc.current_time(),
-                                        tc.risk_levels, client, tc.scope, retry_budget=budget)
+                                        tc.risk_levels, client, tc.scope, retry_budget=budget,
+                                        root=root)
         else:
             res = score(st.store, specs, _models_dir(st), tc.current_time(), tc.risk_levels, tc.scope,
                         retry_budget=budget)

@@ -19,16 +19,17 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from jobmedic.knowledge.errors import InputError, JobmedicError, ModelError
+from jobmedic.knowledge.feature_queries import ENTITY_KINDS
 from jobmedic.models import boosting
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from jobmedic.knowledge.store import Store
 
 
@@ -189,14 +190,129 @@ def train(store: Store, kind: str, models_dir: str, client: Any, **kw: Any) -> d
 
 def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int,
           levels: dict[str, float], client: Any, scope: Sequence[str] | None = None,
-          retry_budget: float | None = None) -> pd.DataFrame:
-    """models/batch.score with the history features computed on the cluster: the same columns,
-    the retry-budget request (budget_time_s / budget_mem_mb) included when `retry_budget` is set."""
-    from jobmedic.engines.dask_features import build_features_dask
+          retry_budget: float | None = None, root: str | Path | None = None) -> pd.DataFrame:
+    """models/batch.score with the driver reading no job history: the same columns and values,
+    the retry-budget request (budget_time_s / budget_mem_mb) included when `retry_budget` is set.
+
+    Specs the per-entity summary is exact for (submitted at or after its watermark: scoring
+    "now") take their features from it, exactly as the single-machine batch does: the driver
+    reads one summary row per entity the specs name. Specs in the past (re-scoring history)
+    take their as-of features from `export_features`: the workers read the Parquet export in
+    `root` (brought up to date from the store first, incrementally) and the driver gathers one
+    feature row per distinct spec; the request models' recent-run inputs come from indexed
+    lookups (runtime_features.recent_specs). Without `root` (an in-memory store) the history
+    frame is read on the driver and its features computed on the cluster."""
     from jobmedic.models import batch
+    from jobmedic.models.summary_features import exact_for
+
+    q = batch.specs_frame(specs, now)
+    if scope is None and exact_for(store, q["submit_time"].to_numpy(dtype="float64")):
+        return batch.score(store, specs, models_dir, now, levels, retry_budget=retry_budget)
+    if root is not None:
+        from jobmedic.engines import parquet
+
+        parquet.export(store, root, tables=("jobs",))
+        return batch.score(store, specs, models_dir, now, levels, scope,
+                           matrix=lambda qq: export_features(root, qq, client, scope),
+                           retry_budget=retry_budget)
+    from jobmedic.engines.dask_features import build_features_dask
 
     n = max(2 * len(client.scheduler_info().get("workers", {})), 2)
     return batch.score(store, specs, models_dir, now, levels, scope,
-                       features=lambda h, q: build_features_dask(h, q, client=client,
-                                                                 npartitions=n),
+                       features=lambda h, qq: build_features_dask(h, qq, client=client,
+                                                                  npartitions=n),
                        retry_budget=retry_budget)
+
+
+_Q = "_q"  # a query's row number; -1 on history rows
+
+
+def _history_rows(part: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The ended jobs of an exported partition that have a value of `kind` (run on a worker)."""
+    from jobmedic.engines.dask_parquet import NEEDED, ROW
+    from jobmedic.models.features import is_ended, with_shape
+
+    p = with_shape(part) if kind == "shape" else part
+    p = p[is_ended(p) & p[kind].notna().to_numpy()]
+    return p[[kind, ROW, *NEEDED]].assign(**{_Q: np.int64(-1)})
+
+
+def _end_bounds(part: pd.DataFrame) -> pd.DataFrame:
+    from jobmedic.models.features import is_ended
+
+    e = part["end_time"].to_numpy(dtype="float64")[is_ended(part)]
+    e = e[np.isfinite(e)]
+    return pd.DataFrame({"lo": [e.min() if len(e) else np.inf],
+                         "hi": [e.max() if len(e) else -np.inf]})
+
+
+def _query_part(part: pd.DataFrame, kind: str, tmin: float, scale: float) -> pd.DataFrame:
+    """One partition after the shuffle by `kind` (all history rows of its entities and the
+    queries naming them): the queries' statistics, indexed by query row (run on a worker)."""
+    from jobmedic.engines.dask_parquet import ROW
+    from jobmedic.models.features import STATS, _kind_block
+
+    isq = part[_Q].to_numpy() >= 0
+    hist = part[~isq].sort_values(ROW, kind="stable").reset_index(drop=True)  # the store's order
+    q = part[isq].reset_index(drop=True)
+    cols = _kind_block(kind, hist, q, tmin, scale)
+    return pd.DataFrame({f"{kind}_{s}": np.asarray(cols[s], dtype="float64") for s in STATS},
+                        index=q[_Q].to_numpy())
+
+
+def export_features(root: str | Path, queries: pd.DataFrame, client: Any,
+                    scope: Sequence[str] | None = None,
+                    npartitions: int | None = None) -> pd.DataFrame:
+    """`build_features(store.jobs_frame(scope), queries)` with the history read from the Parquet
+    export on the workers: per entity kind, the ended jobs with a value and the queries naming
+    one are shuffled together by that value and `_kind_block` (the single-machine function)
+    runs per partition on the history in the store's row order. The driver holds the queries
+    and their feature rows, and two numbers of the history (its earliest and latest end)."""
+    import dask
+    import dask.dataframe as dd
+
+    from jobmedic.engines.dask_parquet import NEEDED, ROW, jobs
+    from jobmedic.models.features import (
+        FEATURES,
+        STATS,
+        _request_block,
+        time_bounds,
+        with_shape,
+    )
+
+    q = with_shape(queries).reset_index(drop=True)
+    out = pd.DataFrame(_request_block(q), index=pd.RangeIndex(len(q)))
+    with dask.config.set({"dataframe.convert-string": False}):
+        hist = jobs(root, scope)
+        n = npartitions or max(hist.npartitions, 2)
+        b = hist.map_partitions(_end_bounds, meta=_end_bounds(hist._meta)).compute()
+        t = q["submit_time"].to_numpy(dtype="float64")
+        t = t[np.isfinite(t)]
+        lo = min(float(b["lo"].min()), float(t.min()) if len(t) else np.inf)
+        hi = max(float(b["hi"].max()), float(t.max()) if len(t) else -np.inf)
+        tmin, scale = time_bounds(lo if np.isfinite(lo) else np.nan,
+                                  hi if np.isfinite(hi) else np.nan)
+        blocks, kinds = [], []
+        for kind in ENTITY_KINDS:
+            named = np.flatnonzero(q[kind].notna().to_numpy())
+            for s in STATS:  # no entity: what _kind_block gives a query without history
+                out[f"{kind}_{s}"] = 0.0 if s in ("n", "recent_n", "recent_fails") else np.nan
+            if not len(named):
+                continue
+            h = hist.map_partitions(_history_rows, kind,
+                                    meta=_history_rows(with_shape(hist._meta), kind))
+            qq = pd.DataFrame({kind: q[kind].to_numpy(dtype=object)[named],
+                               ROW: np.int64(-1)} | {c: np.nan for c in NEEDED})
+            qq["submit_time"] = q["submit_time"].to_numpy(dtype="float64")[named]
+            qq["state"] = None
+            qq[_Q] = named.astype("int64")
+            both = dd.concat([h, dd.from_pandas(qq[h._meta.columns].astype(h._meta.dtypes),
+                                                npartitions=1)], ignore_index=True)
+            both = both.shuffle(kind, npartitions=n, shuffle_method="tasks")
+            meta = pd.DataFrame({f"{kind}_{s}": pd.Series(dtype="float64") for s in STATS})
+            blocks.append(both.map_partitions(_query_part, kind, tmin, scale, meta=meta))
+            kinds.append(kind)
+        for kind, block in zip(kinds, client.compute(blocks, sync=True)):
+            out.loc[block.index, list(block.columns)] = block.to_numpy()
+    out.index = queries.index
+    return out[FEATURES]

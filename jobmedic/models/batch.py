@@ -100,16 +100,22 @@ def distinct_rows(q: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: dict[str, float],
           scope: Sequence[str] | None = None, history: pd.DataFrame | None = None,
           features: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] = build_features,
-          retry_budget: float | None = None) -> pd.DataFrame:
+          retry_budget: float | None = None,
+          matrix: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame:
     """Predictions for every spec: risk and level, the expected runtime (`runtime_expected_s`,
     the point `evaluate runtime` scores), runtime and memory quantiles, the request.
     `features`: build_features or an equal engine (engines/dask_features.py). `retry_budget`:
-    adds the conformal request meeting that share of killed runs (budget_time_s, budget_mem_mb)."""
+    adds the conformal request meeting that share of killed runs (budget_time_s, budget_mem_mb).
+    `matrix`: the FEATURES of the distinct specs computed elsewhere, no history read here
+    (engines/dask_engine.export_features: on Dask workers from the Parquet export); the request
+    models then take their recent runs from indexed lookups."""
     q_all = specs_frame(specs, now)
     codes, first = distinct_rows(q_all)
     q = q_all.iloc[first] if len(first) < len(q_all) else q_all
     F = hist = None
-    if history is None and scope is None and features is build_features:
+    if matrix is not None:
+        F = matrix(q)
+    elif history is None and scope is None and features is build_features:
         from jobmedic.models.summary_features import summary_features
 
         F = summary_features(store, q)  # specs at "now": the maintained summary, no history read
