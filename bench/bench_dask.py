@@ -9,6 +9,7 @@ out, `training.default_until`).
     .venv/bin/python -m bench.bench_dask google --part 1       #   single, 1 or 2 workers
     .venv/bin/python -m bench.bench_dask 1m --db /tmp/jm-1m.db --rounds 100 --part 2
     .venv/bin/python -m bench.bench_dask driver --db /tmp/jm-100k.db --path parquet|store
+    .venv/bin/python -m bench.bench_dask driver --db /tmp/jm-1m.db --path parquet --kind runtime
 Options: --rounds R (300), --part single|1|2|all (all), --db PATH (default
 bench/out/data/NAME.db), --no-equal (skip the single-machine features and the equality check).
 Writes bench/out/dask_NAME[_PART].json: wall and CPU seconds (driver process; workers' CPU
@@ -149,7 +150,8 @@ def main(argv: list[str]) -> dict:
 
 
 def driver(argv: list[str]) -> dict:
-    """The driver's peak memory of one `train failure --engine dask` run, one path per process:
+    """The driver's peak memory of one `train KIND --engine dask` run (--kind failure, the
+    default, memory or runtime), one path per process:
     `--path store` (the jobs frame read from SQLite, features gathered: dask_engine.train) or
     `--path parquet` (export, then everything per job on the workers: dask_train.train).
     Peak RSS is this process's VmHWM (the workers are other processes)."""
@@ -158,6 +160,7 @@ def driver(argv: list[str]) -> dict:
     ap = argparse.ArgumentParser(prog="bench.bench_dask driver")
     ap.add_argument("--db", required=True)
     ap.add_argument("--path", choices=["store", "parquet"], required=True)
+    ap.add_argument("--kind", choices=["failure", "memory", "runtime"], default="failure")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=50)
     ap.add_argument("--memory-per-worker", default="6GiB")
@@ -168,7 +171,8 @@ def driver(argv: list[str]) -> dict:
     db = tmp / "s.db"
     shutil.copy(a.db, db)
     s = Store(db)
-    res: dict = {"db": a.db, "path": a.path, "workers": a.workers, "rounds": a.rounds,
+    res: dict = {"db": a.db, "path": a.path, "kind": a.kind, "workers": a.workers,
+                 "rounds": a.rounds,
                  "load_avg_start": [round(x, 1) for x in os.getloadavg()],
                  "driver_rss_at_start_mb": round(_hwm_mb())}
     params = {"num_boost_round": a.rounds}
@@ -185,23 +189,29 @@ def driver(argv: list[str]) -> dict:
                 res["export_rows"] = ex["rows_written"]
                 res["driver_peak_after_export_mb"] = round(_hwm_mb())
             card, res["train_s"], res["train_driver_cpu_s"] = _timed(
-                lambda: dask_train.train(s, "failure", str(tmp / "m"), client, pq_dir,
+                lambda: dask_train.train(s, a.kind, str(tmp / "m"), client, pq_dir,
                                          params=params, export=False))
         else:
             card, res["train_s"], res["train_driver_cpu_s"] = _timed(
-                lambda: dask_engine.train(s, "failure", str(tmp / "m"), client, params=params))
+                lambda: dask_engine.train(s, a.kind, str(tmp / "m"), client, params=params))
         w1 = client.run(_worker_usage)
     res["workers_cpu_s"] = round(sum(w1[w][0] - w0[w][0] for w in w1 if w in w0), 2)
     res["worker_peak_rss_mb"] = [round(v[1]) for v in w1.values()]
     res["counts"] = card["counts"]
-    res["val_auroc"] = card["validation"]["model"]["auroc"]
+    m = card["validation"]["model"]
+    if "auroc" in m:
+        res["val_auroc"] = m["auroc"]
+    else:  # a request model: the point error (hours) and coverage on the calibration slice
+        res["val_mae_h"], res["val_coverage"] = m["mae"], m.get("coverage")
     res["driver_stages"] = card["engine"].get("driver")
     res["driver_peak_rss_mb"] = round(_hwm_mb())
     res["load_avg_end"] = [round(x, 1) for x in os.getloadavg()]
     s.close()
     shutil.rmtree(tmp, ignore_errors=True)
     name = Path(a.db).stem
-    (OUT / f"dask_driver_{name}_{a.path}{'_reused' if a.pq else ''}.json").write_text(json.dumps(res, indent=2))
+    kind = "" if a.kind == "failure" else f"_{a.kind}"
+    (OUT / f"dask_driver_{name}{kind}_{a.path}{'_reused' if a.pq else ''}.json").write_text(
+        json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
     return res
 

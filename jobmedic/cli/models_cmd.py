@@ -111,7 +111,7 @@ def train(
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="--engine dask: start a local Dask cluster of N worker processes (default 2).")] = None,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="--engine dask: use the running Dask scheduler at this address (tcp://HOST:8786).")] = None,
     slurm_workers: Annotated[int | None, typer.Option("--slurm-workers", min=1, help="--engine dask: start N Dask workers as Slurm jobs (dask-jobqueue).")] = None,
-    parquet: Annotated[Path | None, typer.Option("--parquet", help="--engine dask, failure / memory: the Parquet export the workers read (brought up to date first; default <store>.parquet/ beside the store; on a cluster: a shared filesystem).")] = None,
+    parquet: Annotated[Path | None, typer.Option("--parquet", help="--engine dask, failure / memory / runtime: the Parquet export the workers read (brought up to date first; default <store>.parquet/ beside the store; on a cluster: a shared filesystem).")] = None,
 ) -> None:
     """Train a model on the store and save a versioned artifact with its card."""
     from jobmedic.models import training

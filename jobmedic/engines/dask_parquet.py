@@ -10,8 +10,14 @@ sorted by `_rowid` (so ties fall as in the store's order), rows without a value 
 number of partitions as the jobs, so the blocks line up partition by partition and are joined
 there. The only things computed on the driver are two numbers (the time origin and scale).
 
-The result is a Dask DataFrame partitioned by `_rowid` hash: the jobs' columns plus FEATURES;
-`dask_train.py` splits, labels and fits on it.
+With `recent=True` (the runtime model) the same per-kind pass also gives the recent-runtime
+block of models/runtime_features.py for its kinds (user, name, shape): `_last_k` and `_reduce`,
+the single-machine functions, run on the same partitions (all jobs of an entity, in `_rowid`
+order), and the implied runtimes (`_finish`: the job's own limit x the share) are row-local,
+computed after the join. Columns RT_FEATURES are then added after FEATURES.
+
+The result is a Dask DataFrame partitioned by `_rowid` hash: the jobs' columns plus FEATURES
+(and RT_FEATURES); `dask_train.py` splits, labels and fits on it.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import pandas as pd
 
 from jobmedic.engines import parquet
 from jobmedic.knowledge.feature_queries import ENTITY_KINDS, FRAME_COLUMNS
+from jobmedic.models import runtime_features as rf
 from jobmedic.models.features import (
     FEATURES,
     STATS,
@@ -109,29 +116,54 @@ def _bounds(part: pd.DataFrame) -> pd.DataFrame:
                          "hi": [t.max() if len(t) else -np.inf]})
 
 
-def _stat_meta(kind: str) -> pd.DataFrame:
+def _recent_cols(kind: str, recent: bool) -> list[str]:
+    """The recent-runtime columns the kind's pass adds (runtime_features: user, name, shape)."""
+    return [f"{kind}_{s}" for s in rf.STATS] if recent and kind in rf.KINDS else []
+
+
+def _stat_meta(kind: str, recent: bool = False) -> pd.DataFrame:
     return pd.DataFrame({ROW: pd.Series(dtype="int64")}
-                        | {f"{kind}_{s}": pd.Series(dtype="float64") for s in STATS})
+                        | {f"{kind}_{s}": pd.Series(dtype="float64") for s in STATS}
+                        | {c: pd.Series(dtype="float64") for c in _recent_cols(kind, recent)})
 
 
-def _kind_rows(part: pd.DataFrame, kind: str, tmin: float, scale: float) -> pd.DataFrame:
-    """All jobs of this partition's entities (of one kind): their as-of statistics."""
+def _kind_rows(part: pd.DataFrame, kind: str, tmin: float, scale: float,
+               recent: bool = False) -> pd.DataFrame:
+    """All jobs of this partition's entities (of one kind): their as-of statistics (and, with
+    `recent`, the kind's recent-runtime stats: runtime_features' `_last_k` and `_reduce`)."""
     part = part.sort_values(ROW, kind="stable").reset_index(drop=True)
     hist = part[is_ended(part)]
     cols = _kind_block(kind, hist, part, tmin, scale)
     out = pd.DataFrame({ROW: part[ROW].to_numpy()})
     for s in STATS:
         out[f"{kind}_{s}"] = np.asarray(cols[s], dtype="float64")
+    if _recent_cols(kind, recent):
+        for c, v in rf._reduce(kind, *rf._last_k(kind, hist, part, tmin, scale)).items():
+            out[c] = np.asarray(v, dtype="float64")
     return out
 
 
-def _no_entity(part: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Jobs without a value of this kind: no history (what _kind_block gives them)."""
+def _no_entity(part: pd.DataFrame, kind: str, recent: bool = False) -> pd.DataFrame:
+    """Jobs without a value of this kind: no history (what _kind_block gives them; the
+    recent-runtime stats are NaN, what _reduce gives a row with no runs)."""
     n = len(part)
     out = pd.DataFrame({ROW: part[ROW].to_numpy()})
     for s in STATS:
         out[f"{kind}_{s}"] = np.zeros(n) if s in ("n", "recent_n", "recent_fails") else np.nan
+    for c in _recent_cols(kind, recent):
+        out[c] = np.nan
     return out
+
+
+def _recent_finish(part: pd.DataFrame) -> pd.DataFrame:
+    """RT_FEATURES of the joined rows: runtime_features' `_finish` (row-local) on the kinds'
+    recent stats and each job's own time limit."""
+    cols = {c: part[c].to_numpy(dtype="float64")
+            for k in rf.KINDS for c in _recent_cols(k, True)}
+    m = rf._finish(cols, part["timelimit_s"].to_numpy(dtype="float64"))
+    extra = pd.DataFrame(m, columns=rf.RT_FEATURES, index=part.index)
+    return pd.concat([part.drop(columns=[c for c in rf.RT_FEATURES if c in part]), extra],
+                     axis=1)
 
 
 def _join(base: pd.DataFrame, *blocks: pd.DataFrame) -> pd.DataFrame:
@@ -147,9 +179,10 @@ def _join(base: pd.DataFrame, *blocks: pd.DataFrame) -> pd.DataFrame:
 
 
 def features(jobs_dd: dd.DataFrame, npartitions: int | None = None,
-             shuffle_method: str | None = None) -> dd.DataFrame:
-    """The jobs (all columns) with FEATURES, partitioned by `_rowid` hash, lazily
-    (`shuffle_method`: Dask's; "tasks" for small frames, "p2p" for large ones)."""
+             shuffle_method: str | None = None, recent: bool = False) -> dd.DataFrame:
+    """The jobs (all columns) with FEATURES (and with `recent` the runtime model's
+    RT_FEATURES), partitioned by `_rowid` hash, lazily (`shuffle_method`: Dask's; "tasks" for
+    small frames, "p2p" for large ones)."""
     base = jobs_dd.map_partitions(_base, meta=_base(jobs_dd._meta))
     n = npartitions or max(base.npartitions, 2)
     how = {"shuffle_method": shuffle_method} if shuffle_method else {}
@@ -158,18 +191,20 @@ def features(jobs_dd: dd.DataFrame, npartitions: int | None = None,
     tmin, scale = time_bounds(lo, hi)
     blocks = []
     for kind in ENTITY_KINDS:
-        sel = base[[kind, ROW, *NEEDED]]
+        rec = bool(_recent_cols(kind, recent))
+        sel = base[[kind, ROW, *NEEDED, *(["timelimit_s"] if rec else [])]]
         has = sel.map_partitions(lambda p, k=kind: p[p[k].notna()], meta=sel._meta)
         none = sel.map_partitions(lambda p, k=kind: p[p[k].isna()], meta=sel._meta)
-        a = has.shuffle(kind, npartitions=n, **how).map_partitions(_kind_rows, kind, tmin, scale,
-                                                            meta=_stat_meta(kind))
-        z = none.map_partitions(_no_entity, kind, meta=_stat_meta(kind))
+        a = has.shuffle(kind, npartitions=n, **how).map_partitions(
+            _kind_rows, kind, tmin, scale, rec, meta=_stat_meta(kind, rec))
+        z = none.map_partitions(_no_entity, kind, rec, meta=_stat_meta(kind, rec))
         blocks.append(dd_concat([a, z]).shuffle(ROW, npartitions=n, **how))
     by_row = base.shuffle(ROW, npartitions=n, **how)
     import dask.dataframe as dd
 
     meta = _join(by_row._meta, *[x._meta for x in blocks])
-    return dd.map_partitions(_join, by_row, *blocks, align_dataframes=False, meta=meta)
+    out = dd.map_partitions(_join, by_row, *blocks, align_dataframes=False, meta=meta)
+    return out.map_partitions(_recent_finish, meta=_recent_finish(meta)) if recent else out
 
 
 def dd_concat(parts: list[dd.DataFrame]) -> dd.DataFrame:
@@ -178,8 +213,10 @@ def dd_concat(parts: list[dd.DataFrame]) -> dd.DataFrame:
     return dd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
-def to_local(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A gathered slice as the (jobs, features) Frame of the single-machine code (positional)."""
+def to_local(df: pd.DataFrame, extra: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A gathered slice as the (jobs, features) Frame of the single-machine code (positional);
+    `extra`: a kind's EXTRA columns computed on the workers, kept in the features frame (the
+    quantile models then read them from there instead of recomputing them from the slice)."""
     df = df.reset_index(drop=True)
-    return df[list(FRAME_COLUMNS)], df[FEATURES]
+    return df[list(FRAME_COLUMNS)], df[[*FEATURES, *extra]]
 

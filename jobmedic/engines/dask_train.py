@@ -1,4 +1,4 @@
-"""`train failure|memory --engine dask` fed from the Parquet export: the driver holds only
+"""`train failure|memory|runtime --engine dask` fed from the Parquet export: the driver holds only
 small things.
 
 The store is first brought up to date in the export (incrementally: only changed partitions;
@@ -16,9 +16,16 @@ on which the single-machine calibration, validation, card and signed artifact co
 unchanged (`models/training.finish`). So the artifact and card are those of the local path,
 and `evaluate` / `predict` use them as they are.
 
-The runtime kind is not trained here: its recent-runtime inputs and its online recalibrated
-validation read the whole history frame (models/runtime.py); `--engine dask` trains it from
-the store (`dask_engine.train`).
+The runtime kind trains here too: its recent-runtime inputs (runtime_features.RT_FEATURES)
+are computed on the workers with the history features (`dask_parquet.features(recent=True)`)
+and gathered with the slice, so `QuantileModel.inputs` reads them from the gathered frame
+instead of recomputing them from the slice alone. Its validation replays a daily conformal
+recalibration (`runtime.online`) over a pool of the labelled jobs submitted from the
+calibration start that ended before the last calibration submit (`runtime_rolling.pool`); those
+are gathered with the calibration slice (flag `_pool`: the same jobs, bounded like the slice by
+the calibration period), in the store's row order so that ties in end time fall as they do on
+one machine. The card's `global_median_s` (the median of the fit labels) comes from the fit
+labels' value counts, reduced on the workers (one row per distinct runtime, not per job).
 """
 from __future__ import annotations
 
@@ -32,7 +39,7 @@ import pandas as pd
 from jobmedic.engines import dask_parquet as dp
 from jobmedic.engines import parquet
 from jobmedic.knowledge.errors import InputError, ModelError
-from jobmedic.models import boosting, registry, training
+from jobmedic.models import boosting, registry, runtime_rolling, training
 from jobmedic.models.features import FEATURES
 
 if TYPE_CHECKING:
@@ -40,8 +47,9 @@ if TYPE_CHECKING:
 
     from jobmedic.knowledge.store import Store
 
-KINDS = ("failure", "memory")
+KINDS = ("failure", "memory", "runtime")
 _SLICE = "_slice"  # 1: fit, 2: calibration, 0: neither
+_POOL = "_pool"  # runtime: in the online recalibration's pool (runtime_rolling.pool)
 _NONE = "(none)"
 
 
@@ -64,14 +72,20 @@ def _labelled(part: pd.DataFrame, labels: Callable, pairs: list[str] | None,
 
 
 def _marked(part: pd.DataFrame, labels: Callable, pairs: list[str] | None, until: float,
-            cut_t: float, cut_row: int) -> pd.DataFrame:
-    """The partition with its slice (fit / calibration / neither) and target `_y`."""
+            cut_t: float, cut_row: int, pool: tuple[float | None, float] | None = None
+            ) -> pd.DataFrame:
+    """The partition with its slice (fit / calibration / neither), target `_y` and, given
+    `pool` = (since, before), whether runtime_rolling.pool holds the job (`_pool`)."""
     lab = _labelled(part, labels, pairs, until)
     sub = part["submit_time"].to_numpy()
     fit = (sub < cut_t) | ((sub == cut_t) & (part[dp.ROW].to_numpy() < cut_row))
-    _, y = labels(part)
+    mask, y = labels(part)
+    in_pool = np.zeros(len(part), dtype=bool)
+    if pool is not None:
+        since, before = pool
+        in_pool[runtime_rolling.pool(part, mask, since, before)] = True
     return part.copy().assign(**{_SLICE: np.where(lab, np.where(fit, 1, 2), 0).astype("int8"),
-                          "_y": np.asarray(y, dtype="float64")})
+                                 "_y": np.asarray(y, dtype="float64"), _POOL: in_pool})
 
 
 def _counts(part: pd.DataFrame) -> pd.DataFrame:
@@ -127,6 +141,23 @@ def _rows_at(part, labels, pairs, until, t):
     return part.loc[lab, dp.ROW].astype("float64")
 
 
+def _fit_middle(marked: Any) -> np.ndarray:
+    """The middle one or two of the fit labels in sorted order, from their value counts
+    reduced on the workers: `np.median` of it is `np.median` of all the fit labels (the mean
+    of the two middle values, or the middle one), which the runtime card's global median is."""
+    fit_y = marked.map_partitions(lambda p: p.loc[p[_SLICE] == 1, "_y"],
+                                  meta=pd.Series(dtype="float64", name="_y"))
+    vc = fit_y.value_counts().compute()
+    vals = np.asarray(vc.index, dtype="float64")
+    order = np.argsort(vals, kind="stable")
+    vals, cum = vals[order], np.cumsum(np.asarray(vc, dtype="int64")[order])
+    n = int(cum[-1]) if len(cum) else 0
+    if not n:
+        return np.zeros(0)
+    at = [(n - 1) // 2, n // 2] if n % 2 == 0 else [n // 2]
+    return vals[np.searchsorted(cum, np.asarray(at), side="right")]
+
+
 def _pairs(fr: Any, clusters: Sequence[str] | None, sources: Sequence[str] | None
            ) -> list[str] | None:
     """The (cluster, source) keys --cluster/--source select, checked like training.selection."""
@@ -144,24 +175,28 @@ def train(store: Store, kind: str, models_dir: str, client: Any, root: str | Pat
           params: dict[str, Any] | None = None, clusters: Sequence[str] | None = None,
           sources: Sequence[str] | None = None, npartitions: int | None = None,
           retries: int = 1, export: bool = True) -> dict[str, Any]:
-    """Train `kind` from the export in `root` (brought up to date from `store` first when
-    `export`); returns the card, with `engine` saying what ran where."""
+    """Train `kind` (failure, memory, runtime) from the export in `root` (brought up to date
+    from `store` first when `export`); returns the card, with `engine` saying what ran where."""
     import dask
 
     from jobmedic.engines.dask_engine import dask_trainer
 
     if kind not in KINDS:
         raise InputError(f"training from the Parquet export covers {', '.join(KINDS)}, not {kind}",
-                         f"train {kind} from the store: `jobmedic train {kind} --engine dask` "
-                         "without --parquet")
+                         f"train {kind} without --engine dask")
     t0 = time.perf_counter()
     stages = _Stages()
     cls = registry.kind(kind)
+    extra = list(getattr(cls, "EXTRA", []))
+    recent = extra == list(dp.rf.RT_FEATURES)
+    if extra and not recent:  # pragma: no cover - a new kind with its own inputs
+        raise InputError(f"the {kind} model's extra inputs are not computed on Dask",
+                         f"train {kind} without --engine dask")
     exported = parquet.export(store, root, tables=("jobs",)) if export else None
     stages.done("export")
     with dask.config.set({"dataframe.convert-string": False}):
         method = "tasks" if dp.n_rows(root) < 2_000_000 else "p2p"
-        fr = client.persist(dp.features(dp.jobs(root, scope), npartitions, method))
+        fr = client.persist(dp.features(dp.jobs(root, scope), npartitions, method, recent))
         pairs = _pairs(fr, clusters, sources)
         stages.done("features")
         if until is None:
@@ -193,8 +228,13 @@ def train(store: Store, kind: str, models_dir: str, client: Any, root: str | Pat
             del lab
         ties = np.sort(_values(fr, _rows_at, cls.labels, pairs, until, cut_t))
         cut_row = int(ties[cut - below])
+        pool = None
+        if recent:  # runtime.online's pool: from the card's calibration start to the last
+            # calibration submit (the card's ISO time, as runtime_rolling.epoch reads it back)
+            pool = (runtime_rolling.epoch(training._iso(cut_t)),
+                    float(labelled.max().compute()))
         marked = client.persist(fr.map_partitions(_marked, cls.labels, pairs, until, cut_t,
-                                                  cut_row))
+                                                  cut_row, pool))
         counts = marked.map_partitions(_counts).compute()
         trained_on = composition(counts, cls.min_positives > 0)
         by = counts.groupby(_SLICE)[["n", "pos"]].sum()
@@ -202,15 +242,23 @@ def train(store: Store, kind: str, models_dir: str, client: Any, root: str | Pat
         fp, cp = int(by["pos"].get(1, 0)), int(by["pos"].get(2, 0))
         training.refuse_counts(kind, cls.min_positives, (fp, n_fit - fp), (cp, n_cal - cp),
                                trained_on, until)
-        fit = marked.map_partitions(lambda p: p[p[_SLICE] == 1])[[*FEATURES, "_y"]]
+        cols = [*FEATURES, *extra]
+        fit = marked.map_partitions(lambda p: p[p[_SLICE] == 1])[[*cols, "_y"]]
         arr = fit.to_dask_array(lengths=True)
-        Xf, yf = arr[:, :len(FEATURES)], arr[:, len(FEATURES)]
+        Xf, yf = arr[:, :len(cols)], arr[:, len(cols)]
+        y_card = _fit_middle(marked) if recent else yf  # runtime: the median; failure: sum / mean
         stages.done("split")
-        cal = marked.map_partitions(lambda p: p[p[_SLICE] == 2]).compute()
-        cal = cal.sort_values(["submit_time", dp.ROW], kind="stable")
-        frame = dp.to_local(cal)
-        rows = np.arange(len(frame[0]))
-        _, yc = cls.labels(frame[0])
+        cal = marked.map_partitions(lambda p: p[(p[_SLICE] == 2) | p[_POOL]]).compute()
+        # without a pool: the calibration jobs in submit order (rows 0..n-1); with one: the
+        # store's row order (runtime_rolling.pool breaks ties in end time by position)
+        cal = cal.sort_values([dp.ROW] if recent else ["submit_time", dp.ROW], kind="stable")
+        frame = dp.to_local(cal, extra)
+        is_cal = (cal[_SLICE] == 2).to_numpy()
+        rows = np.flatnonzero(is_cal)
+        sub_c = frame[0]["submit_time"].to_numpy(dtype="float64")
+        rows = rows[np.lexsort((rows, sub_c[rows]))]  # submit order, ties by row
+        _, y_all = cls.labels(frame[0])
+        yc = y_all[rows]
         first_submit = float(fr["submit_time"].min().compute())
         last_end = float(fr["end_time"].max().compute())
         stages.done("gather_calibration")
@@ -224,11 +272,11 @@ def train(store: Store, kind: str, models_dir: str, client: Any, root: str | Pat
         del fr, marked
         stages.done("boosting")
     model.calibrate(model.inputs(frame, rows), yc)
-    card = training.card_head(first_submit, until, frame[0]["submit_time"].iloc[0], n_fit, n_cal,
+    card = training.card_head(first_submit, until, cut_t, n_fit, n_cal,
                               None, trained_on, clusters, sources, capped=capped)
-    extra = model.card_extra(frame, np.arange(0), yf)  # a classifier's sum / mean: computed there
+    facts = model.card_extra(frame, np.arange(0), y_card)
     stages.done("calibrate")
-    card = training.finish(store, models_dir, model, frame, rows, yc, card, extra, t0, last_end)
+    card = training.finish(store, models_dir, model, frame, rows, yc, card, facts, t0, last_end)
     stages.done("validate_save_refresh")
     card["engine"] = {"name": "dask", "data": "parquet", "export": str(root),
                       "workers": len(client.scheduler_info().get("workers", {})),

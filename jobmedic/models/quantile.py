@@ -50,6 +50,10 @@ class QuantileModel(ModelKind):
         X = frame[1][FEATURES].to_numpy()[rows]
         if not self.EXTRA:
             return X
+        if set(self.EXTRA) <= set(frame[1].columns):
+            # computed with the features over the whole history (engines/dask_train.py gathers
+            # a slice with them): the slice alone would be the wrong history
+            return np.hstack([X, frame[1][list(self.EXTRA)].to_numpy(dtype="float64")[rows]])
         df = frame[0]
         ref, extra = _EXTRA_CACHE
         if ref is None or ref() is not df or extra.shape[0] != len(df):

@@ -111,10 +111,10 @@ def test_capped_calibration_slice_same_on_both_paths(store, export, client, tmp_
     assert "calibration_capped_at" not in uncapped["window"]
 
 
-def test_runtime_and_old_exports_are_refused(store, client, tmp_path):
-    with pytest.raises(InputError, match="covers failure, memory"):
-        dask_train.train(store, "runtime", str(tmp_path), client, tmp_path / "pq")
-    assert not (tmp_path / "runtime").exists() and not (tmp_path / "pq").exists()
+def test_other_kinds_and_old_exports_are_refused(store, client, tmp_path):
+    with pytest.raises(InputError, match="covers failure, memory, runtime, not gnn"):
+        dask_train.train(store, "gnn", str(tmp_path), client, tmp_path / "pq")
+    assert not (tmp_path / "gnn").exists() and not (tmp_path / "pq").exists()
     with pytest.raises(InputError, match="no jobmedic Parquet export"):
         dask_train.train(store, "failure", str(tmp_path), client, tmp_path / "none", export=False)
     assert not (tmp_path / "failure").exists()
