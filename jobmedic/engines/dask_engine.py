@@ -3,8 +3,8 @@
 `cluster(...)` gives a `distributed.Client` on a local cluster (`--workers N`), an existing
 scheduler (`--scheduler ADDRESS`, refused within `connect_timeout` seconds when it does not
 answer) or workers started as Slurm jobs through dask-jobqueue (`--slurm-workers N`).
-`train` (the store-fed path: runtime, or any boosted kind given a frame; failure and memory
-train from the Parquet export in dask_train.py) computes the submit-time features on the
+`train` (the store-fed path: an in-memory store, or any boosted kind given a frame; failure,
+memory and runtime train from the Parquet export in dask_train.py) computes the submit-time features on the
 cluster (dask_features.py, equal to the single-machine ones) and runs the ordinary `models/training.train` with XGBoost's boosting
 rounds done by `xgboost.dask` on the workers (boosting.TRAINER): calibration, card, artifact
 and signing are the single-machine ones, so `evaluate` and `predict` use the artifact
