@@ -169,9 +169,9 @@ def test_no_import_cycles():
 
 def test_import_graph_sees_function_level_imports():
     """The graph would miss cycles if it missed imports inside functions."""
-    src = _modules()["jobmedic.main"].read_text(encoding="utf-8")
+    src = _modules()["jobmedic.main.program"].read_text(encoding="utf-8")
     assert "    from jobmedic.server" in src
-    assert "jobmedic.server" in _imports("jobmedic.main")
+    assert "jobmedic.server" in _imports("jobmedic.main.program")
 
 
 @pytest.mark.parametrize("unit", BELOW_SETUP)

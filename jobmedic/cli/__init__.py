@@ -2,57 +2,20 @@
 through jobmedic.app. One command per action is generated from the TOOLS registry. The program
 entry point (`jobmedic`, `python -m jobmedic`) is jobmedic.main, which adds the commands that
 start the other surfaces (serve, chat, demo); this package imports none of them.
+
+The Typer app (`app`, `build`) lives in jobmedic.cli.commands and is imported when first asked
+for, so the typer-free modules - jobmedic.cli.plain (state, fault reporting, printing an
+envelope) and jobmedic.cli.fast (the fast path of the common action commands) - can be used
+without importing typer (issue 16 items 5 and 6).
 """
 from __future__ import annotations
 
-import typer
-
-from jobmedic.cli import actions_cmd, db_cmd, ingest_cmd, models_cmd, report_cmd, watch_cmd
-from jobmedic.cli.context import CliState, JobmedicGroup
-
-app = typer.Typer(name="jobmedic", no_args_is_help=True, add_completion=False,
-                  cls=JobmedicGroup, pretty_exceptions_enable=False,
-                  help="jobmedic: understand compute-cluster job failures (Slurm, Kubernetes, Run:AI).")
+from typing import Any
 
 
-@app.callback()
-def _global(
-    ctx: typer.Context,
-    db: str | None = typer.Option(None, "--db", help="Store path (default: JOBMEDIC_DB or the user data dir); its directory must exist."),
-    config: str | None = typer.Option(None, "--config", help="YAML configuration file over the defaults and the user file (must exist)."),
-    as_of: str | None = typer.Option(None, "--as-of", help="Treat this time as now (ISO or epoch)."),
-    scope: str | None = typer.Option(None, "--scope", help="Only these projects (comma-separated)."),
-    cluster: str | None = typer.Option(None, "--cluster-name", help="Default cluster name."),
-    debug: bool = typer.Option(False, "--debug", help="Show the Python traceback of a fault instead of a one-line error."),
-) -> None:
-    ctx.obj = CliState(db=db, config=config, as_of=as_of, scope=scope, cluster=cluster,
-                       debug=debug)
-    ctx.call_on_close(ctx.obj.close)
+def __getattr__(name: str) -> Any:
+    if name in ("app", "build", "sync"):
+        from jobmedic.cli import commands
 
-
-app.command("ingest")(ingest_cmd.ingest)
-sync = typer.Typer(help="Pull accounting data from a live scheduler.", no_args_is_help=True)
-sync.command("slurm")(ingest_cmd.sync_slurm)
-app.add_typer(sync, name="sync")
-app.add_typer(db_cmd.app, name="db")
-
-
-actions_cmd.register(app)
-from jobmedic.cli import ask_cmd
-
-ask_cmd.register(app)
-from jobmedic.cli import learn_cmd
-
-learn_cmd.register(app)
-models_cmd.register(app)
-watch_cmd.register(app)
-report_cmd.register(app)
-from jobmedic.cli import export_cmd
-
-export_cmd.register(app)
-
-
-def build():
-    """The click command tree of these commands (jobmedic.main.build adds serve, chat and
-    demo, which start the other surfaces)."""
-    return typer.main.get_command(app)
+        return getattr(commands, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,8 +3,6 @@ generated from each action's request model so the CLI flags are exactly the JSON
 from __future__ import annotations
 
 import inspect
-import sys
-import types
 import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
@@ -12,62 +10,27 @@ from typing import TYPE_CHECKING, Any, Literal
 import typer
 from typer.core import TyperCommand
 
-from jobmedic.cli.context import state
-from jobmedic.core import jsonsafe
-from jobmedic.knowledge.errors import JobmedicError
-from jobmedic.tools import TOOLS, run_action, tool_named
+from jobmedic.cli import plain
+from jobmedic.cli.context import cli_state
+from jobmedic.cli.plain import REQUEST_ERRORS, exit_code, user_errors
+from jobmedic.tools import TOOLS, tool_named
 
 if TYPE_CHECKING:  # the registry is lazy: listing commands imports no tool (issue 16)
     from jobmedic.tools.base import Tool, ToolResult
 
 #: Tool name -> CLI command name where they differ (record_outcome lives under `outcome record`).
-COMMAND_NAMES = {t.name: t.name.replace("_", "-") for t in TOOLS if "_" in t.name}
-#: Envelope error types of a malformed request (exit 2, like the user-fault error classes).
-REQUEST_ERRORS = frozenset({"invalid_json", "invalid_request", "invalid_field", "unknown_action",
-                            "too_deep"})
-
-
-def user_errors() -> frozenset[str]:
-    """Error types that are the user's fault: malformed requests and every error class that
-    declares user_fault (not_found, unknown_failure_type, input_error, model_error, ...)."""
-    kinds: set[str] = set(REQUEST_ERRORS)
-    todo: list[type[JobmedicError]] = [JobmedicError]
-    while todo:
-        cls = todo.pop()
-        if cls.user_fault:
-            kinds.add(cls.kind)
-        todo.extend(cls.__subclasses__())
-    return frozenset(kinds)
-
-
-def exit_code(result: ToolResult) -> int:
-    if result.status != "error":
-        return 0
-    return 2 if result.error and result.error.type in user_errors() else 1
+COMMAND_NAMES = {t.name: plain.command_name(t.name) for t in TOOLS if "_" in t.name}
+__all__ = ["COMMAND_NAMES", "REQUEST_ERRORS", "act_command", "command_for", "emit", "exit_code",
+           "lazy_command", "register", "run_payload", "user_errors"]
 
 
 def emit(result: ToolResult, as_json: bool) -> None:
     """Print an envelope: JSON, or its markdown report (rendered on a terminal)."""
-    if as_json:
-        typer.echo(result.model_dump_json(indent=2))
-    else:
-        text = result.text or result.status
-        if result.status == "error":
-            typer.echo(text, err=True)
-        elif sys.stdout.isatty():
-            from rich.console import Console
-            from rich.markdown import Markdown
-
-            Console().print(Markdown(text))
-        else:
-            typer.echo(text)
-    code = exit_code(result)
-    if code:
-        raise SystemExit(code)
+    plain.emit(result, as_json, typer.echo)
 
 
 def run_payload(ctx: typer.Context, payload: dict[str, Any] | str) -> ToolResult:
-    return run_action(payload, state(ctx).tool_context())
+    return plain.run_payload(cli_state(ctx), payload)
 
 
 def act_command(
@@ -78,51 +41,36 @@ def act_command(
 
     Example: jobmedic act '{"action": "stats", "lookback_days": 7}'
     """
-    raw = sys.stdin.read() if request == "-" else request
-    try:
-        payload = jsonsafe.loads(raw)
-    except jsonsafe.BadJson as exc:
-        from jobmedic.tools.base import error_result
-
-        emit(error_result("?", exc.kind, exc.message,
-                          'give one flat JSON object, e.g. {"action": "stats"}'), as_json=True)
-        return
-    emit(run_payload(ctx, payload), as_json=True)
-
-
-def _unwrap(annotation: Any) -> Any:
-    """The inner type of an annotation like `str | None`."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return args[0] if len(args) == 1 else str
-    return annotation
+    plain.act(cli_state(ctx), request, typer.echo)
 
 
 def _parameter(name: str, finfo: Any) -> inspect.Parameter:
-    """A Typer option for one request field; values are validated by the request model."""
-    inner = _unwrap(finfo.annotation)
+    """A Typer option for one request field; values are validated by the request model. The
+    kind of option is plain.cli_kind's (the fast path reads the command line by it too)."""
+    inner = plain.unwrap(finfo.annotation)
+    kind = plain.cli_kind(finfo.annotation)
     flag = "--" + name.replace("_", "-")
     help_text = finfo.description or name.replace("_", " ")
     origin = typing.get_origin(inner)
     if origin is Literal:
         help_text += f" [one of: {', '.join(map(str, typing.get_args(inner)))}]"
-    if origin is list:
+    if kind == "list":
         (item,) = typing.get_args(inner)
         if typing.get_origin(item) is Literal:
             help_text += f" [each one of: {', '.join(map(str, typing.get_args(item)))}]"
         annotation: Any = list[str] | None
         opt = typer.Option(None, flag, help=help_text + " (repeatable)")
-    elif inner is bool:
+    elif kind == "bool":
         annotation = bool | None
         opt = typer.Option(None, f"{flag}/--no-{name.replace('_', '-')}", help=help_text)
     else:
-        annotation = {int: int, float: float}.get(inner, str) | None
+        annotation = {"int": int, "float": float}.get(kind, str) | None
         default = None if finfo.is_required() else finfo.default
         if finfo.is_required():
             help_text += " [required]"
         opt = typer.Option(None, flag, help=help_text + (f" [default: {default}]" if default is not None else ""))
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=annotation)
+
 
 
 def command_for(tool: Tool) -> Callable[..., None]:
@@ -171,12 +119,7 @@ def command_for(tool: Tool) -> Callable[..., None]:
                           engine=Engine(engine), workers=workers, scheduler=scheduler,
                           retry_budget=kwargs.get("retry_budget"))
             return
-        payload: dict[str, Any] = {"action": tool.name}
-        for k, v in kwargs.items():
-            if v is None or (isinstance(v, list) and not v):
-                continue
-            payload[k] = v
-        emit(run_payload(ctx, payload), as_json)
+        emit(run_payload(ctx, plain.action_payload(tool.name, kwargs)), as_json)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     doc = (tool.request_model.__doc__ or "").strip()

@@ -1,10 +1,11 @@
-"""The `jobmedic` program: the command line (jobmedic.cli) plus the commands that start the
-other surfaces - `serve` (the HTTP API, jobmedic.server), `chat` (the terminal UI,
-jobmedic.tui) and `demo` (jobmedic.demo).
+"""The whole `jobmedic` program as a Typer app: the command line (jobmedic.cli) plus the
+commands that start the other surfaces - `serve` (the HTTP API, jobmedic.server), `chat` (the
+terminal UI, jobmedic.tui) and `demo` (jobmedic.demo).
 
 This module is the roof over the surfaces: the surfaces never import each other, each is set
-up through jobmedic.app, and only this module knows all of them. Each surface is imported
-when its command runs, so `jobmedic --help` stays fast.
+up through jobmedic.app, and only this package knows all of them. Each surface is imported
+when its command runs, so `jobmedic --help` stays fast. jobmedic.main.main tries the fast path
+(jobmedic.cli.fast) first and imports this module only when typer must parse the command line.
 """
 from __future__ import annotations
 
@@ -107,5 +108,6 @@ def build():
     return typer.main.get_command(app)
 
 
-def main() -> None:
+def run() -> None:
+    """Parse the command line with typer and run the command (exits)."""
     app(prog_name="jobmedic")
