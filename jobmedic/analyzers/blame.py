@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from jobmedic.analyzers.base import Finding, Inputs
 from jobmedic.analyzers.hotspots import hotspots_of
+from jobmedic.analyzers.rows import desc_order, group, ksum, missing
 from jobmedic.core.timeutil import Window
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from jobmedic.knowledge.store import Store
+
+Rows = list[dict[str, Any]]
 
 ENTITY_DIMS = ("node", "image", "user", "project", "queue")
 
@@ -40,7 +41,6 @@ class Blame:
     def run(self, store: Store, window: Window, scope: Sequence[str] | None,
             filters: dict[str, Any] | None = None, inputs: Inputs | None = None
             ) -> list[Finding]:
-        import pandas as pd
         filters = filters or {}
         hot = hotspots_of(inputs, store, window, scope, filters)
         flagged = [f for f in hot if f.kind in ("hotspot", "explained")
@@ -51,52 +51,52 @@ class Blame:
         cands: dict[str, list[str]] = {d: [] for d in ENTITY_DIMS}
         for f in flagged:
             cands[f.evidence["dimension"]].append(f.evidence["entity"])
-        mixes = {}
+        mixes: dict[str, Rows] = {}
         for dim in ENTITY_DIMS:
             ents = [f.evidence["entity"] for f in flagged if f.evidence["dimension"] == dim]
-            mixes[dim] = pd.DataFrame(store.failure_mix(dim, ents, window, scope, filters))
+            mixes[dim] = store.failure_mix(dim, ents, window, scope, filters)
             for by in ("user", "image"):  # co-located candidates: who fails most on it
                 if by == dim or filters.get(by) is not None or not ents:
                     continue
-                parts = pd.DataFrame(store.breakdown(dim, ents, by, window, scope, filters))
-                if parts.empty:
-                    continue
-                parts = parts[parts["key"].notna() & (parts["failures"] >= self.min_failures)]
-                top = parts.sort_values("failures", ascending=False).groupby("entity").head(
-                    self.co_candidates)
-                cands[by] += [str(k) for k in top["key"]]
+                parts = [p for p in store.breakdown(dim, ents, by, window, scope, filters)
+                         if not missing(p["key"]) and not missing(p["failures"])
+                         and p["failures"] >= self.min_failures]
+                taken: dict[Any, int] = {}
+                for i in desc_order([p["failures"] for p in parts]):
+                    ent = parts[i]["entity"]
+                    if missing(ent) or taken.get(ent, 0) >= self.co_candidates:
+                        continue
+                    taken[ent] = taken.get(ent, 0) + 1
+                    cands[by].append(str(parts[i]["key"]))
         cands = {d: sorted(set(v)) for d, v in cands.items() if d not in filters or not filters[d]}
         groups = candidate_groups(store, cands, window, scope, filters)
         coefs = self.fit(groups, cands)
-        by_ent = {d: dict(tuple(m.groupby("entity"))) if not m.empty else {}
-                  for d, m in mixes.items()}
-        by_group = {d: dict(tuple(groups.groupby(d))) if d in groups and not groups.empty else {}
-                    for d in ENTITY_DIMS}
-        empty = pd.DataFrame(columns=["entity", "failure_type", "blame", "failures", "users", "images"])
+        by_ent = {d: group(m, "entity") for d, m in mixes.items()}
+        by_group = {d: group(groups, d) for d in ENTITY_DIMS}
         out = []
         chain = explanations(flagged)
         for f in flagged:
             dim, ent = f.evidence["dimension"], f.evidence["entity"]
-            colo = colocated(by_group[dim].get(ent, groups.iloc[0:0]), dim)
-            v = self.verdict(f, dim, ent, coefs, by_ent[dim].get(ent, empty), colo)
+            colo = colocated(by_group[dim].get(ent, []), dim)
+            v = self.verdict(f, dim, ent, coefs, by_ent[dim].get(ent, []), colo)
             out.append(one_conclusion(f, v, chain))
         return out
 
-    def fit(self, df: pd.DataFrame, cands: dict[str, list[str]]) -> dict[str, float]:
+    def fit(self, df: Rows, cands: dict[str, list[str]]) -> dict[str, float]:
         """Log-odds coefficient per candidate ("node:gpu-03") from the grouped job counts."""
         import numpy as np
         cols = [f"{d}:{v}" for d, vals in cands.items() for v in vals]
-        if df.empty or not cols or df["failures"].sum() == 0:
+        if not df or not cols or sum(r["failures"] for r in df) == 0:
             return {}
         X = np.zeros((len(df), len(cols)))
         index = {c: i for i, c in enumerate(cols)}
         for d in cands:
-            if d in df:
-                for row, v in enumerate(df[d]):
-                    if v is not None and not (isinstance(v, float) and math.isnan(v)):
-                        X[row, index[f"{d}:{v}"]] = 1.0
-        fail = df["failures"].to_numpy(float)
-        ok = df["jobs"].to_numpy(float) - fail
+            for row, r in enumerate(df):
+                v = r.get(d)
+                if not missing(v):
+                    X[row, index[f"{d}:{v}"]] = 1.0
+        fail = np.array([r["failures"] for r in df], dtype=float)
+        ok = np.array([r["jobs"] for r in df], dtype=float) - fail
         Xs = np.vstack([X, X])
         y = np.r_[np.ones(len(df)), np.zeros(len(df))]
         w = np.r_[fail, ok]
@@ -111,19 +111,19 @@ class Blame:
         return {c: float(b) for c, b in zip(cols, coef)}
 
     def verdict(self, f: Finding, dim: str, ent: str, coefs: dict[str, float],
-                mix: pd.DataFrame, colo: set[str]) -> Finding:
+                mix: Rows, colo: set[str]) -> Finding:
         """The blame finding for one flagged entity; also annotates the hotspot finding."""
-        import pandas as pd
         own = coefs.get(f"{dim}:{ent}", 0.0)
         others = {k: v for k, v in coefs.items() if k != f"{dim}:{ent}"}
         rows = mix
-        total = float(rows["failures"].sum()) if not rows.empty else 0.0
-        cl = float(rows.loc[rows["blame"] == "cluster", "failures"].sum()) if total else 0.0
+        total = float(ksum(r["failures"] for r in rows)) if rows else 0.0
+        cl = float(ksum(r["failures"] for r in rows if r["blame"] == "cluster")) if total else 0.0
         share = cl / total if total else 0.0
-        users = int(rows["users"].max()) if total else 0
-        types = (rows.groupby("failure_type")["failures"].sum().sort_values(ascending=False)
-                 if total else pd.Series(dtype=float))
-        top_types = {str(k): int(v) for k, v in types.head(3).items()}
+        users = int(max(r["users"] for r in rows)) if total else 0
+        types = [(t, ksum(r["failures"] for r in g))
+                 for t, g in group(rows, "failure_type").items()] if total else []
+        top_types = {str(types[i][0]): int(types[i][1])
+                     for i in desc_order([v for _, v in types])[:3]}
         # the strongest co-candidate of another dimension that fails on this entity
         rival, rival_coef, reason = None, 0.0, "attribution model"
         for k, v in others.items():
@@ -152,7 +152,7 @@ class Blame:
               "log_odds": round(own, 3), "odds_ratio": round(math.exp(own), 2),
               "reason": reason, "rival": rival, "rival_odds_ratio": round(math.exp(rival_coef), 2) if rival else None,
               "cluster_blame_share": round(share, 3), "users": users,
-              "images": int(rows["images"].max()) if total else 0,
+              "images": int(max(r["images"] for r in rows)) if total else 0,
               "failure_types": top_types, "failures": f.evidence.get("failures"),
               "jobs": f.evidence.get("jobs"), "rate": f.evidence.get("rate"),
               "baseline": f.evidence.get("baseline"), "q": f.evidence.get("q")}
@@ -182,56 +182,64 @@ class Blame:
         return Finding(self.name, f.subject, "info", summary, ev, rec, kind="blame")
 
 
-def colocated(mine: pd.DataFrame, dim: str, min_share: float = 0.3) -> set[str]:
+def colocated(mine: Rows, dim: str, min_share: float = 0.3) -> set[str]:
     """Candidates of other dimensions that carry at least `min_share` of the failures of the
     entity whose attribution-model rows are `mine`."""
-    if mine.empty:
+    if not mine:
         return set()
-    total = float(mine["failures"].sum())
-    out = set()
+    total = float(ksum(r["failures"] for r in mine))
+    out: set[str] = set()
     if total <= 0:
         return out
     for d in ENTITY_DIMS:
-        if d == dim or d not in mine:
+        if d == dim:
             continue
-        by = mine[mine[d].notna()].groupby(d)["failures"].sum()
-        out |= {f"{d}:{k}" for k, v in by.items() if v / total >= min_share}
+        for k, g in group(mine, d).items():
+            if ksum(r["failures"] for r in g) / total >= min_share:
+                out.add(f"{d}:{k}")
     return out
 
 
-NONE = "\x00none"  # stands for NULL in group keys (pandas aligns NaN keys poorly)
+NONE = "\x00none"  # stands for NULL in group keys (sorts before every name)
 
 
 def candidate_groups(store: Store, cands: dict[str, list[str]], window: Window,
-                     scope: Sequence[str] | None, filters: dict[str, Any]) -> pd.DataFrame:
+                     scope: Sequence[str] | None, filters: dict[str, Any]) -> Rows:
     """The attribution model's sufficient statistics: jobs and failures by the candidate node /
     image / user / project / queue each job touched (None for none). Built from the window's
     (project, user, image, queue) combinations, already aggregated for hotspots, and the
     candidate nodes' own jobs (read through the node index), so no extra window scan."""
-    import pandas as pd
-    keys = ["project", "user", "image", "queue"]
-    combos = pd.DataFrame(store.entity_combos(window, scope, filters))
-    if combos.empty:
-        return pd.DataFrame(columns=[*ENTITY_DIMS, "jobs", "failures"])
-    combos = combos[[*keys, "jobs", "failures"]].fillna({"failures": 0})
-    combos[keys] = combos[keys].astype(object).where(combos[keys].notna(), NONE)
-    combos["node"] = NONE
-    on_nodes = pd.DataFrame(store.node_combos(cands.get("node") or [], window, scope, filters))
-    if not on_nodes.empty:
-        on_nodes = on_nodes.fillna({"failures": 0})
-        on_nodes[keys] = on_nodes[keys].astype(object).where(on_nodes[keys].notna(), NONE)
-        sub = on_nodes.groupby(keys)[["jobs", "failures"]].sum()
-        rest = combos.set_index(keys)
-        rest[["jobs", "failures"]] = rest[["jobs", "failures"]].sub(
-            sub.reindex(rest.index).fillna(0))
-        combos = pd.concat([rest.reset_index(), on_nodes], ignore_index=True)
+    keys = ("project", "user", "image", "queue")
+
+    def keyed(r: dict[str, Any], node: Any) -> dict[str, Any]:
+        out = {k: NONE if missing(r.get(k)) else r[k] for k in keys}
+        f = r.get("failures")
+        return {**out, "node": node, "jobs": r["jobs"], "failures": 0 if missing(f) else f}
+
+    combos = [keyed(r, NONE) for r in store.entity_combos(window, scope, filters)]
+    if not combos:
+        return []
+    on_nodes = [keyed(r, r.get("node"))
+                for r in store.node_combos(cands.get("node") or [], window, scope, filters)]
+    if on_nodes:  # the candidate nodes' jobs move from their combination to their node's row
+        sub = {k: (ksum(r["jobs"] for r in g), ksum(r["failures"] for r in g))
+               for k, g in group(on_nodes, lambda r: tuple(r[c] for c in keys)).items()}
+        for r in combos:
+            j, f = sub.get(tuple(r[c] for c in keys), (0, 0))
+            r["jobs"], r["failures"] = r["jobs"] - j, r["failures"] - f
+        combos += on_nodes
     for d in ENTITY_DIMS:
         allowed = set(cands.get(d) or [])
-        combos[d] = [v if v in allowed else NONE for v in combos[d]]
-    g = combos.groupby(list(ENTITY_DIMS))[["jobs", "failures"]].sum().reset_index()
-    g = g[g["jobs"] > 0]
-    g[list(ENTITY_DIMS)] = g[list(ENTITY_DIMS)].replace(NONE, None)
-    return g.reset_index(drop=True)
+        for r in combos:
+            if r[d] not in allowed:
+                r[d] = NONE
+    out = []
+    for k, g in group(combos, lambda r: tuple(r[d] for d in ENTITY_DIMS)).items():
+        jobs = ksum(r["jobs"] for r in g)
+        if jobs > 0:
+            out.append({**{d: None if v == NONE else v for d, v in zip(ENTITY_DIMS, k)},
+                        "jobs": jobs, "failures": ksum(r["failures"] for r in g)})
+    return out
 
 
 def explanations(flagged: Sequence[Finding]) -> dict[str, str]:

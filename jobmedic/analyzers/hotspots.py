@@ -19,9 +19,11 @@ development splits of three real sources; see the evaluation in docs/analyzers.m
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from jobmedic.analyzers.base import Finding, Inputs
+from jobmedic.analyzers.rows import Table, desc_order, group, ksum, missing
 from jobmedic.analyzers.shrink import (
     COUNT,
     MAX_STRENGTH,
@@ -89,7 +91,6 @@ class Hotspots:
     def run(self, store: Store, window: Window, scope: Sequence[str] | None,
             filters: dict[str, Any] | None = None, inputs: Inputs | None = None
             ) -> list[Finding]:
-        import pandas as pd
         filters = filters or {}
         out: list[Finding] = []
         dims = [d for d in self.dims if filters.get(d) is None]  # one entity: nothing to compare
@@ -97,60 +98,70 @@ class Hotspots:
         # the split prior needs each entity's counts in the window's first half (the second is
         # the rest): read only for a dimension with two or more flagged, where order matters
         half = Window(window.start, window.start + (window.end - window.start) // 2)
-        half_combos: list[pd.DataFrame] = []
+        half_combos: list[list[dict[str, Any]]] = []
 
         def first_half(dim: str) -> list[dict[str, Any]]:
             if dim == "node":
                 return store.node_rates(half, scope, filters, lean=True)
             if not half_combos:
-                half_combos.append(pd.DataFrame(store.entity_combos(half, scope, filters)))
-            c = half_combos[0]  # the prior needs failures and jobs only (not users, hours)
-            if c.empty:
-                return []
-            g = c.groupby(dim, dropna=False)[["jobs", "failures"]].sum().reset_index()
-            return [{"key": None if pd.isna(x) else x, "jobs": j, "failures": f}
-                    for x, j, f in zip(g[dim], g["jobs"], g["failures"])]
+                half_combos.append(store.entity_combos(half, scope, filters))
+            # the prior needs failures and jobs only (not users, hours)
+            return [{"key": x, "jobs": ksum(r["jobs"] for r in g),
+                     "failures": ksum(r["failures"] for r in g)}
+                    for x, g in group(half_combos[0], dim, dropna=False).items()]
 
         for dim in dims:
             if dim == "node":
                 rows = store.node_rates(window, scope, filters, lean=True)
             else:
                 if combos is None:
-                    combos = pd.DataFrame(store.entity_combos(window, scope, filters))
+                    combos = store.entity_combos(window, scope, filters)
                 rows = per_entity(combos, dim)
             out += self.dimension(store, dim, rows, window, scope, filters, first_half)
         return out
 
     def test(self, rows: list[dict[str, Any]], dim: str,
              first_half: list[dict[str, Any]] | None = None) -> pd.DataFrame:
-        """The tested table of one dimension: rate, Wilson interval, baseline, p, q, flagged,
-        and the shrunken rates. `first_half`: the same rows for the first half of the window
-        (the split and validated priors'; without them they fall back to the moment prior)."""
+        """The tested table of one dimension as a pandas DataFrame (for tests and evaluations):
+        rate, Wilson interval, baseline, p, q, flagged, and the shrunken rates. `first_half`:
+        the same rows for the first half of the window (the split and validated priors';
+        without them they fall back to the moment prior)."""
         df, everyone = self.tested(rows, dim)
-        return df if df.empty else self.rescore(df, dim, first_half, everyone)
+        return (df if df.empty else self.rescore(df, dim, first_half, everyone)).to_frame()
 
     def tested(self, rows: list[dict[str, Any]], dim: str
-               ) -> tuple[pd.DataFrame, tuple[Any, Any, Any]]:
+               ) -> tuple[Table, tuple[Any, Any, Any]]:
         """The tested table without the shrunken rates, and every entity's (keys, failures,
-        jobs) that the prior is fitted to (kept out of the frame's attrs: pandas deep-copies
-        those on every operation)."""
+        jobs) that the prior is fitted to."""
         import numpy as np
-        import pandas as pd
-        df = pd.DataFrame(rows)
-        if df.empty:
-            return df, ((), (), ())
-        df["k"] = df["wfailures"] if dim == "node" else df["failures"]
-        df = df.fillna({"k": 0, "gpu_h": 0.0, "core_h": 0.0})
-        K, N = float(df["k"].sum()), float(df["jobs"].sum())
-        known = df["key"].notna().to_numpy()
-        everyone = (df["key"].to_numpy()[known], df["k"].to_numpy(float)[known],
-                    df["jobs"].to_numpy(float)[known])
-        df = df[df["key"].notna() & (df["jobs"] >= self.min_exposure)].copy()
+        if not rows:
+            return Table(), ((), (), ())
+        names = list(dict.fromkeys(c for r in rows for c in r))
+        cols: dict[str, Any] = {c: [r.get(c) for r in rows] for c in names}
+        kcol = cols.get("wfailures" if dim == "node" else "failures") or [None] * len(rows)
+        cols["k"] = [0 if missing(v) else v for v in kcol]
+        for c in ("gpu_h", "core_h"):
+            if c in cols:
+                cols[c] = [0.0 if missing(v) else v for v in cols[c]]
+        # the sums as pandas took them: numpy's (pairwise) over the float column
+        k_all_rows = np.asarray(cols["k"], dtype=float)
+        jobs_rows = np.asarray([np.nan if missing(v) else v for v in cols["jobs"]], dtype=float)
+        K = float(np.sum(k_all_rows)) if any(isinstance(v, float) for v in cols["k"]) \
+            else float(sum(cols["k"]))
+        N = float(np.nansum(jobs_rows)) if any(not isinstance(v, int) for v in cols["jobs"]) \
+            else float(sum(cols["jobs"]))
+        known = np.array([not missing(v) for v in cols["key"]], dtype=bool)
+        everyone = (np.array([v for v in cols["key"] if not missing(v)], dtype=object),
+                    k_all_rows[known], jobs_rows[known])
+        keep = np.flatnonzero(known & (jobs_rows >= self.min_exposure))
+        cols = {c: [v[i] for i in keep] for c, v in cols.items()}
+        df = Table(cols)
         if df.empty:
             return df, everyone
-        k, n = df["k"].to_numpy(float), df["jobs"].to_numpy(float)
+        k, n = k_all_rows[keep], jobs_rows[keep]
+        df["k"], df["jobs"] = k, n
         df["p"], df["baseline"] = vs_rest(k, n, K, N)
-        df["q"] = bh(df["p"].to_numpy())
+        df["q"] = bh(df["p"])
         df["rate"] = k / n
         df["ci_low"], df["ci_high"] = wilson(k, n)
         df["flag"] = ((df["q"] <= self.fdr) & (df["rate"] >= self.min_rate_ratio * df["baseline"])
@@ -158,8 +169,8 @@ class Hotspots:
         df.attrs["K"], df.attrs["N"] = K, N
         return df, everyone
 
-    def rescore(self, df: pd.DataFrame, dim: str, first_half: list[dict[str, Any]] | None,
-                everyone: tuple[Any, Any, Any]) -> pd.DataFrame:
+    def rescore(self, df: Table, dim: str, first_half: list[dict[str, Any]] | None,
+                everyone: tuple[Any, Any, Any]) -> Table:
         """The shrunken rates (and, for the validated prior, whether the order is by count) of a
         tested table, from the prior fitted to every entity of the dimension; the flags and
         tests are left as they are (they do not depend on the prior)."""
@@ -177,10 +188,10 @@ class Hotspots:
                 s = validated_strength(k1, n1, k2, n2, int(df["flag"].sum()))
                 p = float(np.clip(k_all.sum() / max(n_all.sum(), 1e-12), 1e-6, 1 - 1e-6))
                 fit = (p * MAX_STRENGTH, (1 - p) * MAX_STRENGTH) if s == COUNT else (p * s, (1 - p) * s)
-                df["by_count"] = s == COUNT
+                df["by_count"] = np.full(len(df), s == COUNT)
         else:
             fit = PRIORS.get(self.prior, beta_prior)(k_all, n_all)
-        k, n = df["k"].to_numpy(float), df["jobs"].to_numpy(float)
+        k, n = np.asarray(df["k"], float), np.asarray(df["jobs"], float)
         prior = fit(n) if callable(fit) else fit  # an exposure-dependent prior: per subject
         df["shrunk_mean"], df["shrunk_low"] = beta_scores(k, n, prior)
         return df
@@ -195,14 +206,14 @@ class Hotspots:
         halves = self.prior in HALVED and first_half is not None and int(df["flag"].sum()) > 1
         # order matters where two or more are flagged: the halves' prior
         df = self.rescore(df, dim, first_half(dim) if halves else None, everyone)
-        hits = order(df[df["flag"]], self.rank_by).head(self.max_per_dim)
+        hits = order(df.take(df["flag"]), self.rank_by).head(self.max_per_dim)
         expl = self.explanations(store, dim, hits, window, scope, filters, df.attrs["K"], df.attrs["N"])
         if dim == "node":  # the lean node scan left users and hours lost to the flagged few
             imp = store.impact_of(dim, [str(k) for k in hits["key"]], window, scope, filters)
             for col in ("users", "gpu_h", "core_h"):
                 hits[col] = [(imp.get(str(k)) or {}).get(col) or 0 for k in hits["key"]]
         out = []
-        for i, r in enumerate(hits.itertuples(), 1):
+        for i, r in enumerate((SimpleNamespace(**x) for x in hits.records()), 1):
             ev = {"dimension": dim, "entity": str(r.key), "failures": round(float(r.k), 2),
                   "rank_in_dimension": i,
                   "jobs": int(r.jobs), "rate": round(float(r.rate), 4),
@@ -234,29 +245,28 @@ class Hotspots:
                 f"{act[0].upper()}{act[1:]}: {evidence_text(ev)}.", kind="hotspot"))
         return out
 
-    def explanations(self, store: Store, dim: str, hits: pd.DataFrame, window: Window,
+    def explanations(self, store: Store, dim: str, hits: Table, window: Window,
                      scope: Sequence[str] | None, filters: dict[str, Any], K: float, N: float
                      ) -> dict[str, dict[str, Any]]:
         """Entities whose excess one user / one job name accounts for (dominant share of the
         failures, and no longer significant once that user's or name's jobs are removed)."""
         import numpy as np
-        import pandas as pd
         keys = [str(k) for k in hits["key"]]
-        by_key = {str(r.key): r for r in hits.itertuples()}
+        by_key = {str(r.key): r for r in (SimpleNamespace(**x) for x in hits.records())}
         out: dict[str, dict[str, Any]] = {}
         for by in EXPLAINERS[dim]:
             if filters.get(by) is not None:
                 continue
-            parts = pd.DataFrame(store.breakdown(dim, keys, by, window, scope, filters))
-            if parts.empty:
+            parts = store.breakdown(dim, keys, by, window, scope, filters)
+            if not parts:
                 continue
             wcol = "wfailures" if dim == "node" else "failures"
-            for ent, grp in parts.groupby("entity"):
+            for ent, grp in group(parts, "entity").items():
                 ent = str(ent)
                 if ent in out or ent not in by_key:
                     continue
                 r = by_key[ent]
-                top = grp.sort_values(wcol, ascending=False).iloc[0]
+                top = grp[desc_order([g.get(wcol) for g in grp])[0]]
                 if top["key"] is None or float(r.k) <= 0 or top[wcol] / float(r.k) < self.dominance:
                     continue
                 k2, n2 = float(r.k - top[wcol]), float(r.jobs - top["jobs"])
@@ -280,9 +290,12 @@ PRIORS = {"moments": beta_prior, "ml": beta_prior_ml, "exposure": beta_prior_exp
 HALVED = ("split", "validated")
 
 
-def order(df: pd.DataFrame, rank_by: str = "shrunk_low") -> pd.DataFrame:
+def order(df: Any, rank_by: str = "shrunk_low") -> Any:
     """Tested rows best first: by a shrunken rate (then evidence), or by q then failures; by
-    failures alone where the validated prior chose the count order (ties in the rows' order)."""
+    failures alone where the validated prior chose the count order (ties in the rows' order).
+    A Table (the analyzer's) or a pandas DataFrame (Hotspots.test's, in tests)."""
+    if isinstance(df, Table):
+        return _order_table(df, rank_by)
     if rank_by == "q":
         return df.sort_values(["q", "k"], ascending=[True, False], kind="stable")
     if "by_count" in df and df["by_count"].any():
@@ -290,19 +303,31 @@ def order(df: pd.DataFrame, rank_by: str = "shrunk_low") -> pd.DataFrame:
     return df.sort_values([rank_by, "k"], ascending=[False, False], kind="stable")
 
 
-def per_entity(combos: pd.DataFrame, dim: str) -> list[dict[str, Any]]:
-    """Sum the (project, user, image, queue) combination rows to one row per `dim` value."""
-    if combos.empty:
-        return []
-    sums = ["jobs", "failures", "gpu_h", "core_h"]
-    g = combos.groupby(dim, dropna=False)[sums].sum()
-    failing = combos[combos["failures"] > 0]
-    users = failing.groupby(dim, dropna=False)["user"].nunique() if dim != "user" else \
-        (failing.groupby(dim, dropna=False)["failures"].sum() > 0).astype(int)
-    g["users"] = users.reindex(g.index).fillna(0).astype(int)
-    g = g.reset_index().rename(columns={dim: "key"})
-    g["key"] = g["key"].astype(object).where(g["key"].notna(), None)
-    return g.to_dict("records")
+def _order_table(df: Table, rank_by: str) -> Table:
+    """`order` of a Table: the same stable multi-key sorts as pandas' (missing values last)."""
+    import numpy as np
+    k = np.asarray(df["k"], float)
+    if rank_by == "q":
+        return df.take(np.lexsort((-k, np.asarray(df["q"], float))))
+    if "by_count" in df and np.asarray(df["by_count"]).any():
+        return df.take(desc_order(list(k), kind="stable"))
+    return df.take(np.lexsort((-k, -np.asarray(df[rank_by], float))))
+
+
+def per_entity(combos: list[dict[str, Any]], dim: str) -> list[dict[str, Any]]:
+    """Sum the (project, user, image, queue) combination rows to one row per `dim` value
+    (missing value last), with the users that failed there."""
+    out = []
+    for key, g in group(combos, dim, dropna=False).items():
+        row = {"key": key, **{c: ksum(r.get(c) for r in g)
+                              for c in ("jobs", "failures", "gpu_h", "core_h")}}
+        failing = [r for r in g if not missing(r.get("failures")) and r["failures"] > 0]
+        if dim != "user":
+            row["users"] = len({r["user"] for r in failing if not missing(r.get("user"))})
+        else:
+            row["users"] = int(ksum(r["failures"] for r in failing) > 0) if failing else 0
+        out.append(row)
+    return out
 
 
 def hotspots_of(inputs: Inputs | None, store: Store, window: Window, scope: Sequence[str] | None,

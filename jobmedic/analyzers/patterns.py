@@ -7,16 +7,18 @@ All of it comes from one grouped query over the window's failures."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from jobmedic.analyzers.base import Finding, Inputs
+from jobmedic.analyzers.rows import desc_order, group, ksum, missing, nunique
 from jobmedic.analyzers.stats_utils import binom_excess_p
 from jobmedic.core.timeutil import Window, iso
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from jobmedic.knowledge.store import Store
+
+Rows = list[dict[str, Any]]
 
 DIMS = ("project", "user", "image")
 
@@ -39,12 +41,13 @@ class Patterns:
     def run(self, store: Store, window: Window, scope: Sequence[str] | None,
             filters: dict[str, Any] | None = None, inputs: Inputs | None = None
             ) -> list[Finding]:
-        import pandas as pd
         filters = filters or {}
-        df = pd.DataFrame(store.failure_detail(window, scope, filters))
+        df = store.failure_detail(window, scope, filters)
         out: list[Finding] = []
-        if not df.empty:
-            df["failure_type"] = df["failure_type"].fillna("unknown")
+        if df:
+            for r in df:
+                if missing(r["failure_type"]):
+                    r["failure_type"] = "unknown"
             for dim in DIMS:
                 if filters.get(dim) is None:
                     out += self.dominant(df, dim)
@@ -53,19 +56,23 @@ class Patterns:
         out += self.events(store, window, scope, filters)
         return out
 
-    def dominant(self, df: pd.DataFrame, dim: str) -> list[Finding]:
+    def dominant(self, df: Rows, dim: str) -> list[Finding]:
         import numpy as np
-        overall = df.groupby("failure_type")["failures"].sum()
-        all_fail = max(float(overall.sum()), 1.0)
-        d = df[df[dim].notna()]
-        g = d.groupby([dim, "failure_type"]).agg(failures=("failures", "sum"),
-                                                 users=("user", "nunique"), names=("name", "nunique"))
-        tot = d.groupby(dim)["failures"].sum()
+        overall = {t: ksum(r["failures"] for r in g) for t, g in group(df, "failure_type").items()}
+        all_fail = max(float(ksum(overall.values())), 1.0)
+        d = [r for r in df if not missing(r[dim])]
+        g = [(key, {"failures": ksum(r["failures"] for r in rows),
+                    "users": nunique(r["user"] for r in rows),
+                    "names": nunique(r["name"] for r in rows)})
+             for key, rows in group(d, lambda r: (r[dim], r["failure_type"])).items()]
+        tot = {k: ksum(r["failures"] for r in rows) for k, rows in group(d, dim).items()}
         out = []
-        for (key, ftype), r in g.sort_values("failures", ascending=False).iterrows():
+        for i in desc_order([r["failures"] for _, r in g]):
+            (key, ftype), r = g[i]
             n = float(tot[key])
-            share = r["failures"] / n
-            base = overall[ftype] / all_fail
+            # numpy scalars, as pandas' rows held them (np.round rounds them below)
+            share = np.float64(r["failures"]) / n
+            base = np.float64(overall[ftype]) / all_fail
             if n < self.min_count or share < self.dominant_share:
                 continue
             # only a mix unlike the selection's own, or an entity that owns most of the type
@@ -89,25 +96,26 @@ class Patterns:
                 break
         return out
 
-    def repeats(self, store: Store, df: pd.DataFrame, window: Window, scope: Sequence[str] | None,
+    def repeats(self, store: Store, df: Rows, window: Window, scope: Sequence[str] | None,
                 filters: dict[str, Any]) -> list[Finding]:
-        agg = {"failures": ("failures", "sum"), "first": ("first", "min"), "last": ("last", "max")}
-        tpl = (df[df["template"].notna() & df["user"].notna()]
-               .groupby(["user", "template", "failure_type"]).agg(**agg).reset_index())
-        tpl = tpl[tpl["failures"] >= self.repeat_min].sort_values("failures", ascending=False)
-        names = (df[df["name"].notna() & df["user"].notna()]
-                 .groupby(["user", "name", "failure_type"]).agg(**agg).reset_index())
-        names = names[names["failures"] >= self.repeat_min].sort_values("failures", ascending=False)
-        if not names.empty:  # a job name counts as repeated only when most of its runs fail
-            names = names.head(50)  # runs of these names (all users: conservative)
-            runs = store.name_runs(sorted(set(names["name"])), window, scope, filters)
-            keep = [r.failures >= self.dominant_share * runs.get(r.name, 1e18)
-                    for r in names.itertuples()]
-            names = names[keep]
-        texts = store.template_texts([int(t) for t in tpl["template"].head(50)])
+        def repeated(col: str) -> list[SimpleNamespace]:
+            """Failures, first and last per (user, col, type), repeat_min or more, most first."""
+            g = [SimpleNamespace(**{"user": u, col: v, "failure_type": t,
+                                    "failures": ksum(r["failures"] for r in rows),
+                                    "first": min(r["first"] for r in rows),
+                                    "last": max(r["last"] for r in rows)})
+                 for (u, v, t), rows in group(df, lambda r: (r["user"], r[col], r["failure_type"])).items()]
+            g = [r for r in g if r.failures >= self.repeat_min]
+            return [g[i] for i in desc_order([r.failures for r in g])]
+
+        tpl, names = repeated("template"), repeated("name")
+        if names:  # a job name counts as repeated only when most of its runs fail
+            names = names[:50]  # runs of these names (all users: conservative)
+            runs = store.name_runs(sorted({r.name for r in names}), window, scope, filters)
+            names = [r for r in names if r.failures >= self.dominant_share * runs.get(r.name, 1e18)]
+        texts = store.template_texts([int(r.template) for r in tpl[:50]])
         out, seen = [], set()
-        rows = [("template", r) for r in tpl.head(50).itertuples()] + \
-               [("name", r) for r in names.head(50).itertuples()]
+        rows = [("template", r) for r in tpl[:50]] + [("name", r) for r in names[:50]]
         for same, r in rows:
             if (r.user, r.failure_type) in seen:
                 continue
@@ -128,23 +136,26 @@ class Patterns:
                 break
         return out
 
-    def new_types(self, store: Store, df: pd.DataFrame, window: Window,
+    def new_types(self, store: Store, df: Rows, window: Window,
                   scope: Sequence[str] | None) -> list[Finding]:
-        g = df.groupby("failure_type").agg(failures=("failures", "sum"), users=("user", "nunique"),
-                                           gpu_h=("gpu_h", "sum"), core_h=("core_h", "sum"))
-        g = g[g["failures"] >= self.min_count].sort_values("failures", ascending=False)
-        if g.empty:
+        g = [(t, {"failures": ksum(r["failures"] for r in rows),
+                  "users": nunique(r["user"] for r in rows),
+                  "gpu_h": ksum(r["gpu_h"] for r in rows), "core_h": ksum(r["core_h"] for r in rows)})
+             for t, rows in group(df, "failure_type").items()]
+        g = [x for x in g if x[1]["failures"] >= self.min_count]
+        g = [g[i] for i in desc_order([r["failures"] for _, r in g])]
+        if not g:
             return []
         hist = store.history_before(window.start, scope, cap=self.new_history_records)
         days = (window.start - hist["first"]) / 86400 if hist["first"] is not None else 0.0
         if (days < self.new_history_days
                 or hist["jobs"] + hist["events"] < self.new_history_records):
             return []  # too little earlier data to call anything new (the window starts early)
-        seen = store.types_seen_before(list(g.index), window.start, scope)
+        seen = store.types_seen_before([t for t, _ in g], window.start, scope)
         need = (f"{self.new_history_days:g} days and {self.new_history_records} finished jobs "
                 "or failure events")
         out = []
-        for t, r in g.iterrows():
+        for t, r in g:
             if t in seen:
                 continue
             n, u = int(r["failures"]), int(r["users"])

@@ -244,7 +244,8 @@ def beta_scores(k: np.ndarray, n: np.ndarray, prior: tuple[float, float] | None 
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(posterior mean, posterior 5 % quantile) of each subject's failure rate."""
     import numpy as np
-    from scipy.special import betaincinv  # on use: scipy's import is slow
+
+    from jobmedic.analyzers.special import betaincinv  # numpy only: scipy's import is slow
 
     k, n = np.asarray(k, float), np.asarray(n, float)
     a0, b0 = prior if prior is not None else beta_prior(k, n)

@@ -296,7 +296,7 @@ def test_rescoring_changes_only_the_shrunken_rates():
     once = hs.test(full, "node", half)
     first = hs.test(full, "node")
     table, everyone = hs.tested(full, "node")
-    again = hs.rescore(table, "node", half, everyone)
+    again = hs.rescore(table, "node", half, everyone).to_frame()
     cols = ["key", "p", "q", "flag", "shrunk_mean", "shrunk_low"]
     assert again[cols].equals(once[cols])
     assert first[["p", "q", "flag"]].equals(again[["p", "q", "flag"]])
