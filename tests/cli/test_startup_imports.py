@@ -151,6 +151,21 @@ def test_remediate_and_diagnose_import_no_heavy_library(small_db, args):
     assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
 
 
+@pytest.mark.parametrize("args", [
+    ["remediate", "--job-id", "1001"],
+    ["act", json.dumps({"action": "remediate", "job_id": "1001"})],
+    ["act", json.dumps({"action": "stats"})],
+])
+def test_action_commands_run_without_typer_or_rich(small_db, args):
+    """The fast path (jobmedic.cli.fast) runs these without the CLI framework: no typer (nor
+    its click), no rich and no markdown parser when the output is not a terminal (issue 16
+    items 5 and 6); tests/cli/test_fast_path.py checks the answers equal typer's."""
+    rc, mods, out = loaded("--db", small_db, *args)
+    assert rc == 0, out
+    assert not mods & {"typer", "click", "rich", "markdown_it", "shellingham"}, sorted(mods)
+    assert "pydantic_settings" not in mods and not mods & set(HEAVY)
+
+
 def test_the_probe_sees_a_heavy_import():
     """The check above can fail: a command that does load pandas is reported as such."""
     p = subprocess.run([sys.executable, "-c", "import pandas\n" + PROBE, "--help"],
