@@ -43,6 +43,7 @@ REQUIRED = ("JobID", "State")
 # The jobs columns this source fills (bound per row; the rest keep what the store knows).
 COLUMNS = tuple(c for c in JOB_COLUMNS if c not in ("image", "resubmit_of"))
 _PLAIN_UNITS = frozenset("KMGTP")
+_NO_TEXT = ("none", "(null)")  # a Reason / Comment that says nothing
 _OPEN_JOBS = 2_000  # jobs kept open for late steps; bounds memory whatever the file size
 
 
@@ -52,7 +53,6 @@ class SlurmReader:
 
     def batches(self, stream: TextIO, ctx: IngestContext) -> Iterator[Batch]:
         first = stream.readline()
-        lineno = 1
         if ctx.fields:
             header = [f.strip() for f in ",".join(ctx.fields).replace("|", ",").split(",") if f.strip()]
             pending_first: str | None = first
@@ -74,36 +74,37 @@ class SlurmReader:
         batch = Batch(job_columns=COLUMNS)
 
         def lines() -> Iterator[tuple[int, str]]:
-            nonlocal lineno
             if pending_first is not None:
                 yield 1, pending_first
-            for line in stream:
-                lineno += 1
-                yield lineno, line
+            yield from enumerate(stream, 2)
 
+        feed, emit, size, file = folder.feed, _emit_safe, ctx.batch_size, ctx.file
+        read = 0
         for n, line in lines():
             line = line.rstrip("\r\n")
-            batch.read += 1
-            if not line.strip():
+            read += 1
+            if not line or line.isspace():
                 continue
             try:
                 if len(line) > MAX_LINE:
                     raise FieldError(f"line longer than {MAX_LINE:,} characters")
-                closed = folder.feed(line, n)
+                closed = feed(line, n)
             except (FieldError, ValueError) as exc:
-                batch.rejects.append(("slurm", ctx.file, n, str(exc), line[:2000]))
+                batch.rejects.append(("slurm", file, n, str(exc), line[:2000]))
                 continue
             except Exception as exc:  # noqa: BLE001 - a record never stops the file
-                batch.rejects.append(("slurm", ctx.file, n, f"{type(exc).__name__}: {exc}"[:500],
+                batch.rejects.append(("slurm", file, n, f"{type(exc).__name__}: {exc}"[:500],
                                       line[:2000]))
                 continue
             for job in closed:
-                _emit_safe(job, ctx, batch)
-            if len(batch.jobs) + len(batch.rejects) >= ctx.batch_size:
+                emit(job, ctx, batch)
+            if len(batch.jobs) + len(batch.rejects) >= size:
+                batch.read, read = read, 0
                 yield batch
                 batch = Batch(job_columns=COLUMNS)
         for job in folder.close_all():
             _emit_safe(job, ctx, batch)
+        batch.read = read
         yield batch
 
 
@@ -120,8 +121,13 @@ class _Folder:
         self.i_jobid = idx["JobID"]
         self.i_rss, self.i_exit, self.i_state = (idx.get(n, -1) for n in ("MaxRSS", "ExitCode",
                                                                         "State"))
+        # An allocation line's columns by position (-1: absent, reads the None `feed` appends),
+        # paired with the fields as a dict of the header names would (one position per name).
+        pos = {n: k for k, n in enumerate(self.names)}
+        self.cols = tuple(pos.get(n, -1) for n in _ALLOC_COLUMNS)
+        self.states: dict[str, str] = {}  # raw state -> jobs.state
 
-    def feed(self, line: str, lineno: int = 0) -> list[dict[str, Any]]:
+    def feed(self, line: str, lineno: int = 0) -> list[dict[str, Any]] | tuple:
         parts = line.split("|")
         if len(parts) != self.width:
             raise FieldError(f"expected {self.width} '|'-separated fields, found {len(parts)}")
@@ -133,19 +139,21 @@ class _Folder:
             v.name(jobid, "JobID")
         self.lineno = lineno
         base, _, step = jobid.partition(".")
-        job = self.open.get(base)
-        out: list[dict[str, Any]] = []
+        opened = self.open
+        job = opened.get(base)
+        out: list[dict[str, Any]] | tuple = ()
         if job is None:
-            job = self.open[base] = {"_rss": None, "_has_alloc": False, "_step_exit": None}
-            while len(self.open) > _OPEN_JOBS:
-                out.append(self.open.popitem(last=False)[1])
+            job = opened[base] = {"_rss": None, "_has_alloc": False, "_step_exit": None}
+            if len(opened) > _OPEN_JOBS:
+                out = [opened.popitem(last=False)[1] for _ in range(len(opened) - _OPEN_JOBS)]
         if step:
             self._add_step(job, parts, base)
         else:
-            self._set_alloc(job, self._getter(parts), base)
-        if self.last_base is not None and self.last_base != base and self.last_base in self.open:
+            self._set_alloc(job, parts, base)
+        last = self.last_base
+        if last is not None and last != base and last in opened:
             # sacct prints steps right after their job: the previous job is complete.
-            out.append(self.open.pop(self.last_base))
+            out = [*out, opened.pop(last)]
         self.last_base = base
         return out
 
@@ -153,10 +161,6 @@ class _Folder:
         jobs = list(self.open.values())
         self.open.clear()
         return jobs
-
-    def _getter(self, parts: list[str]):
-        """`get(column)` for one line: a dict's own get (C), None for an absent column."""
-        return dict(zip(self.names, parts)).get
 
     def _add_step(self, job: dict[str, Any], parts: list, base: str) -> None:
         t = parts[self.i_rss]
@@ -171,33 +175,38 @@ class _Folder:
         if exit_field and exit_field != "0:0":
             step_exit, step_sig = _exit(exit_field)
         if not job["_has_alloc"]:  # a step seen before (or without) its job line
-            self._set_alloc(job, self._getter(parts), base, from_step=True)
+            self._set_alloc(job, parts, base, from_step=True)
         if rss is not None and (job["_rss"] is None or rss > job["_rss"]):
             job["_rss"] = rss
         if step_sig or step_exit:
             job["_step_exit"] = (step_exit, step_sig, parts[self.i_state])
 
-    def _set_alloc(self, job: dict[str, Any], get, base: str, from_step: bool = False) -> None:
-        """Fill the job from its allocation line; every value is checked (core/validate.py)
-        before the job changes, so a rejected line leaves the job as it was."""
+    def _set_alloc(self, job: dict[str, Any], p: list, base: str, from_step: bool = False) -> None:
+        """Fill the job from its allocation line (`p`: its fields, None appended); every value
+        is checked (core/validate.py) before the job changes, so a rejected line leaves the job
+        as it was. The fields are read by position and each conversion of a repeating value
+        (counts, limits, memory, TRES, node lists, states) is cached."""
         ctx = self.ctx
-        raw_state = (get("State") or "").strip()
-        exit_code, sig = _exit(get("ExitCode"))
-        cpus = (_int(get("ReqCPUS"), "ReqCPUS", v.MAX_CPUS) or _int(get("NCPUS"), "NCPUS", v.MAX_CPUS)
-                or _int(get("AllocCPUS"), "AllocCPUS", v.MAX_CPUS))
-        nnodes = (_int(get("NNodes"), "NNodes", v.MAX_NODES)
-                  or _int(get("AllocNodes"), "AllocNodes", v.MAX_NODES)
-                  or _int(get("ReqNodes"), "ReqNodes", v.MAX_NODES))
+        (c_state, c_exit, c_reqcpus, c_ncpus, c_alloccpus, c_nnodes, c_allocnodes, c_reqnodes,
+         c_limitraw, c_limit, c_elapsedraw, c_elapsed, c_submit, c_start, c_end, c_reqtres,
+         c_alloctres, c_reqgres, c_reqmem, c_nodelist, c_cluster, c_name, c_user, c_account,
+         c_partition, c_qos, c_reason, c_workdir, c_submitline, c_comment) = self.cols
+        raw_state = (p[c_state] or "").strip()
+        exit_code, sig = _exit(p[c_exit])
+        cpus = (_count(p[c_reqcpus], "ReqCPUS", v.MAX_CPUS)
+                or _count(p[c_ncpus], "NCPUS", v.MAX_CPUS)
+                or _count(p[c_alloccpus], "AllocCPUS", v.MAX_CPUS))
+        nnodes = (_count(p[c_nnodes], "NNodes", v.MAX_NODES)
+                  or _count(p[c_allocnodes], "AllocNodes", v.MAX_NODES)
+                  or _count(p[c_reqnodes], "ReqNodes", v.MAX_NODES))
         array_id = base.split("_", 1)[0] if "_" in base else None
         tasks = array_range(base)[1] if "_[" in base else None  # a pending range: checked here
-        timelimit = get("TimelimitRaw")
-        timelimit_s = (int(timelimit) * 60 if timelimit and timelimit.isdigit()
-                       else parse_duration(get("Timelimit"), "Timelimit"))
-        elapsed_raw = get("ElapsedRaw")
+        timelimit_s = _limit_s(p[c_limitraw], p[c_limit])
+        elapsed_raw = p[c_elapsedraw]
         elapsed = (int(elapsed_raw) if elapsed_raw and elapsed_raw.isdigit()
-                   else parse_duration(get("Elapsed"), "Elapsed"))
-        submit, start, end = (parse_time(get("Submit"), "Submit"),
-                              parse_time(get("Start"), "Start"), parse_time(get("End"), "End"))
+                   else parse_duration(p[c_elapsed], "Elapsed"))
+        submit, start, end = (parse_time(p[c_submit], "Submit"), parse_time(p[c_start], "Start"),
+                              parse_time(p[c_end], "End"))
         top = self.top  # the checks inline (a call only to say what is wrong)
         if submit is not None and not 0 <= submit <= top:
             v.epoch(submit, "Submit")
@@ -209,31 +218,48 @@ class _Folder:
             v.duration(timelimit_s, "Timelimit")
         if elapsed is not None and not 0 <= elapsed <= MAX_DURATION_S:
             v.duration(elapsed, "Elapsed")
-        gpus = gpus_from_tres(get("ReqTRES"), get("AllocTRES"), get("ReqGRES"))
+        gpus = gpus_from_tres(p[c_reqtres], p[c_alloctres], p[c_reqgres])
         if gpus is not None and gpus > MAX_GPUS:
             v.count(gpus, "ReqTRES gpus", MAX_GPUS)
-        mem = parse_mem_mb(get("ReqMem"), "ReqMem", cpus=cpus, nodes=nnodes)
+        mem = parse_mem_mb(p[c_reqmem], "ReqMem", cpus=cpus, nodes=nnodes)
         if mem is not None and not 0 <= mem <= MAX_MEM_MB:
             v.amount(mem, "ReqMem (MB)")
-        nodes = expand_nodelist(get("NodeList"))
+        node_list = p[c_nodelist]
+        nodes = expand_nodelist(node_list)
+        state = self.states.get(raw_state)
+        if state is None:
+            if len(self.states) > 4096:
+                self.states.clear()
+            state = self.states[raw_state] = ctx.taxonomy.normalise_state(raw_state)
         job.update({
-            "cluster": get("Cluster") or ctx.cluster, "job_id": base, "array_id": array_id,
-            "name": get("JobName") or None, "user": get("User") or None,
-            "project": get("Account") or None, "queue": get("Partition") or None,
-            "qos": get("QOS") or None, "raw_state": raw_state,
-            "state": ctx.taxonomy.normalise_state(raw_state),
-            "exit_code": exit_code, "signal": sig, "reason": get("Reason") or None,
+            "cluster": p[c_cluster] or ctx.cluster, "job_id": base, "array_id": array_id,
+            "name": p[c_name] or None, "user": p[c_user] or None,
+            "project": p[c_account] or None, "queue": p[c_partition] or None,
+            "qos": p[c_qos] or None, "raw_state": raw_state, "state": state,
+            "exit_code": exit_code, "signal": sig, "reason": p[c_reason] or None,
             "submit_time": submit, "start_time": start, "end_time": end,
             "elapsed_s": elapsed, "timelimit_s": timelimit_s, "req_cpus": cpus,
             "req_gpus": gpus, "req_mem_mb": mem,
-            "n_nodes": nnodes, "node_list": get("NodeList") or None,
-            "work_dir": get("WorkDir") or None, "script": get("SubmitLine") or None,
-            "_comment": get("Comment") or None, "source": "slurm", "_line": self.lineno,
+            "n_nodes": nnodes if nnodes is not None or not nodes else len(nodes),
+            "node_list": node_list or None, "work_dir": p[c_workdir] or None,
+            "script": p[c_submitline] or None, "_comment": p[c_comment] or None,
+            "source": "slurm", "_line": self.lineno, "_nodes": nodes, "_tasks": tasks,
+            "_has_alloc": not from_step,
         })
-        job["_nodes"], job["_tasks"] = nodes, tasks
-        if job["n_nodes"] is None and nodes:
-            job["n_nodes"] = len(nodes)
-        job["_has_alloc"] = not from_step
+
+
+#: the columns `_Folder._set_alloc` reads, in the order it unpacks their positions
+_ALLOC_COLUMNS = (
+    "State", "ExitCode", "ReqCPUS", "NCPUS", "AllocCPUS", "NNodes", "AllocNodes", "ReqNodes",
+    "TimelimitRaw", "Timelimit", "ElapsedRaw", "Elapsed", "Submit", "Start", "End", "ReqTRES",
+    "AllocTRES", "ReqGRES", "ReqMem", "NodeList", "Cluster", "JobName", "User", "Account",
+    "Partition", "QOS", "Reason", "WorkDir", "SubmitLine", "Comment")
+
+
+@lru_cache(maxsize=4096)
+def _limit_s(raw: str | None, text: str | None) -> int | None:
+    """TimelimitRaw (minutes) when it is digits, else Timelimit's `[D-]HH:MM:SS`, in seconds."""
+    return int(raw) * 60 if raw and raw.isdigit() else parse_duration(text, "Timelimit")
 
 
 @lru_cache(maxsize=4096)
@@ -263,8 +289,11 @@ def _emit(job: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
     step_exit = job.pop("_step_exit")
     if step_exit and not job.get("signal") and not job.get("exit_code"):
         job["exit_code"], job["signal"] = step_exit[0], step_exit[1]
-    text = "\n".join(t for t in (job.get("reason"), job.pop("_comment", None)) if t
-                     and t.lower() not in ("none", "(null)"))
+    reason, comment = job.get("reason"), job.pop("_comment", None)
+    if comment is None and (reason is None or reason.lower() in _NO_TEXT):
+        text = ""
+    else:
+        text = "\n".join(t for t in (reason, comment) if t and t.lower() not in _NO_TEXT)
     classify_job(job, ctx, text or None)
     if step_exit and job.get("failure_type") in ("app_error", "unknown"):
         # The allocation only says "exit 1"; a step's 139 or signal 11 says more.
@@ -285,9 +314,17 @@ def _emit(job: dict[str, Any], ctx: IngestContext, batch: Batch) -> None:
 def _emit_one(job: dict[str, Any], nodes: list[str], text: str, batch: Batch) -> None:
     ev = failure_event_for_job(job, nodes[0] if nodes else None, text or None)
     batch.jobs.append(tuple(map(job.get, COLUMNS)))
-    batch.nodes.extend((job["cluster"], job["job_id"], n) for n in nodes)
+    if nodes:
+        cluster, job_id = job["cluster"], job["job_id"]
+        batch.nodes.extend([(cluster, job_id, n) for n in nodes])
     if ev is not None:
         batch.events.append(ev)
+
+
+@lru_cache(maxsize=4096)
+def _count(text: str | None, field: str, hi: int) -> int | None:
+    """`_int`, once per distinct value (a rejected value raises each time)."""
+    return _int(text, field, hi)
 
 
 def _int(text: str | None, field: str, hi: int) -> int | None:
