@@ -170,10 +170,11 @@ class Hotspots:
         return df, everyone
 
     def rescore(self, df: Table, dim: str, first_half: list[dict[str, Any]] | None,
-                everyone: tuple[Any, Any, Any]) -> Table:
+                everyone: tuple[Any, Any, Any], low_for: Any = None) -> Table:
         """The shrunken rates (and, for the validated prior, whether the order is by count) of a
         tested table, from the prior fitted to every entity of the dimension; the flags and
-        tests are left as they are (they do not depend on the prior)."""
+        tests are left as they are (they do not depend on the prior). `low_for`: a mask of the
+        rows whose lower shrunken rate is wanted (the rest nan), None for all."""
         import numpy as np
         keys, k_all, n_all = everyone
         if self.prior in HALVED and first_half is not None:
@@ -193,7 +194,7 @@ class Hotspots:
             fit = PRIORS.get(self.prior, beta_prior)(k_all, n_all)
         k, n = np.asarray(df["k"], float), np.asarray(df["jobs"], float)
         prior = fit(n) if callable(fit) else fit  # an exposure-dependent prior: per subject
-        df["shrunk_mean"], df["shrunk_low"] = beta_scores(k, n, prior)
+        df["shrunk_mean"], df["shrunk_low"] = beta_scores(k, n, prior, only=low_for)
         return df
 
     def dimension(self, store: Store, dim: str, rows: list[dict[str, Any]], window: Window,
@@ -205,7 +206,9 @@ class Hotspots:
             return []
         halves = self.prior in HALVED and first_half is not None and int(df["flag"].sum()) > 1
         # order matters where two or more are flagged: the halves' prior
-        df = self.rescore(df, dim, first_half(dim) if halves else None, everyone)
+        # the lower shrunken rate (a beta quantile each) only where reported, unless it orders
+        low_for = None if self.rank_by == "shrunk_low" else df["flag"]
+        df = self.rescore(df, dim, first_half(dim) if halves else None, everyone, low_for)
         hits = order(df.take(df["flag"]), self.rank_by).head(self.max_per_dim)
         expl = self.explanations(store, dim, hits, window, scope, filters, df.attrs["K"], df.attrs["N"])
         if dim == "node":  # the lean node scan left users and hours lost to the flagged few

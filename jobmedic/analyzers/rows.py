@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from math import isnan
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,8 +26,8 @@ def missing(v: Any) -> bool:
 def ksum(values: Iterable[Any]) -> Any:
     """pandas' group-by sum of one group: missing values skipped, integers summed exactly (an
     int when every value is one), floats with Kahan compensation in order (0 for none)."""
-    vals = [v for v in values if not missing(v)]
-    if all(isinstance(v, int) for v in vals):
+    vals = [v for v in values if v is not None and not (v.__class__ is float and isnan(v))]
+    if all(v.__class__ is int for v in vals):
         return sum(vals)
     total, comp = 0.0, 0.0
     for v in vals:
@@ -43,10 +44,20 @@ def group(rows: Sequence[dict[str, Any]], key: Callable[[dict[str, Any]], Any] |
           dropna: bool = True) -> dict[Any, list[dict[str, Any]]]:
     """Rows by key, in sorted key order (a tuple key sorts element-wise), rows in their order;
     missing keys dropped (`dropna`) or last. A tuple key with a missing part counts as missing."""
-    get = (lambda r: r.get(key)) if isinstance(key, str) else key
     out: dict[Any, list[dict[str, Any]]] = {}
-    for r in rows:
-        out.setdefault(_norm(get(r)), []).append(r)
+    if isinstance(key, str):
+        for r in rows:
+            k = r.get(key)
+            if k.__class__ is float and isnan(k):
+                k = None
+            g = out.get(k)
+            if g is None:
+                out[k] = [r]
+            else:
+                g.append(r)
+    else:
+        for r in rows:
+            out.setdefault(_norm(key(r)), []).append(r)
     present = [k for k in out if not _is_missing_key(k)]
     keys = sorted(present)
     if not dropna:

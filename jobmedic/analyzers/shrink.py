@@ -240,17 +240,25 @@ def gamma_prior_split(k1: np.ndarray, e1: np.ndarray, k2: np.ndarray, e2: np.nda
     return shape, shape / lam
 
 
-def beta_scores(k: np.ndarray, n: np.ndarray, prior: tuple[float, float] | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """(posterior mean, posterior 5 % quantile) of each subject's failure rate."""
+def beta_scores(k: np.ndarray, n: np.ndarray, prior: tuple[float, float] | None = None,
+                only: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(posterior mean, posterior 5 % quantile) of each subject's failure rate; `only` (a
+    boolean mask): the quantile of those subjects alone (nan for the rest: it is the costly
+    half, and the analyzer reports it for the flagged few)."""
     import numpy as np
 
     from jobmedic.analyzers.special import betaincinv  # numpy only: scipy's import is slow
 
     k, n = np.asarray(k, float), np.asarray(n, float)
     a0, b0 = prior if prior is not None else beta_prior(k, n)
-    a, b = a0 + k, b0 + np.maximum(n - k, 0.0)
-    return a / (a + b), betaincinv(a, b, LOWER_Q)
+    a, b = np.broadcast_arrays(a0 + k, b0 + np.maximum(n - k, 0.0))
+    if only is None:
+        return a / (a + b), betaincinv(a, b, LOWER_Q)
+    low = np.full(a.shape, np.nan)
+    only = np.asarray(only, bool)
+    if only.any():
+        low[only] = betaincinv(a[only], b[only], LOWER_Q)
+    return a / (a + b), low
 
 
 def gamma_scores(k: np.ndarray, e: np.ndarray, prior: tuple[float, float] | None = None

@@ -202,40 +202,41 @@ def _front(a: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def _cf(a: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarray:
     """The incomplete beta's continued fraction (modified Lentz), for x < (a + 1) / (a + b + 2)
-    where it converges; I_x(a, b) = _front(a, b, x) * _cf(a, b, x)."""
+    where it converges; I_x(a, b) = _front(a, b, x) * _cf(a, b, x). Elementwise; the arrays
+    are narrowed to the unconverged elements only when some converge."""
     import numpy as np
+    a, b, x = a.ravel(), b.ravel(), x.ravel()
     qab, qap, qam = a + b, a + 1.0, a - 1.0
     c = np.ones(a.shape, np.longdouble)
     d = 1.0 - qab * x / qap
     d = 1.0 / np.where(np.abs(d) < _TINY, _TINY, d)
     h = d.copy()
-    idx = np.arange(a.size)
-    a, b, x, qab, qap, qam = a.ravel(), b.ravel(), x.ravel(), qab.ravel(), qap.ravel(), qam.ravel()
-    c, d, h = c.ravel(), d.ravel(), h.ravel()
     out = h.copy()
+    idx = np.arange(a.size)
     for m in range(1, _MAX_ITER):
         if idx.size == 0:
             break
-        aa_, bb_, xx = a[idx], b[idx], x[idx]
         m2 = 2.0 * m
-        num = m * (bb_ - m) * xx / ((qam[idx] + m2) * (aa_ + m2))
-        dd = 1.0 + num * d[idx]
-        dd = 1.0 / np.where(np.abs(dd) < _TINY, _TINY, dd)
-        cc = 1.0 + num / c[idx]
-        cc = np.where(np.abs(cc) < _TINY, _TINY, cc)
-        hh = h[idx] * dd * cc
-        num = -(aa_ + m) * (qab[idx] + m) * xx / ((aa_ + m2) * (qap[idx] + m2))
-        dd = 1.0 + num * dd
-        dd = 1.0 / np.where(np.abs(dd) < _TINY, _TINY, dd)
-        cc = 1.0 + num / cc
-        cc = np.where(np.abs(cc) < _TINY, _TINY, cc)
-        delta = dd * cc
-        hh = hh * delta
-        c[idx], d[idx], h[idx] = cc, dd, hh
+        num = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + num * d
+        d = 1.0 / np.where(np.abs(d) < _TINY, _TINY, d)
+        c = 1.0 + num / c
+        c = np.where(np.abs(c) < _TINY, _TINY, c)
+        h = h * d * c
+        num = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + num * d
+        d = 1.0 / np.where(np.abs(d) < _TINY, _TINY, d)
+        c = 1.0 + num / c
+        c = np.where(np.abs(c) < _TINY, _TINY, c)
+        delta = d * c
+        h = h * delta
         done = np.abs(delta - 1.0) <= _LONG_EPS
-        out[idx[done]] = hh[done]
-        idx = idx[~done]
-    out[idx] = h[idx]  # not converged within _MAX_ITER: the last approximant
+        if done.any():
+            out[idx[done]] = h[done]
+            keep = ~done
+            idx, a, b, x, qab, qap, qam, c, d, h = (
+                z[keep] for z in (idx, a, b, x, qab, qap, qam, c, d, h))
+    out[idx] = h  # not converged within _MAX_ITER: the last approximant
     return out
 
 
