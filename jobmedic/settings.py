@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from platformdirs import user_data_dir
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobmedic.knowledge.errors import JobmedicError
@@ -171,6 +170,8 @@ class Settings(BaseModel):
     # -- derived paths -----------------------------------------------------------------------
     @property
     def data_dir(self) -> Path:
+        from platformdirs import user_data_dir  # only without --db (start-up, issue 16)
+
         return Path(user_data_dir("jobmedic", appauthor=False))
 
     @property

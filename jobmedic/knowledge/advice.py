@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from jobmedic.core.units import Dialect, fmt_duration, fmt_mem
 from jobmedic.knowledge import fixrank
-from jobmedic.knowledge.outcomes import CHANGE_TITLES
 from jobmedic.knowledge.remedies import wilson
 from jobmedic.knowledge.rules import RuleBase, Solution
 
@@ -86,6 +85,8 @@ def ranked_fixes(store: Store, rules: RuleBase, failure_type: str, scope: Sequen
     for sid, st in stats.items():
         if sid in seen or not st["attempts"]:
             continue
+        from jobmedic.knowledge.outcomes import CHANGE_TITLES  # learned fixes only (start-up)
+
         key = st.get("key") or sid.split(".", 1)[-1]
         title = (CHANGE_TITLES[key] + " (learned)" if key in CHANGE_TITLES
                  else sid.split(".", 1)[-1].replace("_", " "))

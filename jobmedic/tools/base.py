@@ -8,7 +8,6 @@ what went wrong and what to try next; they never carry a traceback.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from difflib import get_close_matches
@@ -25,7 +24,6 @@ from jobmedic.knowledge.rules import RuleBase
 from jobmedic.knowledge.store import Store
 from jobmedic.knowledge.taxonomy import Taxonomy
 
-log = logging.getLogger("jobmedic.tools")
 Status = Literal["ok", "no_data", "error"]
 MAX_LOOKBACK_DAYS = 3650
 
@@ -209,7 +207,9 @@ def dispatch(payload: dict[str, Any] | str | bytes, ctx: ToolContext,
     except ValueError as exc:
         return error_result(action, "invalid_request", str(exc))
     except Exception as exc:
-        log.exception("action %s failed", action)
+        import logging  # only for a fault (start-up, issue 16)
+
+        logging.getLogger("jobmedic.tools").exception("action %s failed", action)
         return error_result(action, "internal_error", f"{action} failed: {type(exc).__name__}: {exc}",
                             "this is a bug in jobmedic; the log has the details")
 
