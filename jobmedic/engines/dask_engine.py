@@ -47,7 +47,8 @@ def cluster(workers: int | None = None, scheduler: str | None = None,
             slurm_workers: int | None = None, *, threads_per_worker: int = 1,
             memory_per_worker: str = "4GiB", connect_timeout: float = 5.0,
             slurm: dict[str, Any] | None = None) -> Iterator[Any]:
-    """A Client on the chosen cluster (exactly one of the three; default 2 local workers)."""
+    """A Client on the chosen cluster (exactly one of the three; default 2 local workers, whose
+    scheduler runs in a subprocess: `_local`)."""
     distributed = _imports()
     if sum(x is not None for x in (workers, scheduler, slurm_workers)) > 1:
         raise InputError("give one of --workers, --scheduler, --slurm-workers", "")
@@ -78,10 +79,54 @@ def cluster(workers: int | None = None, scheduler: str | None = None,
                                  "account settings") from None
             yield client
         return
-    with distributed.LocalCluster(n_workers=workers or 2, threads_per_worker=threads_per_worker,
-                                  processes=True, memory_limit=memory_per_worker,
-                                  dashboard_address=None) as c, distributed.Client(c) as client:
+    c = _local(distributed, workers or 2, threads_per_worker, memory_per_worker)
+    try:
+        client = distributed.Client(c)
+    except BaseException:
+        _close(c)
+        raise
+    try:
         yield client
+    finally:  # a cluster whose scheduler died must not hide the error in flight
+        _close(client)
+        _close(c)
+
+
+def _local(distributed: Any, n: int, threads: int, memory: str) -> Any:
+    """A local cluster of `n` worker processes (each under a nanny, which restarts a killed
+    one) whose scheduler runs in a subprocess of its own: xgboost.dask runs XGBoost's native
+    tracker inside the scheduler, and an abort there (seen when a worker dies mid-training,
+    like dmlc/xgboost#11804) would otherwise kill this process, the driver; it now ends the
+    scheduler only, and the training fails with a ModelError."""
+    import logging
+
+    from distributed.deploy.spec import SpecCluster
+    from distributed.deploy.subprocess import SubprocessScheduler
+
+    host = "127.0.0.1"
+    worker = {"cls": distributed.Nanny,
+              "options": {"nthreads": threads, "memory_limit": memory, "host": host,
+                          "dashboard_address": None}}
+    return SpecCluster(
+        scheduler={"cls": SubprocessScheduler,
+                   "options": {"scheduler_kwargs": {"host": host, "dashboard_address": None}}},
+        workers={i: worker for i in range(n)}, worker=worker, silence_logs=logging.ERROR)
+
+
+def _close(thing: Any) -> None:
+    with contextlib.suppress(Exception):
+        thing.close(timeout=5)
+
+
+def scheduler_alive(client: Any) -> bool:
+    """Whether the client still reaches its scheduler (one short request)."""
+    if getattr(client, "status", "running") != "running":
+        return False
+    try:
+        client.run_on_scheduler(lambda: True)
+    except Exception:  # noqa: BLE001 - any failure to reach it
+        return False
+    return True
 
 
 def _lost_workers(client: Any, before: set[str], wait_s: float = 5.0) -> list[str]:
@@ -132,9 +177,16 @@ def dask_trainer(client: Any, chunks: int | None = None, retries: int = 1,
             except JobmedicError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a lost worker, a broken collective, a killed job
-                lost = _lost_workers(client, before)
                 what = (f"{type(exc).__name__}: "
                         f"{str(exc).splitlines()[0][:160] if str(exc) else ''}")
+                if not scheduler_alive(client):  # XGBoost's tracker runs there: no retry
+                    raise ModelError(
+                        "training on the Dask cluster failed: the Dask scheduler was lost "
+                        f"mid-training (XGBoost's tracker runs in it; {what}); no artifact "
+                        "was written",
+                        "rerun; with --scheduler, check the scheduler's log for an abort "
+                        "in XGBoost's tracker") from None
+                lost = _lost_workers(client, before)
                 if lost and attempt < retries:
                     try:
                         client.wait_for_workers(len(before), timeout=rejoin_s)

@@ -25,9 +25,11 @@ pytestmark = pytest.mark.slow
 ROUNDS = 20_000  # far more than the seconds before the kill can finish
 
 
-def _kill_a_worker_mid_training(client, seconds: float = 1.0) -> int:
-    """SIGKILL one worker process once the boosting tasks run on both workers (xgboost.dask
-    names them fn-<uuid>, after the DaskDMatrix tasks); returns the pid."""
+def _kill_a_worker_mid_training(client, seconds: float = 1.0, victim: int | None = None,
+                                sig: int = signal.SIGKILL) -> int:
+    """SIGKILL one worker process (or send `sig` to `victim`) once the boosting tasks run on
+    both workers (xgboost.dask names them fn-<uuid>, after the DaskDMatrix tasks); returns the
+    pid."""
     pids = client.run(os.getpid)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -39,8 +41,8 @@ def _kill_a_worker_mid_training(client, seconds: float = 1.0) -> int:
     else:
         raise AssertionError("the boosting tasks never started")
     time.sleep(seconds)  # inside the boosting rounds
-    victim = pids[min(pids)]
-    os.kill(victim, signal.SIGKILL)
+    victim = pids[min(pids)] if victim is None else victim
+    os.kill(victim, sig)
     return victim
 
 
@@ -55,6 +57,52 @@ def _train_in_thread(**kw):
     th = threading.Thread(target=go, daemon=True)
     th.start()
     return th, res
+
+
+def _skip_if_the_tracker_took_the_scheduler(client, err, d, pointer, before):
+    """XGBoost's native tracker (in the scheduler process) sometimes aborts when a worker dies
+    (3 of 8 runs on 2026-11-29, like dmlc/xgboost#11804). The scheduler runs in a subprocess
+    (dask_engine._local), so that is a clear ModelError here, with nothing written; the rest
+    of the test needs the cluster, so it stops there and says so."""
+    if dask_engine.scheduler_alive(client):
+        return
+    assert isinstance(err, ModelError) and "scheduler was lost" in str(err), err
+    assert "no artifact was written" in str(err)
+    assert (d / "failure" / "CURRENT").read_bytes() == pointer
+    assert _versions(d) == before
+    pytest.skip("XGBoost's tracker took the scheduler down when the worker was killed "
+                "(dmlc/xgboost#11804-like): a clear ModelError, nothing written; the rest of "
+                "the test needs the cluster")
+
+
+def test_scheduler_abort_mid_training_is_a_clear_failure_and_writes_nothing(tmp_path):
+    """The abort itself, forced: SIGABRT to the scheduler process (where xgboost.dask runs
+    XGBoost's tracker) while the rounds run. The driver survives and gets a ModelError; the
+    current model and the version folders are as before."""
+    s = Store(":memory:")
+    fill_store(s, 1500, seed=5, n_users=20)
+    fr = training.load(s)
+    d = tmp_path / "models"
+    t0 = time.monotonic()
+    with dask_engine.cluster(workers=2) as client:
+        first = dask_engine.train(s, "failure", str(d), client, frame=fr,
+                                  params={"num_boost_round": 10})
+        pointer = (d / "failure" / "CURRENT").read_bytes()
+        before = _versions(d)
+        scheduler = client.run_on_scheduler(os.getpid)
+        assert scheduler != os.getpid()  # the scheduler is not this process
+        th, res = _train_in_thread(store=s, kind="failure", models_dir=str(d), client=client,
+                                   frame=fr, params={"num_boost_round": ROUNDS})
+        _kill_a_worker_mid_training(client, victim=scheduler, sig=signal.SIGABRT)
+        th.join(90)
+        assert not th.is_alive(), "training hung after the scheduler died"
+    err = res.get("error")
+    assert isinstance(err, ModelError), res
+    assert "scheduler was lost" in str(err) and "no artifact was written" in str(err)
+    assert (d / "failure" / "CURRENT").read_bytes() == pointer
+    assert _versions(d) == before
+    assert artifacts.current(d, "failure")[0].name == first["version"]
+    assert time.monotonic() - t0 < 180
 
 
 def _versions(d):
@@ -88,6 +136,8 @@ def test_killed_worker_fails_clearly_or_retries_and_never_half_writes(tmp_path):
         with pytest.raises(ProcessLookupError):
             os.kill(victim, 0)
 
+        _skip_if_the_tracker_took_the_scheduler(client, err, d, pointer, before)
+
         # one retry (the default): the nanny replaces the worker, the rounds rerun, and the
         # new version is whole (loaded through its manifest hashes)
         client.wait_for_workers(2, timeout=60)
@@ -96,6 +146,7 @@ def test_killed_worker_fails_clearly_or_retries_and_never_half_writes(tmp_path):
         _kill_a_worker_mid_training(client, seconds=0.3)
         th.join(120)
         assert not th.is_alive()
+        _skip_if_the_tracker_took_the_scheduler(client, res.get("error"), d, pointer, before)
         if "error" in res:  # the 400 rounds finished before the kill landed: not a retry test
             raise res["error"]
         card = res["card"]
