@@ -109,7 +109,7 @@ def job_tuple(job: dict[str, Any]) -> tuple:
 
 
 def event_tuple(ev: dict[str, Any], dedup_key: str) -> tuple:
-    return tuple(ev.get(c) for c in FAILURE_EVENT_COLUMNS) + (dedup_key,)
+    return (*map(ev.get, FAILURE_EVENT_COLUMNS), dedup_key)
 
 
 def classify_job(job: dict[str, Any], ctx: IngestContext, text: str | None = None) -> None:
