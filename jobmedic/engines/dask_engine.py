@@ -106,11 +106,21 @@ def _local(distributed: Any, n: int, threads: int, memory: str) -> Any:
     host = "127.0.0.1"
     worker = {"cls": distributed.Nanny,
               "options": {"nthreads": threads, "memory_limit": memory, "host": host,
-                          "dashboard_address": None}}
-    return SpecCluster(
+                          "dashboard_address": None, "silence_logs": logging.WARNING}}
+    c = SpecCluster(
         scheduler={"cls": SubprocessScheduler,
                    "options": {"scheduler_kwargs": {"host": host, "dashboard_address": None}}},
-        workers={i: worker for i in range(n)}, worker=worker, silence_logs=logging.ERROR)
+        workers={i: worker for i in range(n)}, worker=worker, silence_logs=logging.WARNING)
+    # the scheduler's stderr is a pipe that distributed reads only when the start fails:
+    # drained here, or a long run's log would fill it and block the scheduler
+    c.loop.add_callback(_drain, c.scheduler.process.stderr)
+    return c
+
+
+async def _drain(stream: Any) -> None:
+    with contextlib.suppress(Exception):
+        while await stream.read(1 << 16):
+            pass
 
 
 def _close(thing: Any) -> None:
