@@ -176,12 +176,15 @@ def infer_outcomes(store: Store, rules: RuleBase, window_h: float, now: int | No
     ch = detect_changes(a, f)
     ftype = a["failure_type"].fillna("unknown").to_numpy()[ch["pair"].to_numpy()]
     ch["failure_type"] = ftype
-    sol_ids, sources = [], {}
-    for t, c in zip(ch["failure_type"], ch["change"]):
-        rule = rules.learned_from(t, c)
-        sid = rule.id if rule else f"{t}.{c}"
-        sources[(t, sid)] = (c, "rule" if rule else "history")
-        sol_ids.append(sid)
+    sol_ids, sources, memo = [], {}, {}
+    # plain lists: iterating a pandas string column yields one element at a time, slowly
+    for t, c in zip(ch["failure_type"].tolist(), ch["change"].tolist()):
+        hit = memo.get((t, c))
+        if hit is None:
+            rule = rules.learned_from(t, c)
+            hit = memo[(t, c)] = (rule.id if rule else f"{t}.{c}", "rule" if rule else "history")
+        sources[(t, hit[0])] = (c, hit[1])
+        sol_ids.append(hit[0])
     ch["solution"] = sol_ids
     ch = ch.drop_duplicates(["pair", "solution"])
     store.seed_solutions([(t, s, c) for (t, s), (c, src) in sources.items() if src == "rule"], "rule")
@@ -196,7 +199,8 @@ def infer_outcomes(store: Store, rules: RuleBase, window_h: float, now: int | No
     recorded = pd.to_numeric(ff["end_time"], errors="coerce").fillna(now or time.time())
     gpu = pd.to_numeric(fa["req_gpus"], errors="coerce")
     rows = pd.DataFrame({
-        "solution_id": [rowids[(t, s)] for t, s in zip(ch["failure_type"], ch["solution"])],
+        "solution_id": [rowids[(t, s)] for t, s in zip(ch["failure_type"].tolist(),
+                                                          ch["solution"].tolist())],
         "cluster": fa["cluster"], "failed_job": fa["job_id"], "followup_job": ff["job_id"],
         "project": fa["project"], "success": success, "recorded_by": "inference",
         "recorded_at": recorded.astype("int64"), "note": None, "inferred": 1, "context": None,
@@ -208,7 +212,8 @@ def infer_outcomes(store: Store, rules: RuleBase, window_h: float, now: int | No
     rows = rows.astype(object).where(rows.notna(), None)
     out.attempts = len(rows)
     out.outcomes_written = store.add_outcomes(rows.itertuples(index=False, name=None))
-    out.followups_marked = store.set_resubmit_of(zip(a["job_id"], f["cluster"], f["job_id"]))
+    out.followups_marked = store.set_resubmit_of(zip(a["job_id"].tolist(), f["cluster"].tolist(),
+                                                     f["job_id"].tolist()))
     agg = pd.DataFrame({"s": ch["solution"].to_numpy(), "ok": success}).groupby("s")["ok"]
     out.by_solution = {k: [int(v.sum()), int(v.size)] for k, v in agg}
     out.seconds = time.perf_counter() - t0
