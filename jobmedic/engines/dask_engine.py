@@ -173,7 +173,7 @@ def dask_trainer(client: Any, chunks: int | None = None, retries: int = 1,
             yd = da.from_array(np.asarray(y, dtype="float32"), chunks=(step,))
         p = {k: v for k, v in params.items() if k != "nthread"}
         dtrain = dxgb.DaskDMatrix(client, Xd, yd, missing=np.nan)
-        return dxgb.train(client, p, dtrain, num_boost_round=rounds)["booster"]
+        return dxgb.train(client, p, dtrain, num_boost_round=rounds, **_coll())["booster"]
 
     def run(params: dict[str, Any], X: Any, y: Any, rounds: int):
         if not isinstance(X, da.Array):
@@ -216,6 +216,20 @@ def dask_trainer(client: Any, chunks: int | None = None, retries: int = 1,
         return booster
     run.attempts = []  # type: ignore[attr-defined]  # per boosting call: 1, or 2 after a retry
     return run
+
+
+#: Seconds a collective operation (allreduce, allgather) or the tracker's group start / end may
+#: wait on the other workers before XGBoost raises: a peer that died at the wrong moment
+#: otherwise leaves the survivor waiting on its socket (XGBoost's default is 30 minutes).
+COLL_TIMEOUT_S = 120
+
+
+def _coll() -> dict[str, Any]:
+    try:
+        from xgboost.collective import Config
+    except ImportError:  # pragma: no cover - xgboost < 3.0: its defaults
+        return {}
+    return {"coll_cfg": Config(timeout=COLL_TIMEOUT_S, tracker_timeout=COLL_TIMEOUT_S)}
 
 
 def frame(store: Store, client: Any, scope: Sequence[str] | None = None,
