@@ -216,8 +216,89 @@ def driver(argv: list[str]) -> dict:
     return res
 
 
+def batch(argv: list[str]) -> dict:
+    """The driver's peak memory of one `predict --batch` run on a copy of a store, one engine
+    per process: `--engine local` (models/batch.score: the history frame, or the per-entity
+    summary for specs at now) or `--engine dask` (dask_engine.score: the summary for specs at
+    now, else the Parquet export read on the workers). `--when past`: sampled jobs' specs
+    submitted 2 h after them; `--when now`: the same specs without a submit time, after the
+    summary is built in a child process (its own peak is not this one's).
+        .venv/bin/python -m bench.bench_dask batch --db /tmp/jm-1m.db --engine dask --when past
+    """
+    import subprocess
+
+    import pandas as pd
+
+    from jobmedic.models import batch as mbatch
+
+    ap = argparse.ArgumentParser(prog="bench.bench_dask batch")
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--models", help="a models folder with a failure model (copied; default: "
+                                     "DB.models)")
+    ap.add_argument("--engine", choices=["local", "dask"], required=True)
+    ap.add_argument("--when", choices=["past", "now"], default="past")
+    ap.add_argument("--specs", type=int, default=10_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--memory-per-worker", default="6GiB")
+    a = ap.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="jm_dask_batch_"))
+    db = tmp / "s.db"
+    shutil.copy(a.db, db)
+    shutil.copytree(a.models or a.db + ".models", tmp / "m")
+    if a.when == "now":
+        build = ("import sys; from jobmedic.knowledge.store import Store; "
+                 "from jobmedic.knowledge import entity_summary as e; "
+                 "e.refresh(Store(sys.argv[1]), build=True)")
+        subprocess.run([sys.executable, "-c", build, str(db)], check=True)
+    s = Store(db)
+    n = s.conn.execute("SELECT MAX(rowid) FROM jobs").fetchone()[0]
+    rows = np.linspace(1, n, a.specs).astype(int).tolist()
+    cols = ["user", "name", "project", "queue", "req_cpus", "req_mem_mb", "submit_time"]
+    specs = pd.DataFrame([s.conn.execute(f"SELECT {', '.join(cols)} FROM jobs WHERE rowid = ?",
+                                         (r,)).fetchone() for r in rows], columns=cols)
+    specs["submit_time"] = specs["submit_time"] + 7200
+    if a.when == "now":
+        specs = specs.drop(columns=["submit_time"])
+    now = int(time.time())
+    levels = {"moderate": 0.2, "high": 0.4, "critical": 0.7}
+    res: dict = {"db": a.db, "engine": a.engine, "when": a.when, "specs": len(specs),
+                 "load_avg_start": [round(x, 1) for x in os.getloadavg()],
+                 "driver_rss_at_start_mb": round(_hwm_mb())}
+    if a.engine == "local":
+        out, res["score_s"], res["score_driver_cpu_s"] = _timed(
+            lambda: mbatch.score(s, specs, str(tmp / "m"), now, levels))
+    else:
+        with dask_engine.cluster(workers=a.workers,
+                                 memory_per_worker=a.memory_per_worker) as client:
+            res["driver_rss_with_cluster_mb"] = round(_hwm_mb())
+            w0 = client.run(_worker_usage)
+            if a.when == "past":  # the export score brings up to date first, on its own
+                from jobmedic.engines import parquet
+
+                _, res["export_s"], res["export_cpu_s"] = _timed(
+                    lambda: parquet.export(s, tmp / "pq", tables=("jobs",)))
+                res["driver_peak_after_export_mb"] = round(_hwm_mb())
+            out, res["score_s"], res["score_driver_cpu_s"] = _timed(
+                lambda: dask_engine.score(s, specs, str(tmp / "m"), now, levels, client,
+                                          root=tmp / "pq"))
+            w1 = client.run(_worker_usage)
+        res["workers_cpu_s"] = round(sum(w1[w][0] - w0[w][0] for w in w1 if w in w0), 2)
+        res["worker_peak_rss_mb"] = [round(v[1]) for v in w1.values()]
+    res["driver_peak_rss_mb"] = round(_hwm_mb())
+    res["load_avg_end"] = [round(x, 1) for x in os.getloadavg()]
+    res["risk_sha256"] = __import__("hashlib").sha256(out.to_csv(index=False).encode()).hexdigest()
+    s.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    (OUT / f"dask_batch_{Path(a.db).stem}_{a.when}_{a.engine}.json").write_text(
+        json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2))
+    return res
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["driver"]:
         driver(sys.argv[2:])
+    elif sys.argv[1:2] == ["batch"]:
+        batch(sys.argv[2:])
     else:
         main(sys.argv[1:])
