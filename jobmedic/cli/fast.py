@@ -22,9 +22,10 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jobmedic.cli import plain
+if TYPE_CHECKING:
+    from jobmedic.cli.plain import CliState
 
 #: The global options that take a text value (jobmedic.cli.commands._global) -> CliState field.
 GLOBAL_OPTIONS = {"--db": "db", "--config": "config", "--as-of": "as_of", "--scope": "scope",
@@ -32,7 +33,9 @@ GLOBAL_OPTIONS = {"--db": "db", "--config": "config", "--as-of": "as_of", "--sco
 #: click's strip_ansi pattern (ANSI styles are removed from output that is not a terminal).
 _ANSI = re.compile(r"\033\[[;?0-9]*[a-zA-Z]")
 
-Run = Callable[[plain.CliState], None]
+#: A planned command: runs it for the invocation's CliState. jobmedic.cli.plain (and what it
+#: imports) is imported once a line is taken, so `--help` and `db info` do not pay for it.
+Run = Callable[["CliState"], None]
 
 
 def echo(message: str, err: bool = False) -> None:
@@ -100,6 +103,8 @@ def parse_globals(argv: list[str]) -> tuple[dict[str, str], int] | None:
 def _act(args: list[str]) -> Run | None:
     if len(args) != 1 or (args[0].startswith("-") and args[0] != "-"):
         return None
+    from jobmedic.cli import plain
+
     request = args[0]
     return lambda cli: plain.act(cli, request, echo)
 
@@ -108,13 +113,15 @@ def action_commands() -> dict[str, Any]:
     """Command name -> registry entry of the action commands at the top level."""
     from jobmedic.tools import TOOLS
 
-    return {plain.command_name(t.name): t for t in TOOLS}
+    return {t.name.replace("_", "-"): t for t in TOOLS}  # plain.command_name
 
 
 def _action(command: str, args: list[str]) -> Run | None:
     tool = action_commands().get(command)
     if tool is None:
         return None
+    from jobmedic.cli import plain
+
     fields = tool.request_model.model_fields
     options: dict[str, str] = {}
     as_json = False
@@ -162,6 +169,8 @@ def run_fast(argv: list[str]) -> int | None:
     planned = plan(argv)
     if planned is None:
         return None
+    from jobmedic.cli import plain
+
     opts, run = planned
     cli = plain.CliState(**opts)
     try:

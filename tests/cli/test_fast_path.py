@@ -173,6 +173,7 @@ def test_fast_path_commands_are_the_typer_action_commands():
     assert {o for p in root.params for o in p.opts if p.name != "debug"} == set(GLOBAL_OPTIONS)
     assert root.commands["act"].params[0].nargs == 1
     for name, tool in action_commands().items():
+        assert name == plain.command_name(tool.name)
         cmd = root.commands[name]
         assert cmd.tool.name == tool.name, name
         fields = tool.request_model.model_fields
