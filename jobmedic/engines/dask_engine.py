@@ -89,6 +89,8 @@ def cluster(workers: int | None = None, scheduler: str | None = None,
         yield client
     finally:  # a cluster whose scheduler died must not hide the error in flight
         _close(client)
+        with contextlib.suppress(Exception):
+            c.sync(_stop_drain, c)
         _close(c)
 
 
@@ -113,7 +115,7 @@ def _local(distributed: Any, n: int, threads: int, memory: str) -> Any:
         workers={i: worker for i in range(n)}, worker=worker, silence_logs=logging.WARNING)
     # the scheduler's stderr is a pipe that distributed reads only when the start fails:
     # drained here, or a long run's log would fill it and block the scheduler
-    c.loop.add_callback(_drain, c.scheduler.process.stderr)
+    c._jm_drain = c.sync(_start_drain, c.scheduler.process.stderr)
     return c
 
 
@@ -121,6 +123,27 @@ async def _drain(stream: Any) -> None:
     with contextlib.suppress(Exception):
         while await stream.read(1 << 16):
             pass
+
+
+async def _start_drain(stream: Any) -> Any:
+    import asyncio
+
+    return asyncio.ensure_future(_drain(stream))
+
+
+async def _stop_drain(c: Any) -> None:
+    """Before the cluster closes: stop draining (the close reads the pipe itself) and, when
+    the scheduler already died, close its pipes here (the close skips a dead process, and a
+    transport left open complains once the loop is gone)."""
+    task = getattr(c, "_jm_drain", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+    proc = getattr(c.scheduler, "process", None)
+    if proc is not None and proc.returncode is not None:
+        with contextlib.suppress(Exception):
+            proc._transport.close()
 
 
 def _close(thing: Any) -> None:
