@@ -201,7 +201,9 @@ def _walk(st, kind: Kind, start: str, end: str | None, every: str | None, window
         res = runtime_walk.walk_forward(
             st.store, _time(start, "from"), _time(end, "to"), runtime_walk.span(every, "--refit-every"),
             window=None if window is None else runtime_walk.span(window, "--window"),
-            scope=st.settings.allowed_projects, params=_params(param) or None)
+            scope=st.settings.allowed_projects, params=_params(param) or None,
+            progress=lambda r: typer.echo(f"refit until {r['until']}: fit {r['fit']}, scored "
+                                          f"{r['scored']}, {r['cpu_s']} s CPU", err=True))
     except JobmedicError as exc:
         fail(exc, 2)
     typer.echo(json.dumps(res, indent=2, default=str) if as_json

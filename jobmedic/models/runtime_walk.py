@@ -92,11 +92,12 @@ def walk_forward(store: Store, start: int, end: int | None, every: int, *,
                  window: int | None = None, scope: Sequence[str] | None = None,
                  frame: Frame | None = None, params: dict[str, Any] | None = None,
                  fit: Callable[[int, int | None], tuple[Any, dict[str, Any], dict[str, Any]]]
-                 | None = None) -> dict[str, Any]:
+                 | None = None, progress: Callable[[dict[str, Any]], None] | None = None
+                 ) -> dict[str, Any]:
     """Refit the runtime model every `every` seconds over [start, end) and score each period
     with its own model (module docstring). `fit(step, train_from)` -> (model, card, cost)
     replaces the training run (benchmarks memoise it); by default `training.train` into a
-    temporary folder."""
+    temporary folder. `progress` is called with each refit's line as it is scored."""
     frame = training._positional(frame if frame is not None else training.load(store, scope))
     df = frame[0]
     mask, y = runtime.labels(df)
@@ -133,6 +134,8 @@ def walk_forward(store: Store, start: int, end: int | None, every: int, *,
             refits.append({"until": training._iso(step), "scored": len(rows),
                            "fit": (card.get("counts") or {}).get("fit"),
                            "calibration": (card.get("counts") or {}).get("calibration")} | cost)
+            if progress is not None:
+                progress(refits[-1])
     finally:
         if tmp is not None:
             tmp.cleanup()

@@ -126,7 +126,8 @@ def test_cli_walk_forward_and_trailing_window(tmp_path):
     assert out.exit_code == 0, out.output
     import json
 
-    res = json.loads(out.output)
+    res = json.loads(out.stdout)  # progress lines go to stderr
+    assert "refit until" in out.stderr
     assert res["walk_forward"]["every_s"] == 5 * DAY and res["walk_forward"]["window_s"] == 10 * DAY
     assert len(res["walk_forward"]["refits"]) == 2
     assert not (tmp_path / "jm.db.models" / "runtime").exists()  # no current artifact written
