@@ -1,6 +1,7 @@
 """Training and batch scoring on a Dask cluster.
 
-`cluster(...)` gives a `distributed.Client` on a local cluster (`--workers N`), an existing
+`cluster(...)` gives a `distributed.Client` on a local cluster (`--workers N`: worker
+processes, the scheduler in a subprocess of its own, `_local`), an existing
 scheduler (`--scheduler ADDRESS`, refused within `connect_timeout` seconds when it does not
 answer) or workers started as Slurm jobs through dask-jobqueue (`--slurm-workers N`).
 `train` (the store-fed path: an in-memory store, or any boosted kind given a frame; failure,
@@ -11,7 +12,11 @@ and signing are the single-machine ones, so `evaluate` and `predict` use the art
 unchanged. A worker lost mid-training is retried once (the rounds rerun when the cluster is
 whole again); a failure that remains is a ModelError raised before anything is saved: no
 half-written artifact ever becomes current (tests/engines/test_dask_killed_worker.py kills a
-worker process for real).
+worker process for real). A lost scheduler (XGBoost's tracker runs there and can abort when
+a worker dies) is that ModelError at once, without a retry.
+`score` is `models/batch.score` with the driver reading no job history: the per-entity
+summary for specs at now, `export_features` (the Parquet export read on the workers) for
+past specs.
 """
 from __future__ import annotations
 
