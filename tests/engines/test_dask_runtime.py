@@ -160,3 +160,34 @@ def test_runtime_validation_exact_with_a_cluster_selection_and_a_capped_slice(
         assert len(cal_i) == card["counts"]["calibration"]
         assert model.evaluate(fr, cal_i, y[cal_i], meta["card"]) == card["validation"], name
     assert card["window"]["calibration_capped_at"] == 150
+
+
+@pytest.mark.slow  # 15-30 s at load ~5-10 (CLI, export beside the store)
+def test_cli_train_runtime_on_dask_then_evaluate_and_predict(client, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from jobmedic.cli import app
+
+    db = tmp_path / "s.db"
+    s = Store(db)
+    fill_store(s, 900, seed=13, n_users=10)
+    s.close()
+    run = CliRunner().invoke
+    r = run(app, ["--db", str(db), "train", "runtime", "--engine", "dask",
+                  "--scheduler", client.scheduler.address, "--param", "num_boost_round=8"])
+    assert r.exit_code == 0, r.output
+    assert "trained runtime model" in r.output and '"parquet"' in r.output
+    assert (tmp_path / "s.db.parquet" / "_schema.json").exists()  # the workers read the export
+    _, meta = registry.load(str(tmp_path / "s.db.models"), "runtime")
+    e = run(app, ["--db", str(db), "evaluate", "runtime", "--from",
+                  str(meta["card"]["window"]["until_epoch"]), "--json"])
+    assert e.exit_code == 0, e.output
+    assert json.loads(e.output)["version"] == meta["version"]
+    # predict also wants a failure model (trained locally here)
+    f = run(app, ["--db", str(db), "train", "failure", "--param", "num_boost_round=5"])
+    assert f.exit_code == 0, f.output
+    p = run(app, ["--db", str(db), "predict", "--user", "u1", "--req-cpus", "4", "--json"])
+    assert p.exit_code == 0, p.output
+    assert meta["version"] in p.output and "runtime_s" in p.output
