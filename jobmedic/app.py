@@ -12,14 +12,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from jobmedic.core import parsedform
 from jobmedic.core.timeutil import parse_time_arg
 from jobmedic.knowledge.errors import JobmedicError, StoreError
 from jobmedic.knowledge.rules import RuleBase, RuleError
 from jobmedic.knowledge.store import Store
-from jobmedic.knowledge.taxonomy import SAFE_LOADER, Taxonomy
-from jobmedic.settings import ConfigError, Settings, config_path, config_text, load_settings
+from jobmedic.knowledge.taxonomy import Taxonomy
+from jobmedic.settings import ConfigError, Settings, load_settings, parsed_config
 from jobmedic.tools.base import ToolContext
 
 _CACHE: dict[str, Any] = {}
@@ -35,8 +34,8 @@ class StorePathError(StoreError):
 
 def load_taxonomy() -> Taxonomy:
     """The packaged failure taxonomy, parsed once per process."""
-    if "taxonomy" not in _CACHE:
-        _CACHE["taxonomy"] = Taxonomy.from_yaml(config_path("taxonomy.yaml"))
+    if "taxonomy" not in _CACHE:  # from its parsed form: no YAML parser at start (issue 16)
+        _CACHE["taxonomy"] = Taxonomy.from_dict(parsed_config("taxonomy.yaml"))
     return _CACHE["taxonomy"]
 
 
@@ -44,9 +43,10 @@ def load_remediations() -> dict[str, Any]:
     """The packaged remediation rule base (remediations.yaml) as a dict, parsed once."""
     if "remediations" not in _CACHE:
         try:
-            _CACHE["remediations"] = yaml.load(config_text("remediations.yaml"),
-                                               Loader=SAFE_LOADER)
-        except (OSError, yaml.YAMLError) as exc:
+            _CACHE["remediations"] = parsed_config("remediations.yaml")
+        except Exception as exc:
+            if not isinstance(exc, OSError) and not parsedform.is_yaml_error(exc):
+                raise
             raise ConfigError(f"cannot load the rule base remediations.yaml: {exc}",
                               hint="reinstall jobmedic") from None
     return _CACHE["remediations"]

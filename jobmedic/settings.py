@@ -28,14 +28,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from jobmedic.core import parsedform
 from jobmedic.knowledge.errors import JobmedicError
-
-#: libyaml's safe loader when PyYAML has it (the packaged jobmedic.yaml is read at every start;
-#: ~10x less CPU than the pure-Python loader, same data), else the pure one.
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: The default configuration files shipped as package data.
 CONFIG_PACKAGE = "jobmedic"
@@ -65,6 +61,13 @@ def config_path(name: str) -> Path:
     """A filesystem path of the packaged default file `name` (the package is installed as
     plain files, as pip does; readers that can take text should prefer `config_text`)."""
     return Path(str(config_resource(name)))
+
+
+def parsed_config(name: str, text: str | None = None) -> Any:
+    """The packaged YAML file `name`'s data, from configs/<name>.json when current (parsedform)."""
+    text = config_text(name) if text is None else text
+    stored = config_resource(name + ".json")
+    return parsedform.load(stored.read_text(encoding="utf-8") if stored.is_file() else None, text)
 
 
 def user_config_file() -> Path:
@@ -197,7 +200,7 @@ class Settings(BaseModel):
 
 def _yaml_values() -> dict[str, Any]:
     """The packaged defaults, deep-merged with the user's XDG file and the explicit file."""
-    data = _parse(config_text("jobmedic.yaml"), "the packaged jobmedic.yaml")
+    data = _parse(config_text("jobmedic.yaml"), "the packaged jobmedic.yaml", packaged=True)
     user = user_config_file()
     if user.is_file():
         data = _merge(data, read_config_file(user))
@@ -397,10 +400,12 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return _parse(text, str(path))
 
 
-def _parse(text: str, where: str) -> dict[str, Any]:
+def _parse(text: str, where: str, packaged: bool = False) -> dict[str, Any]:
     try:
-        data = yaml.load(text, Loader=_SAFE_LOADER)
-    except yaml.YAMLError as exc:
+        data = parsed_config("jobmedic.yaml", text) if packaged else parsedform.yaml_load(text)
+    except Exception as exc:
+        if not parsedform.is_yaml_error(exc):
+            raise
         mark = getattr(exc, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         raise ConfigError(f"configuration file {where} is not valid YAML{at}",

@@ -13,8 +13,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from jobmedic.core.parsedform import yaml_load
 from jobmedic.knowledge.errors import UnknownFailureType
 
 BLAMES = ("job", "cluster", "unclear")
@@ -24,9 +23,6 @@ NOT_FAILURES = frozenset({"cancelled"})
 FAILED_STATES = frozenset({"failed", "timeout", "oom", "node_fail", "preempted"})
 ENDED_STATES = FAILED_STATES | {"completed", "cancelled"}
 
-#: libyaml's safe loader when PyYAML was built with it (10x faster than the pure-Python one:
-#: the packaged taxonomy and rule base are parsed at every CLI start), else the pure one.
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -103,7 +99,7 @@ class Taxonomy:
     @classmethod
     def from_yaml(cls, path: str | Path) -> Taxonomy:
         with open(path, encoding="utf-8") as fh:
-            return cls.from_dict(yaml.load(fh, Loader=SAFE_LOADER))
+            return cls.from_dict(yaml_load(fh.read()))
 
     # -- lookups -----------------------------------------------------------------------------
     def blame_of(self, code: str) -> str:

@@ -7,6 +7,7 @@ fails here whatever the machine's speed.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -164,6 +165,10 @@ def test_action_commands_run_without_typer_or_rich(small_db, args):
     assert rc == 0, out
     assert not mods & {"typer", "click", "rich", "markdown_it", "shellingham"}, sorted(mods)
     assert "pydantic_settings" not in mods and not mods & set(HEAVY)
+    from jobmedic.settings import user_config_file
+
+    if not user_config_file().is_file() and not os.environ.get("JOBMEDIC_CONFIG"):
+        assert "yaml" not in mods  # the packaged YAML files' parsed forms are read instead
 
 
 def test_the_probe_sees_a_heavy_import():
