@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jobmedic.engines import dask_parquet, dask_train, parquet
+from jobmedic.engines import dask_parquet, dask_train
 from jobmedic.knowledge.errors import InputError, ModelError
 from jobmedic.knowledge.store import Store
 from jobmedic.models import batch, registry, training
@@ -20,13 +20,6 @@ def store():
     fill_store(s, 3000, seed=5, n_users=30)
     fill_store(s, 600, seed=6, cluster="other", first_id=900000, n_users=8)
     return s
-
-
-@pytest.fixture(scope="module")
-def export(store, tmp_path_factory):
-    root = tmp_path_factory.mktemp("pq")
-    parquet.export(store, root, tables=("jobs",))
-    return root
 
 
 @pytest.mark.slow  # 45-85 s each at load ~13 on this 2-core box

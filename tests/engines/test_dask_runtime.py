@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jobmedic.engines import dask_parquet, dask_train, parquet
+from jobmedic.engines import dask_parquet, dask_train
 from jobmedic.knowledge.store import Store
 from jobmedic.models import batch, registry, runtime_features, training
 from jobmedic.models.features import FEATURES, build_features
@@ -24,13 +24,6 @@ def store():
     fill_store(s, 2500, seed=7, n_users=25)
     fill_store(s, 500, seed=8, cluster="other", first_id=900000, n_users=6)
     return s
-
-
-@pytest.fixture(scope="module")
-def export(store, tmp_path_factory):
-    root = tmp_path_factory.mktemp("pq")
-    parquet.export(store, root, tables=("jobs",))
-    return root
 
 
 def _same(a: np.ndarray, b: np.ndarray, name: str) -> None:
