@@ -116,15 +116,14 @@ class _Folder:
         self.open: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.last_base: str | None = None
         # Step lines (most of sacct's output) need three fields: read them by position.
-        self.names = [n for n, _ in sorted(idx.items(), key=lambda kv: kv[1])]
         self.top, self.lineno = v.epoch_max(), 0
         self.i_jobid = idx["JobID"]
         self.i_rss, self.i_exit, self.i_state = (idx.get(n, -1) for n in ("MaxRSS", "ExitCode",
                                                                         "State"))
-        # An allocation line's columns by position (-1: absent, reads the None `feed` appends),
-        # paired with the fields as a dict of the header names would (one position per name).
-        pos = {n: k for k, n in enumerate(self.names)}
-        self.cols = tuple(pos.get(n, -1) for n in _ALLOC_COLUMNS)
+        # An allocation line's columns by their position in the line (-1: absent, reads the None
+        # `feed` appends). A header that names a column twice (sacct prints the same value in
+        # both) reads its last one, like the step fields above.
+        self.cols = tuple(idx.get(n, -1) for n in _ALLOC_COLUMNS)
         self.states: dict[str, str] = {}  # raw state -> jobs.state
         self.nodelists: dict[str | None, tuple[str, ...]] = {}  # NodeList -> its nodes
 

@@ -33,7 +33,7 @@ _int, _exit = slurm_mod._int, slurm_mod._exit
 
 def _reference_set_alloc(self, job, parts, base, from_step=False):
     """The former `_Folder._set_alloc`, verbatim but for taking the line's fields."""
-    get = dict(zip(self.names, parts)).get
+    get = {name: parts[i] for name, i in self.idx.items()}.get
     ctx = self.ctx
     raw_state = (get("State") or "").strip()
     exit_code, sig = _exit(get("ExitCode"))
@@ -201,6 +201,19 @@ def test_same_store_for_header_less_input_and_a_repeated_column(tmp_path, taxono
     twice.write_text("\n".join([lines[0] + "|User"] + [s + "|other" for s in lines[1:]]) + "\n",
                      encoding="utf-8")
     _compare(tmp_path, taxonomy, twice, monkeypatch)
+
+
+def test_a_column_named_twice_shifts_no_other_column(tmp_path, taxonomy, monkeypatch):
+    """`sacct --format=JobID,State,User,Elapsed,User` prints User twice; Elapsed is still read
+    from its own position (it used to be read one column left, and every line was rejected)."""
+    path = tmp_path / "dup.sacct"
+    path.write_text("JobID|State|User|Elapsed|User\n101|COMPLETED|alice|00:01:00|alice\n"
+                    "102|FAILED|carol|01:00:00|carol\n", encoding="utf-8")
+    got = _store(tmp_path, taxonomy, "dup", path, False, monkeypatch)
+    assert not got["rejects"]
+    with Store(tmp_path / "dup.db") as s:
+        rows = s.conn.execute("SELECT job_id, user, elapsed_s FROM jobs ORDER BY job_id").fetchall()
+    assert [tuple(r) for r in rows] == [("101", "alice", 60), ("102", "carol", 3600)]
 
 
 @pytest.mark.skipif(not FIXTURES.exists(), reason="slurm2sql fixtures not present")
