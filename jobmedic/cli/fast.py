@@ -142,6 +142,9 @@ def _action(command: str, args: list[str]) -> Run | None:
                 or field in options or plain.cli_kind(finfo.annotation) != "str"):
             return None
         options[field] = value
+    # typer passes the options in the order of the request model's fields, whatever their
+    # order on the command line (a request error quotes the payload in that order)
+    options = {f: options[f] for f in fields if f in options}
     action = tool.name
     return lambda cli: plain.emit(plain.run_payload(cli, plain.action_payload(action, options)),
                                   as_json, echo)
