@@ -136,12 +136,19 @@ class Lines:
                             "nosuchcommand", "db", ""])
         return [cmd, *args], ""
 
-    def line(self) -> tuple[list[str], str]:
+    def line(self) -> tuple[list[str], str, dict[str, str]]:
+        """(argv, stdin, environment variables to set)."""
+        r = self.r
         cmd, stdin = self.command()
         argv = self.globals() + cmd
-        if self.r.random() < 0.05:
-            argv = argv[:self.r.randint(0, len(argv))]  # cut short
-        return argv, stdin
+        if r.random() < 0.05:
+            argv = argv[:r.randint(0, len(argv))]  # cut short
+        env = {}
+        if r.random() < 0.05:
+            env["JOBMEDIC_DEBUG"] = r.choice(["1", "0", "true", "", " 1"])
+        if r.random() < 0.02:
+            env["_JOBMEDIC_COMPLETE"] = r.choice(["bash_complete", ""])
+        return argv, stdin, env
 
 
 def _store_rows(path: str) -> list:
@@ -260,8 +267,11 @@ def _fuzz(env, seed: int, n: int) -> None:
     lines = Lines(seed, str(tmp / "box" / "small.db"), tmp)
     taken = 0
     for _ in range(n):
-        argv, stdin = lines.line()
-        taken += compare(argv, stdin, base, tmp)
+        argv, stdin, variables = lines.line()
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in variables.items():
+                mp.setenv(k, v)
+            taken += compare(argv, stdin, base, tmp)
     # the generator must exercise the fast path, not only typer
     assert taken >= n // 5, (taken, n)
 
