@@ -173,10 +173,10 @@ class Patterns:
     def events(self, store: Store, window: Window, scope: Sequence[str] | None,
                filters: dict[str, Any]) -> list[Finding]:
         out = []
-        for dim in ("node", "image"):
-            if filters.get(dim) is not None:
-                continue
-            for r in store.orphan_event_counts(dim, window, scope, filters, self.max_per_kind):
+        dims = [d for d in ("node", "image") if filters.get(d) is None]
+        counts = store.orphan_event_counts_by(dims, window, scope, filters, self.max_per_kind)
+        for dim in dims:  # the window's orphan events found once for both (not once per dim)
+            for r in counts[dim]:
                 if r["key"] is None or r["failures"] < self.min_count:
                     continue
                 out.append(Finding(

@@ -154,6 +154,7 @@ class Store:
     types_seen_before = _via("stats", StatsQueries.types_seen_before)
     history_before = _via("stats", StatsQueries.history_before)
     orphan_event_counts = _via("stats", StatsQueries.orphan_event_counts)
+    orphan_event_counts_by = _via("stats", StatsQueries.orphan_event_counts_by)
     refresh_rollups = _via("rollups", Rollups.refresh)
 
     # -- features: the models' data ----------------------------------------------------------
