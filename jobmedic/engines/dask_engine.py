@@ -342,12 +342,10 @@ def _history_rows(part: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 
 def _end_bounds(part: pd.DataFrame) -> pd.DataFrame:
+    from jobmedic.engines.dask_parquet import lo_hi
     from jobmedic.models.features import is_ended
 
-    e = part["end_time"].to_numpy(dtype="float64")[is_ended(part)]
-    e = e[np.isfinite(e)]
-    return pd.DataFrame({"lo": [e.min() if len(e) else np.inf],
-                         "hi": [e.max() if len(e) else -np.inf]})
+    return lo_hi(part["end_time"].to_numpy(dtype="float64")[is_ended(part)])
 
 
 def _query_part(part: pd.DataFrame, kind: str, tmin: float, scale: float) -> pd.DataFrame:

@@ -108,12 +108,16 @@ def _base(part: pd.DataFrame) -> pd.DataFrame:
     return part.assign(hour=req["hour"], dow=req["dow"])
 
 
-def _bounds(part: pd.DataFrame) -> pd.DataFrame:
-    ended = part["end_time"].to_numpy(dtype="float64")[is_ended(part)]
-    t = np.concatenate([ended, part["submit_time"].to_numpy(dtype="float64")])
+def lo_hi(t: np.ndarray) -> pd.DataFrame:
+    """One row: the least and greatest finite value of `t` (inf / -inf when there is none)."""
     t = t[np.isfinite(t)]
     return pd.DataFrame({"lo": [t.min() if len(t) else np.inf],
                          "hi": [t.max() if len(t) else -np.inf]})
+
+
+def _bounds(part: pd.DataFrame) -> pd.DataFrame:
+    ended = part["end_time"].to_numpy(dtype="float64")[is_ended(part)]
+    return lo_hi(np.concatenate([ended, part["submit_time"].to_numpy(dtype="float64")]))
 
 
 def _recent_cols(kind: str, recent: bool) -> list[str]:

@@ -59,7 +59,6 @@ AGG_LEAN = (f"COUNT(*) AS jobs, SUM({_F}) AS failures, "
 _F_OUT = "(j.state != 'completed')"
 AGG_OUT = AGG.replace(_F, _F_OUT)
 AGG_LEAN_OUT = AGG_LEAN.replace(_F, _F_OUT)
-_rows = rows_of
 
 
 class StatsQueries(OrphanEventQueries, Queries):
@@ -111,8 +110,8 @@ class StatsQueries(OrphanEventQueries, Queries):
         affected) run over the failures only."""
         where, args = self.window_where(window, scope, filters)
         frm = job_from(filters)
-        out = _rows(self.conn.execute(f"SELECT {AGG_LEAN_OUT} FROM {frm} WHERE {where}", args))[0]
-        out.update(_rows(self.conn.execute(
+        out = rows_of(self.conn.execute(f"SELECT {AGG_LEAN_OUT} FROM {frm} WHERE {where}", args))[0]
+        out.update(rows_of(self.conn.execute(
             f"SELECT COUNT(DISTINCT j.user) AS users, COUNT(DISTINCT j.project) AS projects, "
             f"COUNT(DISTINCT j.failure_type) AS types FROM {frm} WHERE {where} AND {_F}", args))[0])
         where, args = self.window_where(window, scope, filters, outcome=False)
@@ -174,7 +173,7 @@ class StatsQueries(OrphanEventQueries, Queries):
         where, args = self.window_where(window, scope, filters)
         sql = (f"SELECT j.project AS project, j.user AS user, j.image AS image, j.queue AS queue, "
                f"{AGG_LEAN_OUT} FROM {job_from(filters)} WHERE {where} GROUP BY 1, 2, 3, 4")
-        return _rows(self.conn.execute(sql, args))
+        return rows_of(self.conn.execute(sql, args))
 
     @rolled
     def binned(self, window: Any, scope: Sequence[str] | None,
@@ -190,12 +189,12 @@ class StatsQueries(OrphanEventQueries, Queries):
         if len(edges) > max_bins:
             sql = (f"SELECT (j.event_time / {int(step)}) * {int(step)} AS key, {AGG_LEAN_OUT} FROM {frm} "
                    f"WHERE {where} GROUP BY key ORDER BY key")
-            return _rows(self.conn.execute(sql, args))
+            return rows_of(self.conn.execute(sql, args))
         sql = f"SELECT {AGG_LEAN_OUT} FROM {frm} WHERE {where}"
         out = []
         for t in edges:  # the bin itself is the range (two ranges would leave one unindexed)
             args[0], args[1] = max(t, int(window.start)), min(t + step, int(window.end))
-            r = _rows(self.conn.execute(sql, args))[0]
+            r = rows_of(self.conn.execute(sql, args))[0]
             if r["jobs"]:
                 out.append({"key": t, **r})
         return out
@@ -218,7 +217,7 @@ class StatsQueries(OrphanEventQueries, Queries):
                f"SUM(COALESCE(j.elapsed_s, 0) * COALESCE(j.req_cpus, 1)) / 3600.0 AS core_h "
                f"FROM {job_from(filters)} WHERE {where} AND {_F} GROUP BY 1, 2, 3, 4, 5, 6 "
                f"LIMIT {int(limit)}")
-        return _rows(self.conn.execute(sql, args))
+        return rows_of(self.conn.execute(sql, args))
 
     @rolled
     def rate_by(self, dim: str, window: Any, scope: Sequence[str] | None,
@@ -244,7 +243,7 @@ class StatsQueries(OrphanEventQueries, Queries):
                f"GROUP BY key ORDER BY {order}")
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return _rows(self.conn.execute(sql, args))
+        return rows_of(self.conn.execute(sql, args))
 
     @rolled
     def node_rates(self, window: Any, scope: Sequence[str] | None,
@@ -261,7 +260,7 @@ class StatsQueries(OrphanEventQueries, Queries):
                f"ORDER BY failures DESC, key")  # rounded: the same sum in any order (rollups)
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return _rows(self.conn.execute(sql, args))
+        return rows_of(self.conn.execute(sql, args))
 
     def impact_of(self, dim: str, values: Sequence[str], window: Any,
                   scope: Sequence[str] | None, filters: dict[str, Any] | None = None
@@ -275,7 +274,7 @@ class StatsQueries(OrphanEventQueries, Queries):
                     else (keyed_from(filters), DIMENSIONS[dim]))
         sql = (f"SELECT {ent.lstrip('+')} AS entity, {AGG} FROM {frm} WHERE {where} AND {_F} AND "
                f"{ent} IN ({marks}) GROUP BY entity")
-        return {str(r["entity"]): r for r in _rows(self.conn.execute(sql, [*args, *values]))}
+        return {str(r["entity"]): r for r in rows_of(self.conn.execute(sql, [*args, *values]))}
 
     def name_runs(self, names: Sequence[str], window: Any, scope: Sequence[str] | None,
                   filters: dict[str, Any] | None = None) -> dict[str, int]:
@@ -318,7 +317,7 @@ class StatsQueries(OrphanEventQueries, Queries):
         sql = (f"SELECT {ent.lstrip('+')} AS entity, {DIMENSIONS[by]} AS key, COUNT(*) AS jobs, "
                f"SUM({_F}) AS failures, SUM(CASE WHEN {_F} THEN {w} ELSE 0 END) AS wfailures "
                f"FROM {frm} WHERE {where} AND {ent} IN ({marks}) GROUP BY entity, key")
-        return _rows(self.conn.execute(sql, [*args, *values]))
+        return rows_of(self.conn.execute(sql, [*args, *values]))
 
     def failure_mix(self, dim: str, values: Sequence[str], window: Any,
                     scope: Sequence[str] | None, filters: dict[str, Any] | None = None
@@ -336,7 +335,7 @@ class StatsQueries(OrphanEventQueries, Queries):
                f"COUNT(*) AS failures, COUNT(DISTINCT j.user) AS users, "
                f"COUNT(DISTINCT j.image) AS images FROM {frm} WHERE {where} AND {_F} AND "
                f"{ent} IN ({marks}) GROUP BY entity, failure_type, blame")
-        return _rows(self.conn.execute(sql, [*args, *values]))
+        return rows_of(self.conn.execute(sql, [*args, *values]))
 
     def node_combos(self, nodes: Sequence[str], window: Any, scope: Sequence[str] | None,
                     filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -355,14 +354,14 @@ class StatsQueries(OrphanEventQueries, Queries):
                    f"j.queue AS queue, COUNT(*) AS jobs, SUM({_F}) AS failures FROM nn JOIN "
                    f"{table} j ON j.cluster = nn.cluster AND j.job_id = nn.job_id AND "
                    f"j.node = nn.node WHERE {where} GROUP BY 1, 2, 3, 4, 5")
-            return _rows(self.conn.execute(sql, [*nodes, *args]))
+            return rows_of(self.conn.execute(sql, [*nodes, *args]))
         sql = (f"WITH nn AS (SELECT cluster, job_id, MIN(node) AS node FROM job_nodes "
                f"WHERE node IN ({marks}) GROUP BY cluster, job_id) "
                f"SELECT nn.node AS node, j.project AS project, j.user AS user, j.image AS image, "
                f"j.queue AS queue, COUNT(*) AS jobs, SUM({_F}) AS failures FROM nn, {frm} "
                f"WHERE j.cluster = nn.cluster AND j.job_id = nn.job_id AND {where} "
                f"GROUP BY 1, 2, 3, 4, 5")
-        return _rows(self.conn.execute(sql, [*nodes, *args]))
+        return rows_of(self.conn.execute(sql, [*nodes, *args]))
 
     # -- patterns --------------------------------------------------------------------------
     def template_texts(self, ids: Sequence[int]) -> dict[int, str]:
