@@ -133,6 +133,17 @@ def online(model: QuantileModel, frame, rows: np.ndarray, card: dict[str, Any]
     return q, budget_t, used
 
 
+def baselines(y: np.ndarray, tl: np.ndarray, last2: np.ndarray,
+              global_median: float | np.ndarray) -> dict[str, dict[str, Any]]:
+    """The card's baselines: the requested time, the user's last two runs' mean and the global
+    median (the global median where a job has no request or no last runs)."""
+    return {name: metrics.regression(y, pred, 3600) for name, pred in (
+        ("requested_time", np.where(np.isfinite(tl), tl, global_median)),
+        ("user_last_two_mean", np.where(np.isfinite(last2), last2, global_median)),
+        ("global_median", np.broadcast_to(np.asarray(global_median, dtype="float64"),
+                                          np.shape(y))))}
+
+
 def evaluate(model: QuantileModel, inputs: np.ndarray, X: pd.DataFrame, y: np.ndarray,
              df: pd.DataFrame, global_median: float,
              online_q: tuple[np.ndarray, dict[float, np.ndarray], dict[str, Any]] | None = None
@@ -145,12 +156,7 @@ def evaluate(model: QuantileModel, inputs: np.ndarray, X: pd.DataFrame, y: np.nd
                            | {"coverage": metrics.quantile_coverage(y, q, ALPHAS)}}
     out["model_median_q0.5"] = metrics.regression(y, med, 3600)
     out["model"]["interval_80_coverage"] = float(np.mean((y >= q[:, 0]) & (y <= q[:, 2])))
-    last2 = X["user_last2_rt"].to_numpy()
-    base = {"requested_time": np.where(np.isfinite(tl), tl, global_median),
-            "user_last_two_mean": np.where(np.isfinite(last2), last2, global_median),
-            "global_median": np.full(len(y), global_median)}
-    for name, pred in base.items():
-        out[name] = metrics.regression(y, pred, 3600)
+    out.update(baselines(y, tl, X["user_last2_rt"].to_numpy(), global_median))
     cpus = df["req_cpus"].to_numpy(dtype="float64")
     out["walltime_q0.95"] = walltime_effect(y, recommend(q, tl), tl, cpus)
     bt: dict[float, np.ndarray] = {}

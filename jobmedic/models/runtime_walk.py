@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jobmedic.knowledge.errors import ModelError
-from jobmedic.models import metrics, registry, runtime, training
+from jobmedic.models import registry, runtime, training
 
 if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store
@@ -77,11 +77,8 @@ def summarise(y: np.ndarray, p: dict[str, np.ndarray]) -> dict[str, Any]:
     obt = {b: np.where(np.isfinite(v), v, bt[b]) if b in bt else v for b, v in obt.items()}
     obt = {b: v for b, v in obt.items() if np.isfinite(v).all()}
     online = runtime._scored(y, p["q_online"], tl, cpus, obt, pt)
-    base = {"requested_time": metrics.regression(y, np.where(np.isfinite(tl), tl, g), 3600),
-            "user_last_two_mean": metrics.regression(
-                y, np.where(np.isfinite(p["last2"]), p["last2"], g), 3600),
-            "global_median": metrics.regression(y, g, 3600)}
-    return {"n": len(y), "model": static, "recalibrated_daily": online, "baselines": base}
+    return {"n": len(y), "model": static, "recalibrated_daily": online,
+            "baselines": runtime.baselines(y, tl, p["last2"], g)}
 
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
