@@ -206,15 +206,27 @@ class AfterIngest:
         return "; ".join(parts) or None
 
 
-def after_ingest(app: App, store: Store | None = None) -> AfterIngest:
+def after_ingest(app: App, store: Store | None = None, ahead: Any = None) -> AfterIngest:
     """The explicit steps after loading data: infer fix attempts from resubmissions of the
     jobs this load touched (incremental: outcomes.infer_new_outcomes; `jobmedic learn`
     re-runs it over the whole store), bring the gnn serving state forward to the new jobs
-    (models/gnn_refresh.py, when one exists), then the per-entity summary."""
+    (models/gnn_refresh.py, when one exists), then the per-entity summary. `ahead` is the
+    inference's read half started beside the end of the load (`after_ingest_ahead`)."""
     from jobmedic.knowledge.outcomes import infer_new_outcomes
     from jobmedic.models.gnn_refresh import after_load
 
     st = store if store is not None else app.store
-    s = infer_new_outcomes(st, app.rules, app.settings.ingest.resubmit_window_h)
+    s = infer_new_outcomes(st, app.rules, app.settings.ingest.resubmit_window_h, ahead=ahead)
     gnn = after_load(st)  # the gnn serving state, then the per-entity summary (issue 16)
     return AfterIngest(s.outcomes_written, s.pairs, s.seconds, gnn)
+
+
+def after_ingest_ahead(app: App, store: Store | None = None) -> Any:
+    """The read half of after_ingest's inference (outcomes.InferenceAhead), for run_ingest's
+    `on_loaded`: it reads and pairs the loaded jobs on a thread and connection of its own
+    while the load ends (index rebuild), so a 1M-line load's first inference mostly overlaps
+    it. Pass it to `after_ingest`; `cancel()` it when the load fails."""
+    from jobmedic.knowledge.outcomes import InferenceAhead
+
+    st = store if store is not None else app.store
+    return InferenceAhead(st.path, app.rules, app.settings.ingest.resubmit_window_h)

@@ -65,19 +65,25 @@ def ingest(
                          parse_ahead=st.settings.ingest.parse_ahead)
     show = sys.stderr.isatty() if progress is None else progress
     prog, update = _progress_fn(show and not as_json)
+    ahead = _inference_ahead(st) if learn else None
+    loaded = ahead.start if ahead is not None else None
     try:
-        if prog:
-            with prog:
-                summary = run_ingest(store, reader, path, ictx, update)
-        else:
-            summary = run_ingest(store, reader, path, ictx)
-    except JobmedicError as exc:
-        fail(exc, 2)
-    except KeyboardInterrupt:
-        fail("interrupted: batches already written are complete; re-run to finish "
-             "(re-ingesting adds nothing twice)", 130)
-    if learn:
-        _after_ingest(st, summary)
+        try:
+            if prog:
+                with prog:
+                    summary = run_ingest(store, reader, path, ictx, update, loaded)
+            else:
+                summary = run_ingest(store, reader, path, ictx, on_loaded=loaded)
+        except JobmedicError as exc:
+            fail(exc, 2)
+        except KeyboardInterrupt:
+            fail("interrupted: batches already written are complete; re-run to finish "
+                 "(re-ingesting adds nothing twice)", 130)
+        if learn:
+            _after_ingest(st, summary, ahead)
+    finally:
+        if ahead is not None:
+            ahead.cancel()  # a failed load's, or one after_ingest left unused
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -93,12 +99,20 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _after_ingest(st, summary) -> None:
+def _inference_ahead(st):
+    """The after-load inference's read half, started by run_ingest beside the load's end
+    (jobmedic.app.after_ingest_ahead)."""
+    from jobmedic.app import after_ingest_ahead
+
+    return after_ingest_ahead(st)
+
+
+def _after_ingest(st, summary, ahead=None) -> None:
     """The after-load steps (jobmedic.app.after_ingest: outcome inference), when rows changed."""
     from jobmedic.app import after_ingest
 
     if summary.inserted + summary.updated:
-        msg = after_ingest(st).message()
+        msg = after_ingest(st, ahead=ahead).message()
         if msg:
             typer.echo(msg, err=True)
 

@@ -154,8 +154,15 @@ ProgressFn = Callable[[int, int, int | None], None]  # (records read, bytes read
 
 
 def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
-               progress: ProgressFn | None = None) -> IngestSummary:
+               progress: ProgressFn | None = None,
+               on_loaded: Callable[[], None] | None = None) -> IngestSummary:
     """Stream `path` through `reader` into the store, one transaction per batch.
+
+    `on_loaded` is called once the reader has ended and its last batch is committed, before
+    the after-load work on this connection (linking events, the graph and rollup refresh, the
+    index rebuild of a bulk load, which SQLite runs with the GIL released): a caller may start
+    reading the loaded rows there on a thread and connection of its own (the after-ingest
+    inference does: app.after_ingest_ahead).
 
     A record never stops the file: the readers turn what they cannot use into rejects, and a
     batch the store refuses is written row by row (the rows it still refuses are rejects).
@@ -192,6 +199,8 @@ def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
             last = Batch()
             _add_guard_rejects(last, guard, reader.name, path)
             _write_batch(store, last, ctx, summary, reader.name)
+        if on_loaded is not None and run_id is not None:
+            on_loaded()
         if guard.error is not None:
             raise _Truncated(f"{path}: compressed data ends early or is corrupt ({guard.error}) "
                              f"after line {guard.lines}; the complete records before it were "

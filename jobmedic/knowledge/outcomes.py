@@ -17,6 +17,7 @@ over sorted group keys); the store scan is one SELECT. Re-running is idempotent 
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -156,21 +157,27 @@ def _mb(s: pd.Series) -> pd.Series:
     return (s / 1024).round(1).astype(str) + "G"
 
 
-def infer_outcomes(store: Store, rules: RuleBase, window_h: float, now: int | None = None,
-                   df: pd.DataFrame | None = None) -> InferenceSummary:
-    """Pair resubmissions over the whole store (or over `df`, a resubmission frame of a few
-    users' recent jobs, for incremental runs) and record them as inferred outcomes."""
+@dataclass
+class OutcomePlan:
+    """What inference found in a frame, before anything is written (`plan_outcomes`)."""
+
+    pairs: int
+    rows: pd.DataFrame  # solution_outcomes rows, solution_id still to fill
+    keys: list[tuple[str, str]]  # (failure type, solution) of each row, for its solution_id
+    sources: dict[tuple[str, str], tuple[str, str]]  # (type, solution) -> (change, rule|history)
+    resubmits: list[tuple[str, str, str]]  # (resubmit_of, cluster, job_id)
+    by_solution: dict[str, list[int]]
+
+
+def plan_outcomes(df: pd.DataFrame, rules: RuleBase, window_h: float,
+                  now: int | None = None) -> OutcomePlan:
+    """Pair the resubmissions of `df` (a resubmission frame) and turn every change into an
+    outcome row; reads and writes no store (so it can run beside other work)."""
     import numpy as np
     import pandas as pd
-    t0 = time.perf_counter()
-    out = InferenceSummary()
-    df = store.resubmission_frame() if df is None else df
-    out.jobs_scanned = len(df)
     pairs = pair_resubmissions(df, window_h * 3600)
-    out.pairs = len(pairs)
     if pairs.empty:
-        out.seconds = time.perf_counter() - t0
-        return out
+        return OutcomePlan(0, pd.DataFrame(), [], {}, [], {})
     a = df.iloc[pairs["a"].to_numpy()].reset_index(drop=True)
     f = df.iloc[pairs["f"].to_numpy()].reset_index(drop=True)
     ch = detect_changes(a, f)
@@ -187,10 +194,6 @@ def infer_outcomes(store: Store, rules: RuleBase, window_h: float, now: int | No
         sol_ids.append(hit[0])
     ch["solution"] = sol_ids
     ch = ch.drop_duplicates(["pair", "solution"])
-    store.seed_solutions([(t, s, c) for (t, s), (c, src) in sources.items() if src == "rule"], "rule")
-    store.seed_solutions([(t, s, c) for (t, s), (c, src) in sources.items() if src == "history"],
-                         "history")
-    rowids = store.solution_rowids()
     p = ch["pair"].to_numpy()
     fa, ff = a.iloc[p].reset_index(drop=True), f.iloc[p].reset_index(drop=True)
     same_fail = ff["state"].isin(FAILED_STATES) & (ff["failure_type"].fillna(fa["failure_type"])
@@ -199,8 +202,7 @@ def infer_outcomes(store: Store, rules: RuleBase, window_h: float, now: int | No
     recorded = pd.to_numeric(ff["end_time"], errors="coerce").fillna(now or time.time())
     gpu = pd.to_numeric(fa["req_gpus"], errors="coerce")
     rows = pd.DataFrame({
-        "solution_id": [rowids[(t, s)] for t, s in zip(ch["failure_type"].tolist(),
-                                                          ch["solution"].tolist())],
+        "solution_id": None,
         "cluster": fa["cluster"], "failed_job": fa["job_id"], "followup_job": ff["job_id"],
         "project": fa["project"], "success": success, "recorded_by": "inference",
         "recorded_at": recorded.astype("int64"), "note": None, "inferred": 1, "context": None,
@@ -210,36 +212,161 @@ def infer_outcomes(store: Store, rules: RuleBase, window_h: float, now: int | No
         "change": ch["detail"].to_numpy(),
     })
     rows = rows.astype(object).where(rows.notna(), None)
+    agg = pd.DataFrame({"s": ch["solution"].to_numpy(), "ok": success}).groupby("s")["ok"]
+    return OutcomePlan(
+        len(pairs), rows, list(zip(ch["failure_type"].tolist(), ch["solution"].tolist())),
+        sources, list(zip(a["job_id"].tolist(), f["cluster"].tolist(), f["job_id"].tolist())),
+        {k: [int(v.sum()), int(v.size)] for k, v in agg})
+
+
+def write_outcomes(store: Store, plan: OutcomePlan, out: InferenceSummary) -> InferenceSummary:
+    """Record a plan: its solutions seeded, its outcome rows, the follow-ups' resubmit_of."""
+    out.pairs = plan.pairs
+    if not plan.pairs:
+        return out
+    import pandas as pd
+    src = plan.sources
+    store.seed_solutions([(t, s, c) for (t, s), (c, k) in src.items() if k == "rule"], "rule")
+    store.seed_solutions([(t, s, c) for (t, s), (c, k) in src.items() if k == "history"],
+                         "history")
+    rowids = store.solution_rowids()
+    rows = plan.rows
+    rows["solution_id"] = pd.Series([rowids[k] for k in plan.keys], index=rows.index,
+                                    dtype=object)
     out.attempts = len(rows)
     out.outcomes_written = store.add_outcomes(rows.itertuples(index=False, name=None))
-    out.followups_marked = store.set_resubmit_of(zip(a["job_id"].tolist(), f["cluster"].tolist(),
-                                                     f["job_id"].tolist()))
-    agg = pd.DataFrame({"s": ch["solution"].to_numpy(), "ok": success}).groupby("s")["ok"]
-    out.by_solution = {k: [int(v.sum()), int(v.size)] for k, v in agg}
+    out.followups_marked = store.set_resubmit_of(plan.resubmits)
+    out.by_solution = plan.by_solution
+    return out
+
+
+def infer_outcomes(store: Store, rules: RuleBase, window_h: float, now: int | None = None,
+                   df: pd.DataFrame | None = None) -> InferenceSummary:
+    """Pair resubmissions over the whole store (or over `df`, a resubmission frame of a few
+    users' recent jobs, for incremental runs) and record them as inferred outcomes."""
+    t0 = time.perf_counter()
+    df = store.resubmission_frame() if df is None else df
+    out = write_outcomes(store, plan_outcomes(df, rules, window_h, now),
+                         InferenceSummary(jobs_scanned=len(df)))
     out.seconds = time.perf_counter() - t0
     return out
 
 
-def infer_new_outcomes(store: Store, rules: RuleBase, window_h: float, now: int | None = None
-                       ) -> InferenceSummary:
+def infer_new_outcomes(store: Store, rules: RuleBase, window_h: float, now: int | None = None,
+                       ahead: InferenceAhead | None = None) -> InferenceSummary:
     """`infer_outcomes` over the jobs touched since the last run only (the after-ingest step).
 
     The watermark (marks.outcomes_rowid) says which job rows are new; jobs_touched lists rows
     updated in place since (a running job that ended). `RemedyQueries.touched_frame` reads the
     touched jobs' users' jobs from their earliest touched submit time minus the window on, and
     of those only the groups that hold a failure, so the work is proportional to what the load
-    brought, not to the store. The first run (no watermark) covers the whole store."""
+    brought, not to the store. The first run (no watermark) covers the whole store.
+
+    `ahead` (an `InferenceAhead` started when the load's last batch was committed) has read
+    and paired the same jobs on a connection of its own; its plan is used when the store still
+    shows the same watermark, newest row and in-place updates it read (nothing has written
+    jobs since), else the work is done here again. An error it raised is raised here."""
     q = store.remedies
     t0 = time.perf_counter()
     mark, hi = q.inference_mark()
     touched = q.touched_max()
     if hi <= mark and not touched:
+        if ahead is not None:
+            ahead.cancel()
         return InferenceSummary(seconds=time.perf_counter() - t0)
-    df = q.touched_frame(mark, hi, window_h * 3600)
-    out = infer_outcomes(store, rules, window_h, now, df=df) if len(df) else InferenceSummary()
+    got = ahead.result() if ahead is not None else None
+    if got is not None and got.state == (mark, hi, touched):
+        out = InferenceSummary(jobs_scanned=got.scanned)
+        if got.plan is not None:
+            write_outcomes(store, got.plan, out)
+    else:
+        df = q.touched_frame(mark, hi, window_h * 3600)
+        out = infer_outcomes(store, rules, window_h, now, df=df) if len(df) else InferenceSummary()
     q.set_inference_mark(hi, touched)
     out.seconds = time.perf_counter() - t0
     return out
+
+
+@dataclass
+class AheadResult:
+    state: tuple[int, int, int]  # (watermark, max job rowid, max jobs_touched rid) it read
+    scanned: int  # jobs in the frame it read
+    plan: OutcomePlan | None  # None: nothing to pair
+    seconds: float  # its own wall time
+
+
+class InferenceAhead:
+    """The read half of `infer_new_outcomes` on a thread and a read connection of its own.
+
+    `start()` is meant for the moment a load's last batch is committed (run_ingest's
+    `on_loaded`): while the loading connection links events, refreshes the graph and rollups
+    and rebuilds the indexes a bulk load dropped (SQLite runs those with the GIL released),
+    this thread reads the touched jobs (WAL: it sees the committed load) and pairs them. It
+    writes nothing to the store (its temporary tables are its connection's own); the rows are
+    written by `infer_new_outcomes` on the store's connection. A store in memory has no second
+    connection: `start()` then does nothing and the work runs in `infer_new_outcomes`."""
+
+    def __init__(self, path: str, rules: RuleBase, window_h: float, now: int | None = None,
+                 ) -> None:
+        self.path, self.rules, self.window_h, self.now = path, rules, window_h, now
+        self._thread: threading.Thread | None = None
+        self._db: Any = None
+        self._cancelled = False
+        self._lock = threading.Lock()
+        self._result: AheadResult | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        if self.path == ":memory:" or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="jobmedic-inference-ahead",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from jobmedic.knowledge.db import Db
+        from jobmedic.knowledge.remedies import RemedyQueries
+        t0 = time.perf_counter()
+        try:
+            with self._lock:
+                if self._cancelled:
+                    return
+                self._db = Db(self.path, migrate=False)
+            q = RemedyQueries(self._db)
+            mark, hi = q.inference_mark()
+            touched = q.touched_max()
+            plan, n = None, 0
+            if hi > mark or touched:
+                df = q.touched_frame(mark, hi, self.window_h * 3600)
+                n = len(df)
+                if n and not self._cancelled:
+                    plan = plan_outcomes(df, self.rules, self.window_h, self.now)
+            self._result = AheadResult((mark, hi, touched), n, plan, time.perf_counter() - t0)
+        except BaseException as exc:  # noqa: BLE001 - raised again by result() in the caller
+            self._error = exc
+        finally:
+            with self._lock:
+                if self._db is not None:
+                    self._db.close()
+                    self._db = None
+
+    def result(self) -> AheadResult | None:
+        """Its result (None when it was never started); raises what the thread raised."""
+        if self._thread is None:
+            return None
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def cancel(self) -> None:
+        """Stop it (an ingest that failed or was interrupted) and wait for the thread."""
+        with self._lock:
+            self._cancelled = True
+            if self._db is not None:
+                self._db.conn.interrupt()
+        if self._thread is not None:
+            self._thread.join()
 
 
 assert set(CHANGE_TITLES) == set(CHANGES)
