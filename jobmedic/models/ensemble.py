@@ -1,7 +1,9 @@
 """The GNN + XGBoost ensemble as `predict` uses it: the current gnn model and its serving state
-(models/gnn_serving.py) turned into one job's averaged failure probability, or the reason the
+(models/gnn_serving.py) turned into one job's blended failure probability, or the reason the
 XGBoost probability stands alone. Kept apart from gnn_serving so that the gnn kind (which builds
-the state after training) does not import the registry."""
+the state after training) does not import the registry.
+
+The blend is the one the gnn card chose on its validation slice (models/gnn_blend.py)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -9,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jobmedic.knowledge import gnn_state
+from jobmedic.models.gnn_blend import blend, checked_blend, label
 from jobmedic.models.gnn_serving import GnnServer
 
 if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store
 
 _SERVERS: dict[tuple[int, str, float], GnnServer] = {}
-
 
 def server(store: Store, models_dir: str) -> tuple[GnnServer | None, str]:
     """The scorer for the store's current gnn model and state, or (None, why not)."""
@@ -37,14 +39,16 @@ def server(store: Store, models_dir: str) -> tuple[GnnServer | None, str]:
         st = gnn_state.load(store)
         if st is None:
             return None, "the gnn serving state is missing"
-        _SERVERS[key] = GnnServer(model, st)
+        srv = GnnServer(model, st)
+        srv.blend = checked_blend((meta.get("card") or {}).get("ensemble_blend"))
+        _SERVERS[key] = srv
     return _SERVERS[key], ""
 
 
 def ensemble_one(store: Store, models_dir: str, x: np.ndarray, spec: dict[str, Any], now: int,
                  p_xgb: float, scope: Any) -> tuple[float, dict[str, Any] | None]:
-    """(failure probability, what the ensemble did): the mean of XGBoost's and the GNN's
-    calibrated probabilities when a gnn model that won on validation and its exact serving
+    """(failure probability, what the ensemble did): XGBoost's and the GNN's calibrated
+    probabilities blended as the gnn card chose, when a gnn model that won on validation and its exact serving
     state exist and the caller is unscoped; else XGBoost's alone and why."""
     srv, why = server(store, models_dir)
     if srv is None:
@@ -59,4 +63,6 @@ def ensemble_one(store: Store, models_dir: str, x: np.ndarray, spec: dict[str, A
     pg = srv.score(x, spec, now)
     if pg is None:
         return p_xgb, {"used": False, "reason": "the gnn serving state does not cover this moment"}
-    return (p_xgb + pg) / 2, {"used": True, "xgboost": round(p_xgb, 4), "gnn": round(pg, 4)}
+    how = srv.blend
+    return float(blend(p_xgb, pg, how)), {"used": True, "xgboost": round(p_xgb, 4),
+                                          "gnn": round(pg, 4), "blend": label(how)}

@@ -107,7 +107,7 @@ class FailureModel(ModelKind):
 
 
 def classification_table(m: dict[str, Any]) -> list[str]:
-    rows = {k: v for k, v in m.items() if isinstance(v, dict)}
+    rows = {k: v for k, v in m.items() if isinstance(v, dict) and "auprc" in v}  # metric rows
     return table(rows, ["n", "positives", "base_rate", "auroc", "auprc", "brier", "ece",
                         "recall_at_1pct_fpr"])
 

@@ -149,8 +149,14 @@ class GnnModel(ModelKind):
         if isinstance(reference, str) or reference is None:
             out["xgboost"] = {"error": reference or "no failure model to compare with"}
         else:
+            from jobmedic.models import gnn_blend
+
             out["xgboost"] = metrics.classification(y, reference)
-            out["ensemble"] = metrics.classification(y, (reference + pg) / 2)
+            how = card.get("ensemble_blend")
+            if how is None and "ensemble_with_xgboost" not in card:  # validation: choose it here
+                how, table = gnn_blend.choose(y, reference, pg)
+                out["ensemble_choice"] = {"blend": how, "auprc_by_blend": table}
+            out["ensemble"] = metrics.classification(y, gnn_blend.blend(reference, pg, how))
         return out
 
     def card_extra(self, frame, fit_rows, y_fit) -> dict[str, Any]:
@@ -162,7 +168,10 @@ class GnnModel(ModelKind):
         v = card.get("validation") or {}
         ens = ("ensemble" in v and v["ensemble"]["auprc"]
                > max(v["xgboost"]["auprc"], v["gnn"]["auprc"]))
-        return {"ensemble_with_xgboost": bool(ens)}
+        out: dict[str, Any] = {"ensemble_with_xgboost": bool(ens)}
+        if card.get("ensemble_blend") or "ensemble_choice" in v:  # the blend chosen on validation
+            out["ensemble_blend"] = card.get("ensemble_blend") or v["ensemble_choice"]["blend"]
+        return out
 
     @staticmethod
     def card_lines(m: dict[str, Any]) -> list[str]:

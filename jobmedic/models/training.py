@@ -332,10 +332,11 @@ def _ensemble(model: ModelKind, models_dir: str, frame: Frame, rows: np.ndarray,
     if not (ometa.get("card") or {}).get(f"ensemble_with_{_engine(model)}"):
         return {"used": False, "with": other, "version": ometa["version"],
                 "reason": f"the {other} model's card says the average did not win on validation"}
-    from jobmedic.models import metrics
+    from jobmedic.models import gnn_blend, metrics
 
-    p = (model.predict(model.inputs(frame, rows)) + om.predict(om.inputs(frame, rows))) / 2
-    return {"used": True, "with": other, "version": ometa["version"],
+    how = gnn_blend.checked_blend(ometa["card"].get("ensemble_blend"))  # chosen on validation
+    p = gnn_blend.blend(model.predict(model.inputs(frame, rows)), om.predict(om.inputs(frame, rows)), how)
+    return {"used": True, "with": other, "version": ometa["version"], "blend": how,
             "metrics": metrics.classification(np.asarray(y).astype(int), p)}
 
 

@@ -13,7 +13,7 @@ import pytest
 from jobmedic.knowledge import gnn_state
 from jobmedic.knowledge.migrations import JOB_COLUMNS
 from jobmedic.knowledge.store import Store
-from jobmedic.models import artifacts, registry, training
+from jobmedic.models import artifacts, ensemble, gnn_blend, registry, training
 from jobmedic.models.ensemble import ensemble_one
 from jobmedic.models.features import build_features, spec_features
 from jobmedic.models.gnn_serving import GnnServer
@@ -74,6 +74,35 @@ def test_one_new_job_scores_as_in_the_full_graph(env, i):
     assert got == pytest.approx(_full_graph_score(model, frame, spec, now), abs=1e-4)
 
 
+def test_a_card_without_a_chosen_blend_means_the_plain_mean(env):
+    """(Before the next test, which ends a job after the state.) Artifacts written before the blend was chosen (no `ensemble_blend`) still load, and
+    predict / evaluate failure average the two probabilities as they did."""
+    s, frame, models, _ = env
+    d = artifacts.current_dir(models, "gnn")
+    meta = json.loads((d / "meta.json").read_text())
+    old = json.loads(json.dumps(meta))
+    spec = {"user": frame[0]["user"].iloc[7], "name": frame[0]["name"].iloc[7], "req_cpus": 2}
+    now = int(frame[0]["end_time"].max()) + 600
+    try:
+        meta["card"]["ensemble_with_xgboost"] = True
+        meta["card"].pop("ensemble_blend", None)
+        meta["card"]["validation"].pop("ensemble_choice", None)
+        (d / "meta.json").write_text(json.dumps(meta))
+        resign(models, "gnn")
+        ensemble._SERVERS.clear()
+        out = predict_one(s, spec, now, str(models), LEVELS)
+        e = out["ensemble"]
+        assert e["used"] is True and e["blend"] == "prob:0.5"
+        assert out["failure_risk"] == pytest.approx((e["xgboost"] + e["gnn"]) / 2, abs=2e-4)
+        res = training.evaluate(s, "failure", str(models), int(frame[0]["submit_time"].quantile(0.8)),
+                                frame=frame)
+        assert res["ensemble"]["blend"] == gnn_blend.MEAN
+    finally:
+        (d / "meta.json").write_text(json.dumps(old))
+        resign(models, "gnn")
+        ensemble._SERVERS.clear()
+
+
 def test_predict_uses_the_ensemble_when_the_card_says_so(env, tmp_path):
     s, frame, models, _ = env
     d = artifacts.current_dir(models, "gnn")
@@ -89,13 +118,16 @@ def test_predict_uses_the_ensemble_when_the_card_says_so(env, tmp_path):
         out = predict_one(s, spec, now, str(models), LEVELS)
         e = out["ensemble"]
         assert e["used"] is True
-        assert out["failure_risk"] == pytest.approx((e["xgboost"] + e["gnn"]) / 2, abs=2e-4)
+        how = meta["card"].get("ensemble_blend")  # the blend the card chose on validation
+        assert e["blend"] == gnn_blend.label(gnn_blend.checked_blend(how))
+        assert out["failure_risk"] == pytest.approx(gnn_blend.blend(e["xgboost"], e["gnn"], how), abs=2e-4)
         x, _ = spec_features(s, spec, now, ["proj1"])
         p, why = ensemble_one(s, str(models), x, spec, now, 0.25, ["proj1"])
         assert p == 0.25 and why["used"] is False and "scoped" in why["reason"]
         res = training.evaluate(s, "failure", str(models), int(frame[0]["submit_time"].quantile(0.8)),
                                 frame=frame)
         assert res["ensemble"]["used"] is True and res["ensemble"]["metrics"]["auroc"] > 0.5
+        assert res["ensemble"]["blend"] == gnn_blend.checked_blend(how)
         # a job ends after the state was built: XGBoost alone, and why
         row = list(synthetic_jobs(1, seed=9, first_id=999_999)[0])
         row[JOB_COLUMNS.index("end_time")] = now - 100
