@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -35,6 +36,11 @@ def _upsert_jobs_sql(columns: tuple[str, ...]) -> str:
     )
 
 
+@lru_cache(maxsize=64)
+def _insert_jobs_sql(columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
 _FE_COLS = FAILURE_EVENT_COLUMNS + ("dedup_key",)
 #: A job's own failure event (dedup key `job:<cluster>:<job_id>`) follows its job: when a
 #: later record of the job (its final state, its steps) classifies it anew, the event is
@@ -55,6 +61,9 @@ _INSERT_EVENT_SQL = (
 class BulkLoads(Queries):
     """Ingest's writes."""
 
+    #: A bulk load into an empty jobs table is on (see `_insert_fresh`).
+    _fresh_jobs = False
+
     def upsert_jobs(self, rows: Iterable[Sequence[Any]],
                     columns: Sequence[str] = JOB_COLUMNS) -> tuple[int, int]:
         """Insert or update jobs given as tuples in `columns` order (default `JOB_COLUMNS`).
@@ -65,15 +74,43 @@ class BulkLoads(Queries):
         fast path (fewer values to bind per row). Returns (inserted, updated). Call inside
         `transaction()` for one atomic batch.
         """
-        sql = _upsert_jobs_sql(tuple(columns))
+        columns = tuple(columns)
+        sql = _upsert_jobs_sql(columns)
         with self.transaction() as conn:
             before_rowid = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM jobs").fetchone()[0]
             # the statements' own changes (rowcount: sqlite3_changes summed), not the rows
             # triggers on jobs write elsewhere (total_changes counts those too)
-            changed = conn.executemany(sql, rows).rowcount
+            changed = None
+            if self._fresh_jobs:
+                rows = rows if isinstance(rows, list) else list(rows)
+                changed = self._insert_fresh(conn, rows, columns)
+            if changed is None:
+                changed = conn.executemany(sql, rows).rowcount
             after_rowid = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM jobs").fetchone()[0]
         inserted = after_rowid - before_rowid
         return inserted, changed - inserted
+
+    def _insert_fresh(self, conn: sqlite3.Connection, rows: list[Sequence[Any]],
+                      columns: tuple[str, ...]) -> int | None:
+        """A batch of a bulk load into an empty jobs table, as a plain INSERT: it skips the
+        upsert's conflict clause (about a fifth of the write's CPU on the Google table).
+
+        While no job of the load repeats, every row is new, and then the INSERT writes what
+        the upsert would (the same values and rowids; no UPDATE for triggers to see). A key
+        seen before (in this batch, an earlier one, or written meanwhile by another process),
+        or any other error, rolls the attempt back to a savepoint and returns None: the caller
+        runs the upsert, and the rest of the load goes through the upsert as well. Returns
+        the rows inserted."""
+        conn.execute("SAVEPOINT jobs_fresh")
+        try:
+            n = conn.executemany(_insert_jobs_sql(columns), rows).rowcount
+        except Exception:  # noqa: BLE001 - the upsert runs the batch again (and raises its own)
+            conn.execute("ROLLBACK TO jobs_fresh")
+            conn.execute("RELEASE jobs_fresh")
+            self._fresh_jobs = False
+            return None
+        conn.execute("RELEASE jobs_fresh")
+        return n
 
     def drop_array_ranges(self, arrays: Iterable[tuple[str, str]]) -> int:
         """Remove stored rows of pending array *ranges* (`123_[1-3]`, kept as one job before
@@ -111,6 +148,8 @@ class BulkLoads(Queries):
             for table in tables:
                 if conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None:
                     continue
+                if table == "jobs":
+                    self._fresh_jobs = True  # until rebuild_indexes, or a repeated key
                 for name, (tab, _sql) in want.items():
                     if tab == table:
                         conn.execute(f"DROP INDEX IF EXISTS {name}")
@@ -119,6 +158,7 @@ class BulkLoads(Queries):
 
     def rebuild_indexes(self) -> list[str]:
         """After a bulk load: build the dropped indexes back (sorting with worker threads)."""
+        self._fresh_jobs = False
         self.conn.execute("PRAGMA threads = 2")
         try:
             return self.db.ensure_indexes()
