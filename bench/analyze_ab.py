@@ -21,14 +21,14 @@ from pathlib import Path
 REQ = '{"action":"analyze","lookback_days":7}'
 
 
-def run_once(old: str | None, db: str, as_of: int) -> tuple[float, float, float]:
+def run_once(old: str | None, db: str, as_of: int, req: str = REQ) -> tuple[float, float, float]:
     """(wall s, CPU s, peak RSS MB) of one `jobmedic --db DB --as-of T act REQ` process."""
     env = dict(os.environ)
     if old:
         env["PYTHONPATH"] = old
     exe = str(Path(sys.executable).with_name("jobmedic"))
     t = time.perf_counter()
-    p = subprocess.Popen([exe, "--db", db, "--as-of", str(as_of), "act", REQ],
+    p = subprocess.Popen([exe, "--db", db, "--as-of", str(as_of), "act", req],
                          stdout=subprocess.DEVNULL, env=env, cwd="/tmp")
     _, status, ru = os.wait4(p.pid, 0)
     if status != 0:
@@ -42,17 +42,18 @@ def main(argv: list[str]) -> dict:
     ap.add_argument("--stores", required=True, help="comma-separated stores")
     ap.add_argument("--as-of", type=int, default=1717200000)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--request", default=REQ, help="the act request (JSON); default: 7 days")
     args = ap.parse_args(argv)
     out: dict = {}
     for db in args.stores.split(","):
         load0 = [round(x, 1) for x in os.getloadavg()]
         versions = {"before": args.old, "after": None}
         for old in versions.values():
-            run_once(old, db, args.as_of)  # warm the page cache and the bytecode
+            run_once(old, db, args.as_of, args.request)  # warm the page cache and the bytecode
         res: dict[str, list] = {v: [] for v in versions}
         for _ in range(args.runs):
             for v, old in versions.items():
-                res[v].append(run_once(old, db, args.as_of))
+                res[v].append(run_once(old, db, args.as_of, args.request))
         out[db] = {v: {"wall_s": round(statistics.median(r[0] for r in rs), 3),
                        "cpu_s": round(statistics.median(r[1] for r in rs), 3),
                        "peak_rss_mb": round(statistics.median(r[2] for r in rs), 1)}

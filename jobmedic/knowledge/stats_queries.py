@@ -15,15 +15,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from jobmedic.core.timeutil import Window
 from jobmedic.knowledge.db import Queries, scope_clause
 from jobmedic.knowledge.orphan_queries import OrphanEventQueries, rows_of
 from jobmedic.knowledge.rollup_reads import rolled, rollup_reads
 from jobmedic.knowledge.window_from import (
     FILTERS,
     NODE_WEIGHT,
+    TIMED,
+    driver,
     job_from,
     keyed_from,
     node_from,
+    timed_window,
 )
 
 FAILED_SQL = "('failed', 'timeout', 'oom', 'node_fail', 'preempted')"
@@ -71,19 +75,58 @@ class StatsQueries(OrphanEventQueries, Queries):
         """The shared temp table of the window's jobs on `nodes` (RollupReads.node_jobs)."""
         return rollup_reads(self.db).node_jobs(nodes, int(window.start), int(window.end))
 
+    def _driver(self, lo: int, hi: int, keyed: list[tuple[str, Sequence[Any]]], outcome: bool
+                ) -> int | None:
+        """window_from.driver, remembered for the request's windows (a stale answer only
+        picks the slower of two plans for the same rows)."""
+        key = (lo, hi, outcome, tuple((c, tuple(v)) for c, v in keyed))
+        cache = self.__dict__.setdefault("_driver_cache", {})
+        if key not in cache:
+            if len(cache) >= 512:
+                cache.clear()
+            cache[key] = driver(self.conn, lo, hi, keyed, outcome)
+        return cache[key]
+
+    def _keyed(self, dim: str, values: Sequence[str], window: Any, scope: Sequence[str] | None,
+               filters: dict[str, Any] | None) -> tuple[str, str, str, list[Any]]:
+        """FROM clause, entity expression, WHERE clause (the entities named in it) and its
+        arguments of a query restricted to the named `values` of `dim`."""
+        if dim == "node":
+            frm, ent = node_from(filters, values, self._node_table(values, window))
+            where, args = self.window_where(window, scope, filters)
+            return frm, ent, f"{where} AND {ent} IN ({', '.join('?' * len(values))})", [
+                *args, *values]
+        where, args = self.window_where(window, scope, filters, within=(dim, values))
+        return keyed_from(filters), DIMENSIONS[dim], where, args
+
     def window_where(self, window: Any, scope: Sequence[str] | None,
-                     filters: dict[str, Any] | None = None, outcome: bool = True
-                     ) -> tuple[str, list[Any]]:
-        """WHERE clause (alias j) for the jobs of a window, scope and filters."""
+                     filters: dict[str, Any] | None = None, outcome: bool = True,
+                     within: tuple[str, Sequence[Any]] | None = None) -> tuple[str, list[Any]]:
+        """WHERE clause (alias j) for the jobs of a window, scope and filters (and `within`:
+        (dimension, values), the named entities of a keyed query). With an entity filter
+        the window is two ranges of that entity's (entity, end_time) index (timed_window),
+        the named entities in each arm too; with a node filter the node's rows drive."""
+        filters = {k: v for k, v in (filters or {}).items() if v is not None}
         where, params = scope_clause(scope, "j.project")
-        sql = ["j.event_time >= ? AND j.event_time < ?", where]
-        args: list[Any] = [int(window.start), int(window.end), *params]
+        lo, hi = int(window.start), int(window.end)
+        keyed = [(TIMED[k], [v]) for k, v in filters.items() if k in TIMED]
+        if keyed and "node" not in filters:
+            if within is not None and within[0] in TIMED:
+                keyed.append((TIMED[within[0]], within[1]))
+                within = None
+            if scope:  # the tenant's projects in each arm too (never its whole history)
+                keyed.append(("j.project", list(scope)))
+                where, params = "1", []
+            first, args = timed_window(lo, hi, keyed, self._driver(lo, hi, keyed, outcome))
+            filters = {k: v for k, v in filters.items() if k not in TIMED}
+        else:
+            first, args = "j.event_time >= ? AND j.event_time < ?", [lo, hi]
+        sql = [first, where]
+        args += params
         if outcome:
             sql.append("j.state IN ('completed', 'failed', 'timeout', 'oom', 'node_fail', "
                        f"'preempted', 'pending') AND {_NOT_WAITING}")
-        for key, value in (filters or {}).items():
-            if value is None:
-                continue
+        for key, value in filters.items():
             if key in FILTERS:
                 sql.append(f"{FILTERS[key]} = ?")
                 args.append(value)
@@ -98,6 +141,9 @@ class StatsQueries(OrphanEventQueries, Queries):
                 args.append(value)
             else:
                 raise ValueError(f"unknown filter {key!r}")
+        if within is not None:
+            sql.append(f"{DIMENSIONS[within[0]]} IN ({', '.join('?' * len(within[1]))})")
+            args += list(within[1])
         return " AND ".join(sql), args
 
     # -- totals ----------------------------------------------------------------------------
@@ -190,11 +236,12 @@ class StatsQueries(OrphanEventQueries, Queries):
             sql = (f"SELECT (j.event_time / {int(step)}) * {int(step)} AS key, {AGG_LEAN_OUT} FROM {frm} "
                    f"WHERE {where} GROUP BY key ORDER BY key")
             return rows_of(self.conn.execute(sql, args))
-        sql = f"SELECT {AGG_LEAN_OUT} FROM {frm} WHERE {where}"
         out = []
         for t in edges:  # the bin itself is the range (two ranges would leave one unindexed)
-            args[0], args[1] = max(t, int(window.start)), min(t + step, int(window.end))
-            r = rows_of(self.conn.execute(sql, args))[0]
+            where, args = self.window_where(
+                Window(max(t, int(window.start)), min(t + step, int(window.end))), scope, filters)
+            r = rows_of(self.conn.execute(f"SELECT {AGG_LEAN_OUT} FROM {frm} WHERE {where}",
+                                          args))[0]
             if r["jobs"]:
                 out.append({"key": t, **r})
         return out
@@ -268,13 +315,10 @@ class StatsQueries(OrphanEventQueries, Queries):
         """Failed jobs, users affected and GPU / core hours lost for named entities."""
         if not values or (dim not in DIMENSIONS and dim != "node"):
             return {}
-        where, args = self.window_where(window, scope, filters)
-        marks = ", ".join("?" * len(values))
-        frm, ent = (node_from(filters, values, self._node_table(values, window)) if dim == "node"
-                    else (keyed_from(filters), DIMENSIONS[dim]))
-        sql = (f"SELECT {ent.lstrip('+')} AS entity, {AGG} FROM {frm} WHERE {where} AND {_F} AND "
-               f"{ent} IN ({marks}) GROUP BY entity")
-        return {str(r["entity"]): r for r in rows_of(self.conn.execute(sql, [*args, *values]))}
+        frm, ent, where, args = self._keyed(dim, values, window, scope, filters)
+        sql = (f"SELECT {ent.lstrip('+')} AS entity, {AGG} FROM {frm} WHERE {where} AND {_F} "
+               f"GROUP BY entity")
+        return {str(r["entity"]): r for r in rows_of(self.conn.execute(sql, args))}
 
     def name_runs(self, names: Sequence[str], window: Any, scope: Sequence[str] | None,
                   filters: dict[str, Any] | None = None) -> dict[str, int]:
@@ -295,10 +339,9 @@ class StatsQueries(OrphanEventQueries, Queries):
                    f"IS NULL AND event_time >= ? AND event_time < ? GROUP BY name) GROUP BY name")
             args: list[Any] = [*names, lo, hi, *names, lo, hi]
         else:
-            where, wargs = self.window_where(window, scope, filters, outcome=False)
-            sql = (f"SELECT j.name, COUNT(*) FROM {keyed_from(filters)} WHERE {where} AND "
-                   f"j.name IN ({marks}) GROUP BY j.name")
-            args = [*wargs, *names]
+            where, args = self.window_where(window, scope, filters, outcome=False,
+                                            within=("name", names))
+            sql = f"SELECT j.name, COUNT(*) FROM {keyed_from(filters)} WHERE {where} GROUP BY j.name"
         return {str(a): int(b) for a, b in self.conn.execute(sql, args)}
 
     @rolled
@@ -308,16 +351,12 @@ class StatsQueries(OrphanEventQueries, Queries):
         """For each of `values` of `dim`: jobs and failures split by `by` (user, name, ...)."""
         if by not in DIMENSIONS or (dim not in DIMENSIONS and dim != "node") or not values:
             return []
-        where, args = self.window_where(window, scope, filters)
-        marks = ", ".join("?" * len(values))
-        if dim == "node":
-            (frm, ent), w = node_from(filters, values, self._node_table(values, window)), NODE_WEIGHT
-        else:
-            frm, ent, w = keyed_from(filters), DIMENSIONS[dim], "1.0"
+        frm, ent, where, args = self._keyed(dim, values, window, scope, filters)
+        w = NODE_WEIGHT if dim == "node" else "1.0"
         sql = (f"SELECT {ent.lstrip('+')} AS entity, {DIMENSIONS[by]} AS key, COUNT(*) AS jobs, "
                f"SUM({_F}) AS failures, SUM(CASE WHEN {_F} THEN {w} ELSE 0 END) AS wfailures "
-               f"FROM {frm} WHERE {where} AND {ent} IN ({marks}) GROUP BY entity, key")
-        return rows_of(self.conn.execute(sql, [*args, *values]))
+               f"FROM {frm} WHERE {where} GROUP BY entity, key")
+        return rows_of(self.conn.execute(sql, args))
 
     def failure_mix(self, dim: str, values: Sequence[str], window: Any,
                     scope: Sequence[str] | None, filters: dict[str, Any] | None = None
@@ -325,17 +364,12 @@ class StatsQueries(OrphanEventQueries, Queries):
         """For each entity: failures by type and blame, with distinct users, images, projects."""
         if not values or (dim not in DIMENSIONS and dim != "node"):
             return []
-        where, args = self.window_where(window, scope, filters)
-        marks = ", ".join("?" * len(values))
-        if dim == "node":
-            frm, ent = node_from(filters, values, self._node_table(values, window))
-        else:
-            frm, ent = keyed_from(filters), DIMENSIONS[dim]
+        frm, ent, where, args = self._keyed(dim, values, window, scope, filters)
         sql = (f"SELECT {ent.lstrip('+')} AS entity, j.failure_type AS failure_type, j.blame AS blame, "
                f"COUNT(*) AS failures, COUNT(DISTINCT j.user) AS users, "
-               f"COUNT(DISTINCT j.image) AS images FROM {frm} WHERE {where} AND {_F} AND "
-               f"{ent} IN ({marks}) GROUP BY entity, failure_type, blame")
-        return rows_of(self.conn.execute(sql, [*args, *values]))
+               f"COUNT(DISTINCT j.image) AS images FROM {frm} WHERE {where} AND {_F} "
+               f"GROUP BY entity, failure_type, blame")
+        return rows_of(self.conn.execute(sql, args))
 
     def node_combos(self, nodes: Sequence[str], window: Any, scope: Sequence[str] | None,
                     filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:

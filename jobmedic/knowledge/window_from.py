@@ -9,6 +9,71 @@ from typing import Any
 #: Entity filters -> SQL column over the jobs alias `j` (whitelisted: never free SQL).
 FILTERS = {"project": "j.project", "user": "j.user", "image": "j.image", "queue": "j.queue",
            "cluster": "j.cluster"}
+#: The entity columns with an (entity, end_time) index: a window of one entity's jobs is a
+#: range of it (the window index leads with the state, so it cannot serve an entity).
+TIMED = {"project": "j.project", "user": "j.user", "image": "j.image", "queue": "j.queue",
+         "name": "j.name"}
+
+
+def _named(keyed: Sequence[tuple[str, Sequence[Any]]], plus: str = "") -> tuple[str, list[Any]]:
+    """`col = ?` (one value) or `col IN (...)` for each (column, values), ANDed."""
+    conds: list[str] = []
+    vals: list[Any] = []
+    for col, values in keyed:
+        values = list(values)
+        conds.append(f"{plus}{col} = ?" if len(values) == 1 else
+                     f"{plus}{col} IN ({', '.join('?' * len(values))})")
+        vals += values
+    return " AND ".join(conds), vals
+
+
+def timed_window(lo: int, hi: int, keyed: Sequence[tuple[str, Sequence[Any]]],
+                 drive: int | None = 0) -> tuple[str, list[Any]]:
+    """The window [lo, hi) of the jobs whose TIMED columns hold the `keyed` values ((column,
+    values): one value is `=`, several `IN`), read without each entity's whole history.
+
+    `drive` None (entities with many of the window's jobs, in an outcome scan, whose state
+    list leads the window index): the window's range of the covering window index, the
+    entities checked on its entries (`+col`: their own indexes are not used), no table
+    reads. Otherwise two ranges of the (entity, end_time) index of `keyed[drive]`:
+    `event_time` is `end_time` where a job has one, so the entity's jobs are those with an
+    end_time in the window plus those without one whose event_time is (a failure that never
+    terminated), a MULTI-INDEX OR; the other entities are checked on the rows (`+col`).
+    Either way the same rows as `entities AND event_time >= lo AND event_time < hi`."""
+    if drive is None:
+        ent, vals = _named(keyed, "+")
+        return f"j.event_time >= ? AND j.event_time < ? AND {ent}", [lo, hi, *vals]
+    ent, vals = _named(keyed[drive:drive + 1])
+    sql = (f"(({ent} AND j.end_time >= ? AND j.end_time < ?) OR ({ent} AND j.end_time IS NULL "
+           f"AND j.event_time >= ? AND j.event_time < ?))")
+    rest = [k for i, k in enumerate(keyed) if i != drive]
+    if not rest:
+        return sql, [*vals, lo, hi, *vals, lo, hi]
+    more, mvals = _named(rest, "+")
+    return f"{sql} AND {more}", [*vals, lo, hi, *vals, lo, hi, *mvals]
+
+
+def driver(conn: Any, lo: int, hi: int, keyed: Sequence[tuple[str, Sequence[Any]]],
+           outcome: bool, cap: int = 20_000, ratio: int = 16) -> int | None:
+    """Which of the `keyed` entities drives timed_window: the one with the fewest jobs ending
+    in the window (counted on its covering (entity, end_time) range, stopped at `cap`), or
+    None (the window index) for an outcome scan when even that one holds so many of the
+    window's jobs that reading the window's index entries is cheaper than a table read per
+    entity job (about `ratio` index entries each)."""
+    counts = []
+    for col, values in keyed:
+        cond, vals = _named([(col.removeprefix("j."), values)])
+        counts.append(conn.execute(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE {cond} AND end_time >= ? AND "
+            f"end_time < ? LIMIT {int(cap)})", [*vals, lo, hi]).fetchone()[0])
+    n = min(counts)
+    if outcome and (n >= cap or conn.execute(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE end_time >= ? AND end_time < ? "
+            "LIMIT ?)", (lo, hi, ratio * n + 1)).fetchone()[0] <= ratio * n):
+        return None
+    return counts.index(n)
+
+
 #: Share of a multi-node job's failure carried by each of its nodes.
 NODE_WEIGHT = ("1.0 / COALESCE(NULLIF(j.n_nodes, 0), (SELECT COUNT(*) FROM job_nodes m "
                "WHERE m.cluster = j.cluster AND m.job_id = j.job_id), 1)")
@@ -20,11 +85,11 @@ def job_from(filters: dict[str, Any] | None) -> str:
     with no entity filter, through the covering window index (the planner otherwise prefers
     a skip-scan of a per-project index that has to read every row from the table)."""
     filters = filters or {}
-    if filters.get("node") is not None:
-        return ("job_nodes fn JOIN jobs j ON j.cluster = fn.cluster AND j.job_id = fn.job_id")
-    if any(filters.get(k) is not None for k in FILTERS):
+    if filters.get("node") is not None:  # CROSS JOIN: the node's rows first (never an entity's)
+        return "job_nodes fn CROSS JOIN jobs j ON j.cluster = fn.cluster AND j.job_id = fn.job_id"
+    if any(filters.get(k) is not None for k in TIMED):  # window_where's timed_window drives
         return "jobs j"
-    return "jobs j INDEXED BY jobs_window"
+    return "jobs j INDEXED BY jobs_window"  # a cluster too (not its whole history by key)
 
 
 def keyed_from(filters: dict[str, Any] | None) -> str:

@@ -204,3 +204,61 @@ def test_a_version_10_store_opens_with_the_new_index_set(tmp_path):
         assert "WHERE image IS NOT NULL" in have["jobs_image_end"]
         assert s.table_counts()["jobs"] == 12
         assert s.remedies.inference_mark() == (0, 12)
+
+
+#: Entity-filtered analyze (issue 16): (case, request fields, what drives: the statements' own
+#: choice, an entity's (entity, end_time) index, or the window index)
+FILTERED = [("user", {"user": "u1"}, "auto"), ("project", {"project": "p1"}, "entity"),
+            ("image", {"image": "img1"}, "entity"), ("queue", {"queue": "batch"}, "entity"),
+            ("user and queue in a scope", {"user": "u1", "queue": "batch",
+                                           "allowed_projects": ["p1"]}, "entity"),
+            ("user, window index", {"user": "u1"}, "window"),
+            ("image, window index", {"image": "img1"}, "window"),
+            ("cluster (no entity index: the window index)", {"cluster": "c1"}, "auto")]
+
+
+@pytest.mark.parametrize("name,kw,drive", FILTERED, ids=[f[0] for f in FILTERED])
+def test_filtered_analyze_reads_the_window_not_the_entity_history(env, monkeypatch, name, kw,
+                                                                  drive):
+    """Every statement of a filtered analyze that reads jobs (alias j) reaches them through a
+    time range: an (entity, end_time) range or the window index's event_time range, never
+    `entity = ?` alone (the entity's whole history). Planned with the statements' own
+    parameters, as they run."""
+    from jobmedic.knowledge import stats_queries
+
+    s, ctx = env
+    if drive != "auto":  # window_from.driver's choice, forced (and not remembered)
+        monkeypatch.setattr(stats_queries, "driver",
+                            lambda *a: None if drive == "window" and a[4] else 0)
+    s.stats.__dict__.pop("_driver_cache", None)
+    sent: list[tuple[str, Any]] = []
+    conn = s._db.conn
+
+    class Recorder:
+        def execute(self, sql: str, args: Any = ()) -> Any:
+            sent.append((sql, args))
+            return conn.execute(sql, args)
+
+        def __getattr__(self, key: str) -> Any:
+            return getattr(conn, key)
+
+    s._db.conn = Recorder()
+    try:
+        res = _analyze(**kw)(s, ctx)
+    finally:
+        s._db.conn = conn
+        s.stats.__dict__.pop("_driver_cache", None)
+    assert res.status in ("ok", "no_data"), res.error
+    reads = [(q, a) for q, a in sent if re.search(r"\bjobs j\b", q)
+             and q.lstrip().upper().startswith(("SELECT", "WITH"))]
+    assert reads, name
+    used = set()
+    for q, a in reads:
+        for p in [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + q, a)]:
+            assert not _SCAN.match(p), f"{name}: {p} in the plan of {q[:300]}"
+            m = re.match(r"SEARCH j USING (?:COVERING )?INDEX (\w+) \((.*)\)", p)
+            if m:
+                used.add(m[1])
+                assert re.search(r"\b(end_time|event_time)[<>=]", m[2]), (
+                    f"{name}: {p} reads the entity's history in {q[:300]}")
+    assert ("jobs_window" in used) == (drive != "entity"), (name, used)
