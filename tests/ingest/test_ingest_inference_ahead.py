@@ -1,0 +1,100 @@
+"""`jobmedic ingest` starts the after-load inference's reads on a thread beside the end of the
+load (outcomes.InferenceAhead, issue 16): the same store as the inference after the load, the
+same error when it fails, and no thread left behind when the load is interrupted."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from typer.testing import CliRunner
+
+from bench.bench_ingest import write_sacct
+from jobmedic.cli import app, ingest_cmd
+from jobmedic.knowledge import graphstore
+from jobmedic.knowledge import outcomes as outcomes_mod
+from jobmedic.knowledge.remedies import RemedyQueries
+from jobmedic.knowledge.store import Store, expected_indexes
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def sacct(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sacct") / "jobs.sacct"
+    write_sacct(path, 24_000, seed=21)  # about 5 MB: parsed ahead in a child process
+    return path
+
+
+def _dump(db) -> dict[str, list]:
+    with Store(db) as s:
+        c = s.conn
+        got = {t: c.execute(f"SELECT * FROM {t} ORDER BY {o}").fetchall() for t, o in (
+            ("jobs", "rowid"), ("solution_outcomes", "id"), ("failure_solutions", "id"),
+            ("failure_events", "id"), ("job_nodes", "1, 2, 3"))}
+        got["marks"] = c.execute("SELECT name, value FROM marks ORDER BY name").fetchall()
+        got["indexes"] = sorted(r[0] for r in c.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"))
+    return got
+
+
+def _ingest(db, sacct, monkeypatch, beside: bool):
+    with monkeypatch.context() as m:
+        if not beside:  # the inference after the load, on the store's connection only
+            m.setattr(ingest_cmd, "_inference_ahead", lambda st: None)
+        return runner.invoke(app, ["--db", str(db), "ingest", "slurm", str(sacct)])
+
+
+def _frame_threads(monkeypatch) -> list[str]:
+    names: list[str] = []
+    real = RemedyQueries.touched_frame
+
+    def named(self, *a, **kw):
+        names.append(threading.current_thread().name)
+        return real(self, *a, **kw)
+    monkeypatch.setattr(RemedyQueries, "touched_frame", named)
+    return names
+
+
+def test_the_command_makes_the_store_the_inference_after_the_load_makes(tmp_path, sacct,
+                                                                        monkeypatch):
+    names = _frame_threads(monkeypatch)
+    after = _ingest(tmp_path / "after.db", sacct, monkeypatch, beside=False)
+    assert after.exit_code == 0, after.output
+    assert names == ["MainThread"]
+    beside = _ingest(tmp_path / "beside.db", sacct, monkeypatch, beside=True)
+    assert beside.exit_code == 0, beside.output
+    assert names[1:] == ["jobmedic-inference-ahead"]  # read once, on the thread
+    assert "learned" in after.stderr and "learned" in beside.stderr
+    want, got = _dump(tmp_path / "after.db"), _dump(tmp_path / "beside.db")
+    assert got == want
+    assert want["solution_outcomes"] and want["marks"]
+    with Store(tmp_path / "beside.db") as s:
+        assert set(expected_indexes(s.schema_version)) <= set(got["indexes"])
+
+
+def test_an_error_on_the_thread_is_the_error_of_the_command(tmp_path, sacct, monkeypatch):
+    def broken(*a, **kw):
+        raise ValueError("cannot pair the resubmissions")
+    monkeypatch.setattr(outcomes_mod, "plan_outcomes", broken)
+    after = _ingest(tmp_path / "after.db", sacct, monkeypatch, beside=False)
+    beside = _ingest(tmp_path / "beside.db", sacct, monkeypatch, beside=True)
+    assert beside.exit_code == after.exit_code != 0
+    assert "cannot pair the resubmissions" in beside.stderr
+    assert beside.stderr.splitlines()[-2:] == after.stderr.splitlines()[-2:]
+    for db in ("after.db", "beside.db"):  # the load is in; nothing of the inference is
+        got = _dump(tmp_path / db)
+        assert got["jobs"] and not got["solution_outcomes"] and not got["marks"]
+
+
+def test_an_interrupted_load_leaves_no_thread_behind(tmp_path, sacct, monkeypatch):
+    def interrupted(self, *a, **kw):  # Ctrl-C after the last batch, the thread started
+        raise KeyboardInterrupt
+    monkeypatch.setattr(graphstore.PersistedGraph, "refresh", interrupted)
+    res = _ingest(tmp_path / "x.db", sacct, monkeypatch, beside=True)
+    assert res.exit_code == 130
+    assert "interrupted" in res.stderr
+    assert not [t for t in threading.enumerate() if t.name == "jobmedic-inference-ahead"]
+    got = _dump(tmp_path / "x.db")
+    assert got["jobs"] and not got["solution_outcomes"]
+    with Store(tmp_path / "x.db") as s:  # the indexes the load dropped are back
+        assert set(expected_indexes(s.schema_version)) <= set(got["indexes"])
