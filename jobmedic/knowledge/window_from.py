@@ -56,22 +56,26 @@ def timed_window(lo: int, hi: int, keyed: Sequence[tuple[str, Sequence[Any]]],
 def driver(conn: Any, lo: int, hi: int, keyed: Sequence[tuple[str, Sequence[Any]]],
            outcome: bool, cap: int = 20_000, ratio: int = 16) -> int | None:
     """Which of the `keyed` entities drives timed_window: the one with the fewest jobs ending
-    in the window (counted on its covering (entity, end_time) range, stopped at `cap`), or
-    None (the window index) for an outcome scan when even that one holds so many of the
-    window's jobs that reading the window's index entries is cheaper than a table read per
-    entity job (about `ratio` index entries each)."""
-    counts = []
-    for col, values in keyed:
+    in the window (counted on its covering (entity, end_time) range, stopped at `cap`; where
+    several reach it and one must drive, counted on to 50 x `cap`), or None (the window
+    index) for an outcome scan when even that one holds so many of the window's jobs that
+    reading the window's index entries is cheaper than a table read per entity job (about
+    `ratio` index entries each)."""
+    def count(col: str, values: Sequence[Any], limit: int) -> int:
         cond, vals = _named([(col.removeprefix("j."), values)])
-        counts.append(conn.execute(
-            f"SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE {cond} AND end_time >= ? AND "
-            f"end_time < ? LIMIT {int(cap)})", [*vals, lo, hi]).fetchone()[0])
+        return conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE {cond} AND "
+                            f"end_time >= ? AND end_time < ? LIMIT {int(limit)})",
+                            [*vals, lo, hi]).fetchone()[0]
+
+    counts = [count(col, values, cap) for col, values in keyed]
     n = min(counts)
     if outcome and (n >= cap or conn.execute(
             "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE end_time >= ? AND end_time < ? "
             "LIMIT ?)", (lo, hi, ratio * n + 1)).fetchone()[0] <= ratio * n):
         return None
-    return counts.index(n)
+    if n >= cap and len(keyed) > 1:
+        counts = [count(col, values, 50 * cap) for col, values in keyed]
+    return counts.index(min(counts))
 
 
 #: Share of a multi-node job's failure carried by each of its nodes.
