@@ -21,7 +21,7 @@ from jobmedic.models.base import Frame, ModelKind
 from jobmedic.models.failure import FailureModel, classification_table
 from jobmedic.models.features import FEATURES, is_ended, is_failed
 
-DEFAULTS = {"hidden": 32, "epochs": 40, "lr": 0.01, "k_shared": 3, "k_knn": 5, "block_s": 86400,
+DEFAULTS = {"hidden": 32, "epochs": 30, "lr": 0.01, "k_shared": 3, "k_knn": 10, "block_s": 86400,
             "knn_ref": 10000, "weight_decay": 1e-5}
 
 

@@ -108,3 +108,19 @@ def test_training_on_the_reachable_subgraph_equals_the_whole_graph(env):
         nets.append(net.state_dict())
     for k in nets[0]:
         np.testing.assert_allclose(nets[0][k].numpy(), nets[1][k].numpy(), rtol=1e-3, atol=1e-5, err_msg=k)
+
+
+def test_the_defaults_are_the_setting_chosen_on_validation(env):
+    """30 epochs and 10 nearest neighbours (docs/models.md, "Blend and GNN settings chosen on
+    validation"); each job in a block with enough earlier ended jobs gets k_knn kNN in-edges."""
+    assert (gnn.DEFAULTS["epochs"], gnn.DEFAULTS["k_knn"], gnn.DEFAULTS["k_shared"]) == (30, 10, 3)
+    _, (df, X), _, card = env
+    assert card["params"]["k_knn"] == 10
+    df, X = df.reset_index(drop=True), X.reset_index(drop=True)
+    p = gnn.DEFAULTS | TINY
+    from jobmedic.models.gnn_serving import KNN_FEATURES, standardise
+
+    Z, _, _ = standardise(X[gnn.FEATURES].to_numpy())
+    _, dst = gnn_graph._knn_edges(df, Z[:, [gnn.FEATURES.index(f) for f in KNN_FEATURES]], p)
+    counts = np.bincount(dst, minlength=len(df))
+    assert len(dst) > 0 and set(np.unique(counts[counts > 0])) == {10}
