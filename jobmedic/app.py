@@ -194,12 +194,15 @@ class AfterIngest:
     pairs: int = 0
     seconds: float = 0.0
     gnn: dict | None = None  # the gnn serving state's refresh (models/gnn_refresh.py), if any
+    beside_s: float = 0.0  # the reading and pairing done beside the load's end (InferenceAhead)
 
     def message(self) -> str | None:
         parts = []
         if self.outcomes_written:
+            beside = (f"; read and paired in {self.beside_s:.1f}s beside the end of the load"
+                      if self.beside_s else "")
             parts.append(f"learned {self.outcomes_written:,} fix attempts from {self.pairs:,} "
-                         f"resubmissions ({self.seconds:.1f}s)")
+                         f"resubmissions ({self.seconds:.1f}s{beside})")
         if self.gnn and self.gnn.get("mode") in ("stale", "dropped"):
             parts.append(f"the gnn serving state was not refreshed ({self.gnn.get('reason')}): "
                          "predict uses XGBoost alone until `jobmedic train gnn`")
@@ -218,7 +221,8 @@ def after_ingest(app: App, store: Store | None = None, ahead: Any = None) -> Aft
     st = store if store is not None else app.store
     s = infer_new_outcomes(st, app.rules, app.settings.ingest.resubmit_window_h, ahead=ahead)
     gnn = after_load(st)  # the gnn serving state, then the per-entity summary (issue 16)
-    return AfterIngest(s.outcomes_written, s.pairs, s.seconds, gnn)
+    beside = ahead.result().seconds if ahead is not None and ahead.used else 0.0
+    return AfterIngest(s.outcomes_written, s.pairs, s.seconds, gnn, beside)
 
 
 def after_ingest_ahead(app: App, store: Store | None = None) -> Any:

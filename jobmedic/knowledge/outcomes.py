@@ -276,6 +276,7 @@ def infer_new_outcomes(store: Store, rules: RuleBase, window_h: float, now: int 
         return InferenceSummary(seconds=time.perf_counter() - t0)
     got = ahead.result() if ahead is not None else None
     if got is not None and got.state == (mark, hi, touched):
+        ahead.used = True
         out = InferenceSummary(jobs_scanned=got.scanned)
         if got.plan is not None:
             write_outcomes(store, got.plan, out)
@@ -315,6 +316,7 @@ class InferenceAhead:
         self._lock = threading.Lock()
         self._result: AheadResult | None = None
         self._error: BaseException | None = None
+        self.used = False  # whether infer_new_outcomes took its plan
 
     def start(self) -> None:
         if self.path == ":memory:" or self._thread is not None:

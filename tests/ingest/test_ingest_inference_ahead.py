@@ -65,6 +65,8 @@ def test_the_command_makes_the_store_the_inference_after_the_load_makes(tmp_path
     assert beside.exit_code == 0, beside.output
     assert names[1:] == ["jobmedic-inference-ahead"]  # read once, on the thread
     assert "learned" in after.stderr and "learned" in beside.stderr
+    assert "beside the end of the load" in beside.stderr
+    assert "beside" not in after.stderr
     want, got = _dump(tmp_path / "after.db"), _dump(tmp_path / "beside.db")
     assert got == want
     assert want["solution_outcomes"] and want["marks"]

@@ -57,7 +57,7 @@ def test_loads_in_parts_learn_row_for_row_what_the_inference_here_learns(tmp_pat
         out = infer_new_outcomes(beside, rb, 72, ahead=ahead)
         assert len(calls) == n + 1  # the thread's frame and plan were used, not read again
         assert calls[-1] != threading.get_ident()
-        assert out.jobs_scanned == ahead.result().scanned > 0
+        assert out.jobs_scanned == ahead.result().scanned > 0 and ahead.used
     assert _rows(beside) == _rows(here)
     assert learned(here)[0]
 
@@ -72,6 +72,7 @@ def test_a_write_the_thread_did_not_see_makes_the_inference_run_again(tmp_path, 
     assert ahead.result().state[1] == 400  # it read the first 400 rows ...
     s.upsert_jobs(rows[400:])  # ... and these landed after
     infer_new_outcomes(s, rb, 72, ahead=ahead)
+    assert not ahead.used
     whole = Store()
     whole.upsert_jobs(rows)
     infer_outcomes(whole, rb, 72)
