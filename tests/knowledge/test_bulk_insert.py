@@ -107,3 +107,23 @@ def test_a_refused_row_raises_as_before_and_the_batch_rolls_back():
         assert s.upsert_jobs([row("2")], COLS) == (1, 0)  # the store is usable after it
     s.rebuild_indexes()
     s.close()
+
+
+def test_fewer_checkpoints_during_a_bulk_load_only(tmp_path):
+    from jobmedic.knowledge.loads import BULK_CHECKPOINT_PAGES
+
+    def pages(s: Store) -> int:
+        return s.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+
+    s = Store(tmp_path / "a.db")
+    assert pages(s) == 1000
+    s.drop_indexes_of_empty_tables()
+    assert pages(s) == BULK_CHECKPOINT_PAGES
+    with s.transaction():
+        s.upsert_jobs([row("1")], COLS)
+    s.rebuild_indexes()
+    assert pages(s) == 1000
+    s.drop_indexes_of_empty_tables()  # jobs is not empty now: its indexes stay
+    s.rebuild_indexes()
+    assert pages(s) == 1000
+    s.close()
