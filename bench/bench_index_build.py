@@ -1,7 +1,7 @@
 """The jobs table's secondary index build after a bulk load, index by index (issue 16 item 1).
 
-    python -m bench.bench_index_build --db STORE [--pragma threads=2 ...] [--together]
-    python bench/bench_index_build.py --synthetic 490845 [--pragma ...]
+    python -m bench index_build --db STORE [--pragma threads=2 ...] [--together]
+    python bench/bench_index_build.py [--synthetic 490845] [--pragma ...]
 
 `--db` copies a store (never written), drops the jobs table's secondary indexes and builds
 them back as `BulkLoads.rebuild_indexes` does (the migrations' SQL), timing each `CREATE
@@ -120,15 +120,16 @@ def build(path: str, pragmas: list[str], together: bool, mig) -> dict:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    src = ap.add_mutually_exclusive_group(required=True)
+    src = ap.add_mutually_exclusive_group()
     src.add_argument("--db", help="a store to copy (read only)")
-    src.add_argument("--synthetic", type=int, help="build this many Google-shaped jobs")
+    src.add_argument("--synthetic", type=int, default=490_845,
+                     help="build this many Google-shaped jobs (the default, 490,845)")
     ap.add_argument("--pragma", action="append", default=[], help="e.g. threads=2 (repeatable)")
     ap.add_argument("--together", action="store_true", help="one transaction, as the ingest")
     ap.add_argument("--keep", help="folder for the working copy (default: a temporary one)")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     mig = _migrations()
     work = Path(a.keep or tempfile.mkdtemp(prefix="jm-idx-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -140,9 +141,12 @@ def main() -> None:
         shutil.copy(a.db, path)
     else:
         synthetic(path, a.synthetic, mig)
-    print(json.dumps(build(path, a.pragma, a.together, mig), indent=1))
+    result = build(path, a.pragma, a.together, mig)
+    result["source"] = a.db or f"synthetic {a.synthetic:,}"
+    print(json.dumps(result, indent=1))
     if not a.keep:
         shutil.rmtree(work, ignore_errors=True)
+    return result
 
 
 if __name__ == "__main__":
