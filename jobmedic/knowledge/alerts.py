@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from jobmedic.knowledge.db import Queries, Scope, scope_clause
+from jobmedic.knowledge.db import Queries, Scope, rows_of, scope_clause
 from jobmedic.knowledge.taxonomy import FAILED_STATES
 
 _FAILED = tuple(sorted(FAILED_STATES))
@@ -295,8 +295,7 @@ class LiveQueries(Queries):
             cur = self.conn.execute(
                 f"SELECT * FROM jobs WHERE cluster = ? AND job_id IN "
                 f"({', '.join('?' * len(chunk))})", [cluster, *chunk])
-            names = [d[0] for d in cur.description]
-            out += [dict(zip(names, r)) for r in cur]
+            out += rows_of(cur)
         return out
 
     def failed_jobs_without_output(self, since: int, limit: int = 1000) -> list[dict[str, Any]]:
@@ -305,8 +304,7 @@ class LiveQueries(Queries):
             f"SELECT j.* FROM jobs j JOIN failure_events f ON f.cluster = j.cluster "
             f"AND f.job_id = j.job_id WHERE j.{_FAILED_IN} AND j.event_time >= ? "
             f"AND f.logs_snippet IS NULL ORDER BY j.event_time LIMIT ?", [*_FAILED, since, limit])
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur]
+        return rows_of(cur)
 
     def set_job_output(self, cluster: str, job_id: str, snippet: str, evidence: str | None,
                        failure_type: str | None = None, blame: str | None = None) -> int:

@@ -27,6 +27,12 @@ _INDEX_RE = re.compile(r"^\s*CREATE\s+INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\s+O
 _DROP_INDEX_RE = re.compile(r"^\s*DROP\s+INDEX\s+(?:IF\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
 
 
+def rows_of(cur: Any) -> list[dict[str, Any]]:
+    """A cursor's remaining rows as dicts keyed by its column names."""
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
 def scope_clause(scope: Scope, column: str = "project") -> tuple[str, list[Any]]:
     """SQL fragment restricting `column` to the scope; ``("1", [])`` when unrestricted."""
     if scope is None:

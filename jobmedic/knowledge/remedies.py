@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from jobmedic.knowledge.db import Queries, Scope, scope_clause
+from jobmedic.knowledge.db import Queries, Scope, rows_of, scope_clause
 from jobmedic.knowledge.ownership import check_outcome_rows, visible_solutions
 from jobmedic.knowledge.taxonomy import FAILED_STATES
 
@@ -85,7 +85,7 @@ class RemedyQueries(Queries):
             f"SELECT id, solution, solution_key, source, success_count, failure_count, last_used, "
             f"project FROM failure_solutions s WHERE failure_type = ? AND {vis} ORDER BY id",
             (failure_type, *vargs))
-        return [dict(zip([d[0] for d in cur.description], r)) for r in cur]
+        return rows_of(cur)
 
     # -- outcomes ----------------------------------------------------------------------------
     def add_outcomes(self, rows: Iterable[Sequence[Any]], scope: Scope = None) -> int:

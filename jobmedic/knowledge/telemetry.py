@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from jobmedic.knowledge.db import Queries, Scope, scope_clause
+from jobmedic.knowledge.db import Queries, Scope, rows_of, scope_clause
 
 SAMPLE_COLUMNS = ("cluster", "job_id", "node", "device", "metric", "t", "value", "source")
 RAW_KEEP_S = 7 * 86400  # raw samples kept this long
@@ -77,8 +77,7 @@ class TelemetryQueries(Queries):
             "SELECT s.cluster, s.job_id, s.metric, s.node, s.device, s.t, s.value, s.vmax, s.n, "
             f"s.source FROM telemetry s WHERE {where} ORDER BY s.metric, s.node, "
             "s.device, s.t", args)
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur]
+        return rows_of(cur)
 
     def job_telemetry_summary(self, job_id: str, cluster: str | None = None,
                               scope: Scope = None) -> list[dict[str, Any]]:
@@ -90,8 +89,7 @@ class TelemetryQueries(Queries):
             "SUM(s.value * s.n) / SUM(s.n) AS mean, MAX(COALESCE(s.vmax, s.value)) AS max "
             f"FROM telemetry s WHERE {where} GROUP BY s.cluster, s.metric "
             "ORDER BY s.cluster, s.metric", args)
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur]
+        return rows_of(cur)
 
     def node_samples(self, node: str, metric: str | None = None, cluster: str | None = None,
                      since: int | None = None, until: int | None = None, scope: Scope = None
@@ -104,8 +102,7 @@ class TelemetryQueries(Queries):
             "SELECT s.cluster, s.job_id, s.metric, s.device, s.t, s.value, s.vmax, s.n "
             f"FROM telemetry s WHERE {where} ORDER BY s.metric, s.device, s.t",
             args)
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur]
+        return rows_of(cur)
 
     def running_jobs(self, cluster: str | None = None, scope: Scope = None,
                      sampled_since: int | None = None) -> list[dict[str, Any]]:
@@ -129,8 +126,7 @@ class TelemetryQueries(Queries):
         cur = self.conn.execute(
             "SELECT j.cluster, j.job_id, j.user, j.project, j.name, j.req_mem_mb, j.start_time "
             f"FROM jobs j WHERE {' AND '.join(where)} ORDER BY +j.cluster, +j.job_id", args)
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur]
+        return rows_of(cur)
 
     def jobs_samples(self, cluster: str | None = None, metrics: Sequence[str] | None = None,
                      scope: Scope = None) -> list[tuple]:
