@@ -159,10 +159,11 @@ class BulkLoads(Queries):
                     if tab == table:
                         conn.execute(f"DROP INDEX IF EXISTS {name}")
                         dropped.append(name)
-        if dropped and self.db.path != ":memory:":
+        if dropped and self.db.path != ":memory:" and self._checkpoint_pages is None:
             # fewer WAL checkpoints while the load runs: each one syncs the log and the file
-            # (62 syncs on the Google table with the default 1,000 pages); commits are logged
-            # (and durable) exactly as before, so a crash loses or breaks nothing more
+            # (62 syncs on the Google table with the default 1,000 pages); commits go to the
+            # log as before, under the same synchronous setting, so a crash loses or breaks
+            # nothing that it would not have before
             self._checkpoint_pages = self.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
             self.conn.execute(f"PRAGMA wal_autocheckpoint = {BULK_CHECKPOINT_PAGES}")
         return dropped
