@@ -63,9 +63,7 @@ def load_store() -> Store:
 
 
 def _validate(s: Store, budget: float = 0.02) -> dict:
-    import xgboost as xgb
-
-    from jobmedic.models import boosting, conformal
+    from jobmedic.models import conformal
     from jobmedic.models import runtime_rolling as rr
     from jobmedic.models.features import FEATURES
 
@@ -82,11 +80,9 @@ def _validate(s: Store, budget: float = 0.02) -> dict:
     lab = np.flatnonzero(mask & (sub < cut) & (end < cut))
     lab = lab[np.argsort(sub[lab], kind="stable")]
     fit, cal = lab[:int(len(lab) * 0.8)], lab[int(len(lab) * 0.8):]
-    p = dict(boosting.TREE_PARAMS) | {"nthread": 1}
-    rounds = int(p.pop("num_boost_round"))
-    p |= {"objective": "reg:quantileerror", "quantile_alpha": np.array(memory.ALPHAS),
-          "tree_method": "hist", "verbosity": 0, "seed": 0}
-    b = xgb.train(p, xgb.DMatrix(X[fit], label=np.log1p(y[fit]), missing=np.nan), rounds)
+    # the booster `train memory` fits (QuantileModel.fit: early stopping per quantile)
+    model = memory.MemoryModel({"nthread": 1}).fit(X[fit], y[fit])
+    b = model.booster_
 
     def raw(rows):
         return np.asarray(b.inplace_predict(X[rows].astype("float32")), float).reshape(len(rows), 3)
@@ -105,6 +101,7 @@ def _validate(s: Store, budget: float = 0.02) -> dict:
              "blend q0.95 / heuristic": (0.5 * rc[:, 2] + 0.5 * heur[cal], 0.5 * rv[:, 2] + 0.5 * heur[ev]),
              "min(q0.95, heuristic)": (np.minimum(rc[:, 2], heur[cal]), np.minimum(rv[:, 2], heur[ev]))}
     out: dict = {"n": {"fit": len(fit), "calibration": len(cal), "validation": len(ev)},
+                 "booster_rounds": model.rounds_,
                  "production_rule": scored(heur[ev]), "split_conformal": {}, "hindsight_bound": {}}
     for name, (bc, bv) in bases.items():
         out["split_conformal"][name] = split(bc, bv)
@@ -133,7 +130,7 @@ def main(argv: list[str]) -> dict:
     s = load_store()
     if "--validate" in argv:
         out = _validate(s)
-        print(json.dumps({k: v if k == "n" else {n: {"under_%": round(100 * r["under_allocated_share"], 2),
+        print(json.dumps({k: v if k in ("n", "booster_rounds") else {n: {"under_%": round(100 * r["under_allocated_share"], 2),
                                                        "cost_gb": round(r["asymmetric_cost_gb_per_job"], 1)}
                                                    for n, r in v.items()} if "under_allocated_share" not in v
                           else {"under_%": round(100 * v["under_allocated_share"], 2),

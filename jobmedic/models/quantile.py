@@ -32,6 +32,10 @@ class QuantileModel(ModelKind):
     #: Columns this kind reads after the shared FEATURES (e.g. the runtime model's recent
     #: runtimes), computed by `extra_bulk` / `extra_spec` in every path alike.
     EXTRA: ClassVar[list[str]] = []
+    #: Rounds of each quantile when the params give no `num_boost_round`: None = early
+    #: stopping per quantile on the latest fit rows (boosting.train_stopped); a list = fixed
+    #: counts chosen on the card's validation slice (one fit of the most, then cut).
+    ROUNDS: ClassVar[list[int] | None] = None
 
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         super().__init__(params)
@@ -82,7 +86,9 @@ class QuantileModel(ModelKind):
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> QuantileModel:
         obj = {"objective": "reg:quantileerror", "quantile_alpha": np.array(self.alphas)}
-        self.booster_ = boosting.train(X, np.log1p(y), obj, self.params)
+        # rows in time order (training.train): early stopping scores the latest fit rows
+        self.booster_, self.rounds_ = boosting.train_stopped(X, np.log1p(y), obj, self.params,
+                                                             rounds=self.ROUNDS)
         return self
 
     def calibrate(self, X: np.ndarray, y: np.ndarray) -> QuantileModel:
@@ -145,7 +151,8 @@ class QuantileModel(ModelKind):
     def meta(self) -> dict[str, Any]:
         return {"features": FEATURES, "extra_features": list(self.EXTRA),
                 "params": self.params, "alphas": self.alphas,
-                "conformal_shift": self.shift_, "budget_table": getattr(self, "budget_", None)}
+                "conformal_shift": self.shift_, "budget_table": getattr(self, "budget_", None),
+                "boosting": getattr(self, "rounds_", None)}
 
     @classmethod
     def load(cls, d: Path, meta: dict[str, Any]) -> QuantileModel:
