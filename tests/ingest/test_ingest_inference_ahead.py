@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from bench.bench_ingest import write_sacct
 from jobmedic.cli import app, ingest_cmd
+from jobmedic.ingest import ahead
 from jobmedic.knowledge import graphstore
 from jobmedic.knowledge import outcomes as outcomes_mod
 from jobmedic.knowledge.remedies import RemedyQueries
@@ -21,8 +22,13 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def sacct(tmp_path_factory):
     path = tmp_path_factory.mktemp("sacct") / "jobs.sacct"
-    write_sacct(path, 24_000, seed=21)  # about 5 MB: parsed ahead in a child process
+    write_sacct(path, 8_000, seed=21)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _parse_ahead_for_small_files(monkeypatch):
+    monkeypatch.setattr(ahead, "MIN_BYTES", 0)  # parsed ahead in a child process, as at 1M
 
 
 def _dump(db) -> dict[str, list]:

@@ -44,13 +44,13 @@ def _count_frames(monkeypatch) -> list[int]:
 def test_loads_in_parts_learn_row_for_row_what_the_inference_here_learns(tmp_path, taxonomy,
                                                                          monkeypatch):
     rb = rules(taxonomy)
-    rows = history(900, seed=5)
+    rows = history(600, seed=5)
     here, beside = Store(tmp_path / "here.db"), Store(tmp_path / "beside.db")
     calls = _count_frames(monkeypatch)
-    for lo in range(0, len(rows), 300):
-        here.upsert_jobs(rows[lo:lo + 300])
+    for lo in range(0, len(rows), 200):
+        here.upsert_jobs(rows[lo:lo + 200])
         infer_new_outcomes(here, rb, 72)
-        beside.upsert_jobs(rows[lo:lo + 300])
+        beside.upsert_jobs(rows[lo:lo + 200])
         ahead = InferenceAhead(beside.path, rb, 72)
         n = len(calls)
         ahead.start()
@@ -141,8 +141,8 @@ def test_a_bulk_load_with_the_inference_beside_its_end_makes_the_same_store(tmp_
     """The thread reads while the load's connection rebuilds the indexes it dropped; then a
     second file into the existing store (incremental inference, indexes kept)."""
     first, second = tmp_path / "a.sacct", tmp_path / "b.sacct"
-    write_sacct(first, 12_000, seed=11)
-    write_sacct(second, 6_000, seed=12, first_id=2_000_000, t0=1714521600 + 86_400)
+    write_sacct(first, 6_000, seed=11)
+    write_sacct(second, 3_000, seed=12, first_id=2_000_000, t0=1714521600 + 86_400)
     here = _load(tmp_path, taxonomy, "here", first, beside=False)
     beside = _load(tmp_path, taxonomy, "beside", first, beside=True)
     assert beside == here
