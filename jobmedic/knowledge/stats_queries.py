@@ -87,6 +87,15 @@ class StatsQueries(OrphanEventQueries, Queries):
             cache[key] = driver(self.conn, lo, hi, keyed, outcome)
         return cache[key]
 
+    def _from(self, filters: dict[str, Any] | None, window: Any) -> str:
+        """job_from, or with a node filter the request's temp table of the node's window jobs
+        (a row per job on fn.node): its history read once a request, not once an hourly bin."""
+        node = (filters or {}).get("node")
+        table = self._node_table([node], window) if node is not None else None
+        if table is None:
+            return job_from(filters)
+        return f"(SELECT rowid AS r, node FROM {table}) fn JOIN {table} j ON j.rowid = fn.r"
+
     def _keyed(self, dim: str, values: Sequence[str], window: Any, scope: Sequence[str] | None,
                filters: dict[str, Any] | None) -> tuple[str, str, str, list[Any]]:
         """FROM clause, entity expression, WHERE clause (the entities named in it) and its
@@ -229,7 +238,7 @@ class StatsQueries(OrphanEventQueries, Queries):
         multiples of step; key = bin start). Up to `max_bins` bins, one range query per bin
         over the state-led covering index (no sort of the window's rows); more, one GROUP BY."""
         where, args = self.window_where(window, scope, filters)
-        frm = job_from(filters)
+        frm = self._from(filters, window)
         first = (int(window.start) // step) * step
         edges = list(range(first, int(window.end), step))
         if len(edges) > max_bins:
@@ -281,11 +290,7 @@ class StatsQueries(OrphanEventQueries, Queries):
         if failures_only:  # the failure states' index ranges only (not the completed rows)
             where += f" AND {_F}"
         order = "failures DESC, jobs DESC" if dim not in ("day", "hour", "dow") else "key"
-        frm = job_from(filters)
-        node = (filters or {}).get("node")
-        table = self._node_table([node], window) if node is not None else None
-        if table is not None:  # one row per job on fn.node (= ?, in where)
-            frm = f"(SELECT rowid AS r, node FROM {table}) fn JOIN {table} j ON j.rowid = fn.r"
+        frm = self._from(filters, window)
         sql = (f"SELECT {DIMENSIONS[dim]} AS key, {agg} FROM {frm} WHERE {where} "
                f"GROUP BY key ORDER BY {order}")
         if limit:
