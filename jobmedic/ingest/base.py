@@ -158,11 +158,10 @@ def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
                on_loaded: Callable[[], None] | None = None) -> IngestSummary:
     """Stream `path` through `reader` into the store, one transaction per batch.
 
-    `on_loaded` is called once the reader has ended and its last batch is committed, before
-    the after-load work on this connection (linking events, the graph and rollup refresh, the
-    index rebuild of a bulk load, which SQLite runs with the GIL released): a caller may start
-    reading the loaded rows there on a thread and connection of its own (the after-ingest
-    inference does: app.after_ingest_ahead).
+    `on_loaded` is called once the load is committed and its events, graph and rollups are
+    refreshed, before the index rebuild of a bulk load (which SQLite runs with the GIL
+    released): a caller may start reading the loaded rows there on a thread and connection of
+    its own (the after-ingest inference does: app.after_ingest_ahead).
 
     A record never stops the file: the readers turn what they cannot use into rejects, and a
     batch the store refuses is written row by row (the rows it still refuses are rejects).
@@ -199,8 +198,6 @@ def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
             last = Batch()
             _add_guard_rejects(last, guard, reader.name, path)
             _write_batch(store, last, ctx, summary, reader.name)
-        if on_loaded is not None and run_id is not None:
-            on_loaded()
         if guard.error is not None:
             raise _Truncated(f"{path}: compressed data ends early or is corrupt ({guard.error}) "
                              f"after line {guard.lines}; the complete records before it were "
@@ -211,6 +208,10 @@ def run_ingest(store: Store, reader: Reader, path: str, ctx: IngestContext,
         # the per-day rollups follow the load (only the rows it touched; knowledge/rollups.py);
         # a store whose rollups were never built builds them on its first window read instead
         store.refresh_rollups()
+        if on_loaded is not None and run_id is not None:
+            # after the Python-heavy refreshes: beside the index rebuild (SQLite, no GIL), a
+            # thread's pandas work does not hold up this one between statements
+            on_loaded()
         if accepted == 0 and (summary.rejected or not summary.read):
             summary.status = "failed"
             summary.error = (f"{path}: nothing usable was read ({summary.read:,} records read, "

@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 from bench.bench_ingest import write_sacct
 from jobmedic.cli import app, ingest_cmd
 from jobmedic.ingest import ahead
-from jobmedic.knowledge import graphstore
 from jobmedic.knowledge import outcomes as outcomes_mod
 from jobmedic.knowledge.remedies import RemedyQueries
 from jobmedic.knowledge.store import Store, expected_indexes
@@ -95,11 +94,20 @@ def test_an_error_on_the_thread_is_the_error_of_the_command(tmp_path, sacct, mon
 
 
 def test_an_interrupted_load_leaves_no_thread_behind(tmp_path, sacct, monkeypatch):
-    def interrupted(self, *a, **kw):  # Ctrl-C after the last batch, the thread started
+    real, real_start, started = Store.rebuild_indexes, outcomes_mod.InferenceAhead.start, []
+
+    def start(self):
+        started.append(self)
+        real_start(self)
+
+    def interrupted(self, *a, **kw):  # Ctrl-C as the rebuild ends, the thread started
+        real(self, *a, **kw)
         raise KeyboardInterrupt
-    monkeypatch.setattr(graphstore.PersistedGraph, "refresh", interrupted)
+    monkeypatch.setattr(outcomes_mod.InferenceAhead, "start", start)
+    monkeypatch.setattr(Store, "rebuild_indexes", interrupted)
     res = _ingest(tmp_path / "x.db", sacct, monkeypatch, beside=True)
     assert res.exit_code == 130
+    assert started and started[0]._thread is not None  # it ran beside the rebuild
     assert "interrupted" in res.stderr
     assert not [t for t in threading.enumerate() if t.name == "jobmedic-inference-ahead"]
     got = _dump(tmp_path / "x.db")
