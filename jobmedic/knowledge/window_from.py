@@ -69,9 +69,11 @@ def driver(conn: Any, lo: int, hi: int, keyed: Sequence[tuple[str, Sequence[Any]
 
     counts = [count(col, values, cap) for col, values in keyed]
     n = min(counts)
-    if outcome and (n >= cap or conn.execute(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE end_time >= ? AND end_time < ? "
-            "LIMIT ?)", (lo, hi, ratio * n + 1)).fetchone()[0] <= ratio * n):
+    if outcome and (n >= cap or conn.execute(  # the entries a window-index read would pass
+            "SELECT COUNT(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_window WHERE state IN "
+            "('completed', 'failed', 'timeout', 'oom', 'node_fail', 'preempted', 'pending') AND "
+            "event_time >= ? AND event_time < ? LIMIT ?)",
+            (lo, hi, ratio * n + 1)).fetchone()[0] <= ratio * n):
         return None
     if n >= cap and len(keyed) > 1:
         counts = [count(col, values, 50 * cap) for col, values in keyed]
