@@ -60,7 +60,11 @@ class VocabQueries(Queries):
 
     def resolve(self, kind: str, name: str, scope: Sequence[str] | None = None) -> str:
         """The stored spelling of `name` (exact, then case-insensitive); NotFound with the
-        closest known names otherwise. Names outside the scope are treated as unknown."""
+        closest known names otherwise. Names outside the scope are treated as unknown.
+        A name a job in scope carries is found by its index first (the listing of every
+        known name reads the whole table: 22 s for a project's users in a 10M store)."""
+        if kind in VOCAB and name and self._in_jobs(kind, name, scope):
+            return name
         known = self.known(kind, scope)
         if name in known:
             return name
@@ -69,6 +73,18 @@ class VocabQueries(Queries):
             return lower[name.lower()]
         closest = get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)
         raise NotFound(kind, name, known, [lower[c] for c in closest])
+
+    def _in_jobs(self, kind: str, name: str, scope: Sequence[str] | None) -> bool:
+        """Whether a job in scope carries exactly `name` (one index seek, mostly)."""
+        where, params = scope_clause(scope, "j.project")
+        if kind == "node":
+            sql = ("SELECT 1 FROM job_nodes n JOIN jobs j ON j.cluster = n.cluster AND "
+                   f"j.job_id = n.job_id WHERE n.node = ? AND {where} LIMIT 1"
+                   if scope is not None else "SELECT 1 FROM job_nodes n WHERE n.node = ? LIMIT 1")
+        else:
+            sql = f"SELECT 1 FROM jobs j WHERE j.{VOCAB[kind][1]} = ? AND {where} LIMIT 1"
+        return self.conn.execute(sql, [name, *(params if scope is not None else [])]
+                                 ).fetchone() is not None
 
     def get_job(self, job_id: str, cluster: str | None = None,
                 scope: Sequence[str] | None = None) -> dict[str, Any] | None:

@@ -213,3 +213,30 @@ def test_filtered_reads_equal_the_plain_query(store, plain, monkeypatch, force):
         assert got == want, (force, w, scope, filters)
         if force == "auto":
             assert _answers(store, StatsQueries(store._db), w, scope, filters) == want
+
+
+def test_a_filter_name_in_scope_resolves_without_listing_every_name(store, monkeypatch):
+    """resolve() finds a name a job in scope carries by its index, without the listing of
+    every known name (which read the whole table); out of scope, misspelt or differently
+    cased names still go through the listing: the same answers as before."""
+    from jobmedic.knowledge.errors import NotFound
+
+    v = store.vocab
+    real = type(v).known
+    listed: list[str] = []
+    monkeypatch.setattr(type(v), "known", lambda self, kind, scope=None, limit=100_000: (
+        listed.append(kind), real(self, kind, scope, limit))[1])
+    for kind, name, scope in (("user", "u1", None), ("user", "u2", ["p1", "p3"]),
+                              ("queue", "q2", ["p2"]), ("image", "i1", None),
+                              ("project", "p3", ["p3"]), ("cluster", "c2", None),
+                              ("name", "n4", ["p1"]), ("node", "n2", None),
+                              ("node", "n3", ["p2"])):
+        assert v.resolve(kind, name, scope) == name
+    assert listed == []
+    assert v.resolve("user", "U1") == "u1" and listed == ["user"]  # case: through the listing
+    with pytest.raises(NotFound):
+        v.resolve("project", "p1", ["p2"])  # a name outside the scope stays unknown
+    with pytest.raises(NotFound):
+        v.resolve("user", "u9")
+    with pytest.raises(NotFound):
+        v.resolve("node", "n1", [])
