@@ -6,18 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from jobmedic.knowledge.db import scope_clause
+from jobmedic.knowledge.db import rows_of, scope_clause
 
 #: Event dimensions -> failure_events column (whitelisted: never free SQL).
 EVENT_DIMS = {"project": "project", "user": "user", "image": "container_image",
               "node": "node_name", "cluster": "cluster", "failure_type": "failure_type",
               "template": "template_id", "day": "timestamp / 86400 * 86400"}
-
-
-def rows_of(cur: Any) -> list[dict[str, Any]]:
-    """A cursor's rows as dicts of its column names."""
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
 class OrphanEventQueries:

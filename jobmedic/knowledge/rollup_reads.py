@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from jobmedic.knowledge.db import Db, Queries, scope_clause
+from jobmedic.knowledge.db import Db, Queries, rows_of, scope_clause
 from jobmedic.knowledge.rollups import (
     DAY,
     HOUR,
@@ -43,11 +43,6 @@ def split(start: int, end: int, step: int) -> tuple[tuple[int, int] | None, list
     if lo >= hi:
         return None, [(start, end)] if start < end else []
     return (lo, hi), [(a, b) for a, b in ((start, lo), (hi, end)) if a < b]
-
-
-def _rows(cur: Any) -> list[dict[str, Any]]:
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
 def _active(filters: dict[str, Any] | None) -> dict[str, Any]:
@@ -208,7 +203,7 @@ class RollupReads(Queries):
                f"COUNT(DISTINCT CASE WHEN failures > 0 THEN NULLIF(project, {NUL}) END) AS projects, "
                f"COUNT(DISTINCT CASE WHEN failures > 0 THEN NULLIF(failure_type, {NUL}) END) "
                f"AS types, SUM(cancelled) AS cancelled FROM ({u[0]})")
-        out = _rows(self.conn.execute(sql, u[1]))[0]
+        out = rows_of(self.conn.execute(sql, u[1]))[0]
         return {k: (v or 0) for k, v in out.items()}
 
     def window_failures(self, window: Any, scope: Sequence[str] | None,
@@ -228,7 +223,7 @@ class RollupReads(Queries):
         keys = ", ".join(f"NULLIF({k}, {NUL}) AS {k}" for k in ("project", "user", "image", "queue"))
         sql = (f"SELECT {keys}, SUM(jobs) AS jobs, SUM(failures) AS failures, {_LOST} FROM ({u[0]}) "
                f"GROUP BY 1, 2, 3, 4 HAVING SUM(jobs) > 0")
-        return _rows(self.conn.execute(sql, u[1]))
+        return rows_of(self.conn.execute(sql, u[1]))
 
     def rate_by(self, dim: str, window: Any, scope: Sequence[str] | None,
                 filters: dict[str, Any] | None = None, limit: int | None = None,
@@ -246,7 +241,7 @@ class RollupReads(Queries):
                f"{_USERS} AS users FROM ({u[0]}) GROUP BY key HAVING SUM(jobs) > 0 ORDER BY {order}")
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return _rows(self.conn.execute(sql, u[1]))
+        return rows_of(self.conn.execute(sql, u[1]))
 
     def breakdown(self, dim: str, values: Sequence[str], by: str, window: Any,
                   scope: Sequence[str] | None, filters: dict[str, Any] | None = None
@@ -263,7 +258,7 @@ class RollupReads(Queries):
         sql = (f"SELECT NULLIF({dim}, {NUL}) AS entity, {key} AS key, SUM(jobs) AS jobs, "
                f"SUM(failures) AS failures, SUM(failures) * 1.0 AS wfailures FROM ({u[0]}) "
                f"GROUP BY entity, key HAVING SUM(jobs) > 0")
-        return _rows(self.conn.execute(sql, u[1]))
+        return rows_of(self.conn.execute(sql, u[1]))
 
     def binned(self, window: Any, scope: Sequence[str] | None,
                filters: dict[str, Any] | None = None, step: int = 3600, max_bins: int = 400
@@ -287,7 +282,7 @@ class RollupReads(Queries):
             return None
         sql = (f"SELECT {bucket} AS key, SUM(jobs) AS jobs, SUM(failures) AS failures, {_LOST} "
                f"FROM ({u[0]}) GROUP BY key HAVING SUM(jobs) > 0 ORDER BY key")
-        return _rows(self.conn.execute(sql, u[1]))
+        return rows_of(self.conn.execute(sql, u[1]))
 
     def node_rates(self, window: Any, scope: Sequence[str] | None,
                    filters: dict[str, Any] | None = None, limit: int | None = None,
@@ -319,4 +314,4 @@ class RollupReads(Queries):
             args = [*u[1], *f[1]]
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return _rows(self.conn.execute(sql, args))
+        return rows_of(self.conn.execute(sql, args))

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from jobmedic.core.timeutil import Window
-from jobmedic.knowledge.db import Queries, scope_clause
-from jobmedic.knowledge.orphan_queries import OrphanEventQueries, rows_of
+from jobmedic.knowledge.db import Queries, rows_of, scope_clause
+from jobmedic.knowledge.orphan_queries import OrphanEventQueries
 from jobmedic.knowledge.rollup_reads import rolled, rollup_reads
 from jobmedic.knowledge.window_from import (
     FILTERS,
