@@ -127,13 +127,13 @@ def _reference_rows(s: Store, w: Window, scope: Any, filters: dict[str, Any]) ->
     return sorted(r[0] for r in s.conn.execute(f"SELECT j.rowid FROM {frm} WHERE {where}", args))
 
 
-@pytest.mark.parametrize("w,scope,filters", CASES)
+@pytest.mark.parametrize("w,scope,filters",
+                         [c for c in CASES if any(k in TIMED for k in c[2])])
 def test_each_form_of_the_timed_window_selects_the_same_jobs(store, w, scope, filters):
     """timed_window driven by each entity's index, and through the window index, against
-    the plain event_time range: the same job rows (failures without an end included)."""
+    the plain event_time range: the same job rows (failures without an end included). Cases
+    filtering only by cluster or node have no (entity, end_time) form to drive."""
     keyed = [(TIMED[k], [v]) for k, v in filters.items() if k in TIMED]
-    if not keyed:
-        pytest.skip("no entity with an (entity, end_time) index in this case")
     extra = {k: v for k, v in filters.items() if k not in TIMED and k != "node"}
     ex_where = " AND ".join(f"{FILTERS[k]} = ?" for k in extra) or "1"
     sc, sargs = scope_clause(scope, "j.project")
