@@ -59,3 +59,21 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (it sits beside the checkout)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def frame_threads(monkeypatch) -> list[str]:
+    """The thread's name at each `RemedyQueries.touched_frame` call: the after-ingest
+    inference reads its frame on the main thread, or on InferenceAhead's own."""
+    import threading
+
+    from jobmedic.knowledge.remedies import RemedyQueries
+
+    names: list[str] = []
+    real = RemedyQueries.touched_frame
+
+    def named(self, *a, **kw):
+        names.append(threading.current_thread().name)
+        return real(self, *a, **kw)
+    monkeypatch.setattr(RemedyQueries, "touched_frame", named)
+    return names

@@ -12,7 +12,6 @@ from bench.bench_ingest import write_sacct
 from jobmedic.cli import app, ingest_cmd
 from jobmedic.ingest import ahead
 from jobmedic.knowledge import outcomes as outcomes_mod
-from jobmedic.knowledge.remedies import RemedyQueries
 from jobmedic.knowledge.store import Store, expected_indexes
 
 runner = CliRunner()
@@ -49,20 +48,10 @@ def _ingest(db, sacct, monkeypatch, beside: bool):
         return runner.invoke(app, ["--db", str(db), "ingest", "slurm", str(sacct)])
 
 
-def _frame_threads(monkeypatch) -> list[str]:
-    names: list[str] = []
-    real = RemedyQueries.touched_frame
-
-    def named(self, *a, **kw):
-        names.append(threading.current_thread().name)
-        return real(self, *a, **kw)
-    monkeypatch.setattr(RemedyQueries, "touched_frame", named)
-    return names
-
-
 def test_the_command_makes_the_store_the_inference_after_the_load_makes(tmp_path, sacct,
-                                                                        monkeypatch):
-    names = _frame_threads(monkeypatch)
+                                                                        monkeypatch,
+                                                                        frame_threads):
+    names = frame_threads
     after = _ingest(tmp_path / "after.db", sacct, monkeypatch, beside=False)
     assert after.exit_code == 0, after.output
     assert names == ["MainThread"]

@@ -5,7 +5,6 @@ inference run again; an error in the thread is raised in the caller, with nothin
 from __future__ import annotations
 
 import sqlite3
-import threading
 
 import pytest
 
@@ -30,23 +29,12 @@ def _rows(s: Store) -> dict[str, list]:
     return got
 
 
-def _count_frames(monkeypatch) -> list[int]:
-    calls: list[int] = []
-    real = RemedyQueries.touched_frame
-
-    def counted(self, *a, **kw):
-        calls.append(threading.get_ident())
-        return real(self, *a, **kw)
-    monkeypatch.setattr(RemedyQueries, "touched_frame", counted)
-    return calls
-
-
 def test_loads_in_parts_learn_row_for_row_what_the_inference_here_learns(tmp_path, taxonomy,
-                                                                         monkeypatch):
+                                                                         frame_threads):
     rb = rules(taxonomy)
     rows = history(600, seed=5)
     here, beside = Store(tmp_path / "here.db"), Store(tmp_path / "beside.db")
-    calls = _count_frames(monkeypatch)
+    calls = frame_threads
     for lo in range(0, len(rows), 200):
         here.upsert_jobs(rows[lo:lo + 200])
         infer_new_outcomes(here, rb, 72)
@@ -56,7 +44,7 @@ def test_loads_in_parts_learn_row_for_row_what_the_inference_here_learns(tmp_pat
         ahead.start()
         out = infer_new_outcomes(beside, rb, 72, ahead=ahead)
         assert len(calls) == n + 1  # the thread's frame and plan were used, not read again
-        assert calls[-1] != threading.get_ident()
+        assert calls[-1] == "jobmedic-inference-ahead"  # read on the thread, not here
         assert out.jobs_scanned == ahead.result().scanned > 0 and ahead.used
     assert _rows(beside) == _rows(here)
     assert learned(here)[0]
