@@ -137,6 +137,18 @@ def _bd0(x: np.ndarray, m: np.ndarray) -> np.ndarray:
     return out
 
 
+def _log_every(n: np.ndarray, hit: np.ndarray, miss: np.ndarray) -> np.ndarray:
+    """log(hit ** n): the log density at an edge of the binomial, k = 0 (hit = q, miss = p)
+    or k = n (hit = p, miss = q); by the deviance form where `miss` is small (Loader)."""
+    import numpy as np
+    small = miss < 0.1
+    v = np.empty(n.shape, np.longdouble)
+    if small.any():
+        v[small] = -_bd0(n[small], n[small] * hit[small]) - n[small] * miss[small]
+    v[~small] = n[~small] * np.log(hit[~small])
+    return v
+
+
 def _dbinom(k: np.ndarray, n: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """The binomial density at k of n trials with success probability p (q = 1 - p), for real
     0 <= k <= n, by Loader's saddle-point expansion (relative precision in the far tails)."""
@@ -154,21 +166,9 @@ def _dbinom(k: np.ndarray, n: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.nd
         atn = rest & (k == n) & ~at0
         mid = rest & ~at0 & ~atn
         if at0.any():
-            nn, pp, qq = n[at0], p[at0], q[at0]
-            small = pp < 0.1
-            v = np.empty(nn.shape, np.longdouble)
-            if small.any():
-                v[small] = -_bd0(nn[small], nn[small] * qq[small]) - nn[small] * pp[small]
-            v[~small] = nn[~small] * np.log(qq[~small])
-            lc[at0] = np.where(nn == 0, 0.0, v)
+            lc[at0] = np.where(n[at0] == 0, 0.0, _log_every(n[at0], q[at0], p[at0]))
         if atn.any():
-            nn, pp, qq = n[atn], p[atn], q[atn]
-            small = qq < 0.1
-            v = np.empty(nn.shape, np.longdouble)
-            if small.any():
-                v[small] = -_bd0(nn[small], nn[small] * pp[small]) - nn[small] * qq[small]
-            v[~small] = nn[~small] * np.log(pp[~small])
-            lc[atn] = v
+            lc[atn] = _log_every(n[atn], p[atn], q[atn])
         if mid.any():
             kk, nn, pp, qq = k[mid], n[mid], p[mid], q[mid]
             lc[mid] = (_stirlerr(nn) - _stirlerr(kk) - _stirlerr(nn - kk)
