@@ -201,14 +201,14 @@ class LiveQueries(Queries):
         queries: a job counts at its event_time, cancelled jobs are left out of both counts,
         an unschedulable pod is a failure; read from the covering window index alone."""
         from jobmedic.knowledge.stats_queries import FAILED_SQL
+        from jobmedic.knowledge.window_from import OUTCOME_STATES_SQL
 
         proj = "project" if by == "project" else "NULL"
         failed = (f"(state IN {FAILED_SQL} OR (state = 'pending' "
                   f"AND failure_type = 'scheduling'))")
         rows = self.conn.execute(
             f"SELECT cluster, {proj}, (event_time - ?) / ?, COUNT(*), SUM({failed}) "
-            f"FROM jobs WHERE state IN ('completed', 'failed', 'timeout', "
-            f"'oom', 'node_fail', 'preempted', 'pending') AND (state != 'pending' OR "
+            f"FROM jobs WHERE state IN {OUTCOME_STATES_SQL} AND (state != 'pending' OR "
             f"failure_type = 'scheduling') AND event_time >= ? AND event_time < ? "
             f"GROUP BY 1, 2, 3", (since, max(int(bucket_s), 1), since, until)).fetchall()
         return [(r[0], r[1], int(r[2]), int(r[3]), int(r[4] or 0)) for r in rows]

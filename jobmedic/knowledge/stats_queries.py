@@ -22,6 +22,7 @@ from jobmedic.knowledge.rollup_reads import rolled, rollup_reads
 from jobmedic.knowledge.window_from import (
     FILTERS,
     NODE_WEIGHT,
+    OUTCOME_STATES_SQL,
     TIMED,
     driver,
     job_from,
@@ -133,8 +134,7 @@ class StatsQueries(OrphanEventQueries, Queries):
         sql = [first, where]
         args += params
         if outcome:
-            sql.append("j.state IN ('completed', 'failed', 'timeout', 'oom', 'node_fail', "
-                       f"'preempted', 'pending') AND {_NOT_WAITING}")
+            sql.append(f"j.state IN {OUTCOME_STATES_SQL} AND {_NOT_WAITING}")
         for key, value in filters.items():
             if key in FILTERS:
                 sql.append(f"{FILTERS[key]} = ?")

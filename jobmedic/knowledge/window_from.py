@@ -9,6 +9,10 @@ from typing import Any
 #: Entity filters -> SQL column over the jobs alias `j` (whitelisted: never free SQL).
 FILTERS = {"project": "j.project", "user": "j.user", "image": "j.image", "queue": "j.queue",
            "cluster": "j.cluster"}
+#: The states an outcome scan counts (finished jobs, and pending ones that failed to
+#: schedule): the leading column range of the jobs_window index.
+OUTCOME_STATES_SQL = ("('completed', 'failed', 'timeout', 'oom', 'node_fail', 'preempted', "
+                      "'pending')")
 #: The entity columns with an (entity, end_time) index: a window of one entity's jobs is a
 #: range of it (the window index leads with the state, so it cannot serve an entity).
 TIMED = {"project": "j.project", "user": "j.user", "image": "j.image", "queue": "j.queue",
@@ -71,8 +75,7 @@ def driver(conn: Any, lo: int, hi: int, keyed: Sequence[tuple[str, Sequence[Any]
     n = min(counts)
     if outcome and (n >= cap or conn.execute(  # the entries a window-index read would pass
             "SELECT COUNT(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_window WHERE state IN "
-            "('completed', 'failed', 'timeout', 'oom', 'node_fail', 'preempted', 'pending') AND "
-            "event_time >= ? AND event_time < ? LIMIT ?)",
+            f"{OUTCOME_STATES_SQL} AND event_time >= ? AND event_time < ? LIMIT ?)",
             (lo, hi, ratio * n + 1)).fetchone()[0] <= ratio * n):
         return None
     if n >= cap and len(keyed) > 1:
