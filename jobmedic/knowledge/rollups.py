@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 from jobmedic.knowledge.db import Queries
+from jobmedic.knowledge.window_from import OUTCOME_STATES_SQL
 
 #: Bump when a rollup's definition changes: the tables are rebuilt on next use.
 ROLLUP_VERSION = 2
@@ -42,8 +43,7 @@ _ROW_COLS = ("cluster", "job_id", "state", "failure_type", "project", "user", "i
              "event_time", "elapsed_s", "req_cpus", "req_gpus", "n_nodes")
 #: Membership (alias s over a relation with _ROW_COLS): the same rules as stats_queries.
 _WAITS = "(s.state != 'pending' OR s.failure_type = 'scheduling')"
-EXPOSED = (f"(s.state IN ('completed', 'failed', 'timeout', 'oom', 'node_fail', 'preempted', "
-           f"'pending') AND {_WAITS})")
+EXPOSED = f"(s.state IN {OUTCOME_STATES_SQL} AND {_WAITS})"
 FAILED = f"(s.state IN ('failed', 'timeout', 'oom', 'node_fail', 'preempted', 'pending') AND {_WAITS})"
 CANCELLED = "(s.state = 'cancelled')"
 JOB_KEYS = ("project", "user", "image", "queue", "failure_type")
