@@ -24,11 +24,17 @@ TREE_PARAMS = {"max_depth": 6, "eta": 0.05, "min_child_weight": 5.0, "subsample"
 TRAINER: ContextVar[Callable[..., xgb.Booster] | None] = ContextVar("boosting_trainer", default=None)
 
 
-def train(X: np.ndarray, y: np.ndarray, objective: dict[str, Any], params: dict[str, Any],
-          nthread: int = 2) -> xgb.Booster:
+def _xgb_params(objective: dict[str, Any], params: dict[str, Any], nthread: int
+                ) -> tuple[dict[str, Any], int]:
+    """(XGBoost's parameters, rounds): TREE_PARAMS under `params`, with the objective."""
     p = dict(TREE_PARAMS) | {"nthread": nthread} | dict(params)
     rounds = int(p.pop("num_boost_round"))
-    p |= objective | {"tree_method": "hist", "verbosity": 0, "seed": 0}
+    return p | objective | {"tree_method": "hist", "verbosity": 0, "seed": 0}, rounds
+
+
+def train(X: np.ndarray, y: np.ndarray, objective: dict[str, Any], params: dict[str, Any],
+          nthread: int = 2) -> xgb.Booster:
+    p, rounds = _xgb_params(objective, params, nthread)
     trainer = TRAINER.get()
     if trainer is not None:
         return trainer(p, X, y, rounds)
@@ -88,9 +94,7 @@ def train_stopped(X: np.ndarray, y: np.ndarray, objective: dict[str, Any],
         return train(X, y, objective, params, nthread), {"rounds": rounds, "early_stopping": None}
     alphas = np.atleast_1d(np.asarray(objective["quantile_alpha"], float))
     cut = int(len(y) * (1 - ES_FRACTION))
-    p = dict(TREE_PARAMS) | {"nthread": nthread} | dict(params)
-    p.pop("num_boost_round")
-    p |= objective | {"tree_method": "hist", "verbosity": 0, "seed": 0, "disable_default_eval_metric": 1}
+    p = _xgb_params(objective, params, nthread)[0] | {"disable_default_eval_metric": 1}
     curve: list[np.ndarray] = []
     xgb.train(p, xgb.DMatrix(X[:cut], label=y[:cut], missing=np.nan),
               num_boost_round=ES_MAX_ROUNDS,
