@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 _SERVERS: dict[tuple[int, str, float], GnnServer] = {}
 
+
 def server(store: Store, models_dir: str) -> tuple[GnnServer | None, str]:
     """The scorer for the store's current gnn model and state, or (None, why not)."""
     from jobmedic.knowledge.errors import ModelError
