@@ -1,0 +1,211 @@
+"""How the kill budget of the recommended --time is spent (issue 18 item 1, seventh pass), on
+the RICC VALIDATION slice only (the split of bench/eval_ricc_choices.py and
+`bench.eval_ricc_runtime --validate`; the test slice is never read).
+
+One booster fit (about 70-110 s CPU, one XGBoost thread), cached as .npy under `--cache`
+(default /tmp/jobmedic-alloc) so that every rule below is scored in seconds; then, with the
+retry-budget tables recalibrated daily on the last 5,000 ended jobs (the deployed mode,
+models/runtime_rolling.py) and with the static table of the calibration slice:
+
+- `limit`: the current rule, two tiers by the user's limit (12 h) with a budget each;
+- `cpus`, `core_hours`: two tiers by the CPU count (4, 8, 16, 32) or the requested core-hours
+  (24, 72, 240), every pair of budgets from the grid;
+- `lagrange`: each job takes the budget b of the conformal grid (<= 10 %) that minimises
+  cpus x min(t_j(b), limit) + lambda x b x mean(cpus x limit), lambda set on the CALIBRATION
+  slice (its jobs, the static table) so that the share of them killed is the target K;
+- `mondrian`: the limit tiers with a budget table per tier (each tier's own residuals).
+
+Each rule: jobs killed, requested core-hours saved, and saved net of the retries (a killed run
+reruns at the user's limit). The selection rule was fixed before any figure (docs/models.md,
+"issue 18, seventh pass"): recalibrated daily, qualify at <= 4.5 % killed, take the most saved;
+it replaces the current rule only if it saves >= 2 points more.
+
+    .venv/bin/python -m bench.eval_ricc_alloc [--cache DIR] [--out FILE.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.eval_common import DATA, OUT, store_for
+from jobmedic.models import conformal, runtime, runtime_rolling, training
+from jobmedic.models.features import FEATURES
+
+BUDGETS = [b for b in conformal.GRID if b <= 0.1]
+ARRAYS = ["raw", "y", "tl", "cpus", "sub", "resid", "ends", "pool_tl", "pool_cpus",
+          "cal_top", "cal_y", "cal_tl", "cal_cpus", "static_shifts"]
+
+
+def build_cache(cache: Path) -> dict:
+    """Fit and calibrate once on the validation split; store what every rule needs."""
+    s = store_for("ricc", "swf", DATA / "pwa_ricc" / "RICC-2010-2.swf.gz", cluster="ricc")
+    frame = training._positional(training.load(s))
+    df = frame[0]
+    mask, y = runtime.labels(df)
+    sub, end = df["submit_time"].to_numpy(float), df["end_time"].to_numpy(float)
+    subs = np.sort(sub[mask])
+    until = subs[int(len(subs) * 0.7)]
+    tr = np.sort(sub[mask & (sub < until) & (end < until)])
+    cut = tr[int(len(tr) * 0.8)]
+    lab = np.flatnonzero(mask & (sub < cut) & (end < cut))
+    lab = lab[np.argsort(sub[lab], kind="stable")]
+    fit, cal = lab[:int(len(lab) * 0.8)], lab[int(len(lab) * 0.8):]
+    ev = np.flatnonzero(mask & (sub >= cut) & (sub < until))
+    m = runtime.RuntimeModel({"nthread": 1})
+    c0 = time.process_time()
+    m.fit(m.inputs(frame, fit), y[fit]).calibrate(m.inputs(frame, cal), y[cal])
+    fit_cpu = time.process_time() - c0
+    tl_all, cpus_all = df["timelimit_s"].to_numpy(float), df["req_cpus"].to_numpy(float)
+    pool = runtime_rolling.pool(df, mask, float(sub[cal[0]]), float(np.max(sub[ev])))
+    top = int(np.argmax(m.alphas))
+    cal_raw = m._raw(m.inputs(frame, cal))
+    arrays = {"raw": m._raw(m.inputs(frame, ev)), "y": y[ev], "tl": tl_all[ev], "cpus": cpus_all[ev],
+              "sub": sub[ev], "resid": runtime_rolling.residuals(m, m.inputs(frame, pool), y[pool]),
+              "ends": end[pool], "pool_tl": tl_all[pool], "pool_cpus": cpus_all[pool],
+              "cal_top": cal_raw[:, top], "cal_y": y[cal], "cal_tl": tl_all[cal],
+              "cal_cpus": cpus_all[cal],
+              "static_shifts": np.array([conformal.shift_for(m.budget_, b) for b in BUDGETS], float)}
+    cache.mkdir(parents=True, exist_ok=True)
+    for k, v in arrays.items():
+        np.save(cache / f"{k}.npy", np.asarray(v, float))
+    info = {"fit": len(fit), "calibration": len(cal), "validation": len(ev), "pool": len(pool),
+            "fit_cpu_s": round(fit_cpu, 1), "features": len(FEATURES)}
+    (cache / "info.json").write_text(json.dumps(info))
+    return info
+
+
+def load_cache(cache: Path) -> dict:
+    return {k: np.load(cache / f"{k}.npy") for k in ARRAYS}
+
+
+def effect(y, tl, cpus, rec) -> dict:
+    """Killed share, requested core-hours saved and saved net of the retries (a killed run
+    reruns at the user's limit), as runtime.walltime_effect counts them."""
+    ok = np.isfinite(tl) & (tl > 0)
+    c = np.where(np.isfinite(cpus) & (cpus > 0), cpus, 1)
+    req = float(np.sum((tl * c)[ok]))
+    killed = y > rec
+    return {"killed_%": round(100 * float(np.mean(killed)), 2),
+            "saved_%": round(100 * (1 - float(np.sum((rec * c)[ok])) / req), 2),
+            "saved_net_%": round(100 * (1 - float(np.sum((np.where(killed, rec + tl, rec) * c)[ok]))
+                                        / req), 2)}
+
+
+def best(cands: list[dict], cap: float = 4.5) -> dict | None:
+    ok = [c for c in cands if c["killed_%"] <= cap]
+    return max(ok, key=lambda c: c["saved_%"]) if ok else None
+
+
+def pairs(d, t, split, name: str, param) -> list[dict]:
+    """Every (low, high) budget pair for the two groups of `split` (True = the high group)."""
+    return [effect(d["y"], d["tl"], d["cpus"], runtime.budget_time(np.where(split, t[bh], t[bl]), d["tl"]))
+            | {"rule": name, "param": param, "budget_low": bl, "budget_high": bh}
+            for bl in BUDGETS for bh in BUDGETS]
+
+
+def lagrange_pick(tb: np.ndarray, tl: np.ndarray, cpus: np.ndarray, lam: float,
+                  scale: float) -> np.ndarray:
+    """Per job the --time (budget_time) of the budget minimising
+    cpus x rec(b) / scale + lam x b; `tb` is jobs x BUDGETS of conformal times."""
+    rec = runtime.budget_time(tb, tl[:, None])
+    c = np.where(np.isfinite(cpus) & (cpus > 0), cpus, 1)
+    cost = c[:, None] * rec / scale + lam * np.asarray(BUDGETS)[None, :]
+    return rec[np.arange(len(rec)), np.argmin(cost, axis=1)]
+
+
+def lambda_for(kill: float, tb, y, tl, cpus, scale) -> float:
+    """The lambda (bisection on a log scale) at which the share of jobs killed is `kill`."""
+    lo, hi = 1e-4, 1e4
+    for _ in range(60):
+        mid = np.sqrt(lo * hi)
+        k = float(np.mean(y > lagrange_pick(tb, tl, cpus, mid, scale)))
+        lo, hi = (lo, mid) if k < kill else (mid, hi)  # kills fall as lambda grows
+    return float(np.sqrt(lo * hi))
+
+
+def rolling_times(d, rows, top) -> np.ndarray:
+    """jobs x BUDGETS conformal times from the daily-recalibrated tables of pool `rows`."""
+    _, bsh = runtime_rolling.online_shifts(d["resid"][rows][:, [3]], d["ends"][rows], d["sub"],
+                                           [0.95], [0.0], BUDGETS)
+    return np.stack([np.expm1(top + np.where(np.isfinite(bsh[b]), bsh[b], d["static_shifts"][i]))
+                     for i, b in enumerate(BUDGETS)], axis=1)
+
+
+def sweep(d: dict, info: dict) -> dict:
+    top = d["raw"][:, 3]
+    y, tl, cpus = d["y"], d["tl"], d["cpus"]
+    c = np.where(np.isfinite(cpus) & (cpus > 0), cpus, 1)
+    long_ = np.isfinite(tl) & (tl >= runtime.LONG_LIMIT_S)
+    every = np.arange(len(d["ends"]))
+    modes = {"recalibrated_daily": rolling_times(d, every, top),
+             "static": np.stack([np.expm1(top + s) for s in d["static_shifts"]], axis=1)}
+    cal_r = np.log1p(d["cal_y"]) - d["cal_top"]
+    ccal = np.where(np.isfinite(d["cal_cpus"]) & (d["cal_cpus"] > 0), d["cal_cpus"], 1)
+    scale = float(np.mean(ccal * d["cal_tl"]))
+    cal_tb = np.stack([np.expm1(d["cal_top"] + s) for s in d["static_shifts"]], axis=1)
+    out: dict = {"n": info, "budgets": BUDGETS, "scale_core_s": scale}
+    pool_long = np.isfinite(d["pool_tl"]) & (d["pool_tl"] >= runtime.LONG_LIMIT_S)
+    for mode, tb in modes.items():
+        t = {b: tb[:, i] for i, b in enumerate(BUDGETS)}
+        r: dict = {"current_limit_12h_1_5": effect(y, tl, cpus, runtime.tiered(t[0.01], t[0.05], tl)),
+                   "uniform": {f"{b:g}": effect(y, tl, cpus, runtime.budget_time(t[b], tl))
+                               for b in BUDGETS}, "families": {}}
+        fam = r["families"]
+        fam["limit"] = [best(pairs(d, t, np.isfinite(tl) & (tl >= h * 3600), "limit", h))
+                        for h in (6, 12, 24)]
+        fam["cpus"] = [best(pairs(d, t, c >= k, "cpus", k)) for k in (4, 8, 16, 32)]
+        fam["core_hours"] = [best(pairs(d, t, c * tl >= h * 3600, "core_hours", h))
+                             for h in (24, 72, 240)]
+        lam = []
+        for lm in np.geomspace(0.001, 1000, 61):
+            lam.append(effect(y, tl, cpus, lagrange_pick(tb, tl, cpus, lm, scale))
+                       | {"rule": "lagrange", "param": float(lm)})
+        fam["lagrange_validation_lambda"] = best(lam)
+        fam["lagrange_calibration_lambda"] = []
+        for k in (0.02, 0.03, 0.04, 0.05):
+            lm = lambda_for(k, cal_tb, d["cal_y"], d["cal_tl"], d["cal_cpus"], scale)
+            fam["lagrange_calibration_lambda"].append(
+                effect(y, tl, cpus, lagrange_pick(tb, tl, cpus, lm, scale))
+                | {"rule": "lagrange", "target_kill": k, "param": lm})
+        if mode == "recalibrated_daily":
+            ts, tlong = rolling_times(d, every[~pool_long], top), rolling_times(d, every[pool_long], top)
+        else:
+            tabs = [conformal.fit_table(cal_r[g]) for g in (d["cal_tl"] < runtime.LONG_LIMIT_S,
+                                                            d["cal_tl"] >= runtime.LONG_LIMIT_S)]
+            ts, tlong = (np.stack([np.expm1(top + conformal.shift_for(tab, b)) for b in BUDGETS], 1)
+                         for tab in tabs)
+        tm = {b: np.where(long_, tlong[:, i], ts[:, i]) for i, b in enumerate(BUDGETS)}
+        fam["mondrian_limit_12h"] = best(pairs(d, tm, long_, "mondrian_limit", 12))
+        r["all_qualifiers_best"] = best([x for v in fam.values() for x in (v if isinstance(v, list) else [v])
+                                         if x is not None])
+        out[mode] = r
+    perfect = np.ceil(y / 60) * 60 + 60
+    out["perfect_predictor"] = effect(y, tl, cpus, np.minimum(perfect, np.where(tl > 0, tl, np.inf)))
+    return out
+
+
+def main(argv: list[str]) -> dict:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cache", default="/tmp/jobmedic-alloc")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--build-only", action="store_true")
+    a = ap.parse_args(argv)
+    cache = Path(a.cache)
+    if not (cache / "info.json").exists():
+        print(json.dumps(build_cache(cache)))
+    if a.build_only:
+        return {}
+    out = sweep(load_cache(cache), json.loads((cache / "info.json").read_text()))
+    print(json.dumps(out, indent=1))
+    with open(a.out or OUT / "ricc_alloc.json", "w") as f:
+        json.dump(out, f, indent=1)
+    return out
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
