@@ -2,8 +2,9 @@
 
 The data has no scheduler fields: no submit time, no user, no per-job request. This
 evaluation-only loader fills a store through `Store.upsert_jobs` with what the data allows:
-job name = the biome lineage, user = its first three levels (the biome group), request = the
-MGnify production heuristic for the biome, peak = peak_mem_in_gbs; jobs are ordered by their
+job name = the biome lineage, user = its first three levels (the biome group), project = the
+run accession's block (a proxy for the study's submission; `STUDY_BLOCK`), request = the MGnify
+production heuristic for the biome, peak = peak_mem_in_gbs; jobs are ordered by their
 ERZ accession number (assigned in submission order) and spaced one hour apart, and their real
 wall-clock time gives the end, so history only holds jobs that would have finished. Input
 size exists for only 296 runs and is not used. Split: first 70 % by accession to train (its
@@ -17,7 +18,7 @@ minimum, per biome group (Mondrian) conformal, and a sliding calibration window 
 and, as a bound no method can claim, each base with the shift fitted on the scored slice itself
 (2 % under in hindsight). It never reads the test slice.
 
-    .venv/bin/python -m bench.eval_mgnify_memory [--validate]
+    .venv/bin/python -m bench.eval_mgnify_memory [--validate] [--block K|none]
 """
 from __future__ import annotations
 
@@ -33,9 +34,25 @@ from jobmedic.knowledge.store import Store
 from jobmedic.models import memory, training
 
 T0 = 1_600_000_000
+# project = the run accession's prefix and number // STUDY_BLOCK, a proxy for the study's
+# submission (chosen on validation in issue 18's seventh pass: bench/eval_mgnify_study.py);
+# `--block none` gives the loader before it (project "mgnify" for every job)
+STUDY_BLOCK = 50_000
 
 
-def load_store() -> Store:
+def study_block(run: pd.Series, k: int | None) -> pd.Series:
+    """The study proxy of each run accession: its prefix (ERR/SRR/DRR) and number // k
+    (consecutive run accessions usually come from one study's submission); "mgnify" for all
+    when k is None (the loader before issue 18's seventh pass)."""
+    if k is None:
+        return pd.Series("mgnify", index=run.index)
+    num = run.str.extract(r"(\d+)$")[0].astype(np.int64)
+    return run.str.extract(r"^([A-Z]+)")[0].fillna("") + ":" + (num // k).astype(str)
+
+
+def load_store(block: int | None = STUDY_BLOCK, name: str = "mgnify.db", image_block: int | None = None) -> Store:
+    """The store; `block` = K of the study proxy in `project` and `image_block` a second,
+    coarser one in `image` (`study_block`; None: no image)."""
     folder = DATA / "mgnify_metaspades"
     df = pd.read_csv(folder / "mgnify_metaspades_3.15.3_jobs_with_heuristic.csv")
     df = df[df["peak_mem_in_gbs"] > 0].copy()
@@ -45,14 +62,16 @@ def load_store() -> Store:
     lineage = df["lineage"].astype(str)
     rows = pd.DataFrame({
         "cluster": "mgnify", "job_id": df["primary_accession"], "name": lineage,
-        "user": lineage.str.split(":").str[:3].str.join(":"), "project": "mgnify",
+        "user": lineage.str.split(":").str[:3].str.join(":"),
+        "project": study_block(df["srr_id"].astype(str), block),
+        "image": None if image_block is None else study_block(df["srr_id"].astype(str), image_block),
         "queue": df["assembler"], "state": "completed", "raw_state": "COMPLETED",
         "submit_time": submit, "start_time": submit,
         "end_time": submit + df["wall_clock_seconds"].fillna(0).astype(np.int64),
         "elapsed_s": df["wall_clock_seconds"], "req_mem_mb": df["heuristic_mem_gb"] * 1024.0,
         "max_rss_mb": df["peak_mem_in_gbs"] * 1024.0, "req_cpus": 1, "n_nodes": 1, "source": "mgnify"})
     OUT.mkdir(parents=True, exist_ok=True)
-    db = OUT / "mgnify.db"
+    db = OUT / name
     db.unlink(missing_ok=True)
     s = Store(db)
     tuples = [tuple(None if (isinstance(v, float) and np.isnan(v)) else (v.item() if hasattr(v, "item") else v)
@@ -126,8 +145,20 @@ def _validate(s: Store, budget: float = 0.02) -> dict:
     return out
 
 
+def _block(argv: list[str]) -> int | None:
+    if "--block" not in argv:
+        return STUDY_BLOCK
+    i = argv.index("--block") + 1
+    v = argv[i] if i < len(argv) else ""
+    if v == "none":
+        return None
+    if not v.isdigit() or int(v) < 1:
+        raise SystemExit(f"--block takes a positive run-accession block size or 'none', not {v!r}")
+    return int(v)
+
+
 def main(argv: list[str]) -> dict:
-    s = load_store()
+    s = load_store(_block(argv))
     if "--validate" in argv:
         out = _validate(s)
         print(json.dumps({k: v if k in ("n", "booster_rounds") else {n: {"under_%": round(100 * r["under_allocated_share"], 2),
