@@ -33,10 +33,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.eval_common import DATA, OUT, store_for
-from jobmedic.models import conformal, runtime, runtime_rolling, training
+from jobmedic.models import conformal, runtime, runtime_advice, runtime_rolling, training
 from jobmedic.models.features import FEATURES
 
-BUDGETS = [b for b in conformal.GRID if b <= 0.1]
+BUDGETS = list(runtime_advice.ALLOC_BUDGETS)  # the conformal grid up to 10 %
 ARRAYS = ["raw", "y", "tl", "cpus", "sub", "resid", "ends", "pool_tl", "pool_cpus",
           "cal_top", "cal_y", "cal_tl", "cal_cpus", "static_shifts"]
 
@@ -146,7 +146,8 @@ def sweep(d: dict, info: dict) -> dict:
              "static": np.stack([np.expm1(top + s) for s in d["static_shifts"]], axis=1)}
     cal_r = np.log1p(d["cal_y"]) - d["cal_top"]
     ccal = np.where(np.isfinite(d["cal_cpus"]) & (d["cal_cpus"] > 0), d["cal_cpus"], 1)
-    scale = float(np.mean(ccal * d["cal_tl"]))
+    okc = np.isfinite(d["cal_tl"]) & (d["cal_tl"] > 0)  # as runtime_advice.request_scale
+    scale = float(np.mean((ccal * d["cal_tl"])[okc]))
     cal_tb = np.stack([np.expm1(d["cal_top"] + s) for s in d["static_shifts"]], axis=1)
     out: dict = {"n": info, "budgets": BUDGETS, "scale_core_s": scale}
     pool_long = np.isfinite(d["pool_tl"]) & (d["pool_tl"] >= runtime.LONG_LIMIT_S)
@@ -166,6 +167,11 @@ def sweep(d: dict, info: dict) -> dict:
             lam.append(effect(y, tl, cpus, lagrange_pick(tb, tl, cpus, lm, scale))
                        | {"rule": "lagrange", "param": float(lm)})
         fam["lagrange_validation_lambda"] = best(lam)
+        rec, b = runtime_advice.allocate(tb, tl, cpus, scale)  # the product's rule, as chosen
+        r["chosen_allocated"] = effect(y, tl, cpus, rec) | {
+            "lambda": runtime_advice.ALLOC_LAMBDA, "mean_budget": round(float(np.mean(b)), 4),
+            "killed_%_by_tier": {"short": round(100 * float(np.mean((y > rec)[~long_])), 2),
+                                 "long": round(100 * float(np.mean((y > rec)[long_])), 2)}}
         fam["lagrange_calibration_lambda"] = []
         for k in (0.02, 0.03, 0.04, 0.05):
             lm = lambda_for(k, cal_tb, d["cal_y"], d["cal_tl"], d["cal_cpus"], scale)
