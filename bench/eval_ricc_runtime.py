@@ -13,7 +13,7 @@ inside it), score the jobs submitted from there to the cut. The runtime model's 
 (POINT_WEIGHT, LONG_LIMIT_S, TIER_BUDGETS in models/runtime.py) were chosen on it; the test
 split is run once per final candidate.
 
-    .venv/bin/python -m bench.eval_ricc_runtime [--data ricc|eagle|google] [--validate] [--out FILE.json] [--nthread N]
+    .venv/bin/python -m bench.eval_ricc_runtime [--data ricc|eagle|google] [--validate] [--out FILE.json] [--models DIR] [--nthread N]
 """
 from __future__ import annotations
 
@@ -49,6 +49,8 @@ def main(argv: list[str]) -> dict:
     ap.add_argument("--out", default=None)
     ap.add_argument("--validate", action="store_true",
                     help="score the validation slice (last 20 %% of the training period)")
+    ap.add_argument("--models", default=None,
+                    help="models dir (default bench/out/data/models-<data>[-validate])")
     ap.add_argument("--nthread", type=int, default=None,
                     help="XGBoost threads (1 on a loaded machine: no spinning between threads)")
     a = ap.parse_args(argv)
@@ -65,6 +67,7 @@ def main(argv: list[str]) -> dict:
         sub_all = df["submit_time"].to_numpy()
         tr = np.sort(sub_all[mask & (sub_all < until) & (df["end_time"].to_numpy() < until)])
         start, end, mdir = int(tr[int(len(tr) * 0.8)]), until, models_dir(a.data + "-validate")
+    mdir = a.models or mdir
     load_s = (time.perf_counter() - t, time.process_time() - c)
     t, c = time.perf_counter(), time.process_time()
     params = {"nthread": a.nthread} if a.nthread else None

@@ -184,6 +184,11 @@ class QuantileModel(ModelKind):
         """Batch columns: each quantile, and the recommended request."""
         raise NotImplementedError
 
+    def advice_frame(self, q: np.ndarray, queries: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Batch columns of specs `queries` (job-frame columns): `advice_columns` of their
+        time limits; a kind whose advice reads more of the request overrides it."""
+        return self.advice_columns(q, queries["timelimit_s"].to_numpy())
+
     def budget_columns(self, request: np.ndarray, timelimit: np.ndarray) -> dict[str, np.ndarray]:
         """Batch columns of the request for a retry budget, in request units."""
         raise NotImplementedError

@@ -8,9 +8,10 @@ of RICC by submit time; bench/eval_ricc_runtime.py --validate), never on the tes
 - the point runtime (what MAE scores) blends, on a log scale, the booster's median before any
   conformal shift (weight `POINT_WEIGHT`) with the user's recent share of the request x this
   job's request (`user_ratio_rt`); the shifted q0.5 stays the coverage-calibrated median;
-- the recommended `--time` is tiered by the user's own limit: the conformal request at a 1 %
-  retry budget below `LONG_LIMIT_S`, at 5 % from it (`TIER_BUDGETS`); most requested
-  core-hours sit in the long requests. Without a budget table (older artifacts): the q0.95."""
+- the recommended `--time` spends the kill budget where the core-hours are: each job takes the
+  retry budget that minimises its requested core-seconds plus a price per unit of budget
+  (models/runtime_advice.py, issue 18 seventh pass); artifacts from before that: tiered by the
+  user's own limit (1 % below 12 h, 5 % from it); without a budget table: the q0.95."""
 from __future__ import annotations
 
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from jobmedic.core.units import fmt_duration
-from jobmedic.models import conformal, metrics, runtime_features, runtime_rolling
+from jobmedic.models import conformal, metrics, runtime_advice, runtime_features, runtime_rolling
 from jobmedic.models.base import table
 from jobmedic.models.features import FEATURES
 from jobmedic.models.quantile import QuantileModel
@@ -28,20 +29,14 @@ ALPHAS = [0.1, 0.5, 0.9, 0.95]
 RECOMMEND_ALPHA = 0.95
 BUDGETS = [0.01, 0.02, 0.05]  # retry budgets evaluated on the card
 POINT_WEIGHT = 0.4  # the booster median's weight in the point runtime (validation: 0.0-1.0 by 0.1)
-LONG_LIMIT_S = 12 * 3600  # the tier boundary on the user's limit (validation: 12, 24, 48 h)
-TIER_BUDGETS = (0.01, 0.05)  # retry budget below / from LONG_LIMIT_S (validation: 1-10 % grid)
+# the recommended --time's rule lives in models/runtime_advice.py (names kept here)
+LONG_LIMIT_S, TIER_BUDGETS = runtime_advice.LONG_LIMIT_S, runtime_advice.TIER_BUDGETS
+budget_time, is_long, tiered = runtime_advice.budget_time, runtime_advice.is_long, runtime_advice.tiered
+
 #: Boosting rounds per quantile (ALPHAS order), not early stopping: on the latest fit rows it
 #: chose ~100 for each and lost on the card's validation slice (retry-budget kills); 50 / 200
 #: for q0.1 / q0.5 left MAE and median AE a few seconds worse there (docs/models.md).
 ROUNDS = [300, 300, 300, 300]
-
-
-def budget_time(t: np.ndarray, timelimit: np.ndarray | None = None) -> np.ndarray:
-    """A budget's --time: whole minutes plus one, never above the user's own limit."""
-    rec = np.ceil(np.asarray(t, float) / 60) * 60 + 60
-    if timelimit is not None:
-        rec = np.where(np.isfinite(timelimit) & (timelimit > 0), np.minimum(rec, timelimit), rec)
-    return rec
 
 
 def labels(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -58,16 +53,6 @@ def recommend(q: np.ndarray, timelimit: np.ndarray | None = None) -> np.ndarray:
     if timelimit is not None:
         rec = np.where(np.isfinite(timelimit) & (timelimit > 0), np.minimum(rec, timelimit), rec)
     return rec
-
-
-def is_long(timelimit: np.ndarray) -> np.ndarray:
-    tl = np.asarray(timelimit, float)
-    return np.isfinite(tl) & (tl >= LONG_LIMIT_S)
-
-
-def tiered(t_short: np.ndarray, t_long: np.ndarray, timelimit: np.ndarray) -> np.ndarray:
-    """The recommended --time from the budget times of the two tiers (`TIER_BUDGETS`)."""
-    return budget_time(np.where(is_long(timelimit), t_long, t_short), timelimit)
 
 
 def point(raw_median: np.ndarray, ratio_rt: np.ndarray) -> np.ndarray:
@@ -94,20 +79,32 @@ def walltime_effect(y: np.ndarray, rec: np.ndarray, timelimit: np.ndarray, cpus:
             "n_with_limit": int(ok.sum())}
 
 
+def recommendation_effect(y: np.ndarray, rec: tuple[np.ndarray, np.ndarray, str], tl: np.ndarray,
+                          cpus: np.ndarray) -> dict[str, Any]:
+    """`walltime_effect` of a recommendation, with its rule, the mean budget the jobs took and
+    the saving net of the retries (a killed run reruns at the user's limit)."""
+    t, b, rule = rec
+    out = walltime_effect(y, t, tl, cpus)
+    retried = np.where(y > t, t + np.where(np.isfinite(tl) & (tl > 0), tl, 0.0), t)
+    net = walltime_effect(y, retried, tl, cpus)["core_hours_saved_share"]
+    return out | {"rule": rule, "mean_budget": float(np.mean(b)) if len(b) else None,
+                  "core_hours_saved_net_of_retries_share": net}
+
+
 def _scored(y: np.ndarray, q: np.ndarray, tl: np.ndarray, cpus: np.ndarray,
-            budget_t: dict[float, np.ndarray], pt: np.ndarray) -> dict[str, Any]:
-    """Point error, coverage and the walltime effects of quantiles `q` (and budget times)."""
+            budget_t: dict[float, np.ndarray], pt: np.ndarray,
+            scale: float | None = None) -> dict[str, Any]:
+    """Point error, coverage and the walltime effects of quantiles `q` (and budget times;
+    the recommendation allocated with request `scale`, else tiered)."""
     out: dict[str, Any] = metrics.regression(y, pt, 3600) | {
         "coverage": metrics.quantile_coverage(y, q, ALPHAS),
         "walltime_q0.95": walltime_effect(y, recommend(q, tl), tl, cpus)}
-    s, lo = TIER_BUDGETS
-    if s in budget_t and lo in budget_t:
-        out["walltime_recommendation"] = walltime_effect(
-            y, tiered(budget_t[s], budget_t[lo], tl), tl, cpus)
-    else:
-        out["walltime_recommendation"] = out["walltime_q0.95"]
+    rec = runtime_advice.from_times(budget_t, tl, cpus, scale)
+    out["walltime_recommendation"] = (out["walltime_q0.95"] if rec is None
+                                      else recommendation_effect(y, rec, tl, cpus))
     for b, t in budget_t.items():
-        out[f"walltime_retry_budget_{b:g}"] = walltime_effect(y, budget_time(t, tl), tl, cpus)
+        if b in BUDGETS:
+            out[f"walltime_retry_budget_{b:g}"] = walltime_effect(y, budget_time(t, tl), tl, cpus)
     return out
 
 
@@ -122,8 +119,9 @@ def online(model: QuantileModel, frame, rows: np.ndarray, card: dict[str, Any]
     pool = runtime_rolling.pool(df, mask, since, float(np.nanmax(sub)) if len(sub) else 0.0)
     resid = runtime_rolling.residuals(model, model.inputs(frame, pool), y[pool])
     ends = df["end_time"].to_numpy(dtype="float64")[pool]
-    shifts, bshift = runtime_rolling.online_shifts(resid, ends, sub, model.alphas, model.shift_,
-                                                   BUDGETS)
+    shifts, bshift = runtime_rolling.online_shifts(
+        resid, ends, sub, model.alphas, model.shift_,
+        sorted(set(BUDGETS) | set(runtime_advice.ALLOC_BUDGETS)))
     raw = model._raw(model.inputs(frame, rows))
     q = np.expm1(np.sort(raw + shifts, axis=1)).clip(min=0)
     top = raw[:, int(np.argmax(model.alphas))]
@@ -169,11 +167,13 @@ def evaluate(model: QuantileModel, inputs: np.ndarray, X: pd.DataFrame, y: np.nd
         if t is not None:
             bt[b] = t
             out[f"walltime_retry_budget_{b:g}"] = walltime_effect(y, budget_time(t, tl), tl, cpus)
-    # what predict and batch serve (RuntimeModel.tier_times: from the sorted quantiles)
-    out["walltime_recommendation"] = walltime_effect(y, model.tier_times(q, tl), tl, cpus)
+    # what predict and batch serve (RuntimeModel.recommendation: from the sorted quantiles)
+    out["walltime_recommendation"] = recommendation_effect(y, model.recommendation(q, tl, cpus),
+                                                           tl, cpus)
     if online_q is not None:
         # the point runtime is not shifted, so it is the same as above
-        out["online_recalibrated"] = _scored(y, online_q[0], tl, cpus, online_q[1], pt) | online_q[2]
+        out["online_recalibrated"] = _scored(y, online_q[0], tl, cpus, online_q[1], pt,
+                                             getattr(model, "alloc_scale_", None)) | online_q[2]
     out["unit"] = "hours"
     return out
 
@@ -226,14 +226,39 @@ class RuntimeModel(QuantileModel):
     def point_from(self, raw: np.ndarray, X: np.ndarray) -> np.ndarray:
         return point(raw[:, ALPHAS.index(0.5)], np.asarray(X)[:, _RATIO])
 
-    def tier_times(self, q: np.ndarray, timelimit: np.ndarray) -> np.ndarray:
-        """The recommended --time from quantiles `q` (this model's shifts): the top quantile
-        moved from its own shift to the tier's budget shift; the q0.95 without a budget table."""
-        s = [conformal.shift_for(getattr(self, "budget_", None), b) for b in TIER_BUDGETS]
-        if any(v is None for v in s):
-            return recommend(q, timelimit)
+    def calibrate(self, X: np.ndarray, y: np.ndarray) -> RuntimeModel:
+        super().calibrate(X, y)
+        self.alloc_scale_ = runtime_advice.request_scale(X)  # the allocation's unit of cost
+        return self
+
+    def meta(self) -> dict[str, Any]:
+        return super().meta() | {"walltime_allocation": {
+            "scale_core_s": getattr(self, "alloc_scale_", None),
+            "lambda": runtime_advice.ALLOC_LAMBDA, "budgets": list(runtime_advice.ALLOC_BUDGETS)}}
+
+    @classmethod
+    def load(cls, d, meta: dict[str, Any]) -> RuntimeModel:
+        m = super().load(d, meta)
+        m.alloc_scale_ = runtime_advice.loaded_scale(meta.get("walltime_allocation"))
+        return m
+
+    def recommendation(self, q: np.ndarray, timelimit: np.ndarray, cpus=None
+                       ) -> tuple[np.ndarray, np.ndarray, str]:
+        """(recommended --time, the retry budget each job took, the rule) from quantiles `q`
+        (this model's shifts) and the jobs' limits and CPU counts (None: one CPU each): the top
+        quantile moved from its own shift to the budget's (models/runtime_advice.py); the
+        q0.95 without a budget table."""
+        tl = np.asarray(timelimit, float)
         top = np.log1p(q[:, ALPHAS.index(RECOMMEND_ALPHA)]) - self.shift_[ALPHAS.index(RECOMMEND_ALPHA)]
-        return tiered(np.expm1(top + s[0]), np.expm1(top + s[1]), timelimit)
+        rec = runtime_advice.from_table(top, getattr(self, "budget_", None), tl, cpus,
+                                        getattr(self, "alloc_scale_", None))
+        if rec is None:
+            return recommend(q, tl), np.full(len(q), round(1 - RECOMMEND_ALPHA, 3)), "q0.95"
+        return rec
+
+    def tier_times(self, q: np.ndarray, timelimit: np.ndarray, cpus=None) -> np.ndarray:
+        """The recommended --time (see `recommendation`)."""
+        return self.recommendation(q, timelimit, cpus)[0]
 
     @staticmethod
     def card_lines(m: dict[str, Any]) -> list[str]:
@@ -245,10 +270,14 @@ class RuntimeModel(QuantileModel):
             f"Walltime at retry budget {k.rsplit('_', 1)[1]}: {v}" for k, v in m.items()
             if k.startswith("walltime_retry_budget_")] + _online_lines(m.get("online_recalibrated"))
 
-    def advice_columns(self, q, timelimit):
+    def advice_columns(self, q, timelimit, cpus=None):
         out = {f"runtime_q{a:g}": np.round(q[:, i], 1) for i, a in enumerate(ALPHAS)}
-        out["recommended_time_s"] = self.tier_times(q, timelimit)
+        out["recommended_time_s"] = self.tier_times(q, timelimit, cpus)
         return out
+
+    def advice_frame(self, q, queries):
+        return self.advice_columns(q, queries["timelimit_s"].to_numpy(dtype="float64"),
+                                   queries["req_cpus"].to_numpy(dtype="float64"))
 
     def budget_columns(self, request, timelimit):
         return {"budget_time_s": budget_time(request, timelimit)}
@@ -257,9 +286,9 @@ class RuntimeModel(QuantileModel):
         qd = {f"q{a:g}": round(float(v), 1) for a, v in zip(ALPHAS, q[0])}
         tl = spec.get("timelimit_s")
         tla = np.array([float(tl) if tl else np.nan])
-        rec = float(self.tier_times(q, tla)[0])
-        tiers = conformal.shift_for(getattr(self, "budget_", None), TIER_BUDGETS[0]) is not None
-        low = (TIER_BUDGETS[int(is_long(tla)[0])] if tiers else round(1 - RECOMMEND_ALPHA, 3))
+        cpus = spec.get("req_cpus")
+        t, b, _ = self.recommendation(q, tla, np.array([float(cpus) if cpus else np.nan]))
+        rec, low = float(t[0]), float(b[0])
         block = {"median": qd["q0.5"], "interval_80": [qd["q0.1"], qd["q0.9"]], "quantiles": qd,
                  "recommended": rec}
         return "runtime_s", block, f"--time={fmt_duration(rec, request=True)}", ("time", low)

@@ -52,8 +52,9 @@ def period_scores(model: runtime.RuntimeModel, frame: Frame, rows: np.ndarray,
     d = df.iloc[rows]
     tl = d["timelimit_s"].to_numpy(dtype="float64")
     q = model.predict(inputs)
-    out = {"pt": model.point(inputs), "q": q, "rec": model.tier_times(q, tl), "tl": tl,
-           "cpus": d["req_cpus"].to_numpy(dtype="float64"),
+    cpus = d["req_cpus"].to_numpy(dtype="float64")
+    out = {"pt": model.point(inputs), "q": q, "rec": model.tier_times(q, tl, cpus), "tl": tl,
+           "cpus": cpus,
            "last2": X["user_last2_rt"].to_numpy(dtype="float64")[rows],
            "gmed": np.full(len(rows), float(card.get("global_median_s", np.nan)))}
     for b in runtime.BUDGETS:

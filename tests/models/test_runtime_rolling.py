@@ -103,18 +103,19 @@ def test_the_point_runtime_blends_the_unshifted_median_with_the_users_share():
     assert got[2] == pytest.approx(want) and 100.0 < got[2] < 400.0
 
 
-def test_served_recommendation_is_the_tier_budget_request(built):
-    from jobmedic.models.runtime import TIER_BUDGETS, budget_time, is_long
+def test_served_recommendation_is_the_allocated_budget_request(built):
+    from jobmedic.models.runtime_advice import ALLOC_BUDGETS, allocate
 
     _db, models, cards = built
     m, _ = registry.load(models, "runtime")
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, m.booster_.num_features()))
     tl = np.where(np.arange(40) % 2 == 0, 3600.0, 86_400.0)
+    cpus = np.where(np.arange(40) % 3 == 0, 64.0, 1.0)
     q = m.predict(X)
-    want = np.where(is_long(tl), budget_time(m.for_budget(X, TIER_BUDGETS[1]), tl),
-                    budget_time(m.for_budget(X, TIER_BUDGETS[0]), tl))
-    got = m.tier_times(q, tl)
+    want = allocate(np.stack([m.for_budget(X, b) for b in ALLOC_BUDGETS], axis=1), tl, cpus,
+                    m.alloc_scale_)[0]
+    got = m.tier_times(q, tl, cpus)
     # the budget request of the top quantile; where the shifted quantiles cross (the top one is
     # not the largest) the sorted top is used, which can only ask for more
     top = np.argmax(m._raw(X) + np.asarray(m.shift_), axis=1) == len(m.alphas) - 1

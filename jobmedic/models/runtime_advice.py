@@ -1,0 +1,116 @@
+"""The recommended --time: how the runtime model spends its kill budget across jobs.
+
+Chosen on the RICC validation slice (bench/eval_ricc_alloc.py; docs/models.md, issue 18
+seventh pass), never on the test window:
+
+- **allocated** (the rule served when the model carries a budget table and the calibration
+  slice's request scale): each job takes the retry budget b of `ALLOC_BUDGETS` (the conformal
+  grid up to 10 %) that minimises  cpus x t(b) / scale + `ALLOC_LAMBDA` x b,  where t(b) is
+  the job's conformal request at budget b (whole minutes plus one, never above the user's own
+  limit) and scale the mean requested core-seconds of the calibration slice. A job with more
+  core-hours at stake takes more risk, a small one almost none; a spec without a CPU count
+  counts as one CPU (as `runtime.walltime_effect` does).
+- **tiers** (artifacts written before the scale existed): the request at a 1 % retry budget
+  below a 12 h limit, at 5 % from it (`LONG_LIMIT_S`, `TIER_BUDGETS`, the third pass).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from jobmedic.knowledge.errors import ModelError
+from jobmedic.models import conformal
+from jobmedic.models.features import FEATURES
+
+LONG_LIMIT_S = 12 * 3600  # the tier boundary on the user's limit (validation: 6, 12, 24 h)
+TIER_BUDGETS = (0.01, 0.05)  # retry budget below / from LONG_LIMIT_S
+#: the budgets a job may take, and the price of one unit of budget in units of the mean
+#: requested core-seconds (validation: 61 values from 0.001 to 1000; the most core-hours saved
+#: at <= 4.5 % of jobs killed, recalibrated daily)
+ALLOC_BUDGETS = tuple(b for b in conformal.GRID if b <= 0.1)
+ALLOC_LAMBDA = 0.5
+_CPUS, _LIMIT = FEATURES.index("req_cpus"), FEATURES.index("timelimit_s")
+
+
+def budget_time(t: np.ndarray, timelimit: np.ndarray | None = None) -> np.ndarray:
+    """A budget's --time: whole minutes plus one, never above the user's own limit."""
+    rec = np.ceil(np.asarray(t, float) / 60) * 60 + 60
+    if timelimit is not None:
+        rec = np.where(np.isfinite(timelimit) & (timelimit > 0), np.minimum(rec, timelimit), rec)
+    return rec
+
+
+def is_long(timelimit: np.ndarray) -> np.ndarray:
+    tl = np.asarray(timelimit, float)
+    return np.isfinite(tl) & (tl >= LONG_LIMIT_S)
+
+
+def tiered(t_short: np.ndarray, t_long: np.ndarray, timelimit: np.ndarray) -> np.ndarray:
+    """The recommended --time from the budget times of the two tiers (`TIER_BUDGETS`)."""
+    return budget_time(np.where(is_long(timelimit), t_long, t_short), timelimit)
+
+
+def cpus_or_one(cpus: Any, n: int) -> np.ndarray:
+    c = np.full(n, np.nan) if cpus is None else np.broadcast_to(np.asarray(cpus, float), (n,))
+    return np.where(np.isfinite(c) & (c > 0), c, 1.0)
+
+
+def request_scale(X: np.ndarray) -> float | None:
+    """The mean requested core-seconds (CPUs x limit) of model inputs `X` with a limit."""
+    X = np.asarray(X, float)
+    if not len(X):
+        return None
+    tl = X[:, _LIMIT]
+    ok = np.isfinite(tl) & (tl > 0)
+    v = float(np.mean((cpus_or_one(X[:, _CPUS], len(X)) * tl)[ok])) if ok.any() else 0.0
+    return v if np.isfinite(v) and v > 0 else None
+
+
+def loaded_scale(meta_value: Any) -> float | None:
+    """The stored scale, checked (None for artifacts written before it)."""
+    if meta_value is None:
+        return None
+    v = meta_value.get("scale_core_s") if isinstance(meta_value, Mapping) else meta_value
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v <= 0:
+        raise ModelError("the walltime allocation scale in the runtime model artifact is malformed",
+                         "retrain with `jobmedic train runtime`")
+    return float(v)
+
+
+def allocate(times: np.ndarray, timelimit: np.ndarray, cpus: Any, scale: float,
+             lam: float = ALLOC_LAMBDA) -> tuple[np.ndarray, np.ndarray]:
+    """(recommended --time, the budget each job took) from `times`, the conformal requests
+    (jobs x `ALLOC_BUDGETS`)."""
+    tl = np.asarray(timelimit, float)
+    rec = budget_time(np.asarray(times, float), tl[:, None])
+    c = cpus_or_one(cpus, len(rec))
+    cost = c[:, None] * rec / scale + lam * np.asarray(ALLOC_BUDGETS)[None, :]
+    j = np.argmin(cost, axis=1)
+    return rec[np.arange(len(rec)), j], np.asarray(ALLOC_BUDGETS)[j]
+
+
+def from_times(budget_t: Mapping[float, np.ndarray], timelimit: np.ndarray, cpus: Any,
+               scale: float | None) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """The recommendation from per-budget request times (recalibrated tables): allocated when
+    every `ALLOC_BUDGETS` time and a scale are there, else the tiers; None without those."""
+    tl = np.asarray(timelimit, float)
+    if scale and all(b in budget_t for b in ALLOC_BUDGETS):
+        rec, b = allocate(np.stack([budget_t[b] for b in ALLOC_BUDGETS], axis=1), tl, cpus, scale)
+        return rec, b, "allocated"
+    s, lo = TIER_BUDGETS
+    if s in budget_t and lo in budget_t:
+        return (tiered(budget_t[s], budget_t[lo], tl), np.where(is_long(tl), lo, s), "tiers")
+    return None
+
+
+def from_table(top: np.ndarray, table: Mapping[str, Any] | None, timelimit: np.ndarray, cpus: Any,
+               scale: float | None) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """The same from the log-scale top quantile before its shift and a budget table."""
+    grid = sorted(set(ALLOC_BUDGETS) | set(TIER_BUDGETS))
+    shifts = {b: conformal.shift_for(table, b) for b in grid}
+    t = {b: np.expm1(np.asarray(top, float) + s).clip(min=0) for b, s in shifts.items() if s is not None}
+    return from_times(t, timelimit, cpus, scale)
