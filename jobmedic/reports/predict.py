@@ -39,7 +39,7 @@ def render(d: Mapping[str, Any], levels: Mapping[str, float]) -> str:
                   f"(95% safe: {_gb(mem['safe_q0.95'])}).")]
     if d.get("request"):
         ch = d.get("chance_too_low", {})
-        parts = [f"{k} {v:.0%}" for k, v in ch.items()]
+        parts = [f"{k} {100 * v:.2g}%" for k, v in ch.items()]  # 0.1% stays readable
         lines += ["", f"**Request:** `{d['request']}` — chance of being too low: {', '.join(parts)}."]
     rb = d.get("retry_budget")
     if rb and rb.get("request"):
