@@ -31,6 +31,8 @@ TIER_BUDGETS = (0.01, 0.05)  # retry budget below / from LONG_LIMIT_S
 #: at <= 4.5 % of jobs killed, recalibrated daily)
 ALLOC_BUDGETS = tuple(b for b in conformal.GRID if b <= 0.1)
 ALLOC_LAMBDA = 0.5
+#: False serves the limit tiers again (the rule before the allocation) from the same artifacts
+ALLOCATE = True
 _CPUS, _LIMIT = FEATURES.index("req_cpus"), FEATURES.index("timelimit_s")
 
 
@@ -98,7 +100,7 @@ def from_times(budget_t: Mapping[float, np.ndarray], timelimit: np.ndarray, cpus
     """The recommendation from per-budget request times (recalibrated tables): allocated when
     every `ALLOC_BUDGETS` time and a scale are there, else the tiers; None without those."""
     tl = np.asarray(timelimit, float)
-    if scale and all(b in budget_t for b in ALLOC_BUDGETS):
+    if ALLOCATE and scale and all(b in budget_t for b in ALLOC_BUDGETS):
         rec, b = allocate(np.stack([budget_t[b] for b in ALLOC_BUDGETS], axis=1), tl, cpus, scale)
         return rec, b, "allocated"
     s, lo = TIER_BUDGETS

@@ -90,6 +90,15 @@ def test_without_a_scale_the_limit_tiers_and_without_tables_nothing():
     assert from_times({0.02: t[0.02]}, tl, None, 1e5) is None
 
 
+def test_the_allocation_can_be_switched_off_for_the_tiers(monkeypatch):
+    t = {b: np.array([9000.0, 9000.0]) * (1 - b) for b in (*ALLOC_BUDGETS, *TIER_BUDGETS)}
+    tl = np.array([3600.0 * 2, 3600.0 * 24])
+    monkeypatch.setattr(runtime_advice, "ALLOCATE", False)
+    rec, b, rule = from_times(t, tl, np.array([512.0, 512.0]), 1e5)
+    assert rule == "tiers" and list(b) == list(TIER_BUDGETS)
+    np.testing.assert_array_equal(rec, runtime_advice.tiered(t[0.01], t[0.05], tl))
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     return build(tmp_path_factory.mktemp("advice"), kinds=("failure", "runtime"))
