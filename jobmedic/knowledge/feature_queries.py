@@ -157,12 +157,14 @@ class FeatureQueries(Queries):
                 "sum_logrt": float(tot[3]), "max_rss": mx, "recent": recent}
 
     def recent_runs(self, kind: str, value: str, before: int, scope: Sequence[str] | None = None,
-                    k: int = RECENT_K) -> list[tuple[Any, Any]]:
+                    k: int = RECENT_K, completed: bool = False) -> list[tuple[Any, Any]]:
         """(elapsed_s, timelimit_s) of the entity's last `k` jobs that ended before `before`
-        (in scope), newest first (the order of `entity_history`'s recent jobs)."""
+        (in scope), newest first (the order of `entity_history`'s recent jobs); `completed`:
+        of its completed jobs only (the runtime model's repeat, models/runtime_point.py)."""
         match, mparams = _kind_match(kind, value)
         where, params = scope_clause(scope)
+        ended = "(end_time IS NOT NULL AND state = 'completed')" if completed else _ENDED_SQL
         return self.conn.execute(
-            f"SELECT elapsed_s, timelimit_s FROM jobs WHERE {match} AND {_ENDED_SQL} AND {where} "
+            f"SELECT elapsed_s, timelimit_s FROM jobs WHERE {match} AND {ended} AND {where} "
             f"AND end_time < ? ORDER BY end_time DESC, rowid DESC LIMIT {int(k)}",
             [*mparams, *params, int(before)]).fetchall()

@@ -20,7 +20,14 @@ import numpy as np
 import pandas as pd
 
 from jobmedic.core.units import fmt_duration
-from jobmedic.models import conformal, metrics, runtime_advice, runtime_features, runtime_rolling
+from jobmedic.models import (
+    conformal,
+    metrics,
+    runtime_advice,
+    runtime_features,
+    runtime_point,
+    runtime_rolling,
+)
 from jobmedic.models.base import table
 from jobmedic.models.features import FEATURES
 from jobmedic.models.quantile import QuantileModel
@@ -28,7 +35,7 @@ from jobmedic.models.quantile import QuantileModel
 ALPHAS = [0.1, 0.5, 0.9, 0.95]
 RECOMMEND_ALPHA = 0.95
 BUDGETS = [0.01, 0.02, 0.05]  # retry budgets evaluated on the card
-POINT_WEIGHT = 0.4  # the booster median's weight in the point runtime (validation: 0.0-1.0 by 0.1)
+POINT_WEIGHT = runtime_point.POINT_WEIGHT  # the point runtime: models/runtime_point.py
 # the recommended --time's rule lives in models/runtime_advice.py (names kept here)
 LONG_LIMIT_S, TIER_BUDGETS = runtime_advice.LONG_LIMIT_S, runtime_advice.TIER_BUDGETS
 budget_time, is_long, tiered = runtime_advice.budget_time, runtime_advice.is_long, runtime_advice.tiered
@@ -56,12 +63,8 @@ def recommend(q: np.ndarray, timelimit: np.ndarray | None = None) -> np.ndarray:
 
 
 def point(raw_median: np.ndarray, ratio_rt: np.ndarray) -> np.ndarray:
-    """The point runtime (s): the booster's unshifted median (log1p scale) blended with the
-    user's recent share x the request where there is one."""
-    r = np.asarray(ratio_rt, float)
-    ok = np.isfinite(r) & (r > 0)
-    mix = POINT_WEIGHT * raw_median + (1 - POINT_WEIGHT) * np.log1p(np.where(ok, r, 0.0))
-    return np.expm1(np.where(ok, mix, raw_median)).clip(min=0)
+    """The point runtime (s) without the stack (runtime_point.blend)."""
+    return runtime_point.blend(raw_median, ratio_rt)
 
 
 _RATIO = len(FEATURES) + runtime_features.RT_FEATURES.index("user_ratio_rt")
@@ -188,24 +191,28 @@ def _online_lines(o: dict[str, Any] | None) -> list[str]:
         if k.startswith("walltime_retry_budget_")]
 
 
-class RuntimeModel(QuantileModel):
+class RuntimeModel(runtime_point.PointStack, QuantileModel):
     name = "runtime"
     ALPHAS = ALPHAS
     labels = staticmethod(labels)
     EXTRA = runtime_features.RT_FEATURES
     ROUNDS = ROUNDS
 
+    # RT_FEATURES (the booster's), then the point's repeat (runtime_point.REPEAT)
     def extra_bulk(self, history, queries):
-        return runtime_features.recent_block(history, queries)
+        return np.hstack([runtime_features.recent_block(history, queries),
+                          runtime_point.repeat_bulk(history, queries)])
 
     def extra_spec(self, store, spec, now, scope):
-        return runtime_features.recent_spec(store, spec, now, scope)
+        return np.hstack([runtime_features.recent_spec(store, spec, now, scope),
+                          runtime_point.repeat_spec(store, spec, now, scope)])
 
     def extra_specs(self, store, queries, scope):
         from jobmedic.models import summary_recent  # specs at "now": the summary's recent runs
 
         fast = summary_recent.recent_block(store, queries, scope)
-        return runtime_features.recent_specs(store, queries, scope) if fast is None else fast
+        block = runtime_features.recent_specs(store, queries, scope) if fast is None else fast
+        return np.hstack([block, runtime_point.repeat_specs(store, queries, scope)])
 
     def evaluate(self, frame, rows, y, card, reference=None) -> dict[str, Any]:
         df, X = frame
@@ -218,13 +225,6 @@ class RuntimeModel(QuantileModel):
 
     POINT_FIELD = "expected"  # runtime_s.expected: the point runtime (s); "median" stays q0.5
     POINT_COLUMN = "runtime_expected_s"
-
-    def point(self, X: np.ndarray) -> np.ndarray:
-        """The point runtime (s) of model inputs `X` (see `point`): what `evaluate` scores."""
-        return self.point_from(self._raw(X), X)
-
-    def point_from(self, raw: np.ndarray, X: np.ndarray) -> np.ndarray:
-        return point(raw[:, ALPHAS.index(0.5)], np.asarray(X)[:, _RATIO])
 
     def calibrate(self, X: np.ndarray, y: np.ndarray) -> RuntimeModel:
         super().calibrate(X, y)

@@ -1,0 +1,198 @@
+"""The runtime model's point estimate (what MAE scores), apart from its quantiles.
+
+Two points, chosen on the RICC validation slice (docs/models.md, "issue 18, seventh pass"):
+
+- `blend` (the point before the stack, and still the point of an artifact without one): the
+  booster's median before any conformal shift, blended on a log scale with `user_ratio_rt`
+  (this job's limit x the median share of the limit the user's last 10 ended jobs used);
+- the **stack** (`fit_stack` / `stacked`): where the job's request shape (user, CPUs, limit)
+  has a COMPLETED job that ended before this one was submitted (the exact repeat,
+  `REPEAT`), a least-absolute-deviation fit on the log scale over the unshifted median, the
+  user's ratio runtime and that repeat's runtime, weighted by the blend's size in hours (an
+  error in hours, which MAE counts, is about size x the error in logs). It is fitted on the
+  calibration slice (the latest pre-cut jobs, which the booster never saw) in `calibrate`, so
+  `train runtime` refits it; without a repeat the blend stays.
+
+The repeat is a point-only input: the booster reads the shared FEATURES and RT_FEATURES only
+(`width`), so its quantiles, the retry-budget tables and the recommended --time do not change.
+`PointStack` adds it to the runtime model's inputs (last column) in every path: bulk frames
+(`repeat_bulk`), one spec (`repeat_spec`) and many specs (`repeat_specs`); an input without it
+(e.g. the Dask engine's frames) serves the blend.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from jobmedic.knowledge.errors import ModelError
+from jobmedic.knowledge.feature_queries import shape_key
+from jobmedic.models import boosting, runtime_features
+from jobmedic.models.features import FEATURES, asof, time_frame, with_shape
+
+if TYPE_CHECKING:
+    from jobmedic.knowledge.store import Store
+
+POINT_WEIGHT = 0.4  # the booster median's weight in the blend (validation: 0.0-1.0 by 0.1)
+REPEAT = ["shape_last_completed_rt"]  # the point-only input after the booster's columns
+STACK_INPUTS = ["q0.5_unshifted", "user_ratio_rt", "shape_last_completed_rt", "intercept"]
+MIN_STACK_ROWS = 200  # fewer calibration jobs with a repeat: no stack (the blend)
+IRLS_STEPS = 60
+_RATIO = len(FEATURES) + runtime_features.RT_FEATURES.index("user_ratio_rt")
+_WIDTH = len(FEATURES) + len(runtime_features.RT_FEATURES)
+
+
+def blend(raw_median: np.ndarray, ratio_rt: np.ndarray) -> np.ndarray:
+    """The point runtime (s) before the stack: the booster's unshifted median (log1p scale)
+    blended with the user's recent share x the request where there is one."""
+    r = np.asarray(ratio_rt, float)
+    ok = np.isfinite(r) & (r > 0)
+    mix = POINT_WEIGHT * raw_median + (1 - POINT_WEIGHT) * np.log1p(np.where(ok, r, 0.0))
+    return np.expm1(np.where(ok, mix, raw_median)).clip(min=0)
+
+
+def _design(raw_median: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the stack's design matrix on the log1p scale, rows with a repeat, the blend in s)."""
+    X = np.asarray(X, float)
+    base = blend(raw_median, X[:, _RATIO])
+    r = X[:, _RATIO]
+    lur = np.where(np.isfinite(r) & (r > 0), np.log1p(np.where(r > 0, r, 0.0)), raw_median)
+    rep = X[:, _WIDTH] if X.shape[1] > _WIDTH else np.full(len(X), np.nan)
+    has = np.isfinite(rep) & (rep >= 0)
+    lrep = np.log1p(np.where(has, rep, 0.0))
+    return np.column_stack([raw_median, lur, lrep, np.ones(len(X))]), has, base
+
+
+def lad(A: np.ndarray, t: np.ndarray, w: np.ndarray, steps: int = IRLS_STEPS) -> np.ndarray:
+    """Weighted least absolute deviations (the 0.5 quantile regression) by iteratively
+    reweighted least squares, from the weighted least-squares start."""
+    def solve(ww: np.ndarray) -> np.ndarray:
+        s = np.sqrt(ww)
+        return np.linalg.lstsq(A * s[:, None], t * s, rcond=None)[0]
+
+    b = solve(w)
+    for _ in range(steps):
+        b = solve(w / np.maximum(np.abs(t - A @ b), 1e-4))
+    return b
+
+
+def fit_stack(raw_median: np.ndarray, X: np.ndarray, y: np.ndarray) -> dict[str, Any] | None:
+    """The stack's coefficients from calibration jobs (booster median `raw_median`, inputs
+    `X`, runtimes `y` in s); None when fewer than MIN_STACK_ROWS of them have a repeat."""
+    A, has, base = _design(raw_median, X)
+    ok = has & np.isfinite(y) & (y >= 0) & np.isfinite(A).all(axis=1)
+    if ok.sum() < MIN_STACK_ROWS:
+        return None
+    w = base[ok] / 3600 + 0.05  # hours: |e^a - e^b| is about e^b |a - b|
+    coef = lad(A[ok], np.log1p(y[ok]), w)
+    if not np.isfinite(coef).all():
+        return None
+    return {"inputs": STACK_INPUTS, "coef": [float(c) for c in coef], "n": int(ok.sum())}
+
+
+def stacked(stack: Mapping[str, Any] | None, raw_median: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """The point runtime (s): the stack where the job has a repeat, else the blend."""
+    A, has, base = _design(raw_median, X)
+    if not stack:
+        return base
+    st = np.expm1(np.clip(A @ np.asarray(stack["coef"], float), 0, None))
+    return np.where(has & np.isfinite(st), st, base)
+
+
+def loaded(meta_stack: Any) -> dict[str, Any] | None:
+    """The stack read from an artifact's meta (None: an artifact from before it)."""
+    if meta_stack is None:
+        return None
+    if not isinstance(meta_stack, Mapping) or list(meta_stack.get("inputs") or []) != STACK_INPUTS:
+        raise ModelError("the runtime model's point stack reads other inputs than this jobmedic",
+                         "retrain with `jobmedic train runtime`")
+    coef = boosting.checked_numbers(meta_stack.get("coef"), len(STACK_INPUTS), "runtime point stack")
+    return {"inputs": STACK_INPUTS, "coef": coef, "n": int(meta_stack.get("n") or 0)}
+
+
+# -- the repeat: the last completed job of the same request shape ------------------------------
+def repeat_bulk(history: pd.DataFrame, queries: pd.DataFrame | None = None) -> np.ndarray:
+    """(jobs x 1) runtime of the last completed job of each query's shape that ended before
+    its submit (NaN: none), from the jobs frame `history` (same as-of rule as the features)."""
+    history = with_shape(history)
+    q = history if queries is None else with_shape(queries)
+    hist = history[((history["state"] == "completed") & history["end_time"].notna()).to_numpy()]
+    tmin, scale = time_frame(hist, q)
+    a = asof("shape", hist, q, tmin, scale)
+    out = np.full(len(q), np.nan)
+    if len(a.c):
+        rt = hist["elapsed_s"].to_numpy(dtype="float64")[a.rows]
+        out = np.where(a.valid, rt[a.gi], np.nan)
+    return out[:, None]
+
+
+def _one(store: Store, shape: str | None, now: int, scope: Sequence[str] | None) -> float:
+    if shape is None:
+        return np.nan
+    runs = store.features.recent_runs("shape", shape, int(now), scope, 1, completed=True)
+    return float(runs[0][0]) if runs and runs[0][0] is not None else np.nan
+
+
+def repeat_spec(store: Store, spec: Mapping[str, Any], now: int,
+                scope: Sequence[str] | None = None) -> np.ndarray:
+    """(1 x 1) the repeat of one spec submitted at `now` (one indexed lookup)."""
+    shape = shape_key(spec.get("user"), spec.get("req_cpus"), spec.get("timelimit_s"))
+    return np.array([[_one(store, shape, now, scope)]])
+
+
+def repeat_specs(store: Store, queries: pd.DataFrame, scope: Sequence[str] | None = None
+                 ) -> np.ndarray:
+    """(jobs x 1) the repeat of many specs, one lookup per distinct (shape, submit time)."""
+    q = with_shape(queries)
+    qt = q["submit_time"].to_numpy(dtype="float64")
+    seen: dict[tuple[str, int], float] = {}
+    out = np.full(len(q), np.nan)
+    for i, (v, t) in enumerate(zip(q["shape"].astype(object).to_numpy(), qt)):
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v == "" or not np.isfinite(t):
+            continue
+        k = (str(v), int(t))
+        if k not in seen:
+            seen[k] = _one(store, k[0], k[1], scope)
+        out[i] = seen[k]
+    return out[:, None]
+
+
+class PointStack:
+    """The runtime model's point: its booster reads the first `_WIDTH` input columns; the
+    repeat rides after them; `calibrate` fits the stack, the artifact's meta keeps it."""
+
+    stack_: dict[str, Any] | None = None
+
+    def _raw(self, X: np.ndarray) -> np.ndarray:
+        return super()._raw(np.asarray(X)[:, :_WIDTH])  # type: ignore[misc]
+
+    def fit(self, X: np.ndarray, y: np.ndarray):
+        return super().fit(np.asarray(X)[:, :_WIDTH], y)  # type: ignore[misc]
+
+    def tune_objective(self, X_fit, y_fit, X_val, y_val, max_rounds: int = 600):
+        return super().tune_objective(  # type: ignore[misc]
+            np.asarray(X_fit)[:, :_WIDTH], y_fit, np.asarray(X_val)[:, :_WIDTH], y_val, max_rounds)
+
+    def calibrate(self, X: np.ndarray, y: np.ndarray):
+        super().calibrate(X, y)  # type: ignore[misc]
+        self.stack_ = fit_stack(self._raw(X)[:, 1], X, y) if len(y) else None
+        return self
+
+    def point(self, X: np.ndarray) -> np.ndarray:
+        """The point runtime (s) of model inputs `X`: what `evaluate` scores."""
+        return self.point_from(self._raw(X), X)
+
+    def point_from(self, raw: np.ndarray, X: np.ndarray) -> np.ndarray:
+        return stacked(self.stack_, raw[:, 1], X)
+
+    def meta(self) -> dict[str, Any]:
+        return super().meta() | {"point_stack": self.stack_}  # type: ignore[misc]
+
+    @classmethod
+    def load(cls, d: Path, meta: dict[str, Any]):
+        m = super().load(d, meta)  # type: ignore[misc]
+        m.stack_ = loaded(meta.get("point_stack"))
+        return m
