@@ -123,17 +123,20 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
         hist = store.jobs_frame(scope) if history is None else history
         F = features(hist, q)
     X = F[FEATURES].to_numpy()
-    fm, _ = registry.load(models_dir, "failure")
+    fm, _, missing = registry.optional(models_dir, "failure")
     nthread = THREADS if len(X) >= THREADS_FROM else 1
-    with _threads(fm, nthread):
-        p = fm.predict(X)
-    out = pd.DataFrame({"failure_risk": np.round(p, 4), "risk_level": level_of(p, levels)},
-                       index=q.index)
+    out = pd.DataFrame(index=q.index)
+    if fm is not None:  # without one (no failures to learn from) the request columns still come
+        with _threads(fm, nthread):
+            p = fm.predict(X)
+        out["failure_risk"], out["risk_level"] = np.round(p, 4), level_of(p, levels)
+    served = 0
     for kind in registry.of_role("request"):
         try:
             m, _ = registry.load(models_dir, kind.name)
         except ModelError:  # optional models: their columns are left out
             continue
+        served += 1
         inputs = m.batch_inputs(X, q, store, scope, hist)
         with _threads(m, nthread):
             qs, b, pt = m.serve(inputs, retry_budget)
@@ -144,6 +147,8 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
         if b is not None:
             for col, v in m.budget_columns(b, q["timelimit_s"].to_numpy()).items():
                 out[col] = v
+    if missing is not None and not served:  # no model of any kind
+        raise ModelError(missing["message"], missing["hint"])
     if len(first) < len(q_all):  # each spec gets the answer of its distinct row
         out = out.iloc[codes]
     out.index = specs.index

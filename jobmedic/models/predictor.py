@@ -23,28 +23,37 @@ if TYPE_CHECKING:
 def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str,
                 levels: Mapping[str, float], scope: Sequence[str] | None = None,
                 cluster: str | None = None, retry_budget: float | None = None) -> dict[str, Any]:
-    """The prediction for `spec` submitted at `now` (epoch s). ModelError without a failure model.
-    `cluster` (default the spec's): a cluster the failure model never saw is warned about.
-    `retry_budget`: the acceptable share of killed runs; adds the conformal request meeting it."""
-    fm, fmeta = registry.load(models_dir, "failure")
+    """The prediction for `spec` submitted at `now` (epoch s). `cluster` (default the spec's): a
+    cluster the failure model never saw is warned about. `retry_budget`: the acceptable share of
+    killed runs; adds the conformal request meeting it. Without a failure model (a cluster with
+    no failures to learn from) the runtime and memory advice is still given, `failure_risk` is
+    None and the failure model is listed as missing; ModelError when no model exists at all."""
+    fm, fmeta, missing = registry.optional(models_dir, "failure")
+    if missing is not None and all(registry.optional(models_dir, k.name)[0] is None
+                                   for k in registry.of_role("request")):
+        raise ModelError(missing["message"], missing["hint"])  # no model of any kind
     summary_ready(store, now)  # the entity summary built / brought up to `now` once when it can be
     x, hists = spec_features(store, spec, now, scope)
     X = x[None, :]
-    p = float(fm.predict(X)[0])
-    from jobmedic.models.ensemble import ensemble_one  # the GNN + XGBoost ensemble (issue 16)
-
-    p, ensemble = ensemble_one(store, models_dir, x, dict(spec), now, p, scope)
     out: dict[str, Any] = {
-        "failure_risk": round(p, 4), "risk_level": str(level_of(np.array([p]), dict(levels))[0]),
-        "factors": top_factors(fm.contributions(X)[0], x, hists),
+        "failure_risk": None, "risk_level": None, "factors": [],
         "history": {k: {"value": h.get("value"), "finished_jobs": h["n"], "failed": h["fails"],
                         "recent_failed": sum(int(r[0]) for r in h["recent"]),
                         "recent_runs": len(h["recent"])} for k, h in hists.items()},
         "cold_start": [NOUN[k] for k, h in hists.items() if h.get("value") not in (None, "") and h["n"] == 0],
-        "models": {"failure": fmeta["version"]}, "missing_models": [],
+        "models": {}, "missing_models": [],
     }
-    if ensemble is not None:
-        out["ensemble"] = ensemble
+    if fm is not None:
+        from jobmedic.models.ensemble import ensemble_one  # the GNN + XGBoost ensemble (issue 16)
+
+        p, ensemble = ensemble_one(store, models_dir, x, dict(spec), now, float(fm.predict(X)[0]), scope)
+        out |= {"failure_risk": round(p, 4), "risk_level": str(level_of(np.array([p]), dict(levels))[0]),
+                "factors": top_factors(fm.contributions(X)[0], x, hists)}
+        out["models"]["failure"] = fmeta["version"]
+        if ensemble is not None:
+            out["ensemble"] = ensemble
+    else:
+        out["missing_models"].append(missing)
     unseen = unseen_cluster(fmeta, cluster or spec.get("cluster"))
     if unseen:
         out["unseen_cluster"] = unseen

@@ -62,3 +62,13 @@ def load(models_dir: str | Path, name: str) -> tuple[Any, dict[str, Any]]:
         raise
     _CACHE[key] = (model, meta)
     return model, meta
+
+
+def optional(models_dir: str | Path, name: str) -> tuple[Any, dict[str, Any], dict[str, str] | None]:
+    """(model, meta, None), or (None, {}, the `missing_models` entry: kind, message and hint)
+    when `name` is not trained or is refused: for answers that other models can still give."""
+    try:
+        model, meta = load(models_dir, name)
+    except ModelError as exc:
+        return None, {}, {"kind": name, "message": exc.message, "hint": exc.hint}
+    return model, meta, None

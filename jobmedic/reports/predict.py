@@ -16,9 +16,10 @@ def _gb(mb: float) -> str:
 
 def render(d: Mapping[str, Any], levels: Mapping[str, float]) -> str:
     lines = [f"## Prediction (history before {d.get('submit_time')})", ""]
-    lines.append(f"**Failure risk: {d['failure_risk']:.0%} ({d['risk_level']})** "
-                 f"— levels: moderate ≥ {levels['moderate']:g}, high ≥ {levels['high']:g}, "
-                 f"critical ≥ {levels['critical']:g}.")
+    if d.get("failure_risk") is not None:  # None without a failure model (listed as missing)
+        lines.append(f"**Failure risk: {d['failure_risk']:.0%} ({d['risk_level']})** "
+                     f"— levels: moderate ≥ {levels['moderate']:g}, high ≥ {levels['high']:g}, "
+                     f"critical ≥ {levels['critical']:g}.")
     for w in d.get("warnings", []):
         lines.append(f"**Warning:** {w}.")
     if d.get("cold_start"):

@@ -113,3 +113,36 @@ def test_scope_hides_other_projects_history(env, taxonomy):
     assert r.data["history"]["user"]["finished_jobs"] == 0
     r = run_action({"action": "predict", "job_id": s.jobs_frame()["job_id"].iloc[10]}, ctx)
     assert r.status == "error" and r.error.type == "not_found"
+
+
+def test_without_a_failure_model_the_requests_still_come(env, tmp_path, taxonomy):
+    """A cluster with no failures to learn from (MGnify's builds) trains runtime and memory only:
+    predict and predict --batch still give the requests, and say the failure model is missing."""
+    import shutil
+
+    from jobmedic.models import batch
+
+    s, _, models = env
+    for kind in ("runtime", "memory"):
+        shutil.copytree(models / kind, tmp_path / kind)
+    ctx = ToolContext(store=s, taxonomy=taxonomy, now=START + 61 * 86400,
+                      models_dir=tmp_path, risk_levels=LEVELS)
+    spec = {"user": "user3", "name": "job25", "req_cpus": 4, "req_mem_mb": 8000,
+            "req_walltime_s": 7200}
+    r = run_action({"action": "predict", "retry_budget": 0.02} | spec, ctx)
+    assert r.status == "ok", r.error
+    d = r.data
+    assert d["failure_risk"] is None and d["risk_level"] is None and d["factors"] == []
+    assert [m["kind"] for m in d["missing_models"]] == ["failure"]
+    assert "jobmedic train failure" in d["missing_models"][0]["hint"]
+    assert set(d["models"]) == {"runtime", "memory"}
+    assert d["request"].startswith("--time=") and d["retry_budget"]["mem_mb"] > 0
+    assert "Failure risk" not in r.text and "**Request:**" in r.text
+    full = run_action({"action": "predict", "retry_budget": 0.02} | spec, ToolContext(
+        store=s, taxonomy=taxonomy, now=START + 61 * 86400, models_dir=models, risk_levels=LEVELS))
+    assert full.data["request"] == d["request"] and full.data["retry_budget"] == d["retry_budget"]
+    specs = __import__("pandas").DataFrame([spec])
+    got = batch.score(s, specs, str(tmp_path), ctx.now, LEVELS, retry_budget=0.02)
+    assert "failure_risk" not in got and {"runtime_q0.5", "memory_q0.5", "budget_mem_mb"} <= set(got)
+    with_failure = batch.score(s, specs, str(models), ctx.now, LEVELS, retry_budget=0.02)
+    assert got["budget_mem_mb"].tolist() == with_failure["budget_mem_mb"].tolist()
