@@ -11,9 +11,13 @@ models/runtime_rolling.py) and with the static table of the calibration slice:
 - `cpus`, `core_hours`: two tiers by the CPU count (4, 8, 16, 32) or the requested core-hours
   (24, 72, 240), every pair of budgets from the grid;
 - `lagrange`: each job takes the budget b of the conformal grid (<= 10 %) that minimises
-  cpus x min(t_j(b), limit) + lambda x b x mean(cpus x limit), lambda set on the CALIBRATION
-  slice (its jobs, the static table) so that the share of them killed is the target K;
-- `mondrian`: the limit tiers with a budget table per tier (each tier's own residuals).
+  cpus x min(t_j(b), limit) / scale + lambda x b (scale: the calibration slice's mean requested
+  core-seconds), lambda swept on validation (61 values) or set on the CALIBRATION slice (its
+  jobs, the static table) so that the share of them killed is a target K; `chosen_allocated`
+  is the product's rule (models/runtime_advice.py, lambda 0.5);
+- `mondrian`: the limit tiers with a budget table per tier (each tier's own residuals);
+- `lagrange_daily_lambda_after_test`: a follow-up designed after the one test run (so never a
+  test candidate of this pass): lambda re-set each day on the last 5,000 ended jobs.
 
 Each rule: jobs killed, requested core-hours saved, and saved net of the retries (a killed run
 reruns at the user's limit). The selection rule was fixed before any figure (docs/models.md,
@@ -39,6 +43,7 @@ from jobmedic.models.features import FEATURES
 BUDGETS = list(runtime_advice.ALLOC_BUDGETS)  # the conformal grid up to 10 %
 ARRAYS = ["raw", "y", "tl", "cpus", "sub", "resid", "ends", "pool_tl", "pool_cpus",
           "cal_top", "cal_y", "cal_tl", "cal_cpus", "static_shifts"]
+POOL_ARRAYS = ["pool_y"]  # caches from before the daily-lambda follow-up lack it
 
 
 def build_cache(cache: Path) -> dict:
@@ -67,6 +72,7 @@ def build_cache(cache: Path) -> dict:
     arrays = {"raw": m._raw(m.inputs(frame, ev)), "y": y[ev], "tl": tl_all[ev], "cpus": cpus_all[ev],
               "sub": sub[ev], "resid": runtime_rolling.residuals(m, m.inputs(frame, pool), y[pool]),
               "ends": end[pool], "pool_tl": tl_all[pool], "pool_cpus": cpus_all[pool],
+              "pool_y": y[pool],
               "cal_top": cal_raw[:, top], "cal_y": y[cal], "cal_tl": tl_all[cal],
               "cal_cpus": cpus_all[cal],
               "static_shifts": np.array([conformal.shift_for(m.budget_, b) for b in BUDGETS], float)}
@@ -80,7 +86,8 @@ def build_cache(cache: Path) -> dict:
 
 
 def load_cache(cache: Path) -> dict:
-    return {k: np.load(cache / f"{k}.npy") for k in ARRAYS}
+    return {k: np.load(cache / f"{k}.npy") for k in ARRAYS + POOL_ARRAYS
+            if (cache / f"{k}.npy").exists()}
 
 
 def effect(y, tl, cpus, rec) -> dict:
@@ -136,6 +143,28 @@ def rolling_times(d, rows, top) -> np.ndarray:
                      for i, b in enumerate(BUDGETS)], axis=1)
 
 
+def daily_lambda(d: dict, tb: np.ndarray, kill: float, scale: float,
+                 window: int = runtime_rolling.WINDOW) -> tuple[np.ndarray, np.ndarray]:
+    """A follow-up designed AFTER the test run (docs: not a test candidate): lambda re-set at
+    each daily recalibration so that, of the last `window` jobs that had ended by the start of
+    the day, a share `kill` would have been killed under that day's tables (their outcomes are
+    known then). Returns (--time, budget) of the validation jobs."""
+    pool_top = np.log1p(d["pool_y"]) - d["resid"][:, 3]
+    day = np.floor(d["sub"] / runtime_rolling.CADENCE)
+    rec, bud = np.empty(len(day)), np.empty(len(day))
+    for dd in np.unique(day):
+        jobs = np.flatnonzero(day == dd)
+        p = int(np.searchsorted(d["ends"], dd * runtime_rolling.CADENCE, side="left"))
+        rows = np.arange(max(0, p - window), p)
+        # the day's budget shifts, as the jobs of the day are served (jobs x budgets, one row)
+        sh = np.log1p(tb[jobs[0]]) - d["raw"][jobs[0], 3]
+        tw = np.expm1(pool_top[rows][:, None] + sh[None, :])
+        lam = lambda_for(kill, tw, d["pool_y"][rows], d["pool_tl"][rows], d["pool_cpus"][rows], scale)
+        rec[jobs], bud[jobs] = runtime_advice.allocate(tb[jobs], d["tl"][jobs], d["cpus"][jobs],
+                                                       scale, lam)
+    return rec, bud
+
+
 def sweep(d: dict, info: dict) -> dict:
     top = d["raw"][:, 3]
     y, tl, cpus = d["y"], d["tl"], d["cpus"]
@@ -187,8 +216,15 @@ def sweep(d: dict, info: dict) -> dict:
                          for tab in tabs)
         tm = {b: np.where(long_, tlong[:, i], ts[:, i]) for i, b in enumerate(BUDGETS)}
         fam["mondrian_limit_12h"] = best(pairs(d, tm, long_, "mondrian_limit", 12))
-        r["all_qualifiers_best"] = best([x for v in fam.values() for x in (v if isinstance(v, list) else [v])
-                                         if x is not None])
+        if mode == "recalibrated_daily" and "pool_y" in d:
+            fam["lagrange_daily_lambda_after_test"] = []
+            for k in (0.02, 0.03, 0.04, 0.05):
+                rec, b = daily_lambda(d, tb, k, scale)
+                fam["lagrange_daily_lambda_after_test"].append(
+                    effect(y, tl, cpus, rec) | {"rule": "lagrange_daily", "target_kill": k,
+                                                "mean_budget": round(float(np.mean(b)), 4)})
+        r["all_qualifiers_best"] = best([x for k, v in fam.items() if not k.endswith("after_test")
+                                         for x in (v if isinstance(v, list) else [v]) if x is not None])
         out[mode] = r
     perfect = np.ceil(y / 60) * 60 + 60
     out["perfect_predictor"] = effect(y, tl, cpus, np.minimum(perfect, np.where(tl > 0, tl, np.inf)))
