@@ -83,24 +83,26 @@ def loaded_scale(meta_value: Any) -> float | None:
     return float(v)
 
 
-def allocate(times: np.ndarray, timelimit: np.ndarray, cpus: Any, scale: float,
+def allocate(times: np.ndarray, timelimit: np.ndarray, cpus: Any, scale: float | np.ndarray,
              lam: float = ALLOC_LAMBDA) -> tuple[np.ndarray, np.ndarray]:
     """(recommended --time, the budget each job took) from `times`, the conformal requests
     (jobs x `ALLOC_BUDGETS`)."""
     tl = np.asarray(timelimit, float)
     rec = budget_time(np.asarray(times, float), tl[:, None])
     c = cpus_or_one(cpus, len(rec))
-    cost = c[:, None] * rec / scale + lam * np.asarray(ALLOC_BUDGETS)[None, :]
+    s = np.asarray(scale, float)  # one scale, or one per job (walk-forward: each period's model)
+    cost = c[:, None] * rec / (s[:, None] if s.ndim else s) + lam * np.asarray(ALLOC_BUDGETS)[None, :]
     j = np.argmin(cost, axis=1)
     return rec[np.arange(len(rec)), j], np.asarray(ALLOC_BUDGETS)[j]
 
 
 def from_times(budget_t: Mapping[float, np.ndarray], timelimit: np.ndarray, cpus: Any,
-               scale: float | None) -> tuple[np.ndarray, np.ndarray, str] | None:
+               scale: float | np.ndarray | None) -> tuple[np.ndarray, np.ndarray, str] | None:
     """The recommendation from per-budget request times (recalibrated tables): allocated when
     every `ALLOC_BUDGETS` time and a scale are there, else the tiers; None without those."""
     tl = np.asarray(timelimit, float)
-    if ALLOCATE and scale and all(b in budget_t for b in ALLOC_BUDGETS):
+    ok = scale is not None and bool(np.all(np.isfinite(scale)) and np.all(np.asarray(scale) > 0))
+    if ALLOCATE and ok and all(b in budget_t for b in ALLOC_BUDGETS):
         rec, b = allocate(np.stack([budget_t[b] for b in ALLOC_BUDGETS], axis=1), tl, cpus, scale)
         return rec, b, "allocated"
     s, lo = TIER_BUDGETS

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jobmedic.knowledge.errors import ModelError
-from jobmedic.models import registry, runtime, training
+from jobmedic.models import registry, runtime, runtime_advice, training
 
 if TYPE_CHECKING:
     from jobmedic.knowledge.store import Store
@@ -41,6 +41,9 @@ def steps(start: int, end: int, every: int) -> list[int]:
     if end <= start:
         raise ModelError("the evaluation window is empty", "give --from before --to")
     return list(range(int(start), int(end), int(every)))
+
+
+_ONLINE_BUDGETS = sorted(set(runtime.BUDGETS) | set(runtime_advice.ALLOC_BUDGETS))
 
 
 def period_scores(model: runtime.RuntimeModel, frame: Frame, rows: np.ndarray,
@@ -62,8 +65,9 @@ def period_scores(model: runtime.RuntimeModel, frame: Frame, rows: np.ndarray,
         out[f"b{b:g}"] = np.full(len(rows), np.nan) if t is None else t
     oq, obt, _ = runtime.online(model, frame, rows, card)
     out["q_online"] = oq
-    for b in runtime.BUDGETS:
+    for b in _ONLINE_BUDGETS:  # the card's budgets and the allocation's (runtime_advice)
         out[f"ob{b:g}"] = obt.get(b, np.full(len(rows), np.nan))
+    out["scale"] = np.full(len(rows), getattr(model, "alloc_scale_", None) or np.nan)
     return out
 
 
@@ -74,10 +78,11 @@ def summarise(y: np.ndarray, p: dict[str, np.ndarray]) -> dict[str, Any]:
     bt = {b: p[f"b{b:g}"] for b in runtime.BUDGETS if np.isfinite(p[f"b{b:g}"]).all()}
     static = runtime._scored(y, p["q"], tl, cpus, bt, pt)
     static["walltime_recommendation"] = runtime.walltime_effect(y, p["rec"], tl, cpus)
-    obt = {b: p[f"ob{b:g}"] for b in runtime.BUDGETS}
+    obt = {b: p[f"ob{b:g}"] for b in _ONLINE_BUDGETS}
     obt = {b: np.where(np.isfinite(v), v, bt[b]) if b in bt else v for b, v in obt.items()}
     obt = {b: v for b, v in obt.items() if np.isfinite(v).all()}
-    online = runtime._scored(y, p["q_online"], tl, cpus, obt, pt)
+    scale = p["scale"] if np.isfinite(p["scale"]).all() else None  # each period's model's
+    online = runtime._scored(y, p["q_online"], tl, cpus, obt, pt, scale)
     return {"n": len(y), "model": static, "recalibrated_daily": online,
             "baselines": runtime.baselines(y, tl, p["last2"], g)}
 

@@ -62,6 +62,8 @@ def test_the_allocation_minimises_the_stated_cost_and_respects_the_limit():
     cost = c[:, None] * every / scale + ALLOC_LAMBDA * np.asarray(ALLOC_BUDGETS)
     np.testing.assert_allclose(c * rec / scale + ALLOC_LAMBDA * b, cost.min(axis=1))
     assert (rec[np.isfinite(tl)] <= tl[np.isfinite(tl)]).all()
+    # one scale per job (walk-forward: each period's model) is the same rule
+    np.testing.assert_array_equal(allocate(t, tl, cpus, np.full(n, scale))[0], rec)
     # more CPUs on the same request never take less risk
     r1, b1 = allocate(t, tl, np.ones(n), scale)
     r64, b64 = allocate(t, tl, np.full(n, 64.0), scale)

@@ -64,6 +64,8 @@ def test_walk_forward_beats_a_single_fit_under_drift(drift_store):
     assert res["refit"]["model"]["coverage"]["q0.5"] > 0.2
     assert win["refit"]["model"]["coverage"]["q0.5"] > 0.35
     # a refit every 5 days from day 40 of 60: four training runs, each scoring its own period
+    # the recalibrated replay allocates the kill budget with each period's model's scale
+    assert res["refit"]["recalibrated_daily"]["walltime_recommendation"]["rule"] == "allocated"
     w = res["walk_forward"]
     assert [r["until"] for r in w["refits"]] == [training._iso(start + k * 5 * DAY) for k in range(4)]
     assert sum(r["scored"] for r in w["refits"]) == res["refit"]["n"]
