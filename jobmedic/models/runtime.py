@@ -5,9 +5,11 @@ mean of the user's last two runtimes and the global median.
 Chosen on a validation slice carved from the training period (the last 20 % of the first 70 %
 of RICC by submit time; bench/eval_ricc_runtime.py --validate), never on the test window:
 
-- the point runtime (what MAE scores) blends, on a log scale, the booster's median before any
-  conformal shift (weight `POINT_WEIGHT`) with the user's recent share of the request x this
-  job's request (`user_ratio_rt`); the shifted q0.5 stays the coverage-calibrated median;
+- the point runtime (what MAE scores; models/runtime_point.py) blends, on a log scale, the
+  booster's median before any conformal shift (weight `POINT_WEIGHT`) with the user's recent
+  share of the request x this job's request (`user_ratio_rt`); where the request shape has an
+  exact repeat (its last completed job), a stack fitted on the calibration slice replaces the
+  blend (issue 18 seventh pass); the shifted q0.5 stays the coverage-calibrated median;
 - the recommended `--time` spends the kill budget where the core-hours are: each job takes the
   retry budget that minimises its requested core-seconds plus a price per unit of budget
   (models/runtime_advice.py, issue 18 seventh pass); artifacts from before that: tiered by the

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 POINT_WEIGHT = 0.4  # the booster median's weight in the blend (validation: 0.0-1.0 by 0.1)
 REPEAT = ["shape_last_completed_rt"]  # the point-only input after the booster's columns
 STACK_INPUTS = ["q0.5_unshifted", "user_ratio_rt", "shape_last_completed_rt", "intercept"]
+#: Serve the stack where an artifact has one (chosen on validation; False: the blend, same
+#: artifacts). On the RICC test months the stack scored worse than the blend (docs/models.md).
+SERVE_STACK = True
 MIN_STACK_ROWS = 200  # fewer calibration jobs with a repeat: no stack (the blend)
 IRLS_STEPS = 60
 _RATIO = len(FEATURES) + runtime_features.RT_FEATURES.index("user_ratio_rt")
@@ -94,9 +97,10 @@ def fit_stack(raw_median: np.ndarray, X: np.ndarray, y: np.ndarray) -> dict[str,
 
 
 def stacked(stack: Mapping[str, Any] | None, raw_median: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """The point runtime (s): the stack where the job has a repeat, else the blend."""
+    """The point runtime (s): the stack where the job has a repeat (and `SERVE_STACK`), else
+    the blend."""
     A, has, base = _design(raw_median, X)
-    if not stack:
+    if not stack or not SERVE_STACK:
         return base
     st = np.expm1(np.clip(A @ np.asarray(stack["coef"], float), 0, None))
     return np.where(has & np.isfinite(st), st, base)

@@ -94,7 +94,7 @@ def _inputs(n: int, rng, with_repeat: bool = True) -> tuple[np.ndarray, np.ndarr
     return (X if with_repeat else X[:, :_WIDTH]), med, rep
 
 
-def test_stack_serves_where_a_repeat_exists_and_the_blend_elsewhere():
+def test_stack_serves_where_a_repeat_exists_and_the_blend_elsewhere(monkeypatch):
     rng = np.random.default_rng(1)
     X, med, rep = _inputs(4000, rng)
     y = np.expm1(0.2 * med + 0.8 * np.log1p(np.nan_to_num(rep, nan=5000.0)))
@@ -109,6 +109,9 @@ def test_stack_serves_where_a_repeat_exists_and_the_blend_elsewhere():
     Xn, _, _ = _inputs(4000, np.random.default_rng(1), with_repeat=False)
     np.testing.assert_array_equal(stacked(st, med, Xn), blend(med, Xn[:, _RATIO]))
     np.testing.assert_array_equal(stacked(None, med, X), blend(med, X[:, _RATIO]))
+    # switched off (runtime_point.SERVE_STACK = False): the blend from the same artifact
+    monkeypatch.setattr(runtime_point, "SERVE_STACK", False)
+    np.testing.assert_array_equal(stacked(st, med, X), blend(med, X[:, _RATIO]))
     # too few calibration jobs with a repeat: no stack
     assert fit_stack(med[:50], X[:50], y[:50]) is None
 
