@@ -12,7 +12,7 @@ import pytest
 
 from jobmedic.knowledge.errors import ModelError
 from jobmedic.knowledge.store import Store
-from jobmedic.models import artifacts, runtime_point, training
+from jobmedic.models import artifacts, registry, runtime_point, training
 from jobmedic.models.runtime import RuntimeModel
 from jobmedic.models.runtime_point import (
     _RATIO,
@@ -161,4 +161,15 @@ def test_trained_model_keeps_its_stack_and_an_old_artifact_serves_the_blend(trai
     assert has.any()
     assert not np.allclose(m.point(X)[has], old.point(X)[has])
     assert runtime_point.REPEAT == ["shape_last_completed_rt"]
+    s.close()
+
+
+def test_recalibrate_keeps_the_stack(trained):
+    db, models, _ = trained
+    s = Store(db)
+    before, meta0 = registry.load(models, "runtime")
+    training.recalibrate(s, "runtime", str(models))
+    after, meta1 = registry.load(models, "runtime")
+    assert meta1["version"] != meta0["version"]
+    assert meta1["point_stack"] == meta0["point_stack"] and after.stack_ == before.stack_
     s.close()
