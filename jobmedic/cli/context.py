@@ -14,7 +14,7 @@ from typing import NoReturn
 import typer
 from typer.core import TyperGroup
 
-from jobmedic.cli.plain import CliState, describe
+from jobmedic.cli.plain import PIPE_CLOSED, CliState, describe, pipe_closed
 from jobmedic.cli.plain import print_error as _print_error
 from jobmedic.knowledge.errors import JobmedicError
 
@@ -60,6 +60,8 @@ class JobmedicGroup(TyperGroup):
         except Exception as exc:  # the one place faults become messages
             if _is_usage_error(exc):  # bad flags: click prints its usage message
                 raise
+            if pipe_closed(exc):  # `jobmedic ... | head`: the reader left, nothing to report
+                raise typer.Exit(PIPE_CLOSED) from None
             obj = ctx.obj if isinstance(ctx.obj, CliState) else None
             if (obj is not None and obj.debug) or os.environ.get("JOBMEDIC_DEBUG") == "1":
                 raise

@@ -181,6 +181,8 @@ def run_fast(argv: list[str]) -> int | None:
     except KeyboardInterrupt:
         return 130  # typer: Exit(130)
     except Exception as exc:  # noqa: BLE001 - as JobmedicGroup.invoke: the error line, the code
+        if plain.pipe_closed(exc):
+            return plain.PIPE_CLOSED
         msg, hint, code = plain.describe(exc)
         plain.print_error(msg, hint)
         return code

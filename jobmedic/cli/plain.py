@@ -66,6 +66,24 @@ def print_error(msg: str, hint: str) -> None:
         err.print(Text("hint: " + hint, style="dim"))
 
 
+PIPE_CLOSED = 141  # the shell's code for a process ended by SIGPIPE (128 + 13)
+
+
+def pipe_closed(exc: BaseException) -> bool:
+    """True when `exc` is the reader of our output going away (`jobmedic ... | head`): not an
+    error to report. Stdout is pointed at /dev/null so the interpreter's last flush stays quiet."""
+    if not isinstance(exc, BrokenPipeError):
+        return False
+    import os
+    import sys
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return True
+
+
 def describe(exc: BaseException) -> tuple[str, str, int]:
     """(message, hint, exit code) for a fault a command did not handle itself."""
     if isinstance(exc, JobmedicError):

@@ -126,3 +126,18 @@ def test_in_memory_store_has_no_models_folder():
     r = _invoke("--db", ":memory:", "predict", "--user", "u", "--json")
     assert r.exit_code == 2 and "train" in json.loads(r.output)["error"]["message"] + \
         json.loads(r.output)["error"]["hint"]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["predict", "--help"], ["act", '{"action": "stats"}']])
+def test_a_reader_that_leaves_is_not_an_error(tmp_path, args):
+    """`jobmedic ... | head`: the pipe closing under a long output ends the command quietly,
+    never with an `error: cannot use: Broken pipe` line blaming a path."""
+    r, w = __import__("os").pipe()
+    __import__("os").close(r)  # the reader is gone before the first line is written
+    try:
+        out = subprocess.run([sys.executable, "-m", "jobmedic", "--db", str(tmp_path / "s.db"), *args],
+                             stdout=w, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        __import__("os").close(w)
+    assert "error:" not in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert out.returncode in (0, 1, 141)
