@@ -128,6 +128,8 @@ HOT = [
     # by its statistics)
     *[(f"predict history {k} scoped", _history(k, True), (f"jobs_{k}_end", "jobs_project_end"))
       for k in ENTITY_KINDS],
+    ("predict runtime repeat (last completed job of the shape)", lambda s, ctx: s.recent_runs(
+        "shape", "u1|4|3600", NOW, None, 1, completed=True), "jobs_shape_end"),
     ("live watch rules", _live_rules, "jobs_window"),
     ("live watch queries", _live_queries, "jobs_user_submit"),
     ("tenant-scoped reads", _tenant, "jobs_project_submit"),
