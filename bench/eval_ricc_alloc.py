@@ -18,13 +18,19 @@ models/runtime_rolling.py) and with the static table of the calibration slice:
 - `mondrian`: the limit tiers with a budget table per tier (each tier's own residuals);
 - `lagrange_daily_lambda_after_test`: a follow-up designed after the one test run (so never a
   test candidate of this pass): lambda re-set each day on the last 5,000 ended jobs.
+- `--targets` (the product's rule since the follow-up, also designed after that test run):
+  lambda set so that the MEAN BUDGET the jobs take is a target, through the product's own
+  functions (runtime_advice.lambda_for_target on the calibration slice for the static tables;
+  runtime_rolling.online_lambdas, re-set daily on the last 5,000 ended jobs, as
+  `train runtime --recalibrate` does); the target is chosen by the rule fixed before any
+  figure: among 2, 3, 3.5, 4, 4.5 %, recalibrated daily, killed <= 4.5 %, the most saved.
 
 Each rule: jobs killed, requested core-hours saved, and saved net of the retries (a killed run
 reruns at the user's limit). The selection rule was fixed before any figure (docs/models.md,
 "issue 18, seventh pass"): recalibrated daily, qualify at <= 4.5 % killed, take the most saved;
 it replaces the current rule only if it saves >= 2 points more.
 
-    .venv/bin/python -m bench.eval_ricc_alloc [--cache DIR] [--out FILE.json]
+    .venv/bin/python -m bench.eval_ricc_alloc [--cache DIR] [--out FILE.json] [--targets]
 """
 from __future__ import annotations
 
@@ -231,17 +237,63 @@ def sweep(d: dict, info: dict) -> dict:
     return out
 
 
+TARGETS = (0.02, 0.03, 0.035, 0.04, 0.045)
+
+
+def targets(d: dict) -> dict:
+    """The target-kill-share allocation through the product's functions, per target."""
+    top, y, tl, cpus = d["raw"][:, 3], d["y"], d["tl"], d["cpus"]
+    ccal = np.where(np.isfinite(d["cal_cpus"]) & (d["cal_cpus"] > 0), d["cal_cpus"], 1)
+    okc = np.isfinite(d["cal_tl"]) & (d["cal_tl"] > 0)
+    scale = float(np.mean((ccal * d["cal_tl"])[okc]))
+    _, bsh = runtime_rolling.online_shifts(d["resid"][:, [3]], d["ends"], d["sub"], [0.95], [0.0],
+                                           BUDGETS)
+    daily = np.stack([np.expm1(top + np.where(np.isfinite(bsh[b]), bsh[b], d["static_shifts"][i]))
+                      for i, b in enumerate(BUDGETS)], axis=1)
+    static = np.stack([np.expm1(top + s) for s in d["static_shifts"]], axis=1)
+    cal_tb = np.stack([np.expm1(d["cal_top"] + s) for s in d["static_shifts"]], axis=1)
+    pool_top = np.log1p(d["pool_y"]) - d["resid"][:, 3]
+    out: dict = {"scale_core_s": scale, "rule": "recalibrated daily, killed <= 4.5 %, most saved",
+                 "rows": []}
+    for k in TARGETS:
+        c0 = time.process_time()
+        lam_s = runtime_advice.lambda_for_target(cal_tb, d["cal_tl"], d["cal_cpus"], scale, k)
+        rec_s, b_s = runtime_advice.allocate(static, tl, cpus, scale, lam_s)
+        lam_d = runtime_rolling.online_lambdas(pool_top, d["pool_tl"], d["pool_cpus"], d["ends"],
+                                               d["sub"], bsh, lam_s, scale, k)
+        rec_d, b_d = runtime_advice.allocate(daily, tl, cpus, scale, lam_d)
+        out["rows"].append({
+            "target": k, "cpu_s": round(time.process_time() - c0, 2),
+            "static": effect(y, tl, cpus, rec_s) | {"lambda": lam_s,
+                                                    "mean_budget": round(float(np.mean(b_s)), 4)},
+            "recalibrated_daily": effect(y, tl, cpus, rec_d) | {
+                "lambda_median": float(np.median(lam_d)), "lambda_min": float(lam_d.min()),
+                "lambda_max": float(lam_d.max()), "mean_budget": round(float(np.mean(b_d)), 4)}})
+    ok = [r for r in out["rows"] if r["recalibrated_daily"]["killed_%"] <= 4.5]
+    out["chosen_target"] = (max(ok, key=lambda r: r["recalibrated_daily"]["saved_%"])["target"]
+                            if ok else None)
+    return out
+
+
 def main(argv: list[str]) -> dict:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", default="/tmp/jobmedic-alloc")
     ap.add_argument("--out", default=None)
     ap.add_argument("--build-only", action="store_true")
+    ap.add_argument("--targets", action="store_true",
+                    help="score the target-kill-share allocation only (ricc_alloc_targets.json)")
     a = ap.parse_args(argv)
     cache = Path(a.cache)
     if not (cache / "info.json").exists():
         print(json.dumps(build_cache(cache)))
     if a.build_only:
         return {}
+    if a.targets:
+        res = targets(load_cache(cache))
+        print(json.dumps(res, indent=1))
+        with open(a.out or OUT / "ricc_alloc_targets.json", "w") as f:
+            json.dump(res, f, indent=1)
+        return res
     out = sweep(load_cache(cache), json.loads((cache / "info.json").read_text()))
     print(json.dumps(out, indent=1))
     with open(a.out or OUT / "ricc_alloc.json", "w") as f:

@@ -98,13 +98,13 @@ def recommendation_effect(y: np.ndarray, rec: tuple[np.ndarray, np.ndarray, str]
 
 def _scored(y: np.ndarray, q: np.ndarray, tl: np.ndarray, cpus: np.ndarray,
             budget_t: dict[float, np.ndarray], pt: np.ndarray,
-            scale: float | None = None) -> dict[str, Any]:
+            scale: float | None = None, lam: Any = runtime_advice.ALLOC_LAMBDA) -> dict[str, Any]:
     """Point error, coverage and the walltime effects of quantiles `q` (and budget times;
-    the recommendation allocated with request `scale`, else tiered)."""
+    the recommendation allocated with request `scale` at price `lam`, else tiered)."""
     out: dict[str, Any] = metrics.regression(y, pt, 3600) | {
         "coverage": metrics.quantile_coverage(y, q, ALPHAS),
         "walltime_q0.95": walltime_effect(y, recommend(q, tl), tl, cpus)}
-    rec = runtime_advice.from_times(budget_t, tl, cpus, scale)
+    rec = runtime_advice.from_times(budget_t, tl, cpus, scale, lam)
     out["walltime_recommendation"] = (out["walltime_q0.95"] if rec is None
                                       else recommendation_effect(y, rec, tl, cpus))
     for b, t in budget_t.items():
@@ -116,7 +116,8 @@ def _scored(y: np.ndarray, q: np.ndarray, tl: np.ndarray, cpus: np.ndarray,
 def online(model: QuantileModel, frame, rows: np.ndarray, card: dict[str, Any]
            ) -> tuple[np.ndarray, dict[float, np.ndarray], dict[str, Any]]:
     """Quantiles and budget times of `rows` with the conformal shifts refitted daily on a
-    sliding window (models/runtime_rolling.py), and what that used."""
+    sliding window (models/runtime_rolling.py), and what that used (`lambda`: each job's
+    --time allocation price, re-set with the tables when the model has a target)."""
     df = frame[0]
     mask, y = labels(df)
     since = runtime_rolling.epoch((card.get("window") or {}).get("calibration_from"))
@@ -135,8 +136,17 @@ def online(model: QuantileModel, frame, rows: np.ndarray, card: dict[str, Any]
         static = conformal.shift_for(getattr(model, "budget_", None), b)
         if static is not None or np.isfinite(v).all():
             budget_t[b] = np.expm1(top + np.where(np.isfinite(v), v, static or 0.0)).clip(min=0)
+    lam = np.full(len(rows), float(getattr(model, "alloc_lambda_", runtime_advice.ALLOC_LAMBDA)))
+    target, scale = getattr(model, "alloc_target_", None), getattr(model, "alloc_scale_", None)
+    if target is not None and scale is not None:
+        i = int(np.argmax(model.alphas))
+        lam = runtime_rolling.online_lambdas(
+            np.log1p(y[pool]) - resid[:, i], df["timelimit_s"].to_numpy(dtype="float64")[pool],
+            df["req_cpus"].to_numpy(dtype="float64")[pool], ends, sub, bshift, lam[0] if len(lam)
+            else runtime_advice.ALLOC_LAMBDA, scale, target)
     used = {"window": runtime_rolling.WINDOW, "cadence_s": runtime_rolling.CADENCE,
-            "pool_jobs": len(pool), "since": (card.get("window") or {}).get("calibration_from")}
+            "pool_jobs": len(pool), "since": (card.get("window") or {}).get("calibration_from"),
+            "lambda": lam}
     return q, budget_t, used
 
 
@@ -177,8 +187,13 @@ def evaluate(model: QuantileModel, inputs: np.ndarray, X: pd.DataFrame, y: np.nd
                                                            tl, cpus)
     if online_q is not None:
         # the point runtime is not shifted, so it is the same as above
+        used = dict(online_q[2])
+        lam = used.pop("lambda", getattr(model, "alloc_lambda_", runtime_advice.ALLOC_LAMBDA))
+        la = np.atleast_1d(np.asarray(lam, float))
+        used["allocation_lambda"] = ({"min": float(la.min()), "median": float(np.median(la)),
+                                      "max": float(la.max())} if la.size else None)
         out["online_recalibrated"] = _scored(y, online_q[0], tl, cpus, online_q[1], pt,
-                                             getattr(model, "alloc_scale_", None)) | online_q[2]
+                                             getattr(model, "alloc_scale_", None), lam) | used
     out["unit"] = "hours"
     return out
 
@@ -231,17 +246,40 @@ class RuntimeModel(runtime_point.PointStack, QuantileModel):
     def calibrate(self, X: np.ndarray, y: np.ndarray) -> RuntimeModel:
         super().calibrate(X, y)
         self.alloc_scale_ = runtime_advice.request_scale(X)  # the allocation's unit of cost
+        self.alloc_target_ = runtime_advice.ALLOC_TARGET
+        self.reset_allocation(X)
         return self
+
+    def reset_allocation(self, X: np.ndarray) -> dict[str, Any]:
+        """Set the --time allocation's price so that the mean budget the jobs of `X` take
+        under this model's budget table is its target (calibrate; `train runtime
+        --recalibrate` on the sliding window); a model without a target (an older artifact)
+        keeps its fixed price. Returns what was set."""
+        target, scale = getattr(self, "alloc_target_", None), getattr(self, "alloc_scale_", None)
+        times = None
+        if target is not None and scale is not None and len(X):
+            times = runtime_advice.table_times(self._raw(X)[:, int(np.argmax(self.alphas))],
+                                               getattr(self, "budget_", None))
+        lam = None if times is None else runtime_advice.lambda_for_target(
+            times, X[:, FEATURES.index("timelimit_s")], X[:, FEATURES.index("req_cpus")], scale,
+            target)
+        self.alloc_lambda_ = lam if lam is not None else getattr(
+            self, "alloc_lambda_", runtime_advice.ALLOC_LAMBDA)
+        return {"allocation_lambda": self.alloc_lambda_, "allocation_target": target}
 
     def meta(self) -> dict[str, Any]:
         return super().meta() | {"walltime_allocation": {
             "scale_core_s": getattr(self, "alloc_scale_", None),
-            "lambda": runtime_advice.ALLOC_LAMBDA, "budgets": list(runtime_advice.ALLOC_BUDGETS)}}
+            "lambda": getattr(self, "alloc_lambda_", runtime_advice.ALLOC_LAMBDA),
+            "target": getattr(self, "alloc_target_", None),
+            "budgets": list(runtime_advice.ALLOC_BUDGETS)}}
 
     @classmethod
     def load(cls, d, meta: dict[str, Any]) -> RuntimeModel:
         m = super().load(d, meta)
         m.alloc_scale_ = runtime_advice.loaded_scale(meta.get("walltime_allocation"))
+        m.alloc_lambda_, m.alloc_target_ = runtime_advice.loaded_lambda(
+            meta.get("walltime_allocation"))
         return m
 
     def recommendation(self, q: np.ndarray, timelimit: np.ndarray, cpus=None
@@ -253,7 +291,8 @@ class RuntimeModel(runtime_point.PointStack, QuantileModel):
         tl = np.asarray(timelimit, float)
         top = np.log1p(q[:, ALPHAS.index(RECOMMEND_ALPHA)]) - self.shift_[ALPHAS.index(RECOMMEND_ALPHA)]
         rec = runtime_advice.from_table(top, getattr(self, "budget_", None), tl, cpus,
-                                        getattr(self, "alloc_scale_", None))
+                                        getattr(self, "alloc_scale_", None),
+                                        getattr(self, "alloc_lambda_", runtime_advice.ALLOC_LAMBDA))
         if rec is None:
             return recommend(q, tl), np.full(len(q), round(1 - RECOMMEND_ALPHA, 3)), "q0.95"
         return rec

@@ -12,7 +12,8 @@ booster was fitted on): leakage-safe and online, the booster itself is not refit
   it on a schedule (e.g. daily, under cron or `watch`).
 - `evaluate` reports, beside the static figures, the `online` ones: every test job scored with
   the shift of the window that had ended by the start of its submit day (`CADENCE`), i.e. a
-  daily recalibration replayed over the test window.
+  daily recalibration replayed over the test window; the runtime model's --time allocation
+  price is re-set with each table as `--recalibrate` sets it (`online_lambdas`).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobmedic.models import conformal
+from jobmedic.models import conformal, runtime_advice
 
 WINDOW = 5000
 MIN_N = 500
@@ -87,3 +88,27 @@ def online_shifts(resid: np.ndarray, ends: np.ndarray, times: np.ndarray, alphas
         v = np.where(p >= 0, rq[pc] if len(top) else np.nan, np.nan)
         out[b] = v  # NaN: no full window yet (the caller uses the static table)
     return shifts, out
+
+
+def online_lambdas(top: np.ndarray, timelimit: np.ndarray, cpus: np.ndarray, ends: np.ndarray,
+                   times: np.ndarray, bshift: dict[float, np.ndarray], static: float,
+                   scale: float, target: float, window: int = WINDOW,
+                   cadence: float = CADENCE) -> np.ndarray:
+    """Per query time: the --time allocation's price (runtime_advice.lambda_for_target) re-set
+    as `train runtime --recalibrate` sets it at the start of the query's `cadence` period: on
+    the last `window` jobs that had ended by then (rows ordered by `ends`; `top` their
+    log-scale top quantile before its shift, their limits and CPU counts) with that period's
+    budget shifts `bshift` (`online_shifts`); `static` where those are not refitted (NaN)."""
+    t = np.floor(np.asarray(times, float) / cadence) * cadence if cadence else np.asarray(times, float)
+    p = np.searchsorted(ends, t, side="left")  # rows [p - window, p) had ended by t
+    lam = np.full(len(t), float(static))
+    for pp in np.unique(p):
+        q = np.flatnonzero(p == pp)
+        sh = np.array([bshift[b][q[0]] for b in runtime_advice.ALLOC_BUDGETS], float)
+        if pp < window or not np.isfinite(sh).all():
+            continue
+        r = slice(pp - window, pp)
+        tw = np.expm1(np.asarray(top, float)[r][:, None] + sh[None, :]).clip(min=0)
+        v = runtime_advice.lambda_for_target(tw, timelimit[r], cpus[r], scale, target)
+        lam[q] = static if v is None else v
+    return lam

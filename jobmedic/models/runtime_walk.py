@@ -63,11 +63,12 @@ def period_scores(model: runtime.RuntimeModel, frame: Frame, rows: np.ndarray,
     for b in runtime.BUDGETS:
         t = model.for_budget(inputs, b)
         out[f"b{b:g}"] = np.full(len(rows), np.nan) if t is None else t
-    oq, obt, _ = runtime.online(model, frame, rows, card)
+    oq, obt, used = runtime.online(model, frame, rows, card)
     out["q_online"] = oq
     for b in _ONLINE_BUDGETS:  # the card's budgets and the allocation's (runtime_advice)
         out[f"ob{b:g}"] = obt.get(b, np.full(len(rows), np.nan))
     out["scale"] = np.full(len(rows), getattr(model, "alloc_scale_", None) or np.nan)
+    out["lam"] = np.broadcast_to(np.asarray(used["lambda"], float), (len(rows),)).copy()
     return out
 
 
@@ -82,7 +83,7 @@ def summarise(y: np.ndarray, p: dict[str, np.ndarray]) -> dict[str, Any]:
     obt = {b: np.where(np.isfinite(v), v, bt[b]) if b in bt else v for b, v in obt.items()}
     obt = {b: v for b, v in obt.items() if np.isfinite(v).all()}
     scale = p["scale"] if np.isfinite(p["scale"]).all() else None  # each period's model's
-    online = runtime._scored(y, p["q_online"], tl, cpus, obt, pt, scale)
+    online = runtime._scored(y, p["q_online"], tl, cpus, obt, pt, scale, p["lam"])
     return {"n": len(y), "model": static, "recalibrated_daily": online,
             "baselines": runtime.baselines(y, tl, p["last2"], g)}
 

@@ -205,7 +205,10 @@ def recalibrate(store: Store, kind: str, models_dir: str, until: int | None = No
                          f"start and {_iso(before)}; recalibration needs {rolling.MIN_N}",
                          "ingest more recent history, or retrain with `jobmedic train "
                          f"{kind}`")
-    used = rolling.refit(model, rolling.residuals(model, model.inputs(frame, rows), y[rows]))
+    X = model.inputs(frame, rows)
+    used = rolling.refit(model, rolling.residuals(model, X, y[rows]))
+    if hasattr(model, "reset_allocation"):  # runtime: the --time price on the same window
+        used |= model.reset_allocation(X)
     card["recalibrated"] = used | {"from_version": meta.get("version"), "until": _iso(before),
                                    "first_end": _iso(df["end_time"].to_numpy()[rows[0]])}
     path = artifacts.save(models_dir, kind, model.files(), model.meta() | {"card": card})

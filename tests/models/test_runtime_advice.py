@@ -1,9 +1,12 @@
 """The recommended --time spends the kill budget where the core-hours are
 (models/runtime_advice.py): each job takes the retry budget minimising its requested
-core-seconds plus a price per unit of budget; predict, batch and the card serve the same rule;
-artifacts written before the scale existed keep the limit tiers."""
+core-seconds plus a price per unit of budget, set so that the mean budget is a target kill
+share (at calibrate, at each recalibration and in the card's daily replay); predict, batch and
+the card serve the same rule; artifacts written before the scale existed keep the limit tiers,
+those written before the target their fixed price."""
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -12,17 +15,20 @@ import pytest
 
 from jobmedic.knowledge.errors import ModelError
 from jobmedic.knowledge.store import Store
-from jobmedic.models import artifacts, registry, runtime_advice
+from jobmedic.models import artifacts, registry, runtime_advice, runtime_rolling, training
 from jobmedic.models.batch import score
 from jobmedic.models.features import FEATURES
 from jobmedic.models.predictor import predict_one
 from jobmedic.models.runtime_advice import (
     ALLOC_BUDGETS,
     ALLOC_LAMBDA,
+    ALLOC_TARGET,
     TIER_BUDGETS,
     allocate,
     budget_time,
     from_times,
+    lambda_for_target,
+    loaded_lambda,
     loaded_scale,
     request_scale,
 )
@@ -101,6 +107,83 @@ def test_the_allocation_can_be_switched_off_for_the_tiers(monkeypatch):
     np.testing.assert_array_equal(rec, runtime_advice.tiered(t[0.01], t[0.05], tl))
 
 
+def _slice(n: int = 2000, seed: int = 5):
+    """A synthetic calibration slice: conformal requests falling with the budget, mixed
+    limits and CPU counts (some unknown)."""
+    rng = np.random.default_rng(seed)
+    base = rng.lognormal(8.5, 1.2, n)
+    t = base[:, None] * (1 + 2 * (0.1 - np.asarray(ALLOC_BUDGETS)))[None, :] ** 2
+    tl = rng.choice([3600.0, 43_200.0, 172_800.0, np.nan], n)
+    cpus = rng.choice([1.0, 4.0, 16.0, 256.0, np.nan], n)
+    return t, tl, cpus, 150_000.0
+
+
+def _mean_budget(t, tl, cpus, scale, lam):
+    return float(np.mean(allocate(t, tl, cpus, scale, lam)[1]))
+
+
+@pytest.mark.parametrize("target", [0.01, 0.02, 0.03, 0.035, 0.04, 0.045, 0.06])
+def test_lambda_is_the_smallest_price_whose_mean_budget_meets_the_target(target):
+    t, tl, cpus, scale = _slice()
+    lam = lambda_for_target(t, tl, cpus, scale, target)
+    got = _mean_budget(t, tl, cpus, scale, lam)
+    assert got <= target
+    assert _mean_budget(t, tl, cpus, scale, lam / 1.001) > target  # the smallest such price
+    assert got > target - 0.01  # the steps are small on 2,000 jobs: near the target
+
+
+def test_the_mean_budget_falls_as_the_price_grows_and_the_bounds_hold():
+    t, tl, cpus, scale = _slice()
+    means = [_mean_budget(t, tl, cpus, scale, lam) for lam in np.geomspace(1e-4, 1e4, 81)]
+    assert all(a >= b for a, b in itertools.pairwise(means))
+    assert means[0] > means[-1]
+    lo, hi = runtime_advice.LAMBDA_RANGE
+    assert lambda_for_target(t, tl, cpus, scale, 1.0) == lo  # every budget meets it
+    assert lambda_for_target(t, tl, cpus, scale, 0.0) == hi  # none does: the dearest price
+    assert lambda_for_target(t[:0], tl[:0], cpus[:0], scale, 0.04) is None
+    # per-job prices are the same rule as one price
+    np.testing.assert_array_equal(allocate(t, tl, cpus, scale, np.full(len(t), 0.3))[0],
+                                  allocate(t, tl, cpus, scale, 0.3)[0])
+
+
+@pytest.mark.parametrize(("stored", "want"), [
+    (None, (ALLOC_LAMBDA, None)),  # before the allocation
+    ({"scale_core_s": 5.0}, (ALLOC_LAMBDA, None)),
+    ({"scale_core_s": 5.0, "lambda": 0.5, "budgets": [0.01]}, (0.5, None)),  # before the target
+    ({"scale_core_s": 5.0, "lambda": 0.25, "target": 0.04}, (0.25, 0.04)),
+])
+def test_stored_lambda_and_target_load(stored, want):
+    assert loaded_lambda(stored) == want
+
+
+@pytest.mark.parametrize("bad", [{"lambda": -1}, {"lambda": "x"}, {"lambda": 0.5, "target": 0},
+                                 {"lambda": 0.5, "target": float("nan")}, {"lambda": True}])
+def test_a_malformed_lambda_or_target_is_refused(bad):
+    with pytest.raises(ModelError, match="walltime allocation"):
+        loaded_lambda(bad)
+
+
+def test_the_daily_replay_sets_each_days_price_on_the_window_that_had_ended():
+    t, tl, cpus, scale = _slice(3000)
+    top = np.log1p(t[:, 0])  # the top quantile before its shift; shifts of 0 per budget
+    shifts = np.log1p(t) - top[:, None]
+    shift = shifts.mean(axis=0)
+    ends = np.arange(3000.0) * 60  # one job ends a minute
+    days = np.array([0.5, 1.2, 1.9, 2.1]) * 86400  # query times
+    bshift = {b: np.full(len(days), shift[i]) for i, b in enumerate(ALLOC_BUDGETS)}
+    bshift[ALLOC_BUDGETS[0]][0] = np.nan  # day 0: the tables were not refitted
+    lam = runtime_rolling.online_lambdas(top, tl, cpus, ends, days, bshift, 0.5, scale, 0.03,
+                                         window=1000)
+    assert lam[0] == 0.5
+    for k, day in ((1, 1), (3, 2)):
+        p = int(np.searchsorted(ends, day * 86400, side="left"))
+        r = slice(p - 1000, p)
+        want = lambda_for_target(np.expm1(top[r][:, None] + shift[None, :]), tl[r], cpus[r],
+                                 scale, 0.03)
+        assert lam[k] == want
+    assert lam[1] == lam[2]  # the same day, the same price
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     return build(tmp_path_factory.mktemp("advice"), kinds=("failure", "runtime"))
@@ -134,6 +217,61 @@ def test_predict_batch_and_card_serve_the_allocation(built):
         got[cpus] = (one["runtime_s"]["recommended"], one["chance_too_low"]["time"])
     # the same job with 4,096 CPUs holds far more core-hours: it takes at least as much risk
     assert got[4096][1] >= got[1][1] and got[4096][0] <= got[1][0]
+
+
+def test_the_artifact_stores_the_price_that_meets_the_target_and_recalibrate_resets_it(built):
+    db, models, _ = built
+    m, meta = registry.load(models, "runtime")
+    alloc = meta["walltime_allocation"]
+    assert alloc["target"] == ALLOC_TARGET == m.alloc_target_
+    assert alloc["lambda"] == m.alloc_lambda_ and m.alloc_lambda_ > 0
+    s = Store(db)
+    frame = training._positional(training.load(s))
+    df = frame[0]
+    mask, _y = m.labels(df)
+    card = training.recalibrate(s, "runtime", str(models))
+    r, meta2 = registry.load(models, "runtime")
+    assert card["recalibrated"]["allocation_target"] == ALLOC_TARGET
+    assert meta2["walltime_allocation"]["lambda"] == r.alloc_lambda_
+    # the price is the one that meets the target on the window's jobs under the new table
+    since = runtime_rolling.epoch(card["window"]["calibration_from"])
+    rows = runtime_rolling.pool(df, mask, since, float(df["end_time"].max()) + 1)
+    rows = rows[-runtime_rolling.WINDOW:]
+    X = r.inputs(frame, rows)
+    times = runtime_advice.table_times(r._raw(X)[:, -1], r.budget_)
+    want = lambda_for_target(times, X[:, FEATURES.index("timelimit_s")],
+                             X[:, FEATURES.index("req_cpus")], r.alloc_scale_, ALLOC_TARGET)
+    assert r.alloc_lambda_ == want
+    q = r.predict(X)
+    _rec, b, rule = r.recommendation(q, X[:, FEATURES.index("timelimit_s")],
+                                     X[:, FEATURES.index("req_cpus")])
+    assert rule == "allocated" and float(np.mean(b)) <= ALLOC_TARGET
+
+
+def test_an_artifact_before_the_target_keeps_its_fixed_price(built):
+    _db, models, _ = built
+    d = artifacts.current_dir(models, "runtime")
+    meta = json.loads((d / "meta.json").read_text())
+    meta["walltime_allocation"] = {"scale_core_s": meta["walltime_allocation"]["scale_core_s"],
+                                   "lambda": 0.5, "budgets": list(ALLOC_BUDGETS)}
+    (d / "meta.json").write_text(json.dumps(meta))
+    resign(models, "runtime")
+    old, _ = registry.load(models, "runtime")
+    assert (old.alloc_lambda_, old.alloc_target_) == (0.5, None)
+    X = np.zeros((3, old.booster_.num_features()))
+    X[:, FEATURES.index("timelimit_s")] = 86_400.0
+    X[:, FEATURES.index("req_cpus")] = [1, 64, 4096]
+    q = old.predict(X)
+    rec, b, rule = old.recommendation(q, X[:, FEATURES.index("timelimit_s")],
+                                      X[:, FEATURES.index("req_cpus")])
+    top = np.log1p(q[:, -1]) - old.shift_[-1]  # as served: from the sorted quantiles
+    times = runtime_advice.table_times(top, old.budget_)
+    want = allocate(times, X[:, FEATURES.index("timelimit_s")], X[:, FEATURES.index("req_cpus")],
+                    old.alloc_scale_, 0.5)
+    assert rule == "allocated"
+    np.testing.assert_array_equal(rec, want[0])
+    np.testing.assert_array_equal(b, want[1])
+    assert old.reset_allocation(X)["allocation_lambda"] == 0.5  # no target: the price stays
 
 
 def _batch_frame(spec, now):

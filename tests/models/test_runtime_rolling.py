@@ -114,7 +114,7 @@ def test_served_recommendation_is_the_allocated_budget_request(built):
     cpus = np.where(np.arange(40) % 3 == 0, 64.0, 1.0)
     q = m.predict(X)
     want = allocate(np.stack([m.for_budget(X, b) for b in ALLOC_BUDGETS], axis=1), tl, cpus,
-                    m.alloc_scale_)[0]
+                    m.alloc_scale_, m.alloc_lambda_)[0]  # the artifact's price (its target's)
     got = m.tier_times(q, tl, cpus)
     # the budget request of the top quantile; where the shifted quantiles cross (the top one is
     # not the largest) the sorted top is used, which can only ask for more
