@@ -11,8 +11,9 @@ of RICC by submit time; bench/eval_ricc_runtime.py --validate), never on the tes
   exact repeat (its last completed job), a stack fitted on the calibration slice replaces the
   blend (issue 18 seventh pass); the shifted q0.5 stays the coverage-calibrated median;
 - the recommended `--time` spends the kill budget where the core-hours are: each job takes the
-  retry budget that minimises its requested core-seconds plus a price per unit of budget
-  (models/runtime_advice.py, issue 18 seventh pass); artifacts from before that: tiered by the
+  retry budget that minimises its requested core-seconds plus a price per unit of budget, the
+  price set so that the mean budget is a target (at calibrate and each recalibration;
+  models/runtime_advice.py, issue 18 seventh pass); artifacts from before that: tiered by the
   user's own limit (1 % below 12 h, 5 % from it); without a budget table: the q0.95."""
 from __future__ import annotations
 
