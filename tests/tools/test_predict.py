@@ -120,6 +120,8 @@ def test_without_a_failure_model_the_requests_still_come(env, tmp_path, taxonomy
     predict and predict --batch still give the requests, and say the failure model is missing."""
     import shutil
 
+    import pandas as pd
+
     from jobmedic.models import batch
 
     s, _, models = env
@@ -141,7 +143,7 @@ def test_without_a_failure_model_the_requests_still_come(env, tmp_path, taxonomy
     full = run_action({"action": "predict", "retry_budget": 0.02} | spec, ToolContext(
         store=s, taxonomy=taxonomy, now=START + 61 * 86400, models_dir=models, risk_levels=LEVELS))
     assert full.data["request"] == d["request"] and full.data["retry_budget"] == d["retry_budget"]
-    specs = __import__("pandas").DataFrame([spec])
+    specs = pd.DataFrame([spec])
     got = batch.score(s, specs, str(tmp_path), ctx.now, LEVELS, retry_budget=0.02)
     assert "failure_risk" not in got and {"runtime_q0.5", "memory_q0.5", "budget_mem_mb"} <= set(got)
     with_failure = batch.score(s, specs, str(models), ctx.now, LEVELS, retry_budget=0.02)
