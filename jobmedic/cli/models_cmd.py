@@ -274,6 +274,8 @@ def predict_batch(
                         retry_budget=budget)
     except JobmedicError as exc:
         fail(exc, 2)
+    for m in res.attrs.get("missing_models", []):  # columns left out: say which and why
+        typer.echo(f"note: no {m['kind']} columns: {m['message']}; {m['hint']}", err=True)
     text = res.to_csv(index=False) if fmt == Fmt.csv else res.to_json(orient="records", lines=True)
     if out:
         out.write_text(text)

@@ -71,17 +71,37 @@ PIPE_CLOSED = 141  # the shell's code for a process ended by SIGPIPE (128 + 13)
 
 def pipe_closed(exc: BaseException) -> bool:
     """True when `exc` is the reader of our output going away (`jobmedic ... | head`): not an
-    error to report. Stdout is pointed at /dev/null so the interpreter's last flush stays quiet."""
+    error to report. Only a broken STDOUT counts (a broken pipe elsewhere stays an error); stdout
+    is then pointed at /dev/null so the interpreter's last flush stays quiet."""
     if not isinstance(exc, BrokenPipeError):
         return False
     import os
     import sys
 
+    if not _stdout_gone(sys.stdout):
+        return False  # stdout still has its reader: the broken pipe was something else
     try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        fd = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(fd, sys.stdout.fileno())
+        finally:
+            os.close(fd)
     except (OSError, ValueError):
         pass
     return True
+
+
+def _stdout_gone(stream) -> bool:
+    """Whether `stream`'s reader has closed its end (poll reports an error on the pipe); True
+    when that cannot be told (no poll, no file descriptor)."""
+    import select
+
+    try:
+        p = select.poll()
+        p.register(stream.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in p.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return True
 
 
 def describe(exc: BaseException) -> tuple[str, str, int]:

@@ -130,13 +130,13 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
         with _threads(fm, nthread):
             p = fm.predict(X)
         out["failure_risk"], out["risk_level"] = np.round(p, 4), level_of(p, levels)
-    served = 0
+    absent = [] if missing is None else [missing]  # said to the caller: out.attrs
     for kind in registry.of_role("request"):
         try:
             m, _ = registry.load(models_dir, kind.name)
-        except ModelError:  # optional models: their columns are left out
+        except ModelError as exc:  # optional models: their columns are left out
+            absent.append({"kind": kind.name, "message": exc.message, "hint": exc.hint})
             continue
-        served += 1
         inputs = m.batch_inputs(X, q, store, scope, hist)
         with _threads(m, nthread):
             qs, b, pt = m.serve(inputs, retry_budget)
@@ -147,7 +147,7 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
         if b is not None:
             for col, v in m.budget_columns(b, q["timelimit_s"].to_numpy()).items():
                 out[col] = v
-    if missing is not None and not served:  # no model of any kind
+    if missing is not None and len(absent) > len(registry.of_role("request")):  # no model at all
         raise ModelError(missing["message"], missing["hint"])
     if len(first) < len(q_all):  # each spec gets the answer of its distinct row
         out = out.iloc[codes]
@@ -155,4 +155,5 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
     for c in ("job_id", "user", "name"):
         if c in specs:
             out.insert(0, c, specs[c])
+    out.attrs["missing_models"] = absent  # the models whose columns are left out, and why
     return out

@@ -29,8 +29,8 @@ def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str
     no failures to learn from) the runtime and memory advice is still given, `failure_risk` is
     None and the failure model is listed as missing; ModelError when no model exists at all."""
     fm, fmeta, missing = registry.optional(models_dir, "failure")
-    if missing is not None and all(registry.optional(models_dir, k.name)[0] is None
-                                   for k in registry.of_role("request")):
+    if missing is not None and not any(registry.trained(models_dir, k.name)
+                                       for k in registry.of_role("request")):
         raise ModelError(missing["message"], missing["hint"])  # no model of any kind
     summary_ready(store, now)  # the entity summary built / brought up to `now` once when it can be
     x, hists = spec_features(store, spec, now, scope)

@@ -64,11 +64,20 @@ def load(models_dir: str | Path, name: str) -> tuple[Any, dict[str, Any]]:
     return model, meta
 
 
+def trained(models_dir: str | Path, name: str) -> bool:
+    """Whether a model of `name` was ever trained here (its CURRENT pointer exists), whatever
+    state it is in now."""
+    return (Path(models_dir).expanduser() / name / "CURRENT").exists()
+
+
 def optional(models_dir: str | Path, name: str) -> tuple[Any, dict[str, Any], dict[str, str] | None]:
     """(model, meta, None), or (None, {}, the `missing_models` entry: kind, message and hint)
-    when `name` is not trained or is refused: for answers that other models can still give."""
-    try:
-        model, meta = load(models_dir, name)
-    except ModelError as exc:
-        return None, {}, {"kind": name, "message": exc.message, "hint": exc.hint}
+    when `name` was never trained: for answers that other models can still give. A model that
+    exists but is refused (tampered, malformed) stays a ModelError."""
+    if not trained(models_dir, name):
+        try:
+            artifacts.current(models_dir, name)  # its own message and hint
+        except ModelError as exc:
+            return None, {}, {"kind": name, "message": exc.message, "hint": exc.hint}
+    model, meta = load(models_dir, name)
     return model, meta, None

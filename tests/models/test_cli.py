@@ -48,6 +48,10 @@ def test_train_evaluate_list_and_batch(env):
     assert r.exit_code == 0, r.output
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(rows) == 2 and 0 <= rows[0]["failure_risk"] <= 1 and rows[0]["recommended_time_s"] <= 7200
+    # the memory model is not trained: its columns are left out, and the command says so
+    assert "memory_q0.5" not in rows[0]
+    assert "note: no memory columns: no memory model has been trained yet" in r.output
+    assert "jobmedic train memory" in r.output
     # The spelling, `jobmedic predict --batch`, gives the same predictions.
     out2 = tmp / "pred2.jsonl"
     r = CliRunner().invoke(app, base + ["predict", "--batch", str(specs), "--out", str(out2), "--format", "jsonl"])

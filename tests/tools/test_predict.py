@@ -146,5 +146,6 @@ def test_without_a_failure_model_the_requests_still_come(env, tmp_path, taxonomy
     specs = pd.DataFrame([spec])
     got = batch.score(s, specs, str(tmp_path), ctx.now, LEVELS, retry_budget=0.02)
     assert "failure_risk" not in got and {"runtime_q0.5", "memory_q0.5", "budget_mem_mb"} <= set(got)
+    assert [m["kind"] for m in got.attrs["missing_models"]] == ["failure"]
     with_failure = batch.score(s, specs, str(models), ctx.now, LEVELS, retry_budget=0.02)
     assert got["budget_mem_mb"].tolist() == with_failure["budget_mem_mb"].tolist()
