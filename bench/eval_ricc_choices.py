@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from bench.eval_common import DATA, OUT, store_for
-from jobmedic.models import runtime, runtime_rolling, training
+from jobmedic.models import runtime, runtime_point, runtime_rolling, training
 
 GRID = [0.01, 0.02, 0.03, 0.05, 0.075, 0.1]
 
@@ -53,7 +53,7 @@ def main(argv: list[str]) -> dict:
     c1 = np.where(np.isfinite(cpus) & (cpus > 0), cpus, 1)
     out: dict = {"n": {"fit": len(fit), "calibration": len(cal), "validation": len(ev)},
                  "fit_cpu_s": round(fit_cpu, 1), "point_mae_h": {}, "uniform": {}, "tiers": {}}
-    ratio = Xe[:, runtime._RATIO]
+    ratio = Xe[:, runtime_point._RATIO]
     for w in np.round(np.arange(0, 1.01, 0.1), 1):
         r = np.asarray(ratio, float)
         ok = np.isfinite(r) & (r > 0)

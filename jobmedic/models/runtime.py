@@ -65,14 +65,6 @@ def recommend(q: np.ndarray, timelimit: np.ndarray | None = None) -> np.ndarray:
     return rec
 
 
-def point(raw_median: np.ndarray, ratio_rt: np.ndarray) -> np.ndarray:
-    """The point runtime (s) without the stack (runtime_point.blend)."""
-    return runtime_point.blend(raw_median, ratio_rt)
-
-
-_RATIO = len(FEATURES) + runtime_features.RT_FEATURES.index("user_ratio_rt")
-
-
 def walltime_effect(y: np.ndarray, rec: np.ndarray, timelimit: np.ndarray, cpus: np.ndarray) -> dict:
     """Share of jobs the recommended --time would have killed, and requested core-hours saved."""
     ok = np.isfinite(timelimit) & (timelimit > 0)
@@ -221,16 +213,21 @@ class RuntimeModel(runtime_point.PointStack, QuantileModel):
         return np.hstack([runtime_features.recent_block(history, queries),
                           runtime_point.repeat_bulk(history, queries)])
 
+    # (the spec paths look the repeat up only where it can change the point: a model with a
+    # stack that is served; else a NaN column, the same point, one SQL query fewer)
     def extra_spec(self, store, spec, now, scope):
-        return np.hstack([runtime_features.recent_spec(store, spec, now, scope),
-                          runtime_point.repeat_spec(store, spec, now, scope)])
+        rep = (runtime_point.repeat_spec(store, spec, now, scope) if self.uses_repeat()
+               else np.full((1, 1), np.nan))
+        return np.hstack([runtime_features.recent_spec(store, spec, now, scope), rep])
 
     def extra_specs(self, store, queries, scope):
         from jobmedic.models import summary_recent  # specs at "now": the summary's recent runs
 
         fast = summary_recent.recent_block(store, queries, scope)
         block = runtime_features.recent_specs(store, queries, scope) if fast is None else fast
-        return np.hstack([block, runtime_point.repeat_specs(store, queries, scope)])
+        rep = (runtime_point.repeat_specs(store, queries, scope) if self.uses_repeat()
+               else np.full((len(block), 1), np.nan))
+        return np.hstack([block, rep])
 
     def evaluate(self, frame, rows, y, card, reference=None) -> dict[str, Any]:
         df, X = frame

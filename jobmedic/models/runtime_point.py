@@ -16,8 +16,10 @@ Two points, chosen on the RICC validation slice (docs/models.md, "issue 18, seve
 The repeat is a point-only input: the booster reads the shared FEATURES and RT_FEATURES only
 (`width`), so its quantiles, the retry-budget tables and the recommended --time do not change.
 `PointStack` adds it to the runtime model's inputs (last column) in every path: bulk frames
-(`repeat_bulk`), one spec (`repeat_spec`) and many specs (`repeat_specs`); an input without it
-(e.g. the Dask engine's frames) serves the blend.
+(`repeat_bulk`), one spec (`repeat_spec`) and many specs (`repeat_specs`; those two only where
+a stack is served, `PointStack.uses_repeat`); an input without it serves the blend. The Dask
+engine's calibration inputs have no repeat column, so its artifacts have no stack and say why
+(`point_stack_reason` in meta.json).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ import pandas as pd
 
 from jobmedic.knowledge.errors import ModelError
 from jobmedic.knowledge.feature_queries import shape_key
-from jobmedic.models import boosting, runtime_features
+from jobmedic.models import runtime_features
 from jobmedic.models.features import FEATURES, asof, time_frame, with_shape
 
 if TYPE_CHECKING:
@@ -106,15 +108,33 @@ def stacked(stack: Mapping[str, Any] | None, raw_median: np.ndarray, X: np.ndarr
     return np.where(has & np.isfinite(st), st, base)
 
 
+def _malformed(what: str) -> ModelError:
+    return ModelError(f"the runtime model artifact's point stack is malformed ({what})",
+                      "retrain with `jobmedic train runtime`")
+
+
 def loaded(meta_stack: Any) -> dict[str, Any] | None:
-    """The stack read from an artifact's meta (None: an artifact from before it)."""
+    """The stack read from an artifact's meta (None: an artifact without one), every field
+    checked: `inputs` the list STACK_INPUTS, `coef` as many finite numbers, `n` an int >= 0."""
     if meta_stack is None:
         return None
-    if not isinstance(meta_stack, Mapping) or list(meta_stack.get("inputs") or []) != STACK_INPUTS:
-        raise ModelError("the runtime model's point stack reads other inputs than this jobmedic",
-                         "retrain with `jobmedic train runtime`")
-    coef = boosting.checked_numbers(meta_stack.get("coef"), len(STACK_INPUTS), "runtime point stack")
-    return {"inputs": STACK_INPUTS, "coef": coef, "n": int(meta_stack.get("n") or 0)}
+    if not isinstance(meta_stack, Mapping):
+        raise _malformed(f"a {type(meta_stack).__name__}, not a mapping")
+    inputs = meta_stack.get("inputs")
+    if not isinstance(inputs, list) or not all(isinstance(v, str) for v in inputs):
+        raise _malformed("`inputs` is not a list of input names")
+    if inputs != STACK_INPUTS:
+        raise ModelError("the runtime model's point stack reads other inputs than this jobmedic "
+                         f"({inputs}, not {STACK_INPUTS})", "retrain with `jobmedic train runtime`")
+    coef = meta_stack.get("coef")
+    if (not isinstance(coef, list) or len(coef) != len(STACK_INPUTS)
+            or not all(isinstance(c, (int, float)) and not isinstance(c, bool) and np.isfinite(c)
+                       for c in coef)):
+        raise _malformed(f"`coef` is not {len(STACK_INPUTS)} finite numbers")
+    n = meta_stack.get("n")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise _malformed("`n` is not a whole number >= 0")
+    return {"inputs": STACK_INPUTS, "coef": [float(c) for c in coef], "n": n}
 
 
 # -- the repeat: the last completed job of the same request shape ------------------------------
@@ -164,25 +184,57 @@ def repeat_specs(store: Store, queries: pd.DataFrame, scope: Sequence[str] | Non
     return out[:, None]
 
 
+def booster_cols(X: Any) -> Any:
+    """The booster's columns of model inputs `X` (the first `_WIDTH`): a numpy or a Dask
+    array alike, sliced, never gathered (engines/dask_train.py fits on a Dask array)."""
+    return X[:, :_WIDTH] if X.shape[1] > _WIDTH else X
+
+
+#: Why an artifact has no stack (its meta's `point_stack_reason`; None when it has one)
+NO_REPEAT = ("the calibration inputs carry no repeat column (`train runtime --engine dask` "
+             "computes FEATURES and RT_FEATURES only): the point is the blend")
+NO_CALIBRATION = "no calibration jobs: the point is the blend"
+FEW_REPEATS = (f"fewer than {MIN_STACK_ROWS} calibration jobs with a repeat (or no finite fit):"
+               " the point is the blend")
+
+
 class PointStack:
     """The runtime model's point: its booster reads the first `_WIDTH` input columns; the
-    repeat rides after them; `calibrate` fits the stack, the artifact's meta keeps it."""
+    repeat rides after them; `calibrate` fits the stack, the artifact's meta keeps it (or why
+    there is none)."""
 
     stack_: dict[str, Any] | None = None
+    stack_reason_: str | None = None
+
+    @property
+    def _mid(self) -> int:
+        return list(self.ALPHAS).index(0.5)  # type: ignore[attr-defined]
+
+    def uses_repeat(self) -> bool:
+        """Whether the repeat column can change this model's point (else the spec paths skip
+        its lookup and pass NaN: the same point)."""
+        return self.stack_ is not None and SERVE_STACK
 
     def _raw(self, X: np.ndarray) -> np.ndarray:
-        return super()._raw(np.asarray(X)[:, :_WIDTH])  # type: ignore[misc]
+        return super()._raw(booster_cols(np.asarray(X)))  # type: ignore[misc]
 
     def fit(self, X: np.ndarray, y: np.ndarray):
-        return super().fit(np.asarray(X)[:, :_WIDTH], y)  # type: ignore[misc]
+        return super().fit(booster_cols(X), y)  # type: ignore[misc]
 
     def tune_objective(self, X_fit, y_fit, X_val, y_val, max_rounds: int = 600):
         return super().tune_objective(  # type: ignore[misc]
-            np.asarray(X_fit)[:, :_WIDTH], y_fit, np.asarray(X_val)[:, :_WIDTH], y_val, max_rounds)
+            booster_cols(X_fit), y_fit, booster_cols(X_val), y_val, max_rounds)
 
     def calibrate(self, X: np.ndarray, y: np.ndarray):
         super().calibrate(X, y)  # type: ignore[misc]
-        self.stack_ = fit_stack(self._raw(X)[:, 1], X, y) if len(y) else None
+        self.stack_ = None
+        if not len(y):
+            self.stack_reason_ = NO_CALIBRATION
+        elif X.shape[1] <= _WIDTH:
+            self.stack_reason_ = NO_REPEAT
+        else:
+            self.stack_ = fit_stack(self._raw(X)[:, self._mid], X, y)
+            self.stack_reason_ = None if self.stack_ is not None else FEW_REPEATS
         return self
 
     def point(self, X: np.ndarray) -> np.ndarray:
@@ -190,13 +242,18 @@ class PointStack:
         return self.point_from(self._raw(X), X)
 
     def point_from(self, raw: np.ndarray, X: np.ndarray) -> np.ndarray:
-        return stacked(self.stack_, raw[:, 1], X)
+        return stacked(self.stack_, raw[:, self._mid], X)
 
     def meta(self) -> dict[str, Any]:
-        return super().meta() | {"point_stack": self.stack_}  # type: ignore[misc]
+        out = {"point_stack": self.stack_}
+        if self.stack_ is None and self.stack_reason_:
+            out["point_stack_reason"] = self.stack_reason_
+        return super().meta() | out  # type: ignore[misc]
 
     @classmethod
     def load(cls, d: Path, meta: dict[str, Any]):
         m = super().load(d, meta)  # type: ignore[misc]
         m.stack_ = loaded(meta.get("point_stack"))
+        reason = meta.get("point_stack_reason")
+        m.stack_reason_ = reason if m.stack_ is None and isinstance(reason, str) else None
         return m

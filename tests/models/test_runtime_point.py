@@ -116,21 +116,99 @@ def test_stack_serves_where_a_repeat_exists_and_the_blend_elsewhere(monkeypatch)
     assert fit_stack(med[:50], X[:50], y[:50]) is None
 
 
+_GOOD = {"inputs": STACK_INPUTS, "coef": [0.1, 0.2, 0.7, 0.0], "n": 9}
+
+
 @pytest.mark.parametrize("meta,ok", [
     (None, True),
-    ({"inputs": STACK_INPUTS, "coef": [0.1, 0.2, 0.7, 0.0], "n": 9}, True),
-    ({"inputs": ["something", "else"], "coef": [1, 2]}, False),
-    ({"inputs": STACK_INPUTS, "coef": [0.1, 0.2]}, False),
-    ({"inputs": STACK_INPUTS, "coef": [0.1, 0.2, "x", 0.0]}, False),
+    (_GOOD, True),
+    (_GOOD | {"n": 0, "coef": [1, 0, 0, -2]}, True),
+    (_GOOD | {"inputs": ["something", "else"], "coef": [1, 2]}, False),
+    (_GOOD | {"inputs": list(reversed(STACK_INPUTS))}, False),
+    (_GOOD | {"coef": [0.1, 0.2]}, False),
+    (_GOOD | {"coef": [0.1, 0.2, "x", 0.0]}, False),
+    (_GOOD | {"coef": [0.1, 0.2, float("nan"), 0.0]}, False),
+    (_GOOD | {"coef": [0.1, 0.2, float("inf"), 0.0]}, False),
+    (_GOOD | {"coef": [0.1, 0.2, True, 0.0]}, False),
+    (_GOOD | {"coef": [0.1, 0.2, None, 0.0]}, False),
+    (_GOOD | {"coef": "0.1,0.2,0.7,0"}, False),
+    (_GOOD | {"coef": None}, False),
+    (_GOOD | {"n": "x"}, False),
+    (_GOOD | {"n": [1]}, False),
+    (_GOOD | {"n": -1}, False),
+    (_GOOD | {"n": 2.5}, False),
+    (_GOOD | {"n": None}, False),
+    (_GOOD | {"n": True}, False),
+    ({k: v for k, v in _GOOD.items() if k != "n"}, False),
+    (_GOOD | {"inputs": 5}, False),
+    (_GOOD | {"inputs": "q0.5_unshifted"}, False),
+    (_GOOD | {"inputs": [1, 2, 3, 4]}, False),
+    (_GOOD | {"inputs": None}, False),
     ("not a mapping", False),
+    ([0.1, 0.2, 0.7, 0.0], False),
+    (5, False),
 ])
-def test_loaded_checks_the_stored_stack(meta, ok):
+def test_loaded_checks_every_field_of_the_stored_stack(meta, ok):
+    """A malformed point stack in meta.json is a ModelError naming the artifact and the fix,
+    never a ValueError / TypeError."""
     if ok:
         got = loaded(meta)
-        assert got is None if meta is None else got["coef"] == meta["coef"]
+        assert got is None if meta is None else (got["coef"] == meta["coef"]
+                                                 and got["n"] == meta["n"])
     else:
-        with pytest.raises(ModelError):
+        with pytest.raises(ModelError) as e:
             loaded(meta)
+        assert "point stack" in e.value.message and "train runtime" in e.value.hint
+
+
+class _Booster:
+    """What PointStack stacks on (QuantileModel's part of the MRO): a booster whose raw output
+    has its median in column `ALPHAS.index(0.5)`, whatever the order of the alphas."""
+
+    ALPHAS = (0.5, 0.9, 0.1)  # q0.5 first: not at index 1
+
+    def __init__(self, med: np.ndarray) -> None:
+        self.med = med
+
+    def _raw(self, X: np.ndarray) -> np.ndarray:
+        n = len(X)
+        return np.column_stack([self.med[:n], self.med[:n] + 1.0, self.med[:n] - 1.0])
+
+    def calibrate(self, X: np.ndarray, y: np.ndarray):
+        return self
+
+    def meta(self) -> dict:
+        return {}
+
+
+class _Stacked(runtime_point.PointStack, _Booster):
+    pass
+
+
+def test_the_stack_reads_the_median_column_by_its_alpha():
+    rng = np.random.default_rng(4)
+    X, med, rep = _inputs(3000, rng)
+    y = np.expm1(0.5 * med + 0.5 * np.log1p(np.nan_to_num(rep, nan=5000.0)))
+    m = _Stacked(med).calibrate(X, y)
+    assert m._mid == 0 and m.stack_ is not None and m.stack_reason_ is None
+    np.testing.assert_allclose(m.stack_["coef"], fit_stack(med, X, y)["coef"])
+    np.testing.assert_array_equal(m.point(X), stacked(m.stack_, med, X))
+    assert "point_stack_reason" not in m.meta()
+
+
+def test_no_stack_says_why_in_the_meta():
+    rng = np.random.default_rng(4)
+    X, med, _ = _inputs(3000, rng)
+    y = np.expm1(med)
+    # inputs without the repeat column (what engines/dask_train.py calibrates on)
+    m = _Stacked(med).calibrate(X[:, :_WIDTH], y)
+    assert m.stack_ is None and m.meta() == {"point_stack": None,
+                                              "point_stack_reason": runtime_point.NO_REPEAT}
+    assert "--engine dask" in m.meta()["point_stack_reason"]
+    few = _Stacked(med).calibrate(X[:100], y[:100])
+    assert few.meta()["point_stack_reason"] == runtime_point.FEW_REPEATS
+    assert _Stacked(med).calibrate(X[:0], y[:0]).meta()["point_stack_reason"] == (
+        runtime_point.NO_CALIBRATION)
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +251,51 @@ def test_recalibrate_keeps_the_stack(trained):
     assert meta1["version"] != meta0["version"]
     assert meta1["point_stack"] == meta0["point_stack"] and after.stack_ == before.stack_
     s.close()
+
+
+def test_spec_paths_look_the_repeat_up_only_where_it_can_change_the_point(trained, monkeypatch):
+    """With a served stack, predict (one spec) and batch scoring (many) look the repeat up; for
+    an artifact without a stack, or with the stack switched off, they pass a NaN column
+    without the SQL lookup, and the point is the same as with it."""
+    db, models, _ = trained
+    s = Store(db)
+    d = artifacts.current_dir(models, "runtime")
+    meta = json.loads((d / "meta.json").read_text())
+    m = RuntimeModel.load(d, meta)
+    old = RuntimeModel.load(d, {k: v for k, v in meta.items() if k != "point_stack"})
+    calls: list[tuple] = []
+    real = runtime_point._one
+    monkeypatch.setattr(runtime_point, "_one", lambda *a: calls.append(a) or real(*a))
+    df = s.jobs_frame()
+    q = df.iloc[-60:].reset_index(drop=True)
+    spec, now = q.iloc[-1].to_dict(), int(q["submit_time"].iloc[-1])
+    with_rep, with_reps = m.extra_spec(s, spec, now, None), m.extra_specs(s, q, None)
+    assert len(calls) == 1 + len(set(zip(q["user"], q["req_cpus"], q["timelimit_s"],
+                                         q["submit_time"])))
+    assert np.isfinite(with_reps[:, -1]).any()  # not vacuous: the lookups found repeats
+    for model, switched_off in ((old, False), (m, True)):
+        monkeypatch.setattr(runtime_point, "SERVE_STACK", not switched_off)
+        calls.clear()
+        one, many = model.extra_spec(s, spec, now, None), model.extra_specs(s, q, None)
+        assert calls == []
+        assert one.shape == with_rep.shape and many.shape == with_reps.shape
+        assert np.isnan(one[:, -1]).all() and np.isnan(many[:, -1]).all()
+        np.testing.assert_array_equal(one[:, :-1], with_rep[:, :-1])
+        np.testing.assert_array_equal(many[:, :-1], with_reps[:, :-1])
+        # the same point as with the looked-up repeat
+        X = m.inputs(training.load(s), np.arange(len(df))[-60:])
+        Xn = X.copy()
+        Xn[:, -1] = np.nan
+        np.testing.assert_array_equal(model.point(Xn), model.point(X))
+    s.close()
+
+
+def test_the_reason_for_no_stack_travels_with_the_artifact(trained):
+    _db, models, _ = trained
+    d = artifacts.current_dir(models, "runtime")
+    meta = json.loads((d / "meta.json").read_text())
+    assert "point_stack_reason" not in meta  # this one has a stack
+    why = meta | {"point_stack": None, "point_stack_reason": runtime_point.NO_REPEAT}
+    m = RuntimeModel.load(d, why)
+    assert m.stack_ is None and m.meta()["point_stack_reason"] == runtime_point.NO_REPEAT
+    assert "point_stack_reason" not in RuntimeModel.load(d, meta).meta()

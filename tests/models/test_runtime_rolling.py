@@ -94,10 +94,10 @@ def test_the_recommended_time_is_tiered_by_the_users_limit():
 
 
 def test_the_point_runtime_blends_the_unshifted_median_with_the_users_share():
-    from jobmedic.models.runtime import POINT_WEIGHT, point
+    from jobmedic.models.runtime_point import POINT_WEIGHT, blend
 
     raw = np.log1p(np.array([100.0, 100.0, 100.0]))
-    got = point(raw, np.array([np.nan, 0.0, 400.0]))
+    got = blend(raw, np.array([np.nan, 0.0, 400.0]))
     assert got[0] == pytest.approx(100.0) and got[1] == pytest.approx(100.0)  # no share: the median
     want = np.expm1(POINT_WEIGHT * np.log1p(100.0) + (1 - POINT_WEIGHT) * np.log1p(400.0))
     assert got[2] == pytest.approx(want) and 100.0 < got[2] < 400.0
