@@ -14,7 +14,8 @@ models/runtime_rolling.py) and with the static table of the calibration slice:
   cpus x min(t_j(b), limit) / scale + lambda x b (scale: the calibration slice's mean requested
   core-seconds), lambda swept on validation (61 values) or set on the CALIBRATION slice (its
   jobs, the static table) so that the share of them killed is a target K; `chosen_allocated`
-  is the product's rule (models/runtime_advice.py, lambda 0.5);
+  is the rule this pass chose (runtime_advice.allocate at the fixed lambda 0.5,
+  runtime_advice.ALLOC_LAMBDA), the product's until the `--targets` follow-up replaced it;
 - `mondrian`: the limit tiers with a budget table per tier (each tier's own residuals);
 - `lagrange_daily_lambda_after_test`: a follow-up designed after the one test run (so never a
   test candidate of this pass): lambda re-set each day on the last 5,000 ended jobs.
@@ -42,8 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.eval_common import DATA, OUT, store_for
-from jobmedic.models import conformal, runtime, runtime_advice, runtime_rolling, training
+from bench.eval_common import OUT, report, ricc_validation_fit, save_arrays
+from jobmedic.models import conformal, runtime, runtime_advice, runtime_rolling
 from jobmedic.models.features import FEATURES
 
 BUDGETS = list(runtime_advice.ALLOC_BUDGETS)  # the conformal grid up to 10 %
@@ -54,25 +55,11 @@ POOL_ARRAYS = ["pool_y"]  # caches from before the daily-lambda follow-up lack i
 
 def build_cache(cache: Path) -> dict:
     """Fit and calibrate once on the validation split; store what every rule needs."""
-    s = store_for("ricc", "swf", DATA / "pwa_ricc" / "RICC-2010-2.swf.gz", cluster="ricc")
-    frame = training._positional(training.load(s))
-    df = frame[0]
-    mask, y = runtime.labels(df)
-    sub, end = df["submit_time"].to_numpy(float), df["end_time"].to_numpy(float)
-    subs = np.sort(sub[mask])
-    until = subs[int(len(subs) * 0.7)]
-    tr = np.sort(sub[mask & (sub < until) & (end < until)])
-    cut = tr[int(len(tr) * 0.8)]
-    lab = np.flatnonzero(mask & (sub < cut) & (end < cut))
-    lab = lab[np.argsort(sub[lab], kind="stable")]
-    fit, cal = lab[:int(len(lab) * 0.8)], lab[int(len(lab) * 0.8):]
-    ev = np.flatnonzero(mask & (sub >= cut) & (sub < until))
-    m = runtime.RuntimeModel({"nthread": 1})
-    c0 = time.process_time()
-    m.fit(m.inputs(frame, fit), y[fit]).calibrate(m.inputs(frame, cal), y[cal])
-    fit_cpu = time.process_time() - c0
+    sp, m, fit_cpu = ricc_validation_fit()
+    frame, df, y, sub, end = sp.frame, sp.df, sp.y, sp.sub, sp.end
+    fit, cal, ev = sp.fit, sp.cal, sp.ev
     tl_all, cpus_all = df["timelimit_s"].to_numpy(float), df["req_cpus"].to_numpy(float)
-    pool = runtime_rolling.pool(df, mask, float(sub[cal[0]]), float(np.max(sub[ev])))
+    pool = runtime_rolling.pool(df, sp.mask, float(sub[cal[0]]), float(np.max(sub[ev])))
     top = int(np.argmax(m.alphas))
     cal_raw = m._raw(m.inputs(frame, cal))
     arrays = {"raw": m._raw(m.inputs(frame, ev)), "y": y[ev], "tl": tl_all[ev], "cpus": cpus_all[ev],
@@ -82,9 +69,7 @@ def build_cache(cache: Path) -> dict:
               "cal_top": cal_raw[:, top], "cal_y": y[cal], "cal_tl": tl_all[cal],
               "cal_cpus": cpus_all[cal],
               "static_shifts": np.array([conformal.shift_for(m.budget_, b) for b in BUDGETS], float)}
-    cache.mkdir(parents=True, exist_ok=True)
-    for k, v in arrays.items():
-        np.save(cache / f"{k}.npy", np.asarray(v, float))
+    save_arrays(cache, {k: np.asarray(v, float) for k, v in arrays.items()})
     info = {"fit": len(fit), "calibration": len(cal), "validation": len(ev), "pool": len(pool),
             "fit_cpu_s": round(fit_cpu, 1), "features": len(FEATURES)}
     (cache / "info.json").write_text(json.dumps(info))
@@ -98,15 +83,11 @@ def load_cache(cache: Path) -> dict:
 
 def effect(y, tl, cpus, rec) -> dict:
     """Killed share, requested core-hours saved and saved net of the retries (a killed run
-    reruns at the user's limit), as runtime.walltime_effect counts them."""
-    ok = np.isfinite(tl) & (tl > 0)
-    c = np.where(np.isfinite(cpus) & (cpus > 0), cpus, 1)
-    req = float(np.sum((tl * c)[ok]))
-    killed = y > rec
-    return {"killed_%": round(100 * float(np.mean(killed)), 2),
-            "saved_%": round(100 * (1 - float(np.sum((rec * c)[ok])) / req), 2),
-            "saved_net_%": round(100 * (1 - float(np.sum((np.where(killed, rec + tl, rec) * c)[ok]))
-                                        / req), 2)}
+    reruns at the user's limit) of the --time `rec`: runtime.recommendation_effect, in %."""
+    r = runtime.recommendation_effect(y, (rec, np.empty(0), ""), tl, cpus)
+    return {"killed_%": round(100 * r["killed_share"], 2),
+            "saved_%": round(100 * r["core_hours_saved_share"], 2),
+            "saved_net_%": round(100 * r["core_hours_saved_net_of_retries_share"], 2)}
 
 
 def best(cands: list[dict], cap: float = 4.5) -> dict | None:
@@ -202,7 +183,7 @@ def sweep(d: dict, info: dict) -> dict:
             lam.append(effect(y, tl, cpus, lagrange_pick(tb, tl, cpus, lm, scale))
                        | {"rule": "lagrange", "param": float(lm)})
         fam["lagrange_validation_lambda"] = best(lam)
-        rec, b = runtime_advice.allocate(tb, tl, cpus, scale)  # the product's rule, as chosen
+        rec, b = runtime_advice.allocate(tb, tl, cpus, scale)  # the fixed lambda 0.5 chosen here
         r["chosen_allocated"] = effect(y, tl, cpus, rec) | {
             "lambda": runtime_advice.ALLOC_LAMBDA, "mean_budget": round(float(np.mean(b)), 4),
             "killed_%_by_tier": {"short": round(100 * float(np.mean((y > rec)[~long_])), 2),
@@ -241,7 +222,7 @@ TARGETS = (0.02, 0.03, 0.035, 0.04, 0.045)
 
 
 def targets(d: dict) -> dict:
-    """The target-kill-share allocation through the product's functions, per target."""
+    """The target-mean-budget allocation through the product's functions, per target."""
     top, y, tl, cpus = d["raw"][:, 3], d["y"], d["tl"], d["cpus"]
     ccal = np.where(np.isfinite(d["cal_cpus"]) & (d["cal_cpus"] > 0), d["cal_cpus"], 1)
     okc = np.isfinite(d["cal_tl"]) & (d["cal_tl"] > 0)
@@ -281,7 +262,7 @@ def main(argv: list[str]) -> dict:
     ap.add_argument("--out", default=None)
     ap.add_argument("--build-only", action="store_true")
     ap.add_argument("--targets", action="store_true",
-                    help="score the target-kill-share allocation only (ricc_alloc_targets.json)")
+                    help="score the target-mean-budget allocation only (ricc_alloc_targets.json)")
     a = ap.parse_args(argv)
     cache = Path(a.cache)
     if not (cache / "info.json").exists():
@@ -289,16 +270,9 @@ def main(argv: list[str]) -> dict:
     if a.build_only:
         return {}
     if a.targets:
-        res = targets(load_cache(cache))
-        print(json.dumps(res, indent=1))
-        with open(a.out or OUT / "ricc_alloc_targets.json", "w") as f:
-            json.dump(res, f, indent=1)
-        return res
-    out = sweep(load_cache(cache), json.loads((cache / "info.json").read_text()))
-    print(json.dumps(out, indent=1))
-    with open(a.out or OUT / "ricc_alloc.json", "w") as f:
-        json.dump(out, f, indent=1)
-    return out
+        return report(targets(load_cache(cache)), a.out or OUT / "ricc_alloc_targets.json")
+    return report(sweep(load_cache(cache), json.loads((cache / "info.json").read_text())),
+                  a.out or OUT / "ricc_alloc.json")
 
 
 if __name__ == "__main__":

@@ -16,41 +16,24 @@ read. One booster fit (about 70 s CPU), then:
 """
 from __future__ import annotations
 
-import json
 import sys
-import time
 
 import numpy as np
 
-from bench.eval_common import DATA, OUT, store_for
-from jobmedic.models import runtime, runtime_point, runtime_rolling, training
+from bench.eval_common import OUT, report, ricc_validation_fit
+from jobmedic.models import runtime, runtime_point, runtime_rolling
 
 GRID = [0.01, 0.02, 0.03, 0.05, 0.075, 0.1]
 
 
 def main(argv: list[str]) -> dict:
-    s = store_for("ricc", "swf", DATA / "pwa_ricc" / "RICC-2010-2.swf.gz", cluster="ricc")
-    frame = training._positional(training.load(s))
-    df = frame[0]
-    mask, y = runtime.labels(df)
-    sub, end = df["submit_time"].to_numpy(float), df["end_time"].to_numpy(float)
-    subs = np.sort(sub[mask])
-    until = subs[int(len(subs) * 0.7)]
-    tr = np.sort(sub[mask & (sub < until) & (end < until)])
-    cut = tr[int(len(tr) * 0.8)]
-    lab = np.flatnonzero(mask & (sub < cut) & (end < cut))
-    lab = lab[np.argsort(sub[lab], kind="stable")]
-    fit, cal = lab[:int(len(lab) * 0.8)], lab[int(len(lab) * 0.8):]
-    ev = np.flatnonzero(mask & (sub >= cut) & (sub < until))
-    m = runtime.RuntimeModel({"nthread": 1})
-    c0 = time.process_time()
-    m.fit(m.inputs(frame, fit), y[fit]).calibrate(m.inputs(frame, cal), y[cal])
-    fit_cpu = time.process_time() - c0
+    sp, m, fit_cpu = ricc_validation_fit()
+    frame, df, y, sub, end = sp.frame, sp.df, sp.y, sp.sub, sp.end
+    fit, cal, ev = sp.fit, sp.cal, sp.ev
     Xe = m.inputs(frame, ev)
     raw = m._raw(Xe)
     ye, tl = y[ev], df["timelimit_s"].to_numpy(float)[ev]
     cpus = df["req_cpus"].to_numpy(float)[ev]
-    c1 = np.where(np.isfinite(cpus) & (cpus > 0), cpus, 1)
     out: dict = {"n": {"fit": len(fit), "calibration": len(cal), "validation": len(ev)},
                  "fit_cpu_s": round(fit_cpu, 1), "point_mae_h": {}, "uniform": {}, "tiers": {}}
     ratio = Xe[:, runtime_point._RATIO]
@@ -60,19 +43,17 @@ def main(argv: list[str]) -> dict:
         pt = np.expm1(np.where(ok, w * raw[:, 1] + (1 - w) * np.log1p(np.where(ok, r, 0)), raw[:, 1]))
         out["point_mae_h"][f"{w:g}"] = round(float(np.mean(np.abs(pt - ye))) / 3600, 4)
     # the daily-recalibrated budget shifts (as runtime.online, over a finer budget grid)
-    pool = runtime_rolling.pool(df, mask, float(sub[cal[0]]), float(np.max(sub[ev])))
+    pool = runtime_rolling.pool(df, sp.mask, float(sub[cal[0]]), float(np.max(sub[ev])))
     resid = runtime_rolling.residuals(m, m.inputs(frame, pool), y[pool])
     _, bsh = runtime_rolling.online_shifts(resid, end[pool], sub[ev], m.alphas, m.shift_, GRID)
     top = raw[:, int(np.argmax(m.alphas))]
     t = {b: np.expm1(top + np.where(np.isfinite(v), v, 0.0)) for b, v in bsh.items()}
-    req = float(np.sum(tl * c1))
 
     def effect(rec: np.ndarray) -> dict:
-        killed = ye > rec
-        net = 1 - float(np.sum(np.where(killed, rec + tl, rec) * c1)) / req
-        return {"killed_%": round(100 * float(np.mean(killed)), 2),
-                "saved_%": round(100 * (1 - float(np.sum(rec * c1)) / req), 1),
-                "saved_net_of_retries_%": round(100 * net, 1)}
+        r = runtime.recommendation_effect(ye, (rec, np.empty(0), ""), tl, cpus)
+        return {"killed_%": round(100 * r["killed_share"], 2),
+                "saved_%": round(100 * r["core_hours_saved_share"], 1),
+                "saved_net_of_retries_%": round(100 * r["core_hours_saved_net_of_retries_share"], 1)}
 
     for b in GRID:
         out["uniform"][f"{b:g}"] = effect(runtime.budget_time(t[b], tl))
@@ -82,10 +63,7 @@ def main(argv: list[str]) -> dict:
                  for bs in GRID for bl in GRID]
         ok = [c for c in cands if c["killed_%"] <= 5.0]
         out["tiers"][f"{hours}h"] = max(ok, key=lambda c: c["saved_%"]) if ok else None
-    print(json.dumps(out, indent=1))
-    with open(OUT / "ricc_choices.json", "w") as f:
-        json.dump(out, f, indent=1)
-    return out
+    return report(out, OUT / "ricc_choices.json")
 
 
 if __name__ == "__main__":

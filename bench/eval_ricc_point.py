@@ -19,15 +19,13 @@ validation rows only score. Candidates (point runtime in s; MAE and median AE in
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from bench.eval_common import DATA, OUT, store_for
-from jobmedic.models import runtime, runtime_features, runtime_point, training
+from bench.eval_common import OUT, report, ricc_validation_fit, save_arrays
+from jobmedic.models import runtime, runtime_features, runtime_point
 from jobmedic.models.runtime_point import _RATIO, _WIDTH, blend, lad
 
 _SHAPE_LAST = len(runtime.FEATURES) + runtime_features.RT_FEATURES.index("shape_last_ratio")
@@ -39,28 +37,12 @@ def cached(cache: Path) -> dict[str, np.ndarray]:
     names = ["Xc", "rawc", "yc", "Xv", "rawv", "yv"]
     if all((cache / f"{n}.npy").exists() for n in names):
         return {n: np.load(cache / f"{n}.npy") for n in names}
-    s = store_for("ricc", "swf", DATA / "pwa_ricc" / "RICC-2010-2.swf.gz", cluster="ricc")
-    frame = training._positional(training.load(s))
-    df = frame[0]
-    mask, y = runtime.labels(df)
-    sub, end = df["submit_time"].to_numpy(float), df["end_time"].to_numpy(float)
-    subs = np.sort(sub[mask])
-    until = subs[int(len(subs) * 0.7)]
-    tr = np.sort(sub[mask & (sub < until) & (end < until)])
-    cut = tr[int(len(tr) * 0.8)]
-    lab = np.flatnonzero(mask & (sub < cut) & (end < cut))
-    lab = lab[np.argsort(sub[lab], kind="stable")]
-    fit, cal = lab[:int(len(lab) * 0.8)], lab[int(len(lab) * 0.8):]
-    ev = np.flatnonzero(mask & (sub >= cut) & (sub < until))
-    m = runtime.RuntimeModel({"nthread": 1})
-    c0 = time.process_time()
-    m.fit(m.inputs(frame, fit), y[fit])
-    print(f"booster fit: {time.process_time() - c0:.1f} s CPU ({len(fit)} jobs)", flush=True)
-    Xc, Xv = m.inputs(frame, cal), m.inputs(frame, ev)
-    out = {"Xc": Xc, "rawc": m._raw(Xc), "yc": y[cal], "Xv": Xv, "rawv": m._raw(Xv), "yv": y[ev]}
-    cache.mkdir(parents=True, exist_ok=True)
-    for n, v in out.items():
-        np.save(cache / f"{n}.npy", v)
+    sp, m, fit_cpu = ricc_validation_fit(calibrate=False)
+    print(f"booster fit: {fit_cpu:.1f} s CPU ({len(sp.fit)} jobs)", flush=True)
+    Xc, Xv = m.inputs(sp.frame, sp.cal), m.inputs(sp.frame, sp.ev)
+    out = {"Xc": Xc, "rawc": m._raw(Xc), "yc": sp.y[sp.cal], "Xv": Xv, "rawv": m._raw(Xv),
+           "yv": sp.y[sp.ev]}
+    save_arrays(cache, out)
     return out
 
 
@@ -110,10 +92,7 @@ def main(argv: list[str]) -> dict:
     st = runtime_point.fit_stack(d["rawc"][:, 1], Xc, yc)
     out["product fit_stack"] = score(runtime_point.stacked(st, d["rawv"][:, 1], Xv)) | {
         "coef": [round(c, 3) for c in st["coef"]] if st else None}
-    print(json.dumps(out, indent=1))
-    with open(OUT / "ricc_point.json", "w") as f:
-        json.dump(out, f, indent=1)
-    return out
+    return report(out, OUT / "ricc_point.json")
 
 
 if __name__ == "__main__":
