@@ -139,10 +139,10 @@ def score(store: Store, specs: pd.DataFrame, models_dir: str, now: int, levels: 
             continue
         inputs = m.batch_inputs(X, q, store, scope, hist)
         with _threads(m, nthread):
-            qs, b, pt = m.serve(inputs, retry_budget)
+            qs, b, pt, raw = m.serve(inputs, retry_budget)
         if pt is not None and m.POINT_COLUMN:  # the point estimate `evaluate` scores
             out[m.POINT_COLUMN] = np.round(pt, 1)
-        for col, v in m.advice_frame(qs, q).items():
+        for col, v in m.advice_frame(qs, q, raw).items():
             out[col] = v
         if b is not None:
             for col, v in m.budget_columns(b, q["timelimit_s"].to_numpy()).items():

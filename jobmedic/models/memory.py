@@ -76,7 +76,7 @@ class MemoryModel(QuantileModel):
                             "total_allocated_over_used", "asymmetric_cost_gb_per_job"]) + [
             "", f"Median: {m['model']}"]
 
-    def advice_columns(self, q, timelimit):
+    def advice_columns(self, q, timelimit, raw=None):  # raw: the runtime's advice reads it
         out = {f"memory_q{a:g}": np.round(q[:, i], 1) for i, a in enumerate(ALPHAS)}
         out["recommended_mem_mb"] = recommend(q)
         return out
@@ -84,7 +84,7 @@ class MemoryModel(QuantileModel):
     def budget_columns(self, request, timelimit):
         return {"budget_mem_mb": np.ceil(request / 256) * 256}
 
-    def advice(self, q, spec):
+    def advice(self, q, spec, raw=None):
         qd = {f"q{a:g}": round(float(v), 1) for a, v in zip(ALPHAS, q[0])}
         rec = float(recommend(q)[0])
         block = {"median": qd["q0.5"], "quantiles": qd, "recommended": rec, "safe_q0.95": qd["q0.95"]}

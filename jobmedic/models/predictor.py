@@ -68,8 +68,8 @@ def predict_one(store: Store, spec: Mapping[str, Any], now: int, models_dir: str
             out["missing_models"].append({"kind": kind.name, "message": exc.message, "hint": exc.hint})
             continue
         out["models"][kind.name] = meta["version"]
-        qs, b, pt = m.serve(m.spec_inputs(X, store, spec, now, scope), retry_budget)
-        key, block, flag, (low_key, low) = m.advice(qs, spec)
+        qs, b, pt, raw = m.serve(m.spec_inputs(X, store, spec, now, scope), retry_budget)
+        key, block, flag, (low_key, low) = m.advice(qs, spec, raw)
         if pt is not None and m.POINT_FIELD:  # the point estimate `evaluate` scores
             block[m.POINT_FIELD] = round(float(pt[0]), 1)
         out[key] = block

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -22,6 +22,15 @@ if TYPE_CHECKING:
 #: The last frame's extra columns (weakly keyed by the jobs frame): training asks for the fit
 #: and the calibration rows of one frame, which then share one bulk computation.
 _EXTRA_CACHE: list[Any] = [None, None]
+
+
+class Served(NamedTuple):
+    """One pass of a quantile model over its inputs (`QuantileModel.serve`)."""
+
+    q: np.ndarray  # the shifted quantiles, sorted (target units)
+    budget: np.ndarray | None  # the request for the retry budget asked for
+    point: np.ndarray | None  # the point estimate (runtime)
+    raw: np.ndarray  # the booster's raw log-scale output, one column per alpha, unsorted
 
 
 class QuantileModel(ModelKind):
@@ -114,16 +123,21 @@ class QuantileModel(ModelKind):
     def predict_with_budget(self, X: np.ndarray, budget: float | None
                             ) -> tuple[np.ndarray, np.ndarray | None]:
         """(quantiles, request for `budget` or None) from one pass of the booster."""
-        q, b, _ = self.serve(X, budget)
-        return q, b
+        s = self.serve(X, budget)
+        return s.q, s.budget
 
-    def serve(self, X: np.ndarray, budget: float | None
-              ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """(quantiles, request for `budget` or None, point estimate or None) from one pass of
-        the booster: what predict and batch scoring show."""
+    def serve(self, X: np.ndarray, budget: float | None) -> Served:
+        """`Served` (quantiles, request for `budget` or None, point estimate or None, the raw
+        output) from one pass of the booster: what predict and batch scoring show; the advice
+        starts from `raw` (the recommended request from the raw top quantile, the one the
+        budget table was fitted on)."""
         raw = self._raw(X)
-        q = np.expm1(np.sort(raw + np.asarray(self.shift_), axis=1)).clip(min=0)
-        return q, (None if budget is None else self._budget(raw, budget)), self.point_from(raw, X)
+        return Served(self.quantiles(raw), None if budget is None else self._budget(raw, budget),
+                      self.point_from(raw, X), raw)
+
+    def quantiles(self, raw: np.ndarray) -> np.ndarray:
+        """Quantiles (n x len(alphas)) in the target's units, non-crossing, from the raw output."""
+        return np.expm1(np.sort(raw + np.asarray(self.shift_), axis=1)).clip(min=0)
 
     def point_from(self, raw: np.ndarray, X: np.ndarray) -> np.ndarray | None:
         """The point estimate (target units) from the booster's raw output `raw` of inputs `X`,
@@ -139,8 +153,7 @@ class QuantileModel(ModelKind):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Quantiles (n x len(alphas)) in the target's units, non-crossing."""
-        q = np.sort(self._raw(X) + np.asarray(self.shift_), axis=1)
-        return np.expm1(q).clip(min=0)
+        return self.quantiles(self._raw(X))
 
     def tune_objective(self, X_fit, y_fit, X_val, y_val, max_rounds: int = 600):
         return tune_objective(X_fit, y_fit, X_val, y_val, self.alphas, max_rounds)
@@ -180,20 +193,24 @@ class QuantileModel(ModelKind):
         return self
 
     # -- per-kind advice, used by predict and batch scoring ------------------------------------
-    def advice_columns(self, q: np.ndarray, timelimit: np.ndarray) -> dict[str, np.ndarray]:
-        """Batch columns: each quantile, and the recommended request."""
+    def advice_columns(self, q: np.ndarray, timelimit: np.ndarray, raw: np.ndarray
+                       ) -> dict[str, np.ndarray]:
+        """Batch columns: each quantile, and the recommended request (`raw`: the booster's
+        output the quantiles `q` came from, `Served.raw`)."""
         raise NotImplementedError
 
-    def advice_frame(self, q: np.ndarray, queries: pd.DataFrame) -> dict[str, np.ndarray]:
+    def advice_frame(self, q: np.ndarray, queries: pd.DataFrame, raw: np.ndarray
+                     ) -> dict[str, np.ndarray]:
         """Batch columns of specs `queries` (job-frame columns): `advice_columns` of their
         time limits; a kind whose advice reads more of the request overrides it."""
-        return self.advice_columns(q, queries["timelimit_s"].to_numpy())
+        return self.advice_columns(q, queries["timelimit_s"].to_numpy(), raw)
 
     def budget_columns(self, request: np.ndarray, timelimit: np.ndarray) -> dict[str, np.ndarray]:
         """Batch columns of the request for a retry budget, in request units."""
         raise NotImplementedError
 
-    def advice(self, q: np.ndarray, spec: Any) -> tuple[str, dict[str, Any], str, tuple[str, float]]:
+    def advice(self, q: np.ndarray, spec: Any, raw: np.ndarray
+               ) -> tuple[str, dict[str, Any], str, tuple[str, float]]:
         """One prediction: (result key, block, request flag, (chance-too-low key, value))."""
         raise NotImplementedError
 

@@ -158,9 +158,10 @@ def evaluate(model: QuantileModel, inputs: np.ndarray, X: pd.DataFrame, y: np.nd
              df: pd.DataFrame, global_median: float,
              online_q: tuple[np.ndarray, dict[float, np.ndarray], dict[str, Any]] | None = None
              ) -> dict[str, Any]:
-    q = model.predict(inputs)
+    raw = model._raw(inputs)  # one pass: the quantiles, the point and the --time start from it
+    q = model.quantiles(raw)
     med = q[:, ALPHAS.index(0.5)]
-    pt = model.point(inputs)
+    pt = model.point_from(raw, inputs)
     tl = df["timelimit_s"].to_numpy(dtype="float64")
     out: dict[str, Any] = {"n": len(y), "model": metrics.regression(y, pt, 3600)
                            | {"coverage": metrics.quantile_coverage(y, q, ALPHAS)}}
@@ -171,12 +172,12 @@ def evaluate(model: QuantileModel, inputs: np.ndarray, X: pd.DataFrame, y: np.nd
     out["walltime_q0.95"] = walltime_effect(y, recommend(q, tl), tl, cpus)
     bt: dict[float, np.ndarray] = {}
     for b in BUDGETS:  # the conformal --time for a retry budget (calibrated on the later slice)
-        t = model.for_budget(inputs, b)
+        t = model._budget(raw, b)
         if t is not None:
             bt[b] = t
             out[f"walltime_retry_budget_{b:g}"] = walltime_effect(y, budget_time(t, tl), tl, cpus)
-    # what predict and batch serve (RuntimeModel.recommendation: from the sorted quantiles)
-    out["walltime_recommendation"] = recommendation_effect(y, model.recommendation(q, tl, cpus),
+    # what predict and batch serve (RuntimeModel.recommendation: from the raw top quantile)
+    out["walltime_recommendation"] = recommendation_effect(y, model.recommendation(raw, tl, cpus),
                                                            tl, cpus)
     if online_q is not None:
         # the point runtime is not shifted, so it is the same as above
@@ -245,32 +246,38 @@ class RuntimeModel(runtime_point.PointStack, QuantileModel):
         super().calibrate(X, y)
         self.alloc_scale_ = runtime_advice.request_scale(X)  # the allocation's unit of cost
         self.alloc_target_ = runtime_advice.ALLOC_TARGET
-        self.reset_allocation(X)
+        self.reset_allocation(X, y)
         return self
 
-    def reset_allocation(self, X: np.ndarray) -> dict[str, Any]:
+    def reset_allocation(self, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         """Set the --time allocation's price so that the mean budget the jobs of `X` take
-        under this model's budget table is its target (calibrate; `train runtime
-        --recalibrate` on the sliding window); a model without a target (an older artifact)
-        keeps its fixed price. Returns what was set."""
+        under this model's budget table is its target, and measure the share of those jobs
+        killed per budget taken (runtime_advice.kill_shares; runtimes `y`), at calibrate and
+        at `train runtime --recalibrate` on the sliding window; a model without a target (an
+        older artifact) keeps its fixed price and what it served. Returns what was set."""
         target, scale = getattr(self, "alloc_target_", None), getattr(self, "alloc_scale_", None)
         times = None
+        tl, cpus = X[:, FEATURES.index("timelimit_s")], X[:, FEATURES.index("req_cpus")]
         if target is not None and scale is not None and len(X):
             times = runtime_advice.table_times(self._raw(X)[:, int(np.argmax(self.alphas))],
                                                getattr(self, "budget_", None))
         lam = None if times is None else runtime_advice.lambda_for_target(
-            times, X[:, FEATURES.index("timelimit_s")], X[:, FEATURES.index("req_cpus")], scale,
-            target)
+            times, tl, cpus, scale, target)
         self.alloc_lambda_ = lam if lam is not None else getattr(
             self, "alloc_lambda_", runtime_advice.ALLOC_LAMBDA)
-        return {"allocation_lambda": self.alloc_lambda_, "allocation_target": target}
+        if lam is not None and runtime_advice.ALLOCATE:
+            rec, taken = runtime_advice.allocate(times, tl, cpus, scale, lam)
+            self.alloc_kills_ = runtime_advice.kill_shares(y, rec, taken)
+        return {"allocation_lambda": self.alloc_lambda_, "allocation_target": target,
+                "allocation_kills": getattr(self, "alloc_kills_", None)}
 
     def meta(self) -> dict[str, Any]:
         return super().meta() | {"walltime_allocation": {
             "scale_core_s": getattr(self, "alloc_scale_", None),
             "lambda": getattr(self, "alloc_lambda_", runtime_advice.ALLOC_LAMBDA),
             "target": getattr(self, "alloc_target_", None),
-            "budgets": list(runtime_advice.ALLOC_BUDGETS)}}
+            "budgets": list(runtime_advice.ALLOC_BUDGETS),
+            "kills": getattr(self, "alloc_kills_", None)}}
 
     @classmethod
     def load(cls, d, meta: dict[str, Any]) -> RuntimeModel:
@@ -278,26 +285,28 @@ class RuntimeModel(runtime_point.PointStack, QuantileModel):
         m.alloc_scale_ = runtime_advice.loaded_scale(meta.get("walltime_allocation"))
         m.alloc_lambda_, m.alloc_target_ = runtime_advice.loaded_lambda(
             meta.get("walltime_allocation"))
+        m.alloc_kills_ = runtime_advice.loaded_kills(meta.get("walltime_allocation"))
         return m
 
-    def recommendation(self, q: np.ndarray, timelimit: np.ndarray, cpus=None
+    def recommendation(self, raw: np.ndarray, timelimit: np.ndarray, cpus=None
                        ) -> tuple[np.ndarray, np.ndarray, str]:
-        """(recommended --time, the retry budget each job took, the rule) from quantiles `q`
-        (this model's shifts) and the jobs' limits and CPU counts (None: one CPU each): the top
-        quantile moved from its own shift to the budget's (models/runtime_advice.py); the
-        q0.95 without a budget table."""
+        """(recommended --time, the retry budget each job took, the rule) from the booster's
+        raw output `raw` (`Served.raw`) and the jobs' limits and CPU counts (None: one CPU
+        each): the RAW top quantile, the one the budget table was fitted on, plus each budget's
+        shift (models/runtime_advice.py); the q0.95 without a budget table."""
         tl = np.asarray(timelimit, float)
-        top = np.log1p(q[:, ALPHAS.index(RECOMMEND_ALPHA)]) - self.shift_[ALPHAS.index(RECOMMEND_ALPHA)]
+        top = np.asarray(raw, float)[:, int(np.argmax(self.alphas))]
         rec = runtime_advice.from_table(top, getattr(self, "budget_", None), tl, cpus,
                                         getattr(self, "alloc_scale_", None),
                                         getattr(self, "alloc_lambda_", runtime_advice.ALLOC_LAMBDA))
         if rec is None:
-            return recommend(q, tl), np.full(len(q), round(1 - RECOMMEND_ALPHA, 3)), "q0.95"
+            return (recommend(self.quantiles(raw), tl),
+                    np.full(len(top), round(1 - RECOMMEND_ALPHA, 3)), "q0.95")
         return rec
 
-    def tier_times(self, q: np.ndarray, timelimit: np.ndarray, cpus=None) -> np.ndarray:
+    def tier_times(self, raw: np.ndarray, timelimit: np.ndarray, cpus=None) -> np.ndarray:
         """The recommended --time (see `recommendation`)."""
-        return self.recommendation(q, timelimit, cpus)[0]
+        return self.recommendation(raw, timelimit, cpus)[0]
 
     @staticmethod
     def card_lines(m: dict[str, Any]) -> list[str]:
@@ -309,25 +318,31 @@ class RuntimeModel(runtime_point.PointStack, QuantileModel):
             f"Walltime at retry budget {k.rsplit('_', 1)[1]}: {v}" for k, v in m.items()
             if k.startswith("walltime_retry_budget_")] + _online_lines(m.get("online_recalibrated"))
 
-    def advice_columns(self, q, timelimit, cpus=None):
+    def advice_columns(self, q, timelimit, raw, cpus=None):
         out = {f"runtime_q{a:g}": np.round(q[:, i], 1) for i, a in enumerate(ALPHAS)}
-        out["recommended_time_s"] = self.tier_times(q, timelimit, cpus)
+        out["recommended_time_s"] = self.tier_times(raw, timelimit, cpus)
         return out
 
-    def advice_frame(self, q, queries):
-        return self.advice_columns(q, queries["timelimit_s"].to_numpy(dtype="float64"),
+    def advice_frame(self, q, queries, raw):
+        return self.advice_columns(q, queries["timelimit_s"].to_numpy(dtype="float64"), raw,
                                    queries["req_cpus"].to_numpy(dtype="float64"))
 
     def budget_columns(self, request, timelimit):
         return {"budget_time_s": budget_time(request, timelimit)}
 
-    def advice(self, q, spec):
+    def advice(self, q, spec, raw):
+        """The runtime block: `recommended` the --time, `retry_budget_taken` the budget the
+        allocation gave the job; the chance of too low a --time is the kill share measured for
+        that budget at calibration (runtime_advice.chance_too_low; the budget itself for
+        artifacts without it and for the tiers)."""
         qd = {f"q{a:g}": round(float(v), 1) for a, v in zip(ALPHAS, q[0])}
         tl = spec.get("timelimit_s")
         tla = np.array([float(tl) if tl else np.nan])
         cpus = spec.get("req_cpus")
-        t, b, _ = self.recommendation(q, tla, np.array([float(cpus) if cpus else np.nan]))
-        rec, low = float(t[0]), float(b[0])
+        t, b, rule = self.recommendation(raw, tla, np.array([float(cpus) if cpus else np.nan]))
+        rec, taken = float(t[0]), float(b[0])
+        low = (float(runtime_advice.chance_too_low(b, getattr(self, "alloc_kills_", None))[0])
+               if rule == "allocated" else taken)
         block = {"median": qd["q0.5"], "interval_80": [qd["q0.1"], qd["q0.9"]], "quantiles": qd,
-                 "recommended": rec}
+                 "recommended": rec, "retry_budget_taken": taken}
         return "runtime_s", block, f"--time={fmt_duration(rec, request=True)}", ("time", low)

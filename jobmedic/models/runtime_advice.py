@@ -10,10 +10,18 @@ seventh pass), never on the test window:
   limit) and scale the mean requested core-seconds of the calibration slice. A job with more
   core-hours at stake takes more risk, a small one almost none; a spec without a CPU count
   counts as one CPU (as `runtime.walltime_effect` does). The price lambda is set to a TARGET
-  kill share (`ALLOC_TARGET`, issue 18 seventh pass follow-up): the lambda at which the mean
-  budget the jobs take (their expected kill share, the tables being calibrated) is the target,
-  on the calibration slice at `calibrate`, on the sliding window at each recalibration
-  (`lambda_for_target`); artifacts from before the target keep their fixed lambda (0.5).
+  mean budget (`ALLOC_TARGET`, issue 18 seventh pass follow-up): the lambda at which the mean
+  budget the jobs take is the target, on the calibration slice at `calibrate`, on the sliding
+  window at each recalibration (`lambda_for_target`); artifacts from before the target keep
+  their fixed lambda (0.5). The mean budget is NOT the expected kill share: the tables are
+  calibrated over all jobs, not per budget taken, and the jobs that take large budgets (many
+  core-hours at stake) are killed more often than their budget (the card: realised kills
+  1.7-2.6x the mean budget on validation); so predict's chance of too low a --time is the
+  kill share MEASURED per budget taken on the calibration slice (`kill_shares`), not the
+  budget.
+- The recommendation starts from the booster's RAW top quantile (`Served.raw`), the one the
+  budget table was fitted on, never from the sorted shifted quantiles (they differ where the
+  quantiles cross): predict, batch, the card and the daily replay apply one rule.
 - **tiers** (artifacts written before the scale existed): the request at a 1 % retry budget
   below a 12 h limit, at 5 % from it (`LONG_LIMIT_S`, `TIER_BUDGETS`, the third pass).
 """
@@ -95,9 +103,10 @@ def loaded_scale(meta_value: Any) -> float | None:
 
 def loaded_lambda(meta_value: Any) -> tuple[float, float | None]:
     """(lambda, target) stored in the artifact: (`ALLOC_LAMBDA`, None) for artifacts written
-    before them."""
+    before them; ModelError when it was fitted on another budget grid (`check_budgets`)."""
     if not isinstance(meta_value, Mapping):
         return ALLOC_LAMBDA, None
+    check_budgets(meta_value)
     lam, target = meta_value.get("lambda", ALLOC_LAMBDA), meta_value.get("target")
     for v, what in ((lam, "lambda"), (target, "target")):
         if v is None and what == "target":
@@ -106,6 +115,72 @@ def loaded_lambda(meta_value: Any) -> tuple[float, float | None]:
             raise ModelError(f"the walltime allocation {what} in the runtime model artifact is "
                              "malformed", "retrain with `jobmedic train runtime`")
     return float(lam), None if target is None else float(target)
+
+
+def check_budgets(meta_value: Any) -> None:
+    """A stored allocation fitted on another budget grid than `ALLOC_BUDGETS` is refused (its
+    price and kill shares belong to that grid); artifacts without a stored grid pass."""
+    if not isinstance(meta_value, Mapping) or meta_value.get("budgets") is None:
+        return
+    b = meta_value["budgets"]
+    ok = (isinstance(b, list) and len(b) == len(ALLOC_BUDGETS)
+          and all(not isinstance(v, bool) and isinstance(v, (int, float)) for v in b)
+          and np.allclose(np.asarray(b, float), ALLOC_BUDGETS, rtol=0, atol=1e-12))
+    if not ok:
+        raise ModelError("the walltime allocation in the runtime model artifact was fitted on "
+                         f"other retry budgets ({b!r}) than this jobmedic serves "
+                         f"({list(ALLOC_BUDGETS)})", "retrain with `jobmedic train runtime`")
+
+
+#: a budget taken by fewer calibration jobs than this serves its nominal budget as the chance
+#: of too low a --time (a share of a handful of jobs says little)
+KILL_MIN_JOBS = 20
+
+
+def kill_shares(y: np.ndarray, rec: np.ndarray, taken: np.ndarray) -> dict[str, list]:
+    """Per `ALLOC_BUDGETS` budget: the number of jobs that took it and the share of them the
+    recommended --time `rec` would have killed (None without jobs); measured where the
+    allocation was priced (the calibration slice, the recalibration window), in-sample for the
+    tables fitted there: a lower bound on the kill share of later jobs."""
+    y, rec, taken = (np.asarray(v, float) for v in (y, rec, taken))
+    jobs, share = [], []
+    for b in ALLOC_BUDGETS:
+        m = np.isclose(taken, b, rtol=0, atol=1e-12)
+        jobs.append(int(m.sum()))
+        share.append(float(np.mean(y[m] > rec[m])) if m.any() else None)
+    return {"kill_share": share, "jobs": jobs}
+
+
+def loaded_kills(meta_value: Any) -> dict[str, list] | None:
+    """The stored measured kill shares (`kill_shares`), checked; None for artifacts before them."""
+    k = meta_value.get("kills") if isinstance(meta_value, Mapping) else None
+    if k is None:
+        return None
+    n = len(ALLOC_BUDGETS)
+    share, jobs = (k.get("kill_share"), k.get("jobs")) if isinstance(k, Mapping) else (None, None)
+    ok = isinstance(share, list) and isinstance(jobs, list) and len(share) == len(jobs) == n
+    for s, j in zip(share or [], jobs or []):
+        ok = ok and not isinstance(j, bool) and isinstance(j, int) and j >= 0 and (
+            (s is None and j == 0) or (j > 0 and not isinstance(s, bool)
+                                       and isinstance(s, (int, float)) and 0 <= s <= 1))
+    if not ok:
+        raise ModelError("the measured kill shares of the walltime allocation in the runtime "
+                         "model artifact are malformed", "retrain with `jobmedic train runtime`")
+    return {"kill_share": [None if s is None else float(s) for s in share], "jobs": list(jobs)}
+
+
+def chance_too_low(taken: np.ndarray, kills: Mapping[str, list] | None) -> np.ndarray:
+    """The chance of too low a --time served for the budget each job took: the kill share
+    measured for that budget (`kill_shares`) where at least `KILL_MIN_JOBS` jobs took it, else
+    the budget itself (also for artifacts without measured shares)."""
+    taken = np.asarray(taken, float)
+    out = taken.copy()
+    if kills is None:
+        return out
+    for b, s, j in zip(ALLOC_BUDGETS, kills["kill_share"], kills["jobs"]):
+        if s is not None and j >= KILL_MIN_JOBS:
+            out[np.isclose(taken, b, rtol=0, atol=1e-12)] = s
+    return out
 
 
 def _per_job(v: Any) -> Any:

@@ -54,14 +54,16 @@ def period_scores(model: runtime.RuntimeModel, frame: Frame, rows: np.ndarray,
     inputs = model.inputs(frame, rows)
     d = df.iloc[rows]
     tl = d["timelimit_s"].to_numpy(dtype="float64")
-    q = model.predict(inputs)
+    raw = model._raw(inputs)  # one pass: the quantiles, the point and the --time start from it
+    q = model.quantiles(raw)
     cpus = d["req_cpus"].to_numpy(dtype="float64")
-    out = {"pt": model.point(inputs), "q": q, "rec": model.tier_times(q, tl, cpus), "tl": tl,
-           "cpus": cpus,
+    rec, taken, rule = model.recommendation(raw, tl, cpus)  # what predict and batch serve
+    out = {"pt": model.point_from(raw, inputs), "q": q, "rec": rec, "rec_budget": taken,
+           "rec_rule": np.full(len(rows), rule, dtype=object), "tl": tl, "cpus": cpus,
            "last2": X["user_last2_rt"].to_numpy(dtype="float64")[rows],
            "gmed": np.full(len(rows), float(card.get("global_median_s", np.nan)))}
     for b in runtime.BUDGETS:
-        t = model.for_budget(inputs, b)
+        t = model._budget(raw, b)
         out[f"b{b:g}"] = np.full(len(rows), np.nan) if t is None else t
     oq, obt, used = runtime.online(model, frame, rows, card)
     out["q_online"] = oq
@@ -78,7 +80,9 @@ def summarise(y: np.ndarray, p: dict[str, np.ndarray]) -> dict[str, Any]:
     g = p["gmed"]
     bt = {b: p[f"b{b:g}"] for b in runtime.BUDGETS if np.isfinite(p[f"b{b:g}"]).all()}
     static = runtime._scored(y, p["q"], tl, cpus, bt, pt)
-    static["walltime_recommendation"] = runtime.walltime_effect(y, p["rec"], tl, cpus)
+    rule = "+".join(sorted(set(p["rec_rule"])))  # one rule unless the periods' models differ
+    static["walltime_recommendation"] = runtime.recommendation_effect(
+        y, (p["rec"], p["rec_budget"], rule), tl, cpus)
     obt = {b: p[f"ob{b:g}"] for b in _ONLINE_BUDGETS}
     obt = {b: np.where(np.isfinite(v), v, bt[b]) if b in bt else v for b, v in obt.items()}
     obt = {b: v for b, v in obt.items() if np.isfinite(v).all()}

@@ -208,7 +208,7 @@ def recalibrate(store: Store, kind: str, models_dir: str, until: int | None = No
     X = model.inputs(frame, rows)
     used = rolling.refit(model, rolling.residuals(model, X, y[rows]))
     if hasattr(model, "reset_allocation"):  # runtime: the --time price on the same window
-        used |= model.reset_allocation(X)
+        used |= model.reset_allocation(X, y[rows])
     card["recalibrated"] = used | {"from_version": meta.get("version"), "until": _iso(before),
                                    "first_end": _iso(df["end_time"].to_numpy()[rows[0]])}
     path = artifacts.save(models_dir, kind, model.files(), model.meta() | {"card": card})

@@ -105,8 +105,9 @@ def test_crossing_quantiles_are_served_sorted():
     q = m.predict(X)
     assert (np.diff(q, axis=1) >= 0).all()
     np.testing.assert_allclose(q, np.expm1(np.sort(shifted, axis=1)).clip(min=0))
-    served, _, _ = m.serve(X, None)
-    np.testing.assert_array_equal(served, q)
+    served = m.serve(X, None)
+    np.testing.assert_array_equal(served.q, q)
+    np.testing.assert_array_equal(served.raw, raw)  # the unsorted output the advice starts from
 
 
 def test_ragged_booster_walks_like_xgboost():

@@ -149,7 +149,7 @@ def test_the_mean_budget_falls_as_the_price_grows_and_the_bounds_hold():
 @pytest.mark.parametrize(("stored", "want"), [
     (None, (ALLOC_LAMBDA, None)),  # before the allocation
     ({"scale_core_s": 5.0}, (ALLOC_LAMBDA, None)),
-    ({"scale_core_s": 5.0, "lambda": 0.5, "budgets": [0.01]}, (0.5, None)),  # before the target
+    ({"scale_core_s": 5.0, "lambda": 0.5, "budgets": list(ALLOC_BUDGETS)}, (0.5, None)),  # before the target
     ({"scale_core_s": 5.0, "lambda": 0.25, "target": 0.04}, (0.25, 0.04)),
 ])
 def test_stored_lambda_and_target_load(stored, want):
@@ -163,18 +163,62 @@ def test_a_malformed_lambda_or_target_is_refused(bad):
         loaded_lambda(bad)
 
 
+@pytest.mark.parametrize("budgets", [[0.01], [*ALLOC_BUDGETS[:-1], 0.2], "x", [True] * 9])
+def test_an_allocation_fitted_on_another_budget_grid_is_refused(budgets):
+    with pytest.raises(ModelError, match="other retry budgets") as e:
+        loaded_lambda({"scale_core_s": 5.0, "lambda": 0.5, "target": 0.02, "budgets": budgets})
+    assert "jobmedic train runtime" in e.value.hint
+
+
+def test_kill_shares_are_measured_per_budget_taken_and_served_from_enough_jobs():
+    n = len(ALLOC_BUDGETS)
+    taken = np.repeat(np.asarray(ALLOC_BUDGETS), [40] + [0] * (n - 3) + [40, 5])
+    rec = np.full(len(taken), 100.0)
+    y = np.full(len(taken), 50.0)
+    y[:4] = 200.0  # 4 of the 40 at the first budget killed
+    y[40:50] = 200.0  # 10 of the 40 at the second largest
+    y[-1] = 200.0  # 1 of the 5 at the largest
+    k = runtime_advice.kill_shares(y, rec, taken)
+    assert k["jobs"] == [40] + [0] * (n - 3) + [40, 5]
+    assert k["kill_share"] == [0.1] + [None] * (n - 3) + [0.25, 0.2]
+    assert runtime_advice.loaded_kills({"kills": k}) == k
+    assert runtime_advice.loaded_kills({"lambda": 0.5}) is None and runtime_advice.loaded_kills(None) is None
+    served = runtime_advice.chance_too_low(np.asarray([ALLOC_BUDGETS[0], ALLOC_BUDGETS[1],
+                                                       ALLOC_BUDGETS[-2], ALLOC_BUDGETS[-1]]), k)
+    # measured where >= KILL_MIN_JOBS took it, the nominal budget where fewer or none did
+    np.testing.assert_array_equal(served, [0.1, ALLOC_BUDGETS[1], 0.25, ALLOC_BUDGETS[-1]])
+    np.testing.assert_array_equal(runtime_advice.chance_too_low(np.array([0.02]), None), [0.02])
+
+
+@pytest.mark.parametrize("bad", [
+    {"kill_share": [0.1], "jobs": [3]},  # another length
+    {"kill_share": [1.5] + [None] * 8, "jobs": [3] + [0] * 8},  # not a share
+    {"kill_share": [None] * 9, "jobs": [3] + [0] * 8},  # jobs without a share
+    {"kill_share": [0.1] + [None] * 8, "jobs": [-1] + [0] * 8},
+    {"kill_share": "x", "jobs": [0] * 9}, [0.1],
+])
+def test_malformed_kill_shares_are_refused(bad):
+    with pytest.raises(ModelError, match="kill shares"):
+        runtime_advice.loaded_kills({"kills": bad})
+
+
 def test_the_daily_replay_sets_each_days_price_on_the_window_that_had_ended():
     t, tl, cpus, scale = _slice(3000)
     top = np.log1p(t[:, 0])  # the top quantile before its shift; shifts of 0 per budget
     shifts = np.log1p(t) - top[:, None]
     shift = shifts.mean(axis=0)
     ends = np.arange(3000.0) * 60  # one job ends a minute
-    days = np.array([0.5, 1.2, 1.9, 2.1]) * 86400  # query times
+    days = np.array([0.5, 1.2, 1.9, 2.1, 1.5]) * 86400  # query times
     bshift = {b: np.full(len(days), shift[i]) for i, b in enumerate(ALLOC_BUDGETS)}
     bshift[ALLOC_BUDGETS[0]][0] = np.nan  # day 0: the tables were not refitted
+    # a later day whose window was full but one budget's table not refitted: the static price
+    bshift[ALLOC_BUDGETS[-1]][4] = np.nan
+    days[4] = 3.5 * 86400
+    assert int(np.searchsorted(ends, 3 * 86400, side="left")) >= 1000  # the window was full
     lam = runtime_rolling.online_lambdas(top, tl, cpus, ends, days, bshift, 0.5, scale, 0.03,
                                          window=1000)
     assert lam[0] == 0.5
+    assert lam[4] == 0.5
     for k, day in ((1, 1), (3, 2)):
         p = int(np.searchsorted(ends, day * 86400, side="left"))
         r = slice(p - 1000, p)
@@ -208,15 +252,91 @@ def test_predict_batch_and_card_serve_the_allocation(built):
     i = len(df) - 3
     now = int(df.loc[i, "submit_time"])
     got = {}
-    for cpus in (1, 4096):
+    for cpus in (1, 1_000_000):
         one = predict_one(s, _spec(df, i, cpus), now, str(models), LEVELS)
         spec = _spec(df, i, cpus)
         batch = score(s, _batch_frame(spec, now), str(models), now, LEVELS, history=df)
         assert batch["recommended_time_s"].iloc[0] == one["runtime_s"]["recommended"]
-        assert one["chance_too_low"]["time"] in ALLOC_BUDGETS
-        got[cpus] = (one["runtime_s"]["recommended"], one["chance_too_low"]["time"])
-    # the same job with 4,096 CPUs holds far more core-hours: it takes at least as much risk
-    assert got[4096][1] >= got[1][1] and got[4096][0] <= got[1][0]
+        taken = one["runtime_s"]["retry_budget_taken"]
+        assert taken in ALLOC_BUDGETS
+        # the chance of too low a --time: the share measured at calibrate for that budget
+        assert one["chance_too_low"]["time"] == runtime_advice.chance_too_low(
+            np.array([taken]), m.alloc_kills_)[0]
+        got[cpus] = (one["runtime_s"]["recommended"], taken)
+    # one CPU holds little: the most cautious budget; a million CPUs hold so many core-hours
+    # that each minute saved outweighs any price: the largest budget and a shorter --time
+    assert got[1][1] == ALLOC_BUDGETS[0] and got[1_000_000][1] == ALLOC_BUDGETS[-1]
+    assert got[1_000_000][0] < got[1][0]
+
+
+def test_a_model_whose_quantiles_cross_serves_and_scores_the_raw_top(built, monkeypatch):
+    """predict == batch == evaluate == the daily replay's rule on the same tables, all the
+    allocation over expm1(raw top + the budget's shift), where the shifted quantiles cross."""
+    from jobmedic.models import runtime
+    from jobmedic.models.runtime import RuntimeModel
+
+    db, models, _ = built
+    d = artifacts.current_dir(models, "runtime")
+    text = (d / "meta.json").read_text()
+    meta = json.loads(text)
+    meta["conformal_shift"][3] = meta["conformal_shift"][2] - 3.0  # q0.95 shifted below q0.9
+    (d / "meta.json").write_text(json.dumps(meta))
+    resign(models, "runtime")
+    try:
+        m, _ = registry.load(models, "runtime")
+        s = Store(db)
+        frame = training._positional(training.load(s))
+        df = frame[0]
+        mask, y = m.labels(df)
+        rows = np.flatnonzero(mask)[-300:]
+        X = m.inputs(frame, rows)
+        raw = m._raw(X)
+        assert (np.argmax(raw + np.asarray(m.shift_), axis=1) != 3).all()  # every job crosses
+        tl = df["timelimit_s"].to_numpy(dtype="float64")[rows]
+        cpus = df["req_cpus"].to_numpy(dtype="float64")[rows]
+        times = runtime_advice.table_times(raw[:, 3], m.budget_)
+        want = allocate(times, tl, cpus, m.alloc_scale_, m.alloc_lambda_)
+        rec = m.recommendation(raw, tl, cpus)
+        assert rec[2] == "allocated"
+        np.testing.assert_array_equal(rec[0], want[0])
+        np.testing.assert_array_equal(rec[1], want[1])
+        # the sorted top (what was served before) asks for another --time
+        sorted_top = np.log1p(m.predict(X)[:, 3]) - m.shift_[3]
+        assert not np.array_equal(allocate(runtime_advice.table_times(sorted_top, m.budget_), tl,
+                                           cpus, m.alloc_scale_, m.alloc_lambda_)[0], want[0])
+        # evaluate's static row == the replay's rule (`_scored`) on the static tables
+        ev = runtime.evaluate(m, X, frame[1].iloc[rows], y[rows], df.iloc[rows], 1000.0)
+        bt = {b: m.for_budget(X, b) for b in sorted(set(ALLOC_BUDGETS) | set(TIER_BUDGETS))}
+        replay = runtime._scored(y[rows], m.predict(X), tl, cpus, bt, m.point(X),
+                                 m.alloc_scale_, m.alloc_lambda_)
+        assert ev["walltime_recommendation"] == replay["walltime_recommendation"]
+        assert ev["walltime_recommendation"] == runtime.recommendation_effect(
+            y[rows], (*want, "allocated"), tl, cpus)
+        # predict and batch of one job serve the same, from the raw output they computed
+        seen = []
+        serve = RuntimeModel.serve
+
+        def spy(self, X, budget):
+            out = serve(self, X, budget)
+            seen.append(out.raw)
+            return out
+
+        monkeypatch.setattr(RuntimeModel, "serve", spy)
+        i = int(rows[-3])
+        spec, now = _spec(df, i, 64), int(df.loc[i, "submit_time"])
+        one = predict_one(s, spec, now, str(models), LEVELS)
+        batch = score(s, _batch_frame(spec, now), str(models), now, LEVELS, history=df)
+        r1 = seen[0]
+        assert np.argmax(r1[0] + np.asarray(m.shift_)) != 3
+        w1 = allocate(runtime_advice.table_times(r1[:, 3], m.budget_), np.array([86_400.0]),
+                      np.array([64.0]), m.alloc_scale_, m.alloc_lambda_)
+        assert one["runtime_s"]["recommended"] == w1[0][0]
+        assert one["runtime_s"]["retry_budget_taken"] == w1[1][0]
+        assert batch["recommended_time_s"].iloc[0] == w1[0][0]
+        np.testing.assert_allclose(seen[1], r1)
+    finally:
+        (d / "meta.json").write_text(text)
+        resign(models, "runtime")
 
 
 def test_the_artifact_stores_the_price_that_meets_the_target_and_recalibrate_resets_it(built):
@@ -242,10 +362,14 @@ def test_the_artifact_stores_the_price_that_meets_the_target_and_recalibrate_res
     want = lambda_for_target(times, X[:, FEATURES.index("timelimit_s")],
                              X[:, FEATURES.index("req_cpus")], r.alloc_scale_, ALLOC_TARGET)
     assert r.alloc_lambda_ == want
-    q = r.predict(X)
-    _rec, b, rule = r.recommendation(q, X[:, FEATURES.index("timelimit_s")],
-                                     X[:, FEATURES.index("req_cpus")])
+    rec, b, rule = r.recommendation(r._raw(X), X[:, FEATURES.index("timelimit_s")],
+                                    X[:, FEATURES.index("req_cpus")])
     assert rule == "allocated" and float(np.mean(b)) <= ALLOC_TARGET
+    # the kill share per budget taken, measured on the same window, stored and checked on load
+    want_kills = runtime_advice.kill_shares(_y[rows], rec, b)
+    assert r.alloc_kills_ == want_kills == meta2["walltime_allocation"]["kills"]
+    assert card["recalibrated"]["allocation_kills"] == want_kills
+    assert sum(want_kills["jobs"]) == len(rows)
 
 
 def test_an_artifact_before_the_target_keeps_its_fixed_price(built):
@@ -257,21 +381,22 @@ def test_an_artifact_before_the_target_keeps_its_fixed_price(built):
     (d / "meta.json").write_text(json.dumps(meta))
     resign(models, "runtime")
     old, _ = registry.load(models, "runtime")
-    assert (old.alloc_lambda_, old.alloc_target_) == (0.5, None)
+    assert (old.alloc_lambda_, old.alloc_target_, old.alloc_kills_) == (0.5, None, None)
     X = np.zeros((3, old.booster_.num_features()))
     X[:, FEATURES.index("timelimit_s")] = 86_400.0
     X[:, FEATURES.index("req_cpus")] = [1, 64, 4096]
-    q = old.predict(X)
-    rec, b, rule = old.recommendation(q, X[:, FEATURES.index("timelimit_s")],
+    raw = old._raw(X)
+    rec, b, rule = old.recommendation(raw, X[:, FEATURES.index("timelimit_s")],
                                       X[:, FEATURES.index("req_cpus")])
-    top = np.log1p(q[:, -1]) - old.shift_[-1]  # as served: from the sorted quantiles
-    times = runtime_advice.table_times(top, old.budget_)
+    times = runtime_advice.table_times(raw[:, -1], old.budget_)  # the raw top quantile
     want = allocate(times, X[:, FEATURES.index("timelimit_s")], X[:, FEATURES.index("req_cpus")],
                     old.alloc_scale_, 0.5)
     assert rule == "allocated"
     np.testing.assert_array_equal(rec, want[0])
     np.testing.assert_array_equal(b, want[1])
-    assert old.reset_allocation(X)["allocation_lambda"] == 0.5  # no target: the price stays
+    # no target: the price and what it served stay
+    assert old.reset_allocation(X, np.full(3, 60.0))["allocation_lambda"] == 0.5
+    assert old.alloc_kills_ is None
 
 
 def _batch_frame(spec, now):
@@ -288,9 +413,9 @@ def test_an_artifact_without_the_scale_keeps_the_limit_tiers(built):
     resign(models, "runtime")
     old, _ = registry.load(models, "runtime")
     assert old.alloc_scale_ is None
-    q = old.predict(np.zeros((2, old.booster_.num_features())))
+    raw = old._raw(np.zeros((2, old.booster_.num_features())))
     tl = np.array([3600.0, 86_400.0])
-    _rec, b, rule = old.recommendation(q, tl, np.array([64.0, 64.0]))
+    _rec, b, rule = old.recommendation(raw, tl, np.array([64.0, 64.0]))
     assert rule == "tiers" and list(b) == list(TIER_BUDGETS)
     s = Store(db)
     df = s.jobs_frame()
