@@ -66,6 +66,11 @@ def test_walk_forward_beats_a_single_fit_under_drift(drift_store):
     # a refit every 5 days from day 40 of 60: four training runs, each scoring its own period
     # the recalibrated replay allocates the kill budget with each period's model's scale
     assert res["refit"]["recalibrated_daily"]["walltime_recommendation"]["rule"] == "allocated"
+    # the static tables' row is what predict serves, with its rule, mean budget and net saving
+    for key in ("refit", "static"):
+        st = res[key]["model"]["walltime_recommendation"]
+        assert st["rule"] == "allocated" and 0.001 <= st["mean_budget"] <= 0.1
+        assert st["core_hours_saved_net_of_retries_share"] is not None
     w = res["walk_forward"]
     assert [r["until"] for r in w["refits"]] == [training._iso(start + k * 5 * DAY) for k in range(4)]
     assert sum(r["scored"] for r in w["refits"]) == res["refit"]["n"]
