@@ -2,7 +2,9 @@
 (`walltime_allocation.kills`, what predict serves as `chance_too_low.time`) against the share of
 the validation jobs killed at the same budget under the static table (the product's path,
 RuntimeModel.recommendation), and the share of those kills where the user's own limit capped
-the --time. The calibration share is recomputed on the split's calibration rows as a check.
+the --time; and the share of jobs whose shifted top quantile is not the largest (where the
+sorted and the raw top differ). The calibration share is recomputed on the split's calibration
+rows as a check.
 
     .venv/bin/python -m bench.eval_ricc_runtime --validate --nthread 1 --models DIR
     .venv/bin/python -m bench.eval_ricc_kills --models DIR [--out FILE.json]
@@ -24,9 +26,13 @@ def kills(model, split, rows: np.ndarray) -> dict:
     df = split.df
     X = model.inputs(split.frame, rows)
     tl = df["timelimit_s"].to_numpy(float)[rows]
-    rec, taken, rule = model.recommendation(model._raw(X), tl, df["req_cpus"].to_numpy(float)[rows])
+    raw = model._raw(X)
+    rec, taken, rule = model.recommendation(raw, tl, df["req_cpus"].to_numpy(float)[rows])
     y = split.y[rows]
-    out = runtime_advice.kill_shares(y, rec, taken) | {"rule": rule, "n": len(rows)}
+    top = int(np.argmax(model.alphas))  # where the shifted quantiles cross at the top
+    crossed = np.argmax(raw + np.asarray(model.shift_), axis=1) != top
+    out = runtime_advice.kill_shares(y, rec, taken) | {
+        "rule": rule, "n": len(rows), "top_quantile_not_largest_share": float(np.mean(crossed))}
     killed = y > rec
     out["killed_at_own_limit"] = [
         float(np.mean((rec >= tl)[killed & np.isclose(taken, b)]))
