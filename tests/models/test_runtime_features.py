@@ -17,13 +17,6 @@ from jobmedic.models.runtime_features import (
 from jobmedic.models.synthetic import synthetic_jobs
 
 
-@pytest.fixture(scope="module")
-def store_df():
-    s = Store()
-    s.upsert_jobs(synthetic_jobs(2000, seed=5, n_users=15, days=20))
-    return s, s.jobs_frame()
-
-
 def test_no_feature_changes_when_later_jobs_are_added():
     rows = synthetic_jobs(1500, seed=7, n_users=10, days=15)
     s1, s2 = Store(), Store()

@@ -27,15 +27,7 @@ from jobmedic.models.runtime_point import (
     repeat_specs,
     stacked,
 )
-from jobmedic.models.synthetic import synthetic_jobs
 from tests.models.helpers import build
-
-
-@pytest.fixture(scope="module")
-def store_df():
-    s = Store()
-    s.upsert_jobs(synthetic_jobs(2000, seed=5, n_users=15, days=20))
-    return s, s.jobs_frame()
 
 
 def _shape(df: pd.DataFrame) -> pd.Series:
