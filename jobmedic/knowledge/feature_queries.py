@@ -168,3 +168,23 @@ class FeatureQueries(Queries):
             f"SELECT elapsed_s, timelimit_s FROM jobs WHERE {match} AND {ended} AND {where} "
             f"AND end_time < ? ORDER BY end_time DESC, rowid DESC LIMIT {int(k)}",
             [*mparams, *params, int(before)]).fetchall()
+
+    def last_completed_runtimes(self, shapes: Sequence[tuple[str, int, int, int]],
+                                scope: Sequence[str] | None = None) -> list[float | None]:
+        """The runtime of the last completed job of each (user, CPUs, time limit, before)
+        shape that ended before `before`, in order (None: none): what `recent_runs("shape",
+        ..., 1, completed=True)` gives one shape at a time, in one statement per 500 shapes
+        (each a seek of `jobs_shape_end`)."""
+        where, params = scope_clause(scope)
+        out: list[float | None] = []
+        for i in range(0, len(shapes), 500):
+            chunk = shapes[i:i + 500]
+            values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+            flat = [v for j, sh in enumerate(chunk) for v in (j, *sh)]
+            out += [r[0] for r in self.conn.execute(
+                f"WITH q(i, u, c, t, b) AS (VALUES {values}) SELECT (SELECT elapsed_s FROM jobs "
+                "WHERE user = q.u AND req_cpus = q.c AND timelimit_s = q.t AND end_time IS NOT NULL "
+                f"AND state = 'completed' AND {where} AND end_time < q.b "
+                "ORDER BY end_time DESC, rowid DESC LIMIT 1) FROM q ORDER BY q.i",
+                [*flat, *params]).fetchall()]
+        return out

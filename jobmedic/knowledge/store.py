@@ -164,6 +164,7 @@ class Store:
     ended_after = _via("features", FeatureQueries.ended_after)
     entity_history = _via("features", FeatureQueries.entity_history)
     recent_runs = _via("features", FeatureQueries.recent_runs)
+    last_completed_runtimes = _via("features", FeatureQueries.last_completed_runtimes)
 
     # -- remedies: solutions, outcomes, diagnose lookups -------------------------------------
     seed_solutions = _via("remedies", RemedyQueries.seed_solutions)

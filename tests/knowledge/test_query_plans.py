@@ -130,6 +130,8 @@ HOT = [
       for k in ENTITY_KINDS],
     ("predict runtime repeat (last completed job of the shape)", lambda s, ctx: s.recent_runs(
         "shape", "u1|4|3600", NOW, None, 1, completed=True), "jobs_shape_end"),
+    ("predict --batch runtime repeats, many shapes in one statement", lambda s, ctx:
+        s.last_completed_runtimes([("u1", 4, 3600, NOW), ("u2", 8, 7200, NOW)]), "jobs_shape_end"),
     ("live watch rules", _live_rules, "jobs_window"),
     ("live watch queries", _live_queries, "jobs_user_submit"),
     ("tenant-scoped reads", _tenant, "jobs_project_submit"),

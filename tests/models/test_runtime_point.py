@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from jobmedic.knowledge.errors import ModelError
+from jobmedic.knowledge.feature_queries import FeatureQueries
 from jobmedic.knowledge.store import Store
 from jobmedic.models import artifacts, registry, runtime_point, training
 from jobmedic.models.runtime import RuntimeModel
@@ -64,6 +65,24 @@ def test_repeat_paths_agree(store_df):
     np.testing.assert_allclose(rep[idx], repeat_specs(s, q), equal_nan=True)
     np.testing.assert_allclose(rep[idx], repeat_bulk(df, q), equal_nan=True)
     assert np.isnan(repeat_spec(s, {"user": "nobody", "req_cpus": 1, "timelimit_s": 60}, 2**31))
+    # every job at once: more than one 500-shape statement, repeated shapes, and the bulk path
+    every = repeat_specs(s, pd.concat([df, df.iloc[:300]], ignore_index=True))
+    np.testing.assert_allclose(every[:len(df)], rep, equal_nan=True)
+    np.testing.assert_allclose(every[len(df):], rep[:300], equal_nan=True)
+
+
+def test_many_shapes_in_one_statement_equal_one_lookup_each(store_df):
+    s, df = store_df
+    projects = sorted(df["project"].dropna().unique())[:2]
+    rows = df.iloc[::37]
+    shapes = [(u, int(c), int(t), int(b)) for u, c, t, b in zip(
+        rows["user"], rows["req_cpus"], rows["timelimit_s"], rows["submit_time"])]
+    for scope in (None, projects, []):
+        many = s.features.last_completed_runtimes(shapes, scope)
+        one = [s.features.recent_runs("shape", f"{u}|{c}|{t}", b, scope, 1, completed=True)
+               for u, c, t, b in shapes]
+        assert many == [r[0][0] if r else None for r in one]
+        assert scope == [] or any(v is not None for v in many)  # not vacuous
 
 
 @pytest.mark.parametrize("coef", [[0.3, 0.1, 0.6, -0.2], [0.0, 0.0, 1.0, 0.0], [0.8, 0.2, 0.0, 0.1]])
@@ -255,9 +274,11 @@ def test_spec_paths_look_the_repeat_up_only_where_it_can_change_the_point(traine
     meta = json.loads((d / "meta.json").read_text())
     m = RuntimeModel.load(d, meta)
     old = RuntimeModel.load(d, {k: v for k, v in meta.items() if k != "point_stack"})
-    calls: list[tuple] = []
-    real = runtime_point._one
+    calls: list[tuple] = []  # shapes looked up: one per spec, and each distinct one in a batch
+    real, real_many = runtime_point._one, FeatureQueries.last_completed_runtimes
     monkeypatch.setattr(runtime_point, "_one", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(FeatureQueries, "last_completed_runtimes",
+                        lambda self, shapes, scope=None: calls.extend(shapes) or real_many(self, shapes, scope))
     df = s.jobs_frame()
     q = df.iloc[-60:].reset_index(drop=True)
     spec, now = q.iloc[-1].to_dict(), int(q["submit_time"].iloc[-1])
