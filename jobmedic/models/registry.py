@@ -74,10 +74,10 @@ def optional(models_dir: str | Path, name: str) -> tuple[Any, dict[str, Any], di
     """(model, meta, None), or (None, {}, the `missing_models` entry: kind, message and hint)
     when `name` was never trained: for answers that other models can still give. A model that
     exists but is refused (tampered, malformed) stays a ModelError."""
-    if not trained(models_dir, name):
-        try:
-            artifacts.current(models_dir, name)  # its own message and hint
-        except ModelError as exc:
-            return None, {}, {"kind": name, "message": exc.message, "hint": exc.hint}
-    model, meta = load(models_dir, name)
+    try:
+        model, meta = load(models_dir, name)
+    except ModelError as exc:
+        if trained(models_dir, name):
+            raise
+        return None, {}, {"kind": name, "message": exc.message, "hint": exc.hint}
     return model, meta, None

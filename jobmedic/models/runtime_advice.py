@@ -141,11 +141,12 @@ def kill_shares(y: np.ndarray, rec: np.ndarray, taken: np.ndarray) -> dict[str, 
     """Per `ALLOC_BUDGETS` budget: the number of jobs that took it and the share of them the
     recommended --time `rec` would have killed (None without jobs); measured where the
     allocation was priced (the calibration slice, the recalibration window), in-sample for the
-    tables fitted there: a lower bound on the kill share of later jobs."""
+    tables fitted there; not a bound on later jobs' kill share, budget by budget (RICC
+    validation: higher at 5 of the 9 budgets, lower at 4; docs/models.md)."""
     y, rec, taken = (np.asarray(v, float) for v in (y, rec, taken))
     jobs, share = [], []
     for b in ALLOC_BUDGETS:
-        m = np.isclose(taken, b, rtol=0, atol=1e-12)
+        m = np.abs(taken - b) <= 1e-12  # (np.isclose costs ~30 us a call: per predict)
         jobs.append(int(m.sum()))
         share.append(float(np.mean(y[m] > rec[m])) if m.any() else None)
     return {"kill_share": share, "jobs": jobs}
@@ -179,7 +180,7 @@ def chance_too_low(taken: np.ndarray, kills: Mapping[str, list] | None) -> np.nd
         return out
     for b, s, j in zip(ALLOC_BUDGETS, kills["kill_share"], kills["jobs"]):
         if s is not None and j >= KILL_MIN_JOBS:
-            out[np.isclose(taken, b, rtol=0, atol=1e-12)] = s
+            out[np.abs(taken - b) <= 1e-12] = s
     return out
 
 
