@@ -29,8 +29,11 @@ def render(d: Mapping[str, Any]) -> str:
                   f"{_pct(t['killed_by_time'], t['jobs'])} and {t['killed_by_memory']:,} on memory"
                   f"{_pct(t['killed_by_memory'], t['jobs'])} (each a retry).")]
     if d.get("missing_models"):
-        lines += ["", (f"_No {' / '.join(d['missing_models'])} model with a budget table: its savings "
-                  "are counted as 0; train it with `jobmedic train runtime` / `jobmedic train memory`._")]
+        kinds = d["missing_models"]
+        lines += ["", (f"_No {' / '.join(kinds)} model with a budget table: "
+                       f"{'its' if len(kinds) == 1 else 'their'} savings are counted as 0; train "
+                       f"{'it' if len(kinds) == 1 else 'them'} with "
+                       f"{' and '.join(f'`jobmedic train {k}`' for k in kinds)}._")]
     for g in d["groups"]:
         lines += ["", f"### Per {g['by']}", "",
                   "| " + g["by"] + " | " + " | ".join(h for _, h in COLS) + " |",

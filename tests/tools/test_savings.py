@@ -65,3 +65,14 @@ def test_without_models_unused_is_still_reported(env, tmp_path):
     assert d["missing_models"] == ["runtime", "memory"] and d["total"]["saved_core_h"] == 0
     assert d["total"]["unused_core_h"] > 0 and [g["by"] for g in d["groups"]] == ["user"]
     assert np.isfinite(d["total"]["unused_gb_h"])
+    text = _run(ctx, group_by=["user"]).text
+    assert "train them with `jobmedic train runtime` and `jobmedic train memory`" in text
+
+
+def test_one_missing_model_is_the_one_named(env, tmp_path):
+    from jobmedic.reports.savings import render
+
+    d = _run(ToolContext(store=env[0], taxonomy=env[2], models_dir=tmp_path / "none"),
+             group_by=["user"]).data
+    text = render(d | {"missing_models": ["memory"]})
+    assert "train it with `jobmedic train memory`" in text and "train runtime" not in text
