@@ -14,7 +14,10 @@ With `recent=True` (the runtime model) the same per-kind pass also gives the rec
 block of models/runtime_features.py for its kinds (user, name, shape): `_last_k` and `_reduce`,
 the single-machine functions, run on the same partitions (all jobs of an entity, in `_rowid`
 order), and the implied runtimes (`_finish`: the job's own limit x the share) are row-local,
-computed after the join. Columns RT_FEATURES are then added after FEATURES.
+computed after the join. Columns RT_FEATURES are then added after FEATURES. The shape pass
+also gives the runtime point's repeat (runtime_point.REPEAT: the runtime of the shape's last
+COMPLETED job that ended before the submit; `runtime_point.repeat_asof`, the rule of
+`repeat_bulk`), a column after them that the booster does not read.
 
 The result is a Dask DataFrame partitioned by `_rowid` hash: the jobs' columns plus FEATURES
 (and RT_FEATURES); `dask_train.py` splits, labels and fits on it.
@@ -31,6 +34,7 @@ import pandas as pd
 from jobmedic.engines import parquet
 from jobmedic.knowledge.feature_queries import ENTITY_KINDS, FRAME_COLUMNS
 from jobmedic.models import runtime_features as rf
+from jobmedic.models import runtime_point
 from jobmedic.models.features import (
     FEATURES,
     STATS,
@@ -125,10 +129,16 @@ def _recent_cols(kind: str, recent: bool) -> list[str]:
     return [f"{kind}_{s}" for s in rf.STATS] if recent and kind in rf.KINDS else []
 
 
+def _point_cols(kind: str, recent: bool) -> list[str]:
+    """The runtime point's repeat (runtime_point.REPEAT), which the shape pass adds."""
+    return list(runtime_point.REPEAT) if recent and kind == "shape" else []
+
+
 def _stat_meta(kind: str, recent: bool = False) -> pd.DataFrame:
     return pd.DataFrame({ROW: pd.Series(dtype="int64")}
                         | {f"{kind}_{s}": pd.Series(dtype="float64") for s in STATS}
-                        | {c: pd.Series(dtype="float64") for c in _recent_cols(kind, recent)})
+                        | {c: pd.Series(dtype="float64")
+                           for c in [*_recent_cols(kind, recent), *_point_cols(kind, recent)]})
 
 
 def _kind_rows(part: pd.DataFrame, kind: str, tmin: float, scale: float,
@@ -144,6 +154,8 @@ def _kind_rows(part: pd.DataFrame, kind: str, tmin: float, scale: float,
     if _recent_cols(kind, recent):
         for c, v in rf._reduce(kind, *rf._last_k(kind, hist, part, tmin, scale)).items():
             out[c] = np.asarray(v, dtype="float64")
+    for c in _point_cols(kind, recent):  # the shape's last completed job: repeat_bulk's rule
+        out[c] = runtime_point.repeat_asof(runtime_point.completed(part), part, tmin, scale)
     return out
 
 
@@ -154,7 +166,7 @@ def _no_entity(part: pd.DataFrame, kind: str, recent: bool = False) -> pd.DataFr
     out = pd.DataFrame({ROW: part[ROW].to_numpy()})
     for s in STATS:
         out[f"{kind}_{s}"] = np.zeros(n) if s in ("n", "recent_n", "recent_fails") else np.nan
-    for c in _recent_cols(kind, recent):
+    for c in [*_recent_cols(kind, recent), *_point_cols(kind, recent)]:
         out[c] = np.nan
     return out
 

@@ -19,10 +19,12 @@ and `evaluate` / `predict` use them as they are.
 The runtime kind trains here too: its recent-runtime inputs (runtime_features.RT_FEATURES)
 are computed on the workers with the history features (`dask_parquet.features(recent=True)`)
 and gathered with the slice, so `QuantileModel.inputs` reads them from the gathered frame
-instead of recomputing them from the slice alone. Its validation replays a daily conformal
-recalibration (`runtime.online`) over a pool of the labelled jobs submitted from the
-calibration start that ended before the last calibration submit (`runtime_rolling.pool`); those
-are gathered with the calibration slice (flag `_pool`: the same jobs, bounded like the slice by
+instead of recomputing them from the slice alone. So is the point's exact repeat
+(runtime_point.REPEAT, from the same shape pass; `PointStack.inputs` reads the gathered
+column), so `calibrate` fits the point stack that local training fits for the same booster.
+Its validation replays a daily conformal recalibration (`runtime.online`) over a pool of the
+labelled jobs submitted from the calibration start that ended before the last calibration
+submit (`runtime_rolling.pool`); those are gathered with the calibration slice (flag `_pool`: the same jobs, bounded like the slice by
 the calibration period), in the store's row order so that ties in end time fall as they do on
 one machine. The card's `global_median_s` (the median of the fit labels) comes from the fit
 labels' value counts, reduced on the workers (one row per distinct runtime, not per job).
@@ -39,7 +41,7 @@ import pandas as pd
 from jobmedic.engines import dask_parquet as dp
 from jobmedic.engines import parquet
 from jobmedic.knowledge.errors import InputError, ModelError
-from jobmedic.models import boosting, registry, runtime_rolling, training
+from jobmedic.models import boosting, registry, runtime_point, runtime_rolling, training
 from jobmedic.models.features import FEATURES
 
 if TYPE_CHECKING:
@@ -252,7 +254,8 @@ def train(store: Store, kind: str, models_dir: str, client: Any, root: str | Pat
         # without a pool: the calibration jobs in submit order (rows 0..n-1); with one: the
         # store's row order (runtime_rolling.pool breaks ties in end time by position)
         cal = cal.sort_values([dp.ROW] if recent else ["submit_time", dp.ROW], kind="stable")
-        frame = dp.to_local(cal, extra)
+        # runtime: the point's repeat too (computed on the workers; the booster never reads it)
+        frame = dp.to_local(cal, [*extra, *(runtime_point.REPEAT if recent else [])])
         is_cal = (cal[_SLICE] == 2).to_numpy()
         rows = np.flatnonzero(is_cal)
         sub_c = frame[0]["submit_time"].to_numpy(dtype="float64")

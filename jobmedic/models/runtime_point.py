@@ -18,8 +18,10 @@ The repeat is a point-only input: the booster reads the shared FEATURES and RT_F
 `PointStack` adds it to the runtime model's inputs (last column) in every path: bulk frames
 (`repeat_bulk`), one spec (`repeat_spec`) and many specs (`repeat_specs`; those two only where
 a stack is served, `PointStack.uses_repeat`); an input without it serves the blend. The Dask
-engine's calibration inputs have no repeat column, so its artifacts have no stack and say why
-(`point_stack_reason` in meta.json).
+engine computes it on the workers in its shape pass (`repeat_asof`, the rule of `repeat_bulk`)
+and gathers it with the calibration slice, so `train runtime --engine dask` fits the stack local
+training fits for the same booster; an artifact without one says why (`point_stack_reason` in
+meta.json).
 """
 from __future__ import annotations
 
@@ -143,14 +145,24 @@ def repeat_bulk(history: pd.DataFrame, queries: pd.DataFrame | None = None) -> n
     its submit (NaN: none), from the jobs frame `history` (same as-of rule as the features)."""
     history = with_shape(history)
     q = history if queries is None else with_shape(queries)
-    hist = history[((history["state"] == "completed") & history["end_time"].notna()).to_numpy()]
-    tmin, scale = time_frame(hist, q)
+    hist = completed(history)
+    return repeat_asof(hist, q, *time_frame(hist, q))[:, None]
+
+
+def completed(history: pd.DataFrame) -> pd.DataFrame:
+    """The jobs of `history` the repeat can be: completed, with an end time."""
+    return history[((history["state"] == "completed") & history["end_time"].notna()).to_numpy()]
+
+
+def repeat_asof(hist: pd.DataFrame, q: pd.DataFrame, tmin: float, scale: float) -> np.ndarray:
+    """(jobs,) the repeat of each query row of `q` from the completed jobs `hist` (both with
+    the "shape" column; `asof`'s time frame (tmin, scale) covering both): `repeat_bulk`'s rule,
+    which the Dask engine's shape pass also runs (engines/dask_parquet.py)."""
     a = asof("shape", hist, q, tmin, scale)
-    out = np.full(len(q), np.nan)
-    if len(a.c):
-        rt = hist["elapsed_s"].to_numpy(dtype="float64")[a.rows]
-        out = np.where(a.valid, rt[a.gi], np.nan)
-    return out[:, None]
+    if not len(a.c):
+        return np.full(len(q), np.nan)
+    rt = hist["elapsed_s"].to_numpy(dtype="float64")[a.rows]
+    return np.where(a.valid, rt[a.gi], np.nan)
 
 
 def _one(store: Store, shape: str | None, now: int, scope: Sequence[str] | None) -> float:
@@ -195,8 +207,9 @@ def booster_cols(X: Any) -> Any:
 
 
 #: Why an artifact has no stack (its meta's `point_stack_reason`; None when it has one)
-NO_REPEAT = ("the calibration inputs carry no repeat column (`train runtime --engine dask` "
-             "computes FEATURES and RT_FEATURES only): the point is the blend")
+NO_REPEAT = ("the calibration inputs carry no repeat column (FEATURES and RT_FEATURES only, as "
+             "`train runtime --engine dask` gave before it computed the repeat): the point is "
+             "the blend")
 NO_CALIBRATION = "no calibration jobs: the point is the blend"
 FEW_REPEATS = (f"fewer than {MIN_STACK_ROWS} calibration jobs with a repeat (or no finite fit):"
                " the point is the blend")
@@ -228,6 +241,14 @@ class PointStack:
     def tune_objective(self, X_fit, y_fit, X_val, y_val, max_rounds: int = 600):
         return super().tune_objective(  # type: ignore[misc]
             booster_cols(X_fit), y_fit, booster_cols(X_val), y_val, max_rounds)
+
+    def inputs(self, frame, rows: np.ndarray) -> np.ndarray:
+        """QuantileModel.inputs, plus the repeat where the features frame carries it (the
+        Dask engine's gathered slice: computed on the workers over the whole history)."""
+        X = super().inputs(frame, rows)  # type: ignore[misc]
+        if X.shape[1] == _WIDTH and set(REPEAT) <= set(frame[1].columns):
+            X = np.hstack([X, frame[1][REPEAT].to_numpy(dtype="float64")[rows]])
+        return X
 
     def calibrate(self, X: np.ndarray, y: np.ndarray):
         super().calibrate(X, y)  # type: ignore[misc]
