@@ -242,24 +242,27 @@ class RuntimeModel(runtime_point.PointStack, QuantileModel):
     POINT_FIELD = "expected"  # runtime_s.expected: the point runtime (s); "median" stays q0.5
     POINT_COLUMN = "runtime_expected_s"
 
-    def calibrate(self, X: np.ndarray, y: np.ndarray) -> RuntimeModel:
-        super().calibrate(X, y)
+    def calibrate_raw(self, raw: np.ndarray, X: np.ndarray, y: np.ndarray) -> RuntimeModel:
+        super().calibrate_raw(raw, X, y)
         self.alloc_scale_ = runtime_advice.request_scale(X)  # the allocation's unit of cost
         self.alloc_target_ = runtime_advice.ALLOC_TARGET
-        self.reset_allocation(X, y)
+        self.reset_allocation(X, y, raw)
         return self
 
-    def reset_allocation(self, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    def reset_allocation(self, X: np.ndarray, y: np.ndarray,
+                         raw: np.ndarray | None = None) -> dict[str, Any]:
         """Set the --time allocation's price so that the mean budget the jobs of `X` take
         under this model's budget table is its target, and measure the share of those jobs
         killed per budget taken (runtime_advice.kill_shares; runtimes `y`), at calibrate and
         at `train runtime --recalibrate` on the sliding window; a model without a target (an
-        older artifact) keeps its fixed price and what it served. Returns what was set."""
+        older artifact) keeps its fixed price and what it served. `raw`: the booster's output
+        on `X` when the caller has it. Returns what was set."""
         target, scale = getattr(self, "alloc_target_", None), getattr(self, "alloc_scale_", None)
         times = None
         tl, cpus = X[:, FEATURES.index("timelimit_s")], X[:, FEATURES.index("req_cpus")]
         if target is not None and scale is not None and len(X):
-            times = runtime_advice.table_times(self._raw(X)[:, int(np.argmax(self.alphas))],
+            raw = self._raw(X) if raw is None else raw
+            times = runtime_advice.table_times(raw[:, int(np.argmax(self.alphas))],
                                                getattr(self, "budget_", None))
         lam = None if times is None else runtime_advice.lambda_for_target(
             times, tl, cpus, scale, target)

@@ -250,15 +250,15 @@ class PointStack:
             X = np.hstack([X, frame[1][REPEAT].to_numpy(dtype="float64")[rows]])
         return X
 
-    def calibrate(self, X: np.ndarray, y: np.ndarray):
-        super().calibrate(X, y)  # type: ignore[misc]
+    def calibrate_raw(self, raw: np.ndarray, X: np.ndarray, y: np.ndarray):
+        super().calibrate_raw(raw, X, y)  # type: ignore[misc]
         self.stack_ = None
         if not len(y):
             self.stack_reason_ = NO_CALIBRATION
         elif X.shape[1] <= _WIDTH:
             self.stack_reason_ = NO_REPEAT
         else:
-            self.stack_ = fit_stack(self._raw(X)[:, self._mid], X, y)
+            self.stack_ = fit_stack(raw[:, self._mid], X, y)
             self.stack_reason_ = None if self.stack_ is not None else FEW_REPEATS
         return self
 

@@ -185,7 +185,10 @@ class _Booster:
         n = len(X)
         return np.column_stack([self.med[:n], self.med[:n] + 1.0, self.med[:n] - 1.0])
 
-    def calibrate(self, X: np.ndarray, y: np.ndarray):
+    def calibrate(self, X: np.ndarray, y: np.ndarray):  # as QuantileModel: one booster pass
+        return self.calibrate_raw(self._raw(X), X, y)
+
+    def calibrate_raw(self, raw: np.ndarray, X: np.ndarray, y: np.ndarray):
         return self
 
     def meta(self) -> dict:
