@@ -236,6 +236,12 @@ def table_times(top: np.ndarray, table: Mapping[str, Any] | None) -> np.ndarray 
     shifts = [conformal.shift_for(table, b) for b in ALLOC_BUDGETS]
     if any(s is None for s in shifts):
         return None
+    return times_at(top, shifts)
+
+
+def times_at(top: np.ndarray, shifts: Any) -> np.ndarray:
+    """jobs x budgets conformal requests: the log-scale top quantile before its shift `top`
+    moved to each budget's shift (a budget table's, or a recalibrated window's)."""
     return np.expm1(np.asarray(top, float)[:, None] + np.asarray(shifts, float)[None, :]).clip(min=0)
 
 

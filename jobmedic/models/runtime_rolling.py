@@ -108,7 +108,7 @@ def online_lambdas(top: np.ndarray, timelimit: np.ndarray, cpus: np.ndarray, end
         if pp < window or not np.isfinite(sh).all():
             continue
         r = slice(pp - window, pp)
-        tw = np.expm1(np.asarray(top, float)[r][:, None] + sh[None, :]).clip(min=0)
-        v = runtime_advice.lambda_for_target(tw, timelimit[r], cpus[r], scale, target)
+        v = runtime_advice.lambda_for_target(runtime_advice.times_at(np.asarray(top, float)[r], sh),
+                                             timelimit[r], cpus[r], scale, target)
         lam[q] = static if v is None else v
     return lam
