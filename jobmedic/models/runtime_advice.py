@@ -88,6 +88,11 @@ def request_scale(X: np.ndarray) -> float | None:
     return v if np.isfinite(v) and v > 0 else None
 
 
+def _positive(v: Any) -> bool:
+    """A finite number > 0 in an artifact's meta (not a bool)."""
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and bool(np.isfinite(v)) and v > 0
+
+
 def loaded_scale(meta_value: Any) -> float | None:
     """The stored scale, checked (None for artifacts written before it)."""
     if meta_value is None:
@@ -95,7 +100,7 @@ def loaded_scale(meta_value: Any) -> float | None:
     v = meta_value.get("scale_core_s") if isinstance(meta_value, Mapping) else meta_value
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v <= 0:
+    if not _positive(v):
         raise ModelError("the walltime allocation scale in the runtime model artifact is malformed",
                          "retrain with `jobmedic train runtime`")
     return float(v)
@@ -111,7 +116,7 @@ def loaded_lambda(meta_value: Any) -> tuple[float, float | None]:
     for v, what in ((lam, "lambda"), (target, "target")):
         if v is None and what == "target":
             continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v <= 0:
+        if not _positive(v):
             raise ModelError(f"the walltime allocation {what} in the runtime model artifact is "
                              "malformed", "retrain with `jobmedic train runtime`")
     return float(lam), None if target is None else float(target)

@@ -34,7 +34,7 @@ import pandas as pd
 
 from jobmedic.knowledge.errors import ModelError
 from jobmedic.knowledge.feature_queries import shape_key
-from jobmedic.models import runtime_features
+from jobmedic.models import boosting, runtime_features
 from jobmedic.models.features import FEATURES, asof, time_frame, with_shape
 
 if TYPE_CHECKING:
@@ -128,15 +128,12 @@ def loaded(meta_stack: Any) -> dict[str, Any] | None:
     if inputs != STACK_INPUTS:
         raise ModelError("the runtime model's point stack reads other inputs than this jobmedic "
                          f"({inputs}, not {STACK_INPUTS})", "retrain with `jobmedic train runtime`")
-    coef = meta_stack.get("coef")
-    if (not isinstance(coef, list) or len(coef) != len(STACK_INPUTS)
-            or not all(isinstance(c, (int, float)) and not isinstance(c, bool) and np.isfinite(c)
-                       for c in coef)):
-        raise _malformed(f"`coef` is not {len(STACK_INPUTS)} finite numbers")
+    coef = boosting.checked_numbers(meta_stack.get("coef"), len(STACK_INPUTS),
+                                    "runtime point stack's coef")
     n = meta_stack.get("n")
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise _malformed("`n` is not a whole number >= 0")
-    return {"inputs": STACK_INPUTS, "coef": [float(c) for c in coef], "n": n}
+    return {"inputs": STACK_INPUTS, "coef": coef, "n": n}
 
 
 # -- the repeat: the last completed job of the same request shape ------------------------------
