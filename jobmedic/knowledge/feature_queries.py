@@ -37,6 +37,8 @@ FRAME_COLUMNS = ("cluster", "job_id", "name", "user", "project", "queue", "qos",
 RECENT_K = 10
 _ENDED_SQL = "(end_time IS NOT NULL AND state IN ({}))".format(
     ", ".join(f"'{s}'" for s in sorted(ENDED_STATES)))
+#: the runtime point's repeats: completed jobs only (models/runtime_point.py)
+_COMPLETED_SQL = "(end_time IS NOT NULL AND state = 'completed')"
 _FAIL_SQL = "(state IN ({}))".format(", ".join(f"'{s}'" for s in sorted(FAILED_STATES)))
 _TEXT_COLS = ("cluster", "job_id", "name", "user", "project", "queue", "qos", "image", "state",
               "source")
@@ -163,7 +165,7 @@ class FeatureQueries(Queries):
         of its completed jobs only (the runtime model's repeat, models/runtime_point.py)."""
         match, mparams = _kind_match(kind, value)
         where, params = scope_clause(scope)
-        ended = "(end_time IS NOT NULL AND state = 'completed')" if completed else _ENDED_SQL
+        ended = _COMPLETED_SQL if completed else _ENDED_SQL
         return self.conn.execute(
             f"SELECT elapsed_s, timelimit_s FROM jobs WHERE {match} AND {ended} AND {where} "
             f"AND end_time < ? ORDER BY end_time DESC, rowid DESC LIMIT {int(k)}",
@@ -183,8 +185,8 @@ class FeatureQueries(Queries):
             flat = [v for j, sh in enumerate(chunk) for v in (j, *sh)]
             out += [r[0] for r in self.conn.execute(
                 f"WITH q(i, u, c, t, b) AS (VALUES {values}) SELECT (SELECT elapsed_s FROM jobs "
-                "WHERE user = q.u AND req_cpus = q.c AND timelimit_s = q.t AND end_time IS NOT NULL "
-                f"AND state = 'completed' AND {where} AND end_time < q.b "
+                f"WHERE user = q.u AND req_cpus = q.c AND timelimit_s = q.t AND {_COMPLETED_SQL} "
+                f"AND {where} AND end_time < q.b "
                 "ORDER BY end_time DESC, rowid DESC LIMIT 1) FROM q ORDER BY q.i",
                 [*flat, *params]).fetchall()]
         return out
